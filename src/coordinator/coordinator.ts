@@ -1,0 +1,73 @@
+/**
+ * Assembles a coordinator: the store, each task's federation and evaluator, and the HTTP server. Used by
+ * `main.ts` (npm start) and by tests, which start it on a free port with a fresh SQLite file.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { FastifyInstance } from 'fastify';
+import { describeModel, readWeights } from '../worker/tf-model.ts';
+import { Evaluator } from './evaluator.ts';
+import { Federation } from './federation.ts';
+import { buildServer, type ServedTask } from './server.ts';
+import { CoordinatorStore } from './store.ts';
+import type { TaskDefinition } from './task.ts';
+
+export interface CoordinatorOptions {
+  dbPath: string;
+  tasks: TaskDefinition[];
+  appDir?: string;
+  datasetsDir?: string;
+  logger?: boolean | object;
+  /** Seed of the initial model weights, used only when a task has no stored model yet. */
+  seed?: number;
+}
+
+export interface Coordinator {
+  server: FastifyInstance;
+  store: CoordinatorStore;
+  tasks: ReadonlyMap<string, ServedTask>;
+  /** Resolves once every stored model version has been evaluated. */
+  evaluated(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createCoordinator(opts: CoordinatorOptions): Promise<Coordinator> {
+  // Production mode: skips TF.js debug checks and its advice to install tfjs-node (which cannot install here).
+  tf.env().set('PROD', true);
+  const store = new CoordinatorStore(opts.dbPath);
+  const tasks = new Map<string, ServedTask>();
+  const evaluators = new Map<string, Evaluator>();
+  const log = (msg: string) => server.log.info(msg);
+
+  for (const task of opts.tasks) {
+    const model = task.buildModel(opts.seed ?? 1);
+    const spec = await describeModel(model);
+    const evaluator = new Evaluator(task, store, log);
+    const federation = new Federation(task, await readWeights(model), store, {
+      onRoundClosed: (taskId, roundId, version) => {
+        log(version === null ? `task ${taskId} round ${roundId} failed: too few updates by its deadline` : `task ${taskId} round ${roundId} closed: model v${version}`);
+        void evaluator.evaluatePending();
+      },
+    });
+    model.dispose();
+    tasks.set(task.id, { federation, spec });
+    evaluators.set(task.id, evaluator);
+  }
+
+  const server = await buildServer({ store, tasks, appDir: opts.appDir, datasetsDir: opts.datasetsDir, logger: opts.logger });
+  for (const { federation } of tasks.values()) federation.start();
+  const evaluated = () => Promise.all([...evaluators.values()].map((e) => e.evaluatePending())).then(() => undefined);
+  void evaluated();
+
+  return {
+    server,
+    store,
+    tasks,
+    evaluated,
+    async close() {
+      for (const { federation } of tasks.values()) federation.stop();
+      await server.close();
+      await Promise.all([...evaluators.values()].map((e) => e.evaluatePending()));
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,41 @@
+/**
+ * Evaluates each new global model on the task's held-out set (examples no client holds) and records the
+ * result. Runs one version at a time, after the round that made it has been committed; versions left
+ * unevaluated by a crash are picked up at the next start.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import { evaluate, writeWeights, type ExampleBatch } from '../worker/tf-model.ts';
+import type { CoordinatorStore } from './store.ts';
+import type { TaskDefinition } from './task.ts';
+
+export class Evaluator {
+  private readonly model: tf.LayersModel;
+  private readonly testSet: ExampleBatch;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly task: TaskDefinition,
+    private readonly store: CoordinatorStore,
+    private readonly log: (msg: string) => void,
+  ) {
+    this.model = task.buildModel(0);
+    this.testSet = task.loadTestSet();
+  }
+
+  /** Evaluates every stored version that has no evaluation yet; resolves when done. */
+  evaluatePending(): Promise<void> {
+    this.queue = this.queue.then(async () => {
+      for (const version of this.store.unevaluatedVersions(this.task.id)) {
+        // Yield between versions so requests are served while a backlog is worked off.
+        await new Promise((resolve) => setImmediate(resolve));
+        const weights = this.store.modelVector(this.task.id, version);
+        if (!weights) continue;
+        writeWeights(this.model, weights);
+        const result = evaluate(this.model, this.testSet, this.task.inputShape);
+        this.store.recordEvaluation(this.task.id, version, result.accuracy, result.loss, Date.now());
+        this.log(`task ${this.task.id} model v${version}: held-out accuracy ${(result.accuracy * 100).toFixed(1)} %, loss ${result.loss.toFixed(4)} (${this.testSet.count} examples)`);
+      }
+    });
+    return this.queue;
+  }
+}

@@ -1,0 +1,128 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ApiFailure } from './api-failure.ts';
+import { Federation } from './federation.ts';
+import { CoordinatorStore } from './store.ts';
+import { TINY_PARAMS, tinyTask, updateFrame } from './test-fixtures.ts';
+
+const init = new Float32Array(TINY_PARAMS).fill(1);
+const ones = (x: number) => new Array<number>(TINY_PARAMS).fill(x);
+
+function setup(now = () => 0, path = ':memory:') {
+  const store = new CoordinatorStore(path);
+  const closed: (number | null)[] = [];
+  const fed = new Federation(tinyTask(), init, store, { onRoundClosed: (_t, _r, v) => closed.push(v) }, now);
+  return { store, fed, closed };
+}
+
+function refusal(fn: () => unknown): { status: number; code: string; field?: string } {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ApiFailure) return { status: e.status, code: e.code, field: e.field };
+    throw e;
+  }
+  throw new Error('expected a refusal');
+}
+
+const checkin = (fed: Federation, clientId: string) => fed.checkin({ clientId, exampleCount: 10 });
+
+describe('Federation', () => {
+  it('assigns clients, aggregates a FedAvg round at its target and opens the next', () => {
+    const { store, fed, closed } = setup();
+    expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'assigned', roundId: 1, modelVersion: 0 });
+    checkin(fed, 'client-bbbb');
+    fed.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(1), { numExamples: 10 }));
+    expect(fed.summary().round).toMatchObject({ id: 1, received: 1, assigned: 2 });
+    fed.acceptUpload(1, 'update-0002', updateFrame('client-bbbb', ones(4), { numExamples: 30 }));
+    fed.advance();
+    expect(closed).toEqual([1]);
+    // 1 + (10·1 + 30·4) / 40 = 4.25
+    expect([...store.latestVersion('tiny')!.weights]).toEqual(ones(4.25));
+    expect(fed.summary()).toMatchObject({ modelVersion: 1, round: { id: 2, state: 'open', baseVersion: 1, received: 0 } });
+    expect(store.history('tiny').map((h) => [h.version, h.numClients, h.numExamples])).toEqual([[0, 0, 0], [1, 2, 40]]);
+  });
+
+  it('tells a client that already reported to wait, and repeats the assignment to one that has not', () => {
+    const { fed } = setup();
+    const first = checkin(fed, 'client-aaaa');
+    expect(checkin(fed, 'client-aaaa')).toEqual(first);
+    fed.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(0)));
+    expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'wait', reason: /already contributed/ });
+  });
+
+  it('counts a repeated upload id once and answers it as accepted', () => {
+    const { fed } = setup();
+    checkin(fed, 'client-aaaa');
+    const frame = updateFrame('client-aaaa', ones(1));
+    expect(fed.acceptUpload(1, 'update-0001', frame)).toMatchObject({ duplicate: false, received: 1 });
+    expect(fed.acceptUpload(1, 'update-0001', frame)).toMatchObject({ duplicate: true, received: 1 });
+    expect(fed.summary().round!.received).toBe(1);
+  });
+
+  it.each([
+    ['wrong length', () => updateFrame('client-aaaa', [1, 2, 3]), 400, 'invalid_frame'],
+    ['NaN', () => updateFrame('client-aaaa', [NaN, ...ones(0).slice(1)]), 400, 'non_finite'],
+    ['Infinity', () => updateFrame('client-aaaa', [...ones(0).slice(1), Infinity]), 400, 'non_finite'],
+    ['garbage', () => new Uint8Array(40), 400, 'invalid_frame'],
+    ['stale base version', () => updateFrame('client-aaaa', ones(0), { baseVersion: 7 }), 409, 'stale_model'],
+    ['bad metadata', () => updateFrame('client-aaaa', ones(0), { numExamples: -3 }), 400, 'invalid_meta'],
+    ['unassigned client', () => updateFrame('client-zzzz', ones(0)), 403, 'not_assigned'],
+  ])('refuses an update with %s and changes nothing', (_name, frame, status, code) => {
+    const { fed, store } = setup();
+    checkin(fed, 'client-aaaa');
+    expect(refusal(() => fed.acceptUpload(1, 'update-0001', frame()))).toMatchObject({ status, code });
+    expect(fed.summary().round!.received).toBe(0);
+    expect(store.countUpdates('tiny', 1)).toBe(0);
+    expect([...store.latestVersion('tiny')!.weights]).toEqual([...init]);
+  });
+
+  it('refuses unknown rounds, closed rounds, a second update from one client, and malformed ids', () => {
+    const { fed } = setup();
+    checkin(fed, 'client-aaaa');
+    expect(refusal(() => fed.acceptUpload(9, 'update-0001', updateFrame('client-aaaa', ones(0))))).toMatchObject({ status: 404, code: 'unknown_round' });
+    expect(refusal(() => fed.acceptUpload(1, 'bad id!', updateFrame('client-aaaa', ones(0))))).toMatchObject({ status: 400, field: 'updateId' });
+    fed.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(0)));
+    expect(refusal(() => fed.acceptUpload(1, 'update-0002', updateFrame('client-aaaa', ones(0))))).toMatchObject({ status: 409, code: 'client_already_reported' });
+    checkin(fed, 'client-bbbb');
+    fed.acceptUpload(1, 'update-0003', updateFrame('client-bbbb', ones(0)));
+    fed.advance();
+    expect(refusal(() => fed.acceptUpload(1, 'update-0004', updateFrame('client-bbbb', ones(0))))).toMatchObject({ status: 409, code: 'round_closed' });
+  });
+
+  it('at the deadline aggregates what it has if that is enough, else fails the round and keeps the model', () => {
+    let now = 0;
+    const { fed, closed, store } = setup(() => now);
+    checkin(fed, 'client-aaaa');
+    now = 60_000;
+    fed.advance();
+    expect(closed).toEqual([null]);
+    expect(store.round('tiny', 1)).toMatchObject({ state: 'closed', outcome: 'failed' });
+    expect(fed.modelVersion).toBe(0);
+    checkin(fed, 'client-aaaa');
+    fed.acceptUpload(2, 'update-0001', updateFrame('client-aaaa', ones(2)));
+    now = 120_000;
+    fed.advance();
+    expect(closed).toEqual([null, 1]);
+    expect([...store.latestVersion('tiny')!.weights]).toEqual(ones(3));
+  });
+
+  it('continues the round after a restart with every accepted update, counted once', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'covey-')), 'state.sqlite');
+    const first = setup(() => 0, path);
+    checkin(first.fed, 'client-aaaa');
+    checkin(first.fed, 'client-bbbb');
+    first.fed.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(2), { numExamples: 10 }));
+    // No close(): as if the process died here.
+    const second = setup(() => 0, path);
+    expect(second.fed.summary().round).toMatchObject({ id: 1, received: 1, assigned: 2 });
+    expect(second.fed.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(2)))).toMatchObject({ duplicate: true });
+    second.fed.acceptUpload(1, 'update-0002', updateFrame('client-bbbb', ones(4), { numExamples: 10 }));
+    second.fed.advance();
+    expect([...second.store.latestVersion('tiny')!.weights]).toEqual(ones(4));
+    const third = setup(() => 0, path);
+    expect(third.fed.summary()).toMatchObject({ modelVersion: 1, round: { id: 2, received: 0 } });
+  });
+});

@@ -1,0 +1,239 @@
+/**
+ * One task's federation at run time: the global model, the current round and its running aggregate. Every
+ * change goes to the store first and to memory second, so a restart rebuilds exactly this state (see
+ * `start`).
+ */
+import { CodecError } from '../core/codec.ts';
+import { asWeights, isWellFormedId, type Weights } from '../core/ids.ts';
+import { parseUpdateMeta, type CheckinRequest, type CheckinResponse, type TaskSummary, type UploadAck } from '../core/protocol.ts';
+import type { Accumulator, Strategy } from '../core/strategy.ts';
+import { getStrategy } from '../core/strategies/index.ts';
+import { decodeUpdateFrame, MAX_META_BYTES } from '../core/update-frame.ts';
+import { ValidationError } from '../core/validate.ts';
+import { applyDelta, findNonFinite } from '../core/vector.ts';
+import { ApiFailure } from './api-failure.ts';
+import { acceptsCheckins, acceptsUploads, dueEvent, transition, type RoundSnapshot } from './round-machine.ts';
+import type { CoordinatorStore, RoundRow } from './store.ts';
+import type { TaskDefinition } from './task.ts';
+
+export interface FederationEvents {
+  /** A round closed; `version` is the new model version, or null when the round failed. */
+  onRoundClosed?(taskId: string, roundId: number, version: number | null): void;
+}
+
+const WAIT_BETWEEN_ROUNDS_MS = 2_000;
+
+export class Federation {
+  readonly parameterCount: number;
+  private readonly strategy: Strategy;
+  private version = 0;
+  private weights!: Weights;
+  private round!: RoundRow;
+  private assigned = 0;
+  private accumulator!: Accumulator;
+  private lossSum = 0;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly task: TaskDefinition,
+    initialWeights: Float32Array,
+    private readonly store: CoordinatorStore,
+    private readonly events: FederationEvents = {},
+    private readonly now: () => number = Date.now,
+  ) {
+    this.parameterCount = initialWeights.length;
+    this.strategy = getStrategy(task.strategy);
+    store.initialiseTask(task.id, initialWeights, this.newRoundRow(0, now()));
+    this.restore();
+  }
+
+  get modelVersion(): number {
+    return this.version;
+  }
+
+  /** Starts the deadline clock. */
+  start(): void {
+    this.timer = setInterval(() => this.advance(), 500);
+    this.timer.unref();
+    this.advance();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Largest upload body this task accepts: frame header, metadata and an f32 payload, nothing more. */
+  get maxUploadBytes(): number {
+    return 16 + MAX_META_BYTES + this.parameterCount * 4;
+  }
+
+  summary(): TaskSummary {
+    const r = this.round;
+    return {
+      id: this.task.id,
+      name: this.task.name,
+      description: this.task.description,
+      inputShape: this.task.inputShape,
+      labels: this.task.labels,
+      modelVersion: this.version,
+      parameterCount: this.parameterCount,
+      round: {
+        id: r.roundId,
+        state: r.state,
+        baseVersion: r.baseVersion,
+        assigned: this.assigned,
+        received: this.accumulator.count,
+        minClients: r.minClients,
+        targetClients: r.targetClients,
+        deadline: new Date(r.deadlineAt).toISOString(),
+      },
+    };
+  }
+
+  checkin(req: CheckinRequest): CheckinResponse {
+    this.advance();
+    const r = this.round;
+    const wait = (reason: string, retryAfterMs: number): CheckinResponse => ({ status: 'wait', reason, retryAfterMs });
+    if (req.exampleCount < 1) return wait('no examples to train on', 30_000);
+    if (this.store.hasClientUpdate(this.task.id, r.roundId, req.clientId)) {
+      return wait(`already contributed to round ${r.roundId}`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
+    }
+    const known = this.store.isAssigned(this.task.id, r.roundId, req.clientId);
+    if (!known) {
+      if (!acceptsCheckins(this.snapshot())) return wait(`round ${r.roundId} is full`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
+      this.store.assign(this.task.id, r.roundId, req.clientId, this.now());
+      this.assigned += 1;
+      this.advance();
+    }
+    const base = `/v1/tasks/${this.task.id}`;
+    return {
+      status: 'assigned',
+      roundId: r.roundId,
+      modelVersion: r.baseVersion,
+      modelUrl: `${base}/models/${r.baseVersion}/model.json`,
+      uploadUrl: `${base}/rounds/${r.roundId}/updates/`,
+      config: this.task.training,
+      deadline: new Date(r.deadlineAt).toISOString(),
+    };
+  }
+
+  /** Validates an upload completely before it touches the aggregate; throws an ApiFailure naming the problem. */
+  acceptUpload(roundId: number, updateId: string, body: Uint8Array): UploadAck {
+    if (!isWellFormedId(updateId)) throw new ApiFailure(400, 'bad_update_id', 'update id must be 8–64 characters of A–Z, a–z, 0–9, _ or -', 'updateId');
+    const previous = this.store.findUpdate(updateId);
+    if (previous) {
+      if (previous.taskId !== this.task.id || previous.roundId !== roundId) {
+        throw new ApiFailure(409, 'update_id_reused', 'this update id was already used for another round', 'updateId');
+      }
+      return { status: 'accepted', duplicate: true, roundId, received: this.store.countUpdates(this.task.id, roundId) };
+    }
+    const round = this.store.round(this.task.id, roundId);
+    if (!round) throw new ApiFailure(404, 'unknown_round', `task ${this.task.id} has no round ${roundId}`, 'round');
+    this.advance();
+    if (round.roundId !== this.round.roundId || !acceptsUploads(this.round.state)) {
+      throw new ApiFailure(409, 'round_closed', `round ${roundId} no longer takes updates; check in for the current round`, 'round');
+    }
+    const { meta, delta } = this.decode(body);
+    if (meta.baseVersion !== round.baseVersion) {
+      throw new ApiFailure(409, 'stale_model', `round ${roundId} trains model version ${round.baseVersion}, not ${meta.baseVersion}`, 'meta.baseVersion');
+    }
+    if (!this.store.isAssigned(this.task.id, roundId, meta.clientId)) {
+      throw new ApiFailure(403, 'not_assigned', `client was not assigned to round ${roundId}; check in first`, 'meta.clientId');
+    }
+    if (this.store.hasClientUpdate(this.task.id, roundId, meta.clientId)) {
+      throw new ApiFailure(409, 'client_already_reported', `client already sent an update for round ${roundId}`, 'meta.clientId');
+    }
+    // Durable first, then in memory: an acknowledged update survives a crash, a failed write changes nothing.
+    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, numExamples: meta.numExamples, loss: meta.loss, backend: meta.backend ?? null, bytes: body.byteLength, delta }, this.now());
+    this.accumulator.add(delta, meta.numExamples);
+    this.lossSum += meta.loss * meta.numExamples;
+    const received = this.accumulator.count;
+    setImmediate(() => this.advance());
+    return { status: 'accepted', duplicate: false, roundId, received };
+  }
+
+  private decode(body: Uint8Array) {
+    try {
+      const frame = decodeUpdateFrame(body);
+      const meta = parseUpdateMeta(frame.meta);
+      const delta = frame.codec.decode(frame.payload, this.parameterCount);
+      const bad = findNonFinite(delta);
+      if (bad >= 0) throw new ApiFailure(400, 'non_finite', `delta value ${bad} is ${delta[bad]}`, 'payload');
+      return { meta, delta };
+    } catch (e) {
+      if (e instanceof ValidationError) throw new ApiFailure(400, 'invalid_meta', e.message, e.field);
+      if (e instanceof CodecError) throw new ApiFailure(400, 'invalid_frame', e.message, 'body');
+      throw e;
+    }
+  }
+
+  /** Weights of a stored version as the bytes of `weights.bin`, or null. */
+  weightsBin(version: number): Buffer | null {
+    return this.store.modelWeights(this.task.id, version);
+  }
+
+  /** Applies whatever transition is due. Safe to call at any time. */
+  advance(): void {
+    const event = dueEvent(this.snapshot(), this.now());
+    if (!event) return;
+    if (event.type === 'assignments-full') {
+      this.round.state = transition(this.round.state, event);
+      this.store.setRoundState(this.task.id, this.round.roundId, this.round.state);
+    } else if (event.type === 'quorum') {
+      this.round.state = transition(this.round.state, event);
+      this.store.setRoundState(this.task.id, this.round.roundId, this.round.state);
+      this.aggregate();
+    } else {
+      this.closeRound(null);
+    }
+  }
+
+  private aggregate(): void {
+    const acc = this.accumulator;
+    const next = applyDelta(this.weights, acc.finish());
+    this.closeRound({ version: this.version + 1, weights: next, numClients: acc.count, numExamples: acc.totalExamples, clientLoss: this.lossSum / acc.totalExamples });
+  }
+
+  private closeRound(result: Parameters<CoordinatorStore['closeRound']>[0]['result']): void {
+    const closed = this.round.roundId;
+    const nextVersion = result?.version ?? this.version;
+    const now = this.now();
+    this.store.closeRound({ taskId: this.task.id, roundId: closed, now, result, next: this.newRoundRow(nextVersion, now) });
+    this.restore();
+    this.events.onRoundClosed?.(this.task.id, closed, result?.version ?? null);
+  }
+
+  /** Loads the latest model and the current round from the store, replaying the round's updates. */
+  private restore(): void {
+    const latest = this.store.latestVersion(this.task.id);
+    const round = this.store.currentRound(this.task.id);
+    if (!latest || !round) throw new Error(`task ${this.task.id} has no stored model or round`);
+    if (latest.weights.length !== this.parameterCount) {
+      throw new Error(`stored model of task ${this.task.id} has ${latest.weights.length} parameters, the task's architecture ${this.parameterCount}: the task changed; start from a fresh data directory`);
+    }
+    this.version = latest.version;
+    this.weights = asWeights(latest.weights);
+    this.round = round;
+    this.assigned = this.store.countAssigned(this.task.id, round.roundId);
+    this.accumulator = this.strategy.createAccumulator(this.parameterCount);
+    this.lossSum = 0;
+    for (const u of this.store.iterateUpdates(this.task.id, round.roundId)) {
+      this.accumulator.add(u.delta, u.numExamples);
+      this.lossSum += u.loss * u.numExamples;
+    }
+  }
+
+  private snapshot(): RoundSnapshot {
+    const r = this.round;
+    return { state: r.state, assigned: this.assigned, received: this.accumulator.count, minClients: r.minClients, targetClients: r.targetClients, deadlineAt: r.deadlineAt };
+  }
+
+  private newRoundRow(baseVersion: number, now: number): Omit<RoundRow, 'taskId' | 'roundId'> {
+    const p = this.task.rounds;
+    return { baseVersion, state: 'open', minClients: p.minClients, targetClients: p.targetClients, openedAt: now, deadlineAt: now + p.deadlineMs, closedAt: null, outcome: null };
+  }
+
+  private untilDeadline(floorMs: number): number {
+    return Math.max(floorMs, Math.min(this.round.deadlineAt - this.now(), 5_000));
+  }
+}

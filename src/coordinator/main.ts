@@ -1,0 +1,48 @@
+/**
+ * `npm start`: the coordinator with the demo federation ("digits"), its state in ./data/covey.sqlite,
+ * serving the built app and the API.
+ *
+ * Environment: PORT (8080), HOST (127.0.0.1), COVEY_DATA_DIR (./data), LOG_LEVEL (info), and the round
+ * policy of the demo task: COVEY_MIN_CLIENTS (2), COVEY_TARGET_CLIENTS (3), COVEY_ROUND_DEADLINE_S (120).
+ */
+import { join, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { roundPolicyFromEnv } from './config.ts';
+import { createCoordinator } from './coordinator.ts';
+import { createDigitsTask } from './tasks/digits.ts';
+
+const root = resolve(import.meta.dirname, '..', '..');
+const port = Number(process.env.PORT ?? 8080);
+const host = process.env.HOST ?? '127.0.0.1';
+const dataDir = resolve(process.env.COVEY_DATA_DIR ?? join(root, 'data'));
+const datasetsDir = join(root, '.generated', 'datasets');
+const appDir = join(root, 'dist');
+
+if (!existsSync(join(datasetsDir, 'digits', 'manifest.json'))) {
+  console.error('The demo data is missing: run `npm run build` (or `npm start`, which builds first).');
+  process.exit(1);
+}
+
+const digits = createDigitsTask(join(datasetsDir, 'digits'));
+digits.rounds = roundPolicyFromEnv(digits.rounds);
+
+const coordinator = await createCoordinator({
+  dbPath: join(dataDir, 'covey.sqlite'),
+  tasks: [digits],
+  appDir,
+  datasetsDir,
+  logger: { level: process.env.LOG_LEVEL ?? 'info' },
+});
+
+const shutdown = async (signal: string) => {
+  coordinator.server.log.info(`${signal}: closing`);
+  await coordinator.close();
+  process.exit(0);
+};
+process.once('SIGINT', () => void shutdown('SIGINT'));
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+
+await coordinator.server.listen({ port, host });
+const shown = host === '0.0.0.0' || host === '127.0.0.1' ? 'localhost' : host;
+console.log(`\n  Covey is running. Open http://${shown}:${port}/ in a browser (state in ${dataDir}).\n`);
+if (!existsSync(appDir)) console.log('  (the app is not built: run `npm run build` to serve it)\n');

@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readWeights } from '../worker/tf-model.ts';
+import { createCoordinator, type Coordinator } from './coordinator.ts';
+import { TINY_PARAMS, tinyTask, updateFrame } from './test-fixtures.ts';
+
+let c: Coordinator;
+let base: string;
+
+beforeAll(async () => {
+  c = await createCoordinator({ dbPath: ':memory:', tasks: [tinyTask()] });
+  base = await c.server.listen({ port: 0, host: '127.0.0.1' });
+});
+afterAll(() => c.close());
+
+const put = (path: string, body: BodyInit, type = 'application/octet-stream') =>
+  fetch(base + path, { method: 'PUT', headers: { 'content-type': type }, body });
+
+async function expectRefusal(res: Response, status: number, code: string, field?: string) {
+  expect(res.status).toBe(status);
+  expect(res.headers.get('content-type')).toMatch(/application\/json/);
+  const body = (await res.json()) as { error: { code: string; message: string; field?: string } };
+  expect(body.error.code).toBe(code);
+  expect(body.error.message.length).toBeGreaterThan(0);
+  if (field) expect(body.error.field).toBe(field);
+}
+
+describe('HTTP API', () => {
+  it('serves a model that TF.js loads, with immutable caching', async () => {
+    const res = await fetch(`${base}/v1/tasks/tiny/models/0/model.json`);
+    expect(res.headers.get('cache-control')).toContain('immutable');
+    const model = await tf.loadLayersModel(`${base}/v1/tasks/tiny/models/0/model.json`);
+    const served = await readWeights(model);
+    expect(served.length).toBe(TINY_PARAMS);
+    expect([...served]).toEqual([...c.store.latestVersion('tiny')!.weights]);
+  });
+
+  it('assigns on check-in and says Retry-After when a client must wait', async () => {
+    const checkin = (clientId: string) =>
+      fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId, exampleCount: 5 }) });
+    const a = await checkin('client-aaaa');
+    expect(await a.json()).toMatchObject({ status: 'assigned', roundId: 1, uploadUrl: '/v1/tasks/tiny/rounds/1/updates/' });
+    expect((await put('/v1/tasks/tiny/rounds/1/updates/update-0001', updateFrame('client-aaaa', new Float32Array(TINY_PARAMS)))).status).toBe(200);
+    const again = await checkin('client-aaaa');
+    expect(await again.json()).toMatchObject({ status: 'wait' });
+    expect(Number(again.headers.get('retry-after'))).toBeGreaterThan(0);
+  });
+
+  it('refuses malformed requests with a JSON error naming the problem', async () => {
+    const frame = updateFrame('client-aaaa', new Float32Array(TINY_PARAMS));
+    await expectRefusal(await put('/v1/tasks/tiny/rounds/99/updates/update-0002', frame), 404, 'unknown_round', 'round');
+    await expectRefusal(await put('/v1/tasks/nope/rounds/1/updates/update-0002', frame), 404, 'unknown_task', 'task');
+    await expectRefusal(await put('/v1/tasks/tiny/rounds/1/updates/update-0002', new Uint8Array(1_000_000)), 413, 'body_too_large', 'body');
+    await expectRefusal(await put('/v1/tasks/tiny/rounds/1/updates/update-0002', 'hello', 'text/plain'), 415, 'unsupported_media_type');
+    await expectRefusal(await put('/v1/tasks/tiny/rounds/1/updates/update-0002', updateFrame('client-aaaa', [1, 2])), 400, 'invalid_frame');
+    await expectRefusal(
+      await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"clientId":1}' }),
+      400,
+      'invalid_request',
+      'clientId',
+    );
+    await expectRefusal(await fetch(`${base}/v1/tasks/tiny/models/42/model.json`), 404, 'unknown_version', 'version');
+    expect(c.tasks.get('tiny')!.federation.summary().round!.received).toBe(1);
+  });
+
+  it('serves the evaluated history', async () => {
+    await c.evaluated();
+    const history = (await (await fetch(`${base}/v1/tasks/tiny/history`)).json()) as { version: number; accuracy: number }[];
+    expect(history[0]).toMatchObject({ version: 0 });
+    expect(history[0]!.accuracy).toBeGreaterThanOrEqual(0);
+  });
+});

@@ -1,0 +1,155 @@
+/**
+ * The HTTP surface: the v1 API (see core/protocol.ts), the demo datasets, and the built PWA. Routing and
+ * wire concerns only; what a request means is decided in federation.ts.
+ */
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseCheckinRequest } from '../core/protocol.ts';
+import { ValidationError } from '../core/validate.ts';
+import type { ModelSpec } from '../worker/tf-model.ts';
+import { ApiFailure } from './api-failure.ts';
+import type { Federation } from './federation.ts';
+import type { CoordinatorStore } from './store.ts';
+
+export interface ServedTask {
+  federation: Federation;
+  spec: ModelSpec;
+}
+
+export interface ServerOptions {
+  store: CoordinatorStore;
+  tasks: ReadonlyMap<string, ServedTask>;
+  /** The built PWA (Vite's `dist/`); not served when absent. */
+  appDir?: string;
+  /** Demo client shards, served under /datasets/ (the held-out set is not). */
+  datasetsDir?: string;
+  logger?: boolean | object;
+}
+
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const largestUpload = Math.max(1024, ...[...opts.tasks.values()].map((t) => t.federation.maxUploadBytes));
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024 });
+
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: largestUpload }, (_req, body, done) => done(null, body));
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    const failure = toApiFailure(err);
+    if (failure.status >= 500) req.log.error(err);
+    return sendError(reply, failure);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, new ApiFailure(404, 'not_found', `no route for ${req.method} ${req.url.split('?')[0]}`)));
+
+  const taskOf = (id: string): ServedTask => {
+    const t = opts.tasks.get(id);
+    if (!t) throw new ApiFailure(404, 'unknown_task', `no task "${id}"`, 'task');
+    return t;
+  };
+  const versionOf = (raw: string): number => {
+    const v = Number(raw);
+    if (!Number.isInteger(v) || v < 0) throw new ApiFailure(400, 'bad_version', 'version must be a non-negative integer', 'version');
+    return v;
+  };
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/v1/tasks', async () => [...opts.tasks.values()].map((t) => t.federation.summary()));
+  app.get<{ Params: { task: string } }>('/v1/tasks/:task', async (req) => taskOf(req.params.task).federation.summary());
+  app.get<{ Params: { task: string } }>('/v1/tasks/:task/history', async (req) => {
+    taskOf(req.params.task);
+    return opts.store.history(req.params.task);
+  });
+
+  app.post<{ Params: { task: string } }>('/v1/tasks/:task/checkin', async (req, reply) => {
+    const { federation } = taskOf(req.params.task);
+    const answer = federation.checkin(parseCheckinRequest(req.body));
+    if (answer.status === 'wait') reply.header('retry-after', Math.ceil(answer.retryAfterMs / 1000));
+    return answer;
+  });
+
+  app.get<{ Params: { task: string; version: string } }>('/v1/tasks/:task/models/:version/model.json', async (req, reply) => {
+    const { federation, spec } = taskOf(req.params.task);
+    const version = versionOf(req.params.version);
+    if (version > federation.modelVersion || !opts.store.modelWeights(req.params.task, version)) {
+      throw new ApiFailure(404, 'unknown_version', `task ${req.params.task} has no model version ${version}`, 'version');
+    }
+    reply.header('cache-control', IMMUTABLE);
+    return {
+      format: 'layers-model',
+      generatedBy: 'covey',
+      convertedBy: null,
+      modelTopology: spec.modelTopology,
+      weightsManifest: [{ paths: ['weights.bin'], weights: spec.weightSpecs }],
+    };
+  });
+
+  app.get<{ Params: { task: string; version: string } }>('/v1/tasks/:task/models/:version/weights.bin', async (req, reply) => {
+    taskOf(req.params.task);
+    const weights = opts.store.modelWeights(req.params.task, versionOf(req.params.version));
+    if (!weights) throw new ApiFailure(404, 'unknown_version', `task ${req.params.task} has no model version ${req.params.version}`, 'version');
+    reply.header('cache-control', IMMUTABLE).type('application/octet-stream');
+    return weights;
+  });
+
+  app.put<{ Params: { task: string; round: string; updateId: string } }>(
+    '/v1/tasks/:task/rounds/:round/updates/:updateId',
+    { bodyLimit: largestUpload },
+    async (req) => {
+      const { federation } = taskOf(req.params.task);
+      const round = Number(req.params.round);
+      if (!Number.isInteger(round) || round < 1) throw new ApiFailure(400, 'bad_round', 'round must be a positive integer', 'round');
+      if (!Buffer.isBuffer(req.body)) throw new ApiFailure(415, 'unsupported_media_type', 'send the update frame as application/octet-stream', 'content-type');
+      if (req.body.byteLength > federation.maxUploadBytes) {
+        throw new ApiFailure(413, 'body_too_large', `update of ${req.body.byteLength} bytes exceeds this task's ${federation.maxUploadBytes}`, 'body');
+      }
+      const body = new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength);
+      return federation.acceptUpload(round, req.params.updateId, body);
+    },
+  );
+
+  if (opts.datasetsDir) registerDatasets(app, opts.datasetsDir);
+  if (opts.appDir && existsSync(opts.appDir)) {
+    await app.register(fastifyStatic, { root: opts.appDir, prefix: '/', wildcard: false, index: ['index.html'] });
+  }
+  return app;
+}
+
+/** Demo shards for "Load sample data": `/datasets/digits/manifest.json` and `/datasets/digits/{iid|noniid}/NN.bin`. */
+function registerDatasets(app: FastifyInstance, dir: string): void {
+  app.get('/datasets/digits/manifest.json', async (_req, reply) => {
+    const manifest = JSON.parse(readFileSync(join(dir, 'digits', 'manifest.json'), 'utf8')) as { partitions: unknown };
+    reply.header('cache-control', 'no-cache');
+    return { partitions: manifest.partitions };
+  });
+  app.get<{ Params: { partition: string; file: string } }>('/datasets/digits/:partition/:file', async (req, reply) => {
+    const { partition, file } = req.params;
+    if (!/^(iid|noniid)$/.test(partition) || !/^\d{2}\.bin$/.test(file)) throw new ApiFailure(404, 'not_found', 'no such shard');
+    const path = join(dir, 'digits', partition, file);
+    if (!existsSync(path)) throw new ApiFailure(404, 'not_found', 'no such shard');
+    reply.type('application/octet-stream').header('cache-control', 'public, max-age=3600');
+    return readFileSync(path);
+  });
+}
+
+function toApiFailure(err: FastifyError | Error): ApiFailure {
+  if (err instanceof ApiFailure) return err;
+  if (err instanceof ValidationError) return new ApiFailure(400, 'invalid_request', err.message, err.field);
+  const fe = err as FastifyError;
+  switch (fe.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new ApiFailure(413, 'body_too_large', 'request body is larger than this endpoint accepts', 'body');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new ApiFailure(415, 'unsupported_media_type', 'unsupported content type', 'content-type');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return new ApiFailure(400, 'invalid_json', 'body is not valid JSON', 'body');
+  }
+  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return new ApiFailure(fe.statusCode, 'bad_request', fe.message);
+  return new ApiFailure(500, 'internal', 'internal error');
+}
+
+function sendError(reply: FastifyReply, failure: ApiFailure): FastifyReply {
+  if (failure.retryAfterS !== undefined) reply.header('retry-after', failure.retryAfterS);
+  return reply.code(failure.status).type('application/json').send(failure.toBody());
+}

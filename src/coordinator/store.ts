@@ -1,0 +1,255 @@
+/**
+ * The coordinator's only SQL module: tasks' model versions, rounds, assignments, accepted updates and
+ * evaluation history, in one SQLite file (WAL). Every write the protocol acknowledges is committed before
+ * the answer leaves, and each multi-row change is one transaction.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { HistoryPoint, RoundState } from '../core/protocol.ts';
+
+export interface RoundRow {
+  taskId: string;
+  roundId: number;
+  baseVersion: number;
+  state: RoundState;
+  minClients: number;
+  targetClients: number;
+  openedAt: number;
+  deadlineAt: number;
+  closedAt: number | null;
+  /** 'aggregated' or 'failed' once closed. */
+  outcome: string | null;
+}
+
+export interface StoredUpdate {
+  updateId: string;
+  clientId: string;
+  numExamples: number;
+  loss: number;
+  /** The decoded delta, float32 little-endian. */
+  delta: Float32Array;
+}
+
+export interface NewUpdate extends StoredUpdate {
+  taskId: string;
+  roundId: number;
+  backend: string | null;
+  bytes: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS model_versions (
+  task_id TEXT NOT NULL, version INTEGER NOT NULL, round_id INTEGER, weights BLOB NOT NULL,
+  num_clients INTEGER NOT NULL DEFAULT 0, num_examples INTEGER NOT NULL DEFAULT 0, client_loss REAL,
+  created_at INTEGER NOT NULL, PRIMARY KEY (task_id, version));
+CREATE TABLE IF NOT EXISTS evaluations (
+  task_id TEXT NOT NULL, version INTEGER NOT NULL, accuracy REAL NOT NULL, loss REAL NOT NULL,
+  evaluated_at INTEGER NOT NULL, PRIMARY KEY (task_id, version));
+CREATE TABLE IF NOT EXISTS rounds (
+  task_id TEXT NOT NULL, round_id INTEGER NOT NULL, base_version INTEGER NOT NULL, state TEXT NOT NULL,
+  min_clients INTEGER NOT NULL, target_clients INTEGER NOT NULL, opened_at INTEGER NOT NULL,
+  deadline_at INTEGER NOT NULL, closed_at INTEGER, outcome TEXT, PRIMARY KEY (task_id, round_id));
+CREATE TABLE IF NOT EXISTS assignments (
+  task_id TEXT NOT NULL, round_id INTEGER NOT NULL, client_id TEXT NOT NULL, assigned_at INTEGER NOT NULL,
+  PRIMARY KEY (task_id, round_id, client_id));
+CREATE TABLE IF NOT EXISTS updates (
+  update_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, round_id INTEGER NOT NULL, client_id TEXT NOT NULL,
+  num_examples INTEGER NOT NULL, loss REAL NOT NULL, backend TEXT, bytes INTEGER NOT NULL,
+  delta BLOB, received_at INTEGER NOT NULL, UNIQUE (task_id, round_id, client_id));
+`;
+
+export class CoordinatorStore {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // FULL: a commit survives power loss too, not only a process crash.
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(SCHEMA);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  latestVersion(taskId: string): { version: number; weights: Float32Array } | null {
+    const row = this.db
+      .prepare('SELECT version, weights FROM model_versions WHERE task_id = ? ORDER BY version DESC LIMIT 1')
+      .get(taskId) as { version: number; weights: Buffer } | undefined;
+    return row ? { version: row.version, weights: toFloat32(row.weights) } : null;
+  }
+
+  modelWeights(taskId: string, version: number): Buffer | null {
+    const row = this.db.prepare('SELECT weights FROM model_versions WHERE task_id = ? AND version = ?').get(taskId, version) as
+      | { weights: Buffer }
+      | undefined;
+    return row?.weights ?? null;
+  }
+
+  modelVector(taskId: string, version: number): Float32Array | null {
+    const weights = this.modelWeights(taskId, version);
+    return weights ? toFloat32(weights) : null;
+  }
+
+  /** Writes the initial model (version 0) and the first round, unless the task has a model already. */
+  initialiseTask(taskId: string, weights: Float32Array, firstRound: Omit<RoundRow, 'taskId' | 'roundId'>): void {
+    this.db.transaction(() => {
+      const exists = this.db.prepare('SELECT 1 FROM model_versions WHERE task_id = ?').get(taskId);
+      if (exists) return;
+      this.insertVersion(taskId, 0, null, weights, 0, 0, null);
+      this.insertRound({ ...firstRound, taskId, roundId: 1 });
+    })();
+  }
+
+  currentRound(taskId: string): RoundRow | null {
+    const row = this.db.prepare('SELECT * FROM rounds WHERE task_id = ? ORDER BY round_id DESC LIMIT 1').get(taskId);
+    return row ? toRoundRow(row as Record<string, unknown>) : null;
+  }
+
+  round(taskId: string, roundId: number): RoundRow | null {
+    const row = this.db.prepare('SELECT * FROM rounds WHERE task_id = ? AND round_id = ?').get(taskId, roundId);
+    return row ? toRoundRow(row as Record<string, unknown>) : null;
+  }
+
+  setRoundState(taskId: string, roundId: number, state: RoundState): void {
+    this.db.prepare('UPDATE rounds SET state = ? WHERE task_id = ? AND round_id = ?').run(state, taskId, roundId);
+  }
+
+  assign(taskId: string, roundId: number, clientId: string, now: number): void {
+    this.db.prepare('INSERT OR IGNORE INTO assignments VALUES (?, ?, ?, ?)').run(taskId, roundId, clientId, now);
+  }
+
+  isAssigned(taskId: string, roundId: number, clientId: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM assignments WHERE task_id = ? AND round_id = ? AND client_id = ?').get(taskId, roundId, clientId);
+  }
+
+  countAssigned(taskId: string, roundId: number): number {
+    return (this.db.prepare('SELECT COUNT(*) n FROM assignments WHERE task_id = ? AND round_id = ?').get(taskId, roundId) as { n: number }).n;
+  }
+
+  findUpdate(updateId: string): { taskId: string; roundId: number; clientId: string } | null {
+    const row = this.db.prepare('SELECT task_id, round_id, client_id FROM updates WHERE update_id = ?').get(updateId) as
+      | { task_id: string; round_id: number; client_id: string }
+      | undefined;
+    return row ? { taskId: row.task_id, roundId: row.round_id, clientId: row.client_id } : null;
+  }
+
+  hasClientUpdate(taskId: string, roundId: number, clientId: string): boolean {
+    return !!this.db.prepare('SELECT 1 FROM updates WHERE task_id = ? AND round_id = ? AND client_id = ?').get(taskId, roundId, clientId);
+  }
+
+  /** Durably records an accepted update; returns once it is committed. */
+  insertUpdate(u: NewUpdate, now: number): void {
+    this.db
+      .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now);
+  }
+
+  countUpdates(taskId: string, roundId: number): number {
+    return (this.db.prepare('SELECT COUNT(*) n FROM updates WHERE task_id = ? AND round_id = ?').get(taskId, roundId) as { n: number }).n;
+  }
+
+  /** The round's updates one at a time, so that replaying them after a restart needs memory for one only. */
+  *iterateUpdates(taskId: string, roundId: number): Generator<StoredUpdate> {
+    const rows = this.db
+      .prepare('SELECT update_id, client_id, num_examples, loss, delta FROM updates WHERE task_id = ? AND round_id = ? AND delta IS NOT NULL ORDER BY received_at, update_id')
+      .iterate(taskId, roundId) as IterableIterator<{ update_id: string; client_id: string; num_examples: number; loss: number; delta: Buffer }>;
+    for (const r of rows) {
+      yield { updateId: r.update_id, clientId: r.client_id, numExamples: r.num_examples, loss: r.loss, delta: toFloat32(r.delta) };
+    }
+  }
+
+  /**
+   * Closes a round and opens the next in one transaction: the new model version (when the round
+   * aggregated), the closed round, the next round, and the spent deltas dropped (their receipts stay, so a
+   * late retry of one is still recognised).
+   */
+  closeRound(args: {
+    taskId: string;
+    roundId: number;
+    now: number;
+    result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number } | null;
+    next: Omit<RoundRow, 'taskId' | 'roundId'>;
+  }): void {
+    const { taskId, roundId, now, result } = args;
+    this.db.transaction(() => {
+      if (result) this.insertVersion(taskId, result.version, roundId, result.weights, result.numClients, result.numExamples, result.clientLoss);
+      this.db
+        .prepare("UPDATE rounds SET state = 'closed', closed_at = ?, outcome = ? WHERE task_id = ? AND round_id = ?")
+        .run(now, result ? 'aggregated' : 'failed', taskId, roundId);
+      this.db.prepare('UPDATE updates SET delta = NULL WHERE task_id = ? AND round_id = ?').run(taskId, roundId);
+      this.insertRound({ ...args.next, taskId, roundId: roundId + 1 });
+    })();
+  }
+
+  recordEvaluation(taskId: string, version: number, accuracy: number, loss: number, now: number): void {
+    this.db.prepare('INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?, ?)').run(taskId, version, accuracy, loss, now);
+  }
+
+  unevaluatedVersions(taskId: string): number[] {
+    const rows = this.db
+      .prepare('SELECT m.version FROM model_versions m LEFT JOIN evaluations e USING (task_id, version) WHERE m.task_id = ? AND e.version IS NULL ORDER BY m.version')
+      .all(taskId) as { version: number }[];
+    return rows.map((r) => r.version);
+  }
+
+  history(taskId: string): HistoryPoint[] {
+    const rows = this.db
+      .prepare(
+        `SELECT m.version, m.round_id, m.num_clients, m.num_examples, m.client_loss, m.created_at, e.accuracy, e.loss
+         FROM model_versions m LEFT JOIN evaluations e USING (task_id, version) WHERE m.task_id = ? ORDER BY m.version`,
+      )
+      .all(taskId) as Record<string, number | null>[];
+    return rows.map((r) => ({
+      version: r.version!,
+      roundId: r.round_id ?? null,
+      numClients: r.num_clients!,
+      numExamples: r.num_examples!,
+      clientLoss: r.client_loss ?? null,
+      accuracy: r.accuracy ?? null,
+      loss: r.loss ?? null,
+      createdAt: new Date(r.created_at!).toISOString(),
+    }));
+  }
+
+  private insertVersion(taskId: string, version: number, roundId: number | null, weights: Float32Array, numClients: number, numExamples: number, clientLoss: number | null): void {
+    this.db
+      .prepare('INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(taskId, version, roundId, fromFloat32(weights), numClients, numExamples, clientLoss, Date.now());
+  }
+
+  private insertRound(r: RoundRow): void {
+    this.db
+      .prepare('INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(r.taskId, r.roundId, r.baseVersion, r.state, r.minClients, r.targetClients, r.openedAt, r.deadlineAt, r.closedAt, r.outcome);
+  }
+}
+
+function toRoundRow(r: Record<string, unknown>): RoundRow {
+  return {
+    taskId: r.task_id as string,
+    roundId: r.round_id as number,
+    baseVersion: r.base_version as number,
+    state: r.state as RoundState,
+    minClients: r.min_clients as number,
+    targetClients: r.target_clients as number,
+    openedAt: r.opened_at as number,
+    deadlineAt: r.deadline_at as number,
+    closedAt: (r.closed_at as number | null) ?? null,
+    outcome: (r.outcome as string | null) ?? null,
+  };
+}
+
+/** SQLite BLOBs come back as Buffers whose offset need not be 4-aligned: copy into a fresh Float32Array. */
+function toFloat32(buf: Buffer): Float32Array {
+  const out = new Float32Array(buf.byteLength / 4);
+  new Uint8Array(out.buffer).set(buf);
+  return out;
+}
+
+function fromFloat32(v: Float32Array): Buffer {
+  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+}

@@ -1,0 +1,33 @@
+/** A tiny task for the coordinator's tests: 4 inputs, 3 classes, one dense layer (15 parameters). */
+import * as tf from '@tensorflow/tfjs';
+import { f32 } from '../core/codecs/f32.ts';
+import { asTaskId } from '../core/ids.ts';
+import { encodeUpdateFrame, type UpdateMeta } from '../core/update-frame.ts';
+import type { TaskDefinition } from './task.ts';
+
+export const TINY_PARAMS = 4 * 3 + 3;
+
+export function tinyTask(over: Partial<TaskDefinition> = {}): TaskDefinition {
+  return {
+    id: asTaskId('tiny'),
+    name: 'Tiny',
+    description: 'A test task',
+    inputShape: [4],
+    labels: ['a', 'b', 'c'],
+    buildModel: (seed) =>
+      tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed }) })] }),
+    training: { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd', codec: 'f32' },
+    rounds: { minClients: 1, targetClients: 2, deadlineMs: 60_000 },
+    strategy: 'fedavg',
+    loadTestSet: () => ({
+      features: Float32Array.from({ length: 12 }, (_, i) => (i % 5) / 5),
+      labels: Int32Array.of(0, 1, 2),
+      count: 3,
+    }),
+    ...over,
+  };
+}
+
+export function updateFrame(clientId: string, delta: number[] | Float32Array, over: Partial<UpdateMeta> = {}): Uint8Array {
+  return encodeUpdateFrame(f32, { clientId, baseVersion: 0, numExamples: 10, loss: 0.5, ...over }, Float32Array.from(delta));
+}

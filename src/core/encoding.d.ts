@@ -1,0 +1,9 @@
+// TextEncoder/TextDecoder exist in every runtime core/ runs in (browsers, workers, Node ≥ 11), but live in
+// the DOM and Node typings, which core/ must not see. Declare just what core/ uses.
+declare class TextEncoder {
+  encode(input?: string): Uint8Array;
+}
+declare class TextDecoder {
+  constructor(label?: string, options?: { fatal?: boolean });
+  decode(input?: Uint8Array): string;
+}

@@ -1,0 +1,191 @@
+/**
+ * The coordinator's HTTP API, as types, and the guards that read each body. Shared by the coordinator (which
+ * validates requests) and the browser client (which validates responses).
+ *
+ * | method | path | body → answer |
+ * |---|---|---|
+ * | GET | /v1/tasks | → {@link TaskSummary}[] |
+ * | GET | /v1/tasks/{task} | → {@link TaskSummary} |
+ * | POST | /v1/tasks/{task}/checkin | {@link CheckinRequest} → {@link CheckinResponse} |
+ * | GET | /v1/tasks/{task}/models/{version}/model.json | TF.js layers model (immutable) |
+ * | GET | /v1/tasks/{task}/models/{version}/weights.bin | its weights (immutable) |
+ * | PUT | /v1/tasks/{task}/rounds/{round}/updates/{updateId} | update frame (binary) → {@link UploadAck} |
+ * | GET | /v1/tasks/{task}/history | → {@link HistoryPoint}[] |
+ *
+ * Every refusal is a 4xx or 5xx with an {@link ApiError} body.
+ */
+import { isWellFormedId } from './ids.ts';
+import type { UpdateMeta } from './update-frame.ts';
+import {
+  ValidationError,
+  asObject,
+  readNumber,
+  readOneOf,
+  readOptionalNumber,
+  readOptionalString,
+  readString,
+} from './validate.ts';
+
+/** What the client does with the round's model: sent by the coordinator with each assignment. */
+export interface TrainingConfig {
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer: 'sgd' | 'adam';
+  /** Codec name for the upload (see core/codecs). */
+  codec: string;
+}
+
+export type RoundState = 'open' | 'training' | 'aggregating' | 'closed';
+export const ROUND_STATES: readonly RoundState[] = ['open', 'training', 'aggregating', 'closed'];
+
+export interface CheckinRequest {
+  clientId: string;
+  /** Examples the client holds for this task; a client with none is not assigned. */
+  exampleCount: number;
+  /** The TF.js backend the client trains on, for the operator's dashboard. */
+  backend?: string;
+}
+
+export type CheckinResponse =
+  | {
+      status: 'assigned';
+      roundId: number;
+      modelVersion: number;
+      /** Absolute path of the model.json to load with `tf.loadLayersModel`. */
+      modelUrl: string;
+      /** Absolute path to PUT the update to, with a client-made update id appended. */
+      uploadUrl: string;
+      config: TrainingConfig;
+      /** ISO 8601 time after which the round no longer waits for this client. */
+      deadline: string;
+    }
+  | {
+      status: 'wait';
+      /** When to check in again (also sent as a Retry-After header, in seconds). */
+      retryAfterMs: number;
+      reason: string;
+    };
+
+export interface UploadAck {
+  status: 'accepted';
+  /** True when this update id had already been accepted: it was not counted again. */
+  duplicate: boolean;
+  roundId: number;
+  /** Updates the round holds now. */
+  received: number;
+}
+
+export interface RoundSummary {
+  id: number;
+  state: RoundState;
+  baseVersion: number;
+  assigned: number;
+  received: number;
+  minClients: number;
+  targetClients: number;
+  deadline: string;
+}
+
+export interface TaskSummary {
+  id: string;
+  name: string;
+  description: string;
+  /** Shape of one example, without the batch dimension. */
+  inputShape: number[];
+  labels: string[];
+  modelVersion: number;
+  parameterCount: number;
+  round: RoundSummary | null;
+}
+
+/** One global model version and how it does on the coordinator's held-out set. */
+export interface HistoryPoint {
+  version: number;
+  /** The round that produced it; null for the initial model. */
+  roundId: number | null;
+  numClients: number;
+  numExamples: number;
+  /** Mean local training loss the clients reported for the round. */
+  clientLoss: number | null;
+  /** Held-out evaluation; null until evaluated. */
+  accuracy: number | null;
+  loss: number | null;
+  createdAt: string;
+}
+
+export interface ApiError {
+  error: { code: string; message: string; field?: string };
+}
+
+export function parseCheckinRequest(body: unknown): CheckinRequest {
+  const o = asObject(body, 'body');
+  const clientId = readString(o, 'clientId');
+  if (!isWellFormedId(clientId)) throw new ValidationError('clientId', 'must be 8–64 characters of A–Z, a–z, 0–9, _ or -');
+  return {
+    clientId,
+    exampleCount: readNumber(o, 'exampleCount', { min: 0, integer: true, max: 1e9 }),
+    backend: readOptionalString(o, 'backend')?.slice(0, 32),
+  };
+}
+
+export function parseUpdateMeta(meta: unknown): UpdateMeta {
+  const o = asObject(meta, 'meta');
+  const clientId = readString(o, 'clientId', 'meta.clientId');
+  if (!isWellFormedId(clientId)) throw new ValidationError('meta.clientId', 'is not a well-formed id');
+  return {
+    clientId,
+    baseVersion: readNumber(o, 'baseVersion', { min: 0, integer: true }, 'meta.baseVersion'),
+    numExamples: readNumber(o, 'numExamples', { min: 1, integer: true, max: 1e7 }, 'meta.numExamples'),
+    loss: readNumber(o, 'loss', { min: 0 }, 'meta.loss'),
+    accuracy: readOptionalNumber(o, 'accuracy', { min: 0, max: 1 }, 'meta.accuracy'),
+    backend: readOptionalString(o, 'backend', 'meta.backend')?.slice(0, 32),
+    trainMs: readOptionalNumber(o, 'trainMs', { min: 0 }, 'meta.trainMs'),
+  };
+}
+
+export function parseCheckinResponse(body: unknown): CheckinResponse {
+  const o = asObject(body, 'checkin');
+  const status = readOneOf(o, 'status', ['assigned', 'wait'] as const);
+  if (status === 'wait') {
+    return { status, retryAfterMs: readNumber(o, 'retryAfterMs', { min: 0 }), reason: readString(o, 'reason') };
+  }
+  const c = asObject(o.config, 'config');
+  return {
+    status,
+    roundId: readNumber(o, 'roundId', { integer: true, min: 0 }),
+    modelVersion: readNumber(o, 'modelVersion', { integer: true, min: 0 }),
+    modelUrl: readString(o, 'modelUrl'),
+    uploadUrl: readString(o, 'uploadUrl'),
+    deadline: readString(o, 'deadline'),
+    config: {
+      epochs: readNumber(c, 'epochs', { integer: true, min: 1 }, 'config.epochs'),
+      batchSize: readNumber(c, 'batchSize', { integer: true, min: 1 }, 'config.batchSize'),
+      learningRate: readNumber(c, 'learningRate', { min: 0 }, 'config.learningRate'),
+      optimizer: readOneOf(c, 'optimizer', ['sgd', 'adam'] as const, 'config.optimizer'),
+      codec: readString(c, 'codec', 'config.codec'),
+    },
+  };
+}
+
+export function parseUploadAck(body: unknown): UploadAck {
+  const o = asObject(body, 'ack');
+  if (o.status !== 'accepted') throw new ValidationError('status', 'must be "accepted"');
+  if (typeof o.duplicate !== 'boolean') throw new ValidationError('duplicate', 'must be a boolean');
+  return {
+    status: 'accepted',
+    duplicate: o.duplicate,
+    roundId: readNumber(o, 'roundId', { integer: true }),
+    received: readNumber(o, 'received', { integer: true }),
+  };
+}
+
+/** Reads an {@link ApiError} body if that is what it is. */
+export function readApiError(body: unknown): ApiError['error'] | null {
+  if (typeof body !== 'object' || body === null) return null;
+  const err = (body as { error?: unknown }).error;
+  if (typeof err !== 'object' || err === null) return null;
+  const { code, message, field } = err as Record<string, unknown>;
+  if (typeof code !== 'string' || typeof message !== 'string') return null;
+  return { code, message, field: typeof field === 'string' ? field : undefined };
+}

@@ -1,0 +1,88 @@
+/**
+ * The binary body of an upload (`PUT …/updates/{updateId}`):
+ *
+ * | offset | size | field |
+ * |---|---|---|
+ * | 0 | 4 | magic `CVYU` |
+ * | 4 | 1 | frame format version (1) |
+ * | 5 | 1 | codec id (see `codecs/`) |
+ * | 6 | 2 | reserved, 0 |
+ * | 8 | 4 | metadata length M, uint32 little-endian |
+ * | 12 | M | metadata, UTF-8 JSON ({@link UpdateMeta}) |
+ * | 12+M | … | codec payload, starting at the next multiple of 4 |
+ *
+ * The weights never travel as JSON; the small metadata does, so that it stays readable and extensible.
+ */
+import { CodecError, type Codec } from './codec.ts';
+import { codecsById } from './codecs/index.ts';
+
+export const FRAME_MAGIC = 0x55595643; // 'CVYU' read as little-endian uint32
+export const FRAME_VERSION = 1;
+const HEADER_BYTES = 12;
+export const MAX_META_BYTES = 4096;
+
+/** What a client says about its update. Only aggregate numbers: never an example. */
+export interface UpdateMeta {
+  clientId: string;
+  /** The global model version the delta was trained from. */
+  baseVersion: number;
+  /** Examples the client trained on this round (the FedAvg weight). */
+  numExamples: number;
+  /** Mean training loss of the client's last local epoch. */
+  loss: number;
+  /** Training accuracy of the last local epoch, 0–1, when the task has one. */
+  accuracy?: number;
+  /** Which TF.js backend trained it (`webgpu`, `webgl`, `cpu`, …): aggregate telemetry. */
+  backend?: string;
+  /** Local training time in milliseconds. */
+  trainMs?: number;
+}
+
+export interface DecodedFrame {
+  codec: Codec;
+  meta: unknown;
+  payload: Uint8Array;
+}
+
+export function encodeUpdateFrame(codec: Codec, meta: UpdateMeta, delta: Float32Array): Uint8Array {
+  const metaBytes = new TextEncoder().encode(JSON.stringify(meta));
+  if (metaBytes.byteLength > MAX_META_BYTES) throw new RangeError('update metadata is too large');
+  const payloadOffset = align4(HEADER_BYTES + metaBytes.byteLength);
+  const payload = codec.encode(delta);
+  const frame = new Uint8Array(payloadOffset + payload.byteLength);
+  const view = new DataView(frame.buffer);
+  view.setUint32(0, FRAME_MAGIC, true);
+  view.setUint8(4, FRAME_VERSION);
+  view.setUint8(5, codec.id);
+  view.setUint32(8, metaBytes.byteLength, true);
+  frame.set(metaBytes, HEADER_BYTES);
+  frame.set(payload, payloadOffset);
+  return frame;
+}
+
+/**
+ * Splits a frame into codec, metadata (still `unknown`: the caller validates it) and payload (a view, not a
+ * copy). Throws a CodecError naming what is wrong.
+ */
+export function decodeUpdateFrame(frame: Uint8Array): DecodedFrame {
+  if (frame.byteLength < HEADER_BYTES) throw new CodecError(`frame is ${frame.byteLength} bytes, shorter than its header`);
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  if (view.getUint32(0, true) !== FRAME_MAGIC) throw new CodecError('frame does not start with the CVYU magic');
+  const version = view.getUint8(4);
+  if (version !== FRAME_VERSION) throw new CodecError(`frame format version ${version} is not supported`);
+  const codec = codecsById.get(view.getUint8(5));
+  if (!codec) throw new CodecError(`unknown codec id ${view.getUint8(5)}`);
+  const metaLength = view.getUint32(8, true);
+  if (metaLength > MAX_META_BYTES) throw new CodecError(`metadata of ${metaLength} bytes exceeds ${MAX_META_BYTES}`);
+  const payloadOffset = align4(HEADER_BYTES + metaLength);
+  if (payloadOffset > frame.byteLength) throw new CodecError('frame is truncated inside its metadata');
+  let meta: unknown;
+  try {
+    meta = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(frame.subarray(HEADER_BYTES, HEADER_BYTES + metaLength)));
+  } catch {
+    throw new CodecError('metadata is not valid UTF-8 JSON');
+  }
+  return { codec, meta, payload: frame.subarray(payloadOffset) };
+}
+
+const align4 = (n: number): number => (n + 3) & ~3;

@@ -1,0 +1,50 @@
+/**
+ * Messages between the page (client/worker-bridge.ts) and the trainer worker. Types only. Weights and
+ * examples travel as transferable ArrayBuffers, never as JSON number arrays.
+ */
+import type { TrainingConfig } from '../core/protocol.ts';
+
+export type BackendName = 'webgpu' | 'webgl' | 'cpu' | 'wasm';
+export const BACKEND_NAMES: readonly BackendName[] = ['webgpu', 'webgl', 'cpu', 'wasm'];
+
+/** The backend the worker trains on, and why each better one was passed over. */
+export interface BackendReport {
+  backend: BackendName;
+  /** Adapter or renderer description, when the browser tells it. */
+  detail?: string;
+  fallbacks: { backend: BackendName; reason: string }[];
+}
+
+export interface TrainJob {
+  /** Absolute URL of the global model's model.json. */
+  modelUrl: string;
+  config: TrainingConfig;
+  inputShape: number[];
+  numClasses: number;
+  /** Examples as stored: `count × prod(inputShape)` uint8 features, scaled by `featureScale` in the worker. */
+  features: ArrayBuffer;
+  labels: ArrayBuffer;
+  count: number;
+  featureScale: number;
+}
+
+export type WorkerRequest =
+  | { type: 'init'; preferredBackend?: BackendName }
+  | { type: 'train'; jobId: number; job: TrainJob }
+  | { type: 'cancel'; jobId: number };
+
+export type WorkerResponse =
+  | { type: 'ready'; report: BackendReport }
+  | { type: 'progress'; jobId: number; epoch: number; epochs: number; batch: number; batchesPerEpoch: number; loss: number }
+  | {
+      type: 'trained';
+      jobId: number;
+      /** Float32 little-endian: local weights minus the global weights loaded from `modelUrl`. */
+      delta: ArrayBuffer;
+      loss: number;
+      accuracy: number;
+      numExamples: number;
+      trainMs: number;
+      backend: BackendName;
+    }
+  | { type: 'failed'; jobId: number | null; message: string; aborted: boolean };

@@ -1,0 +1,155 @@
+/**
+ * TF.js model plumbing shared by the browser trainer, the Node simulator and the coordinator's evaluator:
+ * flat weight vectors in and out of a layers model, the layers-format artifacts, local training and
+ * evaluation. No DOM, no worker globals: it runs wherever TF.js runs.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { asWeights, type Weights } from '../core/ids.ts';
+import type { TrainingConfig } from '../core/protocol.ts';
+
+/** The layers-format description of a model, without its weight values. */
+export interface ModelSpec {
+  modelTopology: object;
+  weightSpecs: tf.io.WeightsManifestEntry[];
+}
+
+/** All trainable and non-trainable weights, concatenated in the order of the model's weight manifest. */
+export async function readWeights(model: tf.LayersModel): Promise<Weights> {
+  const values = await Promise.all(model.getWeights().map((t) => t.data<'float32'>()));
+  const flat = new Float32Array(values.reduce((n, v) => n + v.length, 0));
+  let offset = 0;
+  for (const v of values) {
+    flat.set(v, offset);
+    offset += v.length;
+  }
+  return asWeights(flat);
+}
+
+export function writeWeights(model: tf.LayersModel, flat: Float32Array): void {
+  const current = model.getWeights();
+  const expected = current.reduce((n, t) => n + t.size, 0);
+  if (flat.length !== expected) throw new RangeError(`model has ${expected} parameters, vector ${flat.length}`);
+  let offset = 0;
+  const next = current.map((t) => {
+    const slice = flat.subarray(offset, offset + t.size);
+    offset += t.size;
+    return tf.tensor(slice, t.shape, 'float32');
+  });
+  model.setWeights(next);
+  tf.dispose(next);
+}
+
+export async function describeModel(model: tf.LayersModel): Promise<ModelSpec> {
+  let spec: ModelSpec | undefined;
+  await model.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      spec = { modelTopology: artifacts.modelTopology as object, weightSpecs: artifacts.weightSpecs ?? [] };
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  if (!spec) throw new Error('model.save produced no artifacts');
+  return spec;
+}
+
+export async function modelFromSpec(spec: ModelSpec, weights: Float32Array): Promise<tf.LayersModel> {
+  const data = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: spec.modelTopology, weightSpecs: spec.weightSpecs, weightData: data }));
+}
+
+/** Examples as the model takes them: `features` row-major, `count × prod(inputShape)`. */
+export interface ExampleBatch {
+  features: Float32Array;
+  labels: Int32Array;
+  count: number;
+}
+
+export interface TrainProgress {
+  epoch: number;
+  epochs: number;
+  batch: number;
+  batchesPerEpoch: number;
+  loss: number;
+}
+
+export interface TrainResult {
+  weights: Weights;
+  /** Mean loss and accuracy over the last epoch. */
+  loss: number;
+  accuracy: number;
+  numExamples: number;
+  trainMs: number;
+}
+
+export interface TrainOptions {
+  inputShape: readonly number[];
+  numClasses: number;
+  onProgress?: (p: TrainProgress) => void;
+  signal?: AbortSignal;
+  /** Seed for the shuffling of examples between epochs. */
+  seed?: number;
+}
+
+/** Trains `model` in place on `data` with the round's config and returns the new weights. */
+export async function trainLocally(model: tf.LayersModel, data: ExampleBatch, config: TrainingConfig, opts: TrainOptions): Promise<TrainResult> {
+  const started = performance.now();
+  model.compile({
+    optimizer: config.optimizer === 'adam' ? tf.train.adam(config.learningRate) : tf.train.sgd(config.learningRate),
+    loss: 'sparseCategoricalCrossentropy',
+    metrics: ['accuracy'],
+  });
+  const xs = tf.tensor(data.features, [data.count, ...opts.inputShape]);
+  const ys = tf.tensor1d(data.labels, 'float32');
+  const batchesPerEpoch = Math.ceil(data.count / config.batchSize);
+  let epoch = 0;
+  const abort = () => (model.stopTraining = true);
+  opts.signal?.addEventListener('abort', abort);
+  try {
+    const history = await model.fit(xs, ys, {
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      shuffle: true,
+      verbose: 0,
+      yieldEvery: 'batch',
+      callbacks: {
+        onEpochBegin: async (e) => {
+          epoch = e;
+        },
+        onBatchEnd: async (batch, logs) => {
+          opts.onProgress?.({ epoch, epochs: config.epochs, batch: batch + 1, batchesPerEpoch, loss: logs?.loss ?? NaN });
+        },
+      },
+    });
+    opts.signal?.throwIfAborted();
+    const last = (key: string): number => {
+      const values = history.history[key] ?? history.history[key === 'accuracy' ? 'acc' : key] ?? [];
+      return Number(values[values.length - 1] ?? NaN);
+    };
+    return { weights: await readWeights(model), loss: last('loss'), accuracy: last('accuracy'), numExamples: data.count, trainMs: performance.now() - started };
+  } finally {
+    opts.signal?.removeEventListener('abort', abort);
+    tf.dispose([xs, ys]);
+  }
+}
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+}
+
+export function evaluate(model: tf.LayersModel, data: ExampleBatch, inputShape: readonly number[]): Evaluation {
+  return tf.tidy(() => {
+    const xs = tf.tensor(data.features, [data.count, ...inputShape]);
+    const ys = tf.tensor1d(data.labels, 'int32');
+    const probs = model.predict(xs, { batchSize: 256 }) as tf.Tensor2D;
+    const picked = probs.mul(tf.oneHot(ys, probs.shape[1])).sum(-1);
+    const loss = picked.add(1e-7).log().neg().mean().dataSync()[0]!;
+    const correct = probs.argMax(-1).equal(ys).sum().dataSync()[0]!;
+    return { loss, accuracy: correct / data.count };
+  });
+}
+
+/** Scales uint8 pixels to [0, 1] floats, the digits task's normalisation. */
+export function uint8ToUnitFloats(pixels: Uint8Array, out = new Float32Array(pixels.length)): Float32Array {
+  for (let i = 0; i < pixels.length; i++) out[i] = pixels[i]! / 255;
+  return out;
+}

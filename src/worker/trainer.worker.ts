@@ -1,0 +1,75 @@
+/// <reference lib="webworker" />
+/**
+ * The trainer: a module Web Worker that loads the round's global model, trains it on the examples the page
+ * sends, and answers with the weight delta. The page stays responsive because nothing here runs on its
+ * thread. The same bundle serves the PWA and sites that embed Covey.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { subtractWeights } from '../core/vector.ts';
+import { chooseBackend } from './backend.ts';
+import type { BackendReport, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
+import { BACKEND_NAMES } from './protocol.ts';
+import { readWeights, trainLocally } from './tf-model.ts';
+
+declare const self: DedicatedWorkerGlobalScope;
+
+let backend: Promise<BackendReport> | undefined;
+const running = new Map<number, AbortController>();
+
+const post = (msg: WorkerResponse, transfer: Transferable[] = []) => self.postMessage(msg, transfer);
+
+self.onmessage = (event: MessageEvent<unknown>) => {
+  const msg = event.data as WorkerRequest;
+  switch (msg?.type) {
+    case 'init': {
+      const preferred = BACKEND_NAMES.includes(msg.preferredBackend as never) ? msg.preferredBackend : undefined;
+      backend ??= chooseBackend(preferred);
+      backend.then(
+        (report) => post({ type: 'ready', report }),
+        (e: unknown) => post({ type: 'failed', jobId: null, message: errorMessage(e), aborted: false }),
+      );
+      break;
+    }
+    case 'train':
+      void runJob(msg.jobId, msg.job);
+      break;
+    case 'cancel':
+      running.get(msg.jobId)?.abort();
+      break;
+    default:
+      post({ type: 'failed', jobId: null, message: `unknown message ${JSON.stringify((msg as { type?: unknown })?.type)}`, aborted: false });
+  }
+};
+
+async function runJob(jobId: number, job: TrainJob): Promise<void> {
+  const controller = new AbortController();
+  running.set(jobId, controller);
+  let model: tf.LayersModel | undefined;
+  try {
+    const report = await (backend ??= chooseBackend());
+    model = await tf.loadLayersModel(job.modelUrl);
+    const global = await readWeights(model);
+    const features = new Float32Array(job.count * job.inputShape.reduce((a, b) => a * b, 1));
+    const raw = new Uint8Array(job.features);
+    for (let i = 0; i < features.length; i++) features[i] = raw[i]! * job.featureScale;
+    const labels = Int32Array.from(new Uint8Array(job.labels));
+    const result = await trainLocally(model, { features, labels, count: job.count }, job.config, {
+      inputShape: job.inputShape,
+      numClasses: job.numClasses,
+      signal: controller.signal,
+      onProgress: (p) => post({ type: 'progress', jobId, ...p }),
+    });
+    const delta = subtractWeights(result.weights, global);
+    post(
+      { type: 'trained', jobId, delta: delta.buffer as ArrayBuffer, loss: result.loss, accuracy: result.accuracy, numExamples: result.numExamples, trainMs: result.trainMs, backend: report.backend },
+      [delta.buffer as ArrayBuffer],
+    );
+  } catch (e) {
+    post({ type: 'failed', jobId, message: errorMessage(e), aborted: controller.signal.aborted });
+  } finally {
+    running.delete(jobId);
+    model?.dispose();
+  }
+}
+
+const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
