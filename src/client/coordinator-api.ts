@@ -60,11 +60,11 @@ export class CoordinatorApi {
   }
 
   /** PUTs an update frame to `uploadUrl + updateId`. Safe to repeat: the coordinator counts an id once. */
-  async upload(uploadUrl: string, updateId: string, frame: Uint8Array, signal?: AbortSignal): Promise<UploadAck> {
+  async upload(uploadUrl: string, updateId: string, frame: Uint8Array<ArrayBuffer>, signal?: AbortSignal): Promise<UploadAck> {
     const body = await this.request(uploadUrl + encodeURIComponent(updateId), {
       method: 'PUT',
       headers: { 'content-type': 'application/octet-stream' },
-      body: frame as Uint8Array<ArrayBuffer>,
+      body: frame,
       signal,
     });
     return parseUploadAck(body);

@@ -96,7 +96,7 @@ export class FederationClient {
   }
 
   /** Returns the ack, or null when the coordinator refused the update for good (it is then dropped). */
-  private async uploadWithRetry(uploadUrl: string, updateId: string, frame: Uint8Array, signal: AbortSignal): Promise<UploadAck | null> {
+  private async uploadWithRetry(uploadUrl: string, updateId: string, frame: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<UploadAck | null> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.o.api.upload(uploadUrl, updateId, frame, signal);

@@ -28,6 +28,6 @@ export function tinyTask(over: Partial<TaskDefinition> = {}): TaskDefinition {
   };
 }
 
-export function updateFrame(clientId: string, delta: number[] | Float32Array, over: Partial<UpdateMeta> = {}): Uint8Array {
+export function updateFrame(clientId: string, delta: number[] | Float32Array, over: Partial<UpdateMeta> = {}): Uint8Array<ArrayBuffer> {
   return encodeUpdateFrame(f32, { clientId, baseVersion: 0, numExamples: 10, loss: 0.5, ...over }, Float32Array.from(delta));
 }

@@ -44,7 +44,7 @@ export interface DecodedFrame {
   payload: Uint8Array;
 }
 
-export function encodeUpdateFrame(codec: Codec, meta: UpdateMeta, delta: Float32Array): Uint8Array {
+export function encodeUpdateFrame(codec: Codec, meta: UpdateMeta, delta: Float32Array): Uint8Array<ArrayBuffer> {
   const metaBytes = new TextEncoder().encode(JSON.stringify(meta));
   if (metaBytes.byteLength > MAX_META_BYTES) throw new RangeError('update metadata is too large');
   const payloadOffset = align4(HEADER_BYTES + metaBytes.byteLength);
