@@ -7,6 +7,10 @@ export default defineConfig({
     sourcemap: true,
     // TF.js with its WebGPU backend is one ~2 MB chunk, loaded by the worker only.
     chunkSizeWarningLimit: 2500,
+    rollupOptions: {
+      // The app, and the device benchmark page that `npm run bench` drives (also usable by hand).
+      input: { app: 'index.html', bench: 'bench/page.html' },
+    },
   },
   worker: { format: 'es' },
   server: {

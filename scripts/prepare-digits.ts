@@ -19,7 +19,7 @@ import { createRng, shuffleInPlace } from '../src/core/rng.ts';
 const FEATURES = 28 * 28;
 const TEST_PER_LABEL = 100;
 const IID_SHARDS = 18;
-const NONIID_SHARDS = 18; // each made of 2 label-sorted pieces of 250
+const PIECES_PER_LABEL = 4; // non-IID: each label's examples cut into 4 pieces, 2 pieces a shard (20 shards)
 const SEED = 20170217;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -81,13 +81,18 @@ export function prepareDigits(): DigitsManifest {
     writeShard(join(DIGITS_DIR, 'iid'), pad(k), train.slice(k * iidSize, (k + 1) * iidSize)),
   );
 
-  const sorted = [...train].sort((a, b) => a.label - b.label);
-  const pieceSize = Math.floor(sorted.length / (NONIID_SHARDS * 2));
-  const pieces = shuffleInPlace(Array.from({ length: NONIID_SHARDS * 2 }, (_, i) => i), rng);
-  const noniid = Array.from({ length: NONIID_SHARDS }, (_, k) => {
-    const chosen = [pieces[2 * k]!, pieces[2 * k + 1]!].flatMap((p) => sorted.slice(p * pieceSize, (p + 1) * pieceSize));
-    return writeShard(join(DIGITS_DIR, 'noniid'), pad(k), shuffleInPlace(chosen, rng));
-  });
+  // Label-pure pieces, dealt two to a shard (McMahan et al. 2017's pathological non-IID split): each
+  // client holds at most two labels.
+  const pieces: LabelledExample[][] = [];
+  for (let label = 0; label < 10; label++) {
+    const ofLabel = train.filter((e) => e.label === label);
+    const size = Math.ceil(ofLabel.length / PIECES_PER_LABEL);
+    for (let p = 0; p < PIECES_PER_LABEL; p++) pieces.push(ofLabel.slice(p * size, (p + 1) * size));
+  }
+  shuffleInPlace(pieces, rng);
+  const noniid = Array.from({ length: pieces.length / 2 }, (_, k) =>
+    writeShard(join(DIGITS_DIR, 'noniid'), pad(k), shuffleInPlace([...pieces[2 * k]!, ...pieces[2 * k + 1]!], rng)),
+  );
 
   const manifest: DigitsManifest = {
     featureShape: [28, 28, 1],

@@ -43,6 +43,8 @@ process.once('SIGINT', () => void shutdown('SIGINT'));
 process.once('SIGTERM', () => void shutdown('SIGTERM'));
 
 await coordinator.server.listen({ port, host });
+const address = coordinator.server.server.address();
+const boundPort = typeof address === 'object' && address ? address.port : port;
 const shown = host === '0.0.0.0' || host === '127.0.0.1' ? 'localhost' : host;
-console.log(`\n  Covey is running. Open http://${shown}:${port}/ in a browser (state in ${dataDir}).\n`);
+console.log(`\n  Covey is running. Open http://${shown}:${boundPort}/ in a browser (state in ${dataDir}).\n`);
 if (!existsSync(appDir)) console.log('  (the app is not built: run `npm run build` to serve it)\n');

@@ -1,0 +1,101 @@
+/**
+ * The browser half of `npm run bench`: trains the digits model on the same examples with the same config,
+ * once in the trainer worker and once on the page's main thread, and watches the main thread meanwhile
+ * (the longest gap between 5 ms heartbeats, and the longest "longtask" entry).
+ */
+import { decodeRecords } from '../src/core/example-records.ts';
+import type { TrainingConfig } from '../src/core/protocol.ts';
+import { WorkerBridge } from '../src/client/worker-bridge.ts';
+import type { BackendName } from '../src/worker/protocol.ts';
+
+export interface BenchResult {
+  backend: string;
+  where: 'worker' | 'main';
+  samples: number;
+  trainMs: number;
+  samplesPerSecond: number;
+  longestTaskMs: number;
+  longestHeartbeatGapMs: number;
+}
+
+const CONFIG: TrainingConfig = { epochs: 1, batchSize: 32, learningRate: 0.002, optimizer: 'adam', codec: 'f32' };
+const MODEL_URL = new URL('/v1/tasks/digits/models/0/model.json', location.origin).href;
+
+async function examples(count: number): Promise<{ pixels: Uint8Array; labels: Uint8Array; count: number }> {
+  const bytes = new Uint8Array(await (await fetch('/datasets/digits/iid/00.bin')).arrayBuffer());
+  const records = decodeRecords(bytes, 784).slice(0, count);
+  const pixels = new Uint8Array(records.length * 784);
+  records.forEach((r, i) => pixels.set(r.pixels, i * 784));
+  return { pixels, labels: Uint8Array.from(records, (r) => r.label), count: records.length };
+}
+
+/** Watches the main thread while `work` runs. */
+async function watchMainThread<T>(work: () => Promise<T>): Promise<{ value: T; longestTaskMs: number; longestGapMs: number }> {
+  let longestTaskMs = 0;
+  let longestGapMs = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) longestTaskMs = Math.max(longestTaskMs, e.duration);
+  });
+  observer.observe({ type: 'longtask', buffered: false });
+  let last = performance.now();
+  let running = true;
+  const beat = () => {
+    const now = performance.now();
+    longestGapMs = Math.max(longestGapMs, now - last);
+    last = now;
+    if (running) setTimeout(beat, 5);
+  };
+  setTimeout(beat, 5);
+  try {
+    const value = await work();
+    return { value, longestTaskMs, longestGapMs };
+  } finally {
+    running = false;
+    observer.disconnect();
+  }
+}
+
+async function inWorker(backend: BackendName, count: number): Promise<BenchResult> {
+  const bridge = new WorkerBridge(() => new Worker(new URL('../src/worker/trainer.worker.ts', import.meta.url), { type: 'module' }), backend);
+  const report = await bridge.backend();
+  const job = async (n: number) => {
+    const data = await examples(n);
+    return bridge.train(
+      { modelUrl: MODEL_URL, config: CONFIG, inputShape: [28, 28, 1], numClasses: 10, features: data.pixels.buffer as ArrayBuffer, labels: data.labels.buffer as ArrayBuffer, count: data.count, featureScale: 1 / 255 },
+      () => undefined,
+    );
+  };
+  await job(64); // warm-up: shader compilation, model download
+  const { value, longestTaskMs, longestGapMs } = await watchMainThread(() => job(count));
+  bridge.terminate();
+  return { backend: report.backend, where: 'worker', samples: value.numExamples, trainMs: value.trainMs, samplesPerSecond: (value.numExamples * CONFIG.epochs * 1000) / value.trainMs, longestTaskMs, longestHeartbeatGapMs: longestGapMs };
+}
+
+async function onMainThread(backend: BackendName, count: number): Promise<BenchResult> {
+  const tf = await import('@tensorflow/tfjs');
+  const { chooseBackend } = await import('../src/worker/backend.ts');
+  const { trainLocally } = await import('../src/worker/tf-model.ts');
+  const report = await chooseBackend(backend);
+  const job = async (n: number) => {
+    const data = await examples(n);
+    const model = await tf.loadLayersModel(MODEL_URL);
+    const features = Float32Array.from(data.pixels, (v) => v / 255);
+    try {
+      return await trainLocally(model, { features, labels: Int32Array.from(data.labels), count: data.count }, CONFIG, { inputShape: [28, 28, 1], numClasses: 10 });
+    } finally {
+      model.dispose();
+    }
+  };
+  await job(64);
+  const { value, longestTaskMs, longestGapMs } = await watchMainThread(() => job(count));
+  return { backend: report.backend, where: 'main', samples: value.numExamples, trainMs: value.trainMs, samplesPerSecond: (value.numExamples * CONFIG.epochs * 1000) / value.trainMs, longestTaskMs, longestHeartbeatGapMs: longestGapMs };
+}
+
+declare global {
+  interface Window {
+    runBench(backend: BackendName, where: 'worker' | 'main', count: number): Promise<BenchResult>;
+  }
+}
+
+window.runBench = (backend, where, count) => (where === 'worker' ? inWorker(backend, count) : onMainThread(backend, count));
+document.getElementById('out')!.textContent = 'ready: call runBench(backend, "worker" | "main", examples)';

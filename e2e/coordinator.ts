@@ -1,0 +1,62 @@
+/**
+ * Starts the real coordinator (`src/coordinator/main.ts`) as a child process on a free loopback port with
+ * a fresh data directory, as `npm start` would after a build, and reads its state over HTTP.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { HistoryPoint, TaskSummary } from '../src/core/protocol.ts';
+
+export interface RunningCoordinator {
+  url: string;
+  dataDir: string;
+  history(task?: string): Promise<HistoryPoint[]>;
+  task(task?: string): Promise<TaskSummary>;
+  stop(): Promise<void>;
+}
+
+export async function startCoordinator(env: Record<string, string> = {}): Promise<RunningCoordinator> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'covey-e2e-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/coordinator/main.ts'], {
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', COVEY_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const url = await waitForUrl(child);
+  const get = async <T>(path: string): Promise<T> => (await (await fetch(url + path)).json()) as T;
+  return {
+    url,
+    dataDir,
+    history: (task = 'digits') => get<HistoryPoint[]>(`/v1/tasks/${task}/history`),
+    task: (task = 'digits') => get<TaskSummary>(`/v1/tasks/${task}`),
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+function waitForUrl(child: ChildProcess): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let output = '';
+    const timer = setTimeout(() => reject(new Error(`coordinator did not start in 60 s:\n${output}`)), 60_000);
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      const match = /Open (http:\/\/localhost:\d+)\//.exec(output);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]!.replace('localhost', '127.0.0.1'));
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      process.stderr.write(chunk);
+    });
+    child.once('exit', (code) => reject(new Error(`coordinator exited with ${code}:\n${output}`)));
+  });
+}

@@ -1,0 +1,65 @@
+/** Page object for the Covey app: what a person does and sees, in their words. */
+import { expect, type Page } from '@playwright/test';
+
+export class CoveyApp {
+  constructor(readonly page: Page) {}
+
+  async open(baseUrl: string, query = ''): Promise<void> {
+    await this.page.goto(`${baseUrl}/${query}`);
+    await expect(this.page.getByTestId('connection')).toHaveText('coordinator online');
+  }
+
+  async loadSampleData(): Promise<number> {
+    const before = await this.exampleCount();
+    await this.page.getByTestId('load-sample').click();
+    await expect.poll(() => this.exampleCount()).toBeGreaterThan(before);
+    return this.exampleCount();
+  }
+
+  async exampleCount(): Promise<number> {
+    return Number(await this.page.getByTestId('example-total').textContent());
+  }
+
+  async countOfLabel(label: number): Promise<number> {
+    return Number(await this.page.locator(`[data-testid=label-counts] li[data-label="${label}"] b`).textContent());
+  }
+
+  /** Draws a rough stroke shape on the pad with the mouse and saves it under `label`. */
+  async drawDigit(label: number): Promise<void> {
+    const box = (await this.page.getByTestId('pad').boundingBox())!;
+    const at = (fx: number, fy: number) => [box.x + fx * box.width, box.y + fy * box.height] as const;
+    const strokes: [number, number][][] = label === 1 ? [[[0.5, 0.2], [0.5, 0.8]]] : [[[0.3, 0.25], [0.7, 0.25], [0.45, 0.8]]];
+    for (const stroke of strokes) {
+      await this.page.mouse.move(...at(...stroke[0]!));
+      await this.page.mouse.down();
+      for (const point of stroke.slice(1)) await this.page.mouse.move(...at(...point), { steps: 12 });
+      await this.page.mouse.up();
+    }
+    await this.page.getByRole('button', { name: String(label), exact: true }).click();
+  }
+
+  async deleteAllExamples(): Promise<void> {
+    this.page.once('dialog', (d) => void d.accept());
+    await this.page.getByTestId('delete-all').click();
+    await expect(this.page.getByTestId('example-total')).toHaveText('0');
+  }
+
+  async join(): Promise<void> {
+    await this.page.getByTestId('join').click();
+    await expect(this.page.getByTestId('join')).toHaveText('Leave');
+  }
+
+  async leave(): Promise<void> {
+    await this.page.getByTestId('join').click();
+    await expect(this.page.getByTestId('join')).toHaveText('Join');
+  }
+
+  async backend(): Promise<string | undefined> {
+    await expect(this.page.getByTestId('backend')).toHaveAttribute('data-backend', /.+/, { timeout: 60_000 });
+    return this.page.getByTestId('backend').getAttribute('data-backend').then((b) => b ?? undefined);
+  }
+
+  async contributions(): Promise<number> {
+    return Number(await this.page.getByTestId('contributions').textContent());
+  }
+}

@@ -1,0 +1,26 @@
+import { startCoordinator, type RunningCoordinator } from './coordinator.ts';
+import { expect, test } from './fixtures.ts';
+import { auditRequests } from './privacy.ts';
+
+let coordinator: RunningCoordinator;
+
+test.beforeEach(async () => {
+  coordinator = await startCoordinator({ COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '1' });
+});
+test.afterEach(() => coordinator.stop());
+
+test('a browser with WebGPU trains a round on WebGPU', async ({ participant }) => {
+  const p = await participant();
+  await p.app.open(coordinator.url, '?shard=5');
+  await p.app.loadSampleData();
+  await p.app.join();
+  expect(await p.app.backend()).toBe('webgpu');
+  await expect(p.page.getByTestId('fallbacks')).toHaveText('');
+  await expect.poll(() => p.app.contributions(), { timeout: 4 * 60_000, intervals: [2_000] }).toBeGreaterThanOrEqual(1);
+  await p.app.leave();
+
+  await expect.poll(async () => (await coordinator.history()).length).toBeGreaterThanOrEqual(2);
+  const { parameterCount } = await coordinator.task();
+  const { uploads } = auditRequests(p.requests, parameterCount, []);
+  expect(uploads[0]!.meta.backend).toBe('webgpu');
+});
