@@ -29,7 +29,7 @@ export default defineConfig({
   fullyParallel: false,
   timeout: 6 * 60_000,
   expect: { timeout: 15_000 },
-  reporter: process.env.CI ? [['list'], ['line']] : 'list',
+  reporter: 'list',
   retries: 0,
   use: { trace: 'retain-on-failure' },
   projects: [

@@ -42,9 +42,10 @@ export class FederationClient {
     const report = await this.o.bridge.backend();
     emit({ type: 'backend', report });
     let failures = 0;
+    let task: TaskSummary | undefined;
     while (!signal.aborted) {
       try {
-        const task = await this.o.api.task(this.o.taskId, signal);
+        task ??= await this.o.api.task(this.o.taskId, signal);
         emit({ type: 'phase', phase: 'checking-in', message: 'Checking in with the coordinator' });
         const exampleCount = await this.o.store.count(this.o.taskId);
         const answer = await this.o.api.checkin(this.o.taskId, { clientId, exampleCount, backend: report.backend }, signal);

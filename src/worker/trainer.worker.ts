@@ -5,6 +5,7 @@
  * thread. The same bundle serves the PWA and sites that embed Covey.
  */
 import * as tf from '@tensorflow/tfjs';
+import { assertNever } from '../core/validate.ts';
 import { subtractWeights } from '../core/vector.ts';
 import { chooseBackend } from './backend.ts';
 import type { BackendReport, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
@@ -18,9 +19,25 @@ const running = new Map<number, AbortController>();
 
 const post = (msg: WorkerResponse, transfer: Transferable[] = []) => self.postMessage(msg, transfer);
 
+/** Messages come from the page that started this worker; still, read them as `unknown` first. */
+function isRequest(data: unknown): data is WorkerRequest {
+  if (typeof data !== 'object' || data === null) return false;
+  const m = data as Partial<Record<string, unknown>>;
+  if (m.type === 'init') return true;
+  if (m.type === 'cancel') return typeof m.jobId === 'number';
+  if (m.type !== 'train' || typeof m.jobId !== 'number' || typeof m.job !== 'object' || m.job === null) return false;
+  const job = m.job as Partial<TrainJob>;
+  return typeof job.modelUrl === 'string' && job.features instanceof ArrayBuffer && job.labels instanceof ArrayBuffer
+    && Number.isInteger(job.count) && Array.isArray(job.inputShape) && typeof job.config === 'object';
+}
+
 self.onmessage = (event: MessageEvent<unknown>) => {
-  const msg = event.data as WorkerRequest;
-  switch (msg?.type) {
+  const msg = event.data;
+  if (!isRequest(msg)) {
+    post({ type: 'failed', jobId: null, message: 'the trainer received a malformed message', aborted: false });
+    return;
+  }
+  switch (msg.type) {
     case 'init': {
       const preferred = BACKEND_NAMES.includes(msg.preferredBackend as never) ? msg.preferredBackend : undefined;
       backend ??= chooseBackend(preferred);
@@ -37,7 +54,7 @@ self.onmessage = (event: MessageEvent<unknown>) => {
       running.get(msg.jobId)?.abort();
       break;
     default:
-      post({ type: 'failed', jobId: null, message: `unknown message ${JSON.stringify((msg as { type?: unknown })?.type)}`, aborted: false });
+      assertNever(msg);
   }
 };
 
