@@ -62,4 +62,24 @@ export class CoveyApp {
   async contributions(): Promise<number> {
     return Number(await this.page.getByTestId('contributions').textContent());
   }
+
+  async outboxCount(): Promise<number> {
+    return Number(await this.page.getByTestId('outbox-count').textContent());
+  }
+
+  /** Waits until the service worker controls the page (after the first visit's install). */
+  async waitForServiceWorker(): Promise<void> {
+    await this.page.evaluate(() => navigator.serviceWorker.ready);
+    if (await this.page.evaluate(() => navigator.serviceWorker.controller === null)) await this.page.reload();
+    await expect.poll(() => this.page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+  }
+
+  /** Every URL in the Cache Storage, by cache. */
+  async cachedUrls(): Promise<Record<string, string[]>> {
+    return this.page.evaluate(async () => {
+      const out: Record<string, string[]> = {};
+      for (const name of await caches.keys()) out[name] = (await (await caches.open(name)).keys()).map((r) => new URL(r.url).pathname);
+      return out;
+    });
+  }
 }

@@ -19,15 +19,26 @@ export interface Participant {
   requests: RecordedRequest[];
 }
 
+export interface ParticipantOptions {
+  /**
+   * Console errors the test causes on purpose and expects, such as the browser's own "Failed to load
+   * resource: net::ERR_INTERNET_DISCONNECTED" while a test holds the network off.
+   */
+  expectedConsoleErrors?: RegExp;
+}
+
 interface Fixtures {
   /** Opens a fresh browser context (its own IndexedDB: another person) with recording and error checks. */
-  participant: () => Promise<Participant>;
+  participant: (opts?: ParticipantOptions) => Promise<Participant>;
 }
+
+/** What Chromium logs for a request that failed because the test took the network (or an answer) away. */
+export const OFFLINE_ERRORS = /Failed to load resource: net::ERR_(INTERNET_DISCONNECTED|CONNECTION_RESET|FAILED)/;
 
 export const test = base.extend<Fixtures>({
   participant: async ({ browser }, use) => {
     const opened: { context: BrowserContext; errors: string[] }[] = [];
-    await use(async () => {
+    await use(async (opts = {}) => {
       const context = await browser.newContext();
       const errors: string[] = [];
       const requests: RecordedRequest[] = [];
@@ -35,7 +46,7 @@ export const test = base.extend<Fixtures>({
       const page = await context.newPage();
       page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
       page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(`console error: ${m.text()}`);
+        if (m.type() === 'error' && !opts.expectedConsoleErrors?.test(m.text())) errors.push(`console error: ${m.text()}`);
       });
       opened.push({ context, errors });
       return { context, page, app: new CoveyApp(page), requests };

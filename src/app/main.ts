@@ -1,183 +1,112 @@
 /**
- * The Covey app's page: wires the person's data (client/store.ts), the federation client and the trainer
- * worker to the screen. URL parameters: `?shard=N` and `?partition=iid|noniid` pick the sample data,
- * `?backend=webgpu|webgl|cpu` asks for a backend first, `?task=` picks the task (default "digits").
+ * The Covey app's page: wires the person's data (client/store.ts), the outbox, the federation client and
+ * the trainer worker to the screens. URL parameters: `?shard=N` and `?partition=iid|noniid` pick the sample
+ * data, `?backend=webgpu|webgl|cpu` asks for a backend first, `?task=` picks the task (default "digits").
  */
-import type { HistoryPoint, TaskSummary } from '../core/protocol.ts';
+import { isTaskSummary, type TaskSummary } from '../core/protocol.ts';
 import { CoordinatorApi } from '../client/coordinator-api.ts';
-import { FederationClient, type FederationEvent } from '../client/federation-client.ts';
-import { loadSampleShard, shardCount, type Partition } from '../client/sample-data.ts';
-import { ExampleStore } from '../client/store.ts';
+import { Outbox } from '../client/outbox.ts';
+import { CoveyStore } from '../client/store.ts';
 import { WorkerBridge } from '../client/worker-bridge.ts';
 import { BACKEND_NAMES, type BackendName } from '../worker/protocol.ts';
-import { renderAccuracyChart } from './accuracy-chart.ts';
-import { DrawPad } from './draw-pad.ts';
+import { DataPanel } from './data-panel.ts';
+import { $, errorText, log, say } from './dom.ts';
+import { FederationPanel } from './federation-panel.ts';
+import { requestOutboxSync, startPwa } from './pwa.ts';
+import { StoragePanel } from './storage-panel.ts';
 
 const params = new URLSearchParams(location.search);
 const taskId = params.get('task') ?? 'digits';
 const preferred = params.get('backend');
-const partition: Partition = params.get('partition') === 'noniid' ? 'noniid' : 'iid';
+const DIGIT_LABELS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
-const $ = <T extends Element = HTMLElement>(id: string) => document.getElementById(id) as unknown as T;
+say('build', `build ${__COVEY_BUILD__}`);
 const api = new CoordinatorApi(location.origin);
-const store = await ExampleStore.open();
+const store = await CoveyStore.open();
+let task: TaskSummary | undefined;
+let prefetchedVersion = -1;
+
 const bridge = new WorkerBridge(
   () => new Worker(new URL('../worker/trainer.worker.ts', import.meta.url), { type: 'module', name: 'covey-trainer' }),
   BACKEND_NAMES.includes(preferred as BackendName) ? (preferred as BackendName) : undefined,
 );
-const pad = new DrawPad($<HTMLCanvasElement>('pad'));
-let task: TaskSummary | undefined;
-let session: AbortController | undefined;
-let contributions = 0;
+const outbox = new Outbox(store, api, { onEvent: (e) => federation.onDelivery(e) });
+const federation = new FederationPanel({ api, store, bridge, outbox, taskId, onTask: showTask, onQueued: () => void requestOutboxSync() });
+const data = new DataPanel({
+  store,
+  taskId,
+  labels: () => task?.labels ?? DIGIT_LABELS,
+  partition: params.get('partition') === 'noniid' ? 'noniid' : 'iid',
+  shard: params.get('shard') !== null ? Number(params.get('shard')) : null,
+  onChange: () => void storage.requestPersistence(),
+});
+const storage = new StoragePanel({
+  store,
+  taskId,
+  featureCount: () => (task?.inputShape ?? [28, 28, 1]).reduce((a, b) => a * b, 1),
+  labelCount: () => (task ?? { labels: DIGIT_LABELS }).labels.length,
+  onChange: () => void data.refresh(),
+  beforeWipe: () => federation.leave(),
+  onWiped: () => location.replace(`${location.pathname}?deleted=1`),
+});
 
-function log(message: string): void {
-  const li = document.createElement('li');
-  li.textContent = `${new Date().toLocaleTimeString()} ${message}`;
-  $('log').prepend(li);
-  while ($('log').childElementCount > 50) $('log').lastElementChild!.remove();
+function showTask(t: TaskSummary): void {
+  task = t;
+  say('task-name', `${t.name}: ${t.description}`);
+  say('model-version', `v${t.modelVersion}`);
 }
 
-function say(id: string, text: string): void {
-  $(id).textContent = text;
+function showConnection(online: boolean): void {
+  const text = online ? 'coordinator online' : navigator.onLine ? 'coordinator unreachable' : 'offline';
+  say('connection', text);
+  $('connection').dataset.state = online ? 'online' : 'offline';
 }
 
-async function refreshCounts(): Promise<void> {
-  const counts = await store.countByLabel(taskId);
-  const labels = task?.labels ?? ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
-  $('label-counts').replaceChildren(
-    ...labels.map((name, i) => {
-      const li = document.createElement('li');
-      li.dataset.label = name;
-      li.innerHTML = `<b></b>${name}`;
-      li.querySelector('b')!.textContent = String(counts.get(i) ?? 0);
-      return li;
-    }),
-  );
-  say('example-total', String([...counts.values()].reduce((a, b) => a + b, 0)));
+/** Keeps the current global model in the service worker's cache, so the person can train offline later. */
+async function prefetchModel(t: TaskSummary): Promise<void> {
+  if (t.modelVersion === prefetchedVersion) return;
+  const base = `/v1/tasks/${encodeURIComponent(t.id)}/models/${t.modelVersion}`;
+  await Promise.all([fetch(`${base}/model.json`), fetch(`${base}/weights.bin`)]);
+  prefetchedVersion = t.modelVersion;
 }
 
 async function refreshTask(): Promise<void> {
   try {
-    task = await api.task(taskId);
-    say('task-name', `${task.name}: ${task.description}`);
-    say('connection', 'coordinator online');
-    say('model-version', `v${task.modelVersion}`);
-    const history: HistoryPoint[] = await api.history(taskId);
-    renderAccuracyChart($<SVGSVGElement>('chart'), history);
-    const last = history.filter((p) => p.accuracy !== null).at(-1);
-    if (last) say('accuracy', `${(last.accuracy! * 100).toFixed(1)} %`);
+    const t = await api.task(taskId);
+    await store.putSetting(`task:${taskId}`, t);
+    showTask(t);
+    showConnection(true);
+    await federation.refreshHistory();
+    await prefetchModel(t);
   } catch (e) {
-    say('connection', navigator.onLine ? 'coordinator unreachable' : 'offline');
-    if (!task) say('task-name', e instanceof Error ? e.message : String(e));
+    showConnection(false);
+    const cached = task ? undefined : await store.setting(`task:${taskId}`, isTaskSummary);
+    if (cached) showTask(cached);
+    else if (!task) say('task-name', `Covey (${errorText(e)})`);
   }
 }
 
-function onFederationEvent(e: FederationEvent): void {
-  switch (e.type) {
-    case 'phase':
-      say('phase', e.message);
-      if (e.phase !== 'training') $<HTMLProgressElement>('progress').value = 0;
-      break;
-    case 'backend': {
-      const { backend, detail, fallbacks } = e.report;
-      say('backend', `backend: ${backend}`);
-      $('backend').dataset.backend = backend;
-      $('backend').title = detail ?? '';
-      say('fallbacks', fallbacks.map((f) => `${f.backend} not used: ${f.reason}`).join(' · '));
-      log(`Training on ${backend}${detail ? ` (${detail})` : ''}`);
-      break;
-    }
-    case 'round':
-      say('round', String(e.roundId));
-      log(`Assigned to round ${e.roundId} (model v${e.modelVersion})`);
-      break;
-    case 'progress':
-      $<HTMLProgressElement>('progress').value = e.fraction;
-      say('phase', `Training: epoch ${e.epoch}/${e.epochs}, loss ${e.loss.toFixed(3)}`);
-      break;
-    case 'contributed':
-      contributions += 1;
-      say('contributions', String(contributions));
-      log(`Round ${e.roundId}: sent ${(e.bytes / 1024).toFixed(0)} kB from ${e.numExamples} examples, loss ${e.loss.toFixed(3)}, ${(e.trainMs / 1000).toFixed(1)} s${e.ack.duplicate ? ' (already counted)' : ''}`);
-      void refreshTask();
-      break;
-    case 'error':
-      log(`Problem: ${e.message}`);
-      break;
-  }
+/** Sends what waits in the outbox now: at start and whenever the network comes back. */
+async function deliverOutbox(): Promise<void> {
+  await outbox.drain({ force: true }).catch(() => undefined);
+  await federation.refreshOutbox();
 }
 
-async function toggleJoin(): Promise<void> {
-  const button = $<HTMLButtonElement>('join');
-  if (session) {
-    session.abort(new DOMException('Left the federation', 'AbortError'));
-    session = undefined;
-    button.textContent = 'Join';
-    say('phase', 'Not joined.');
-    return;
-  }
-  if ((await store.count(taskId)) === 0) {
-    say('phase', 'Add some examples first: draw digits or load sample data.');
-    return;
-  }
-  session = new AbortController();
-  button.textContent = 'Leave';
-  const client = new FederationClient({ api, store, bridge, taskId, featureScale: 1 / 255, onEvent: onFederationEvent });
-  client.run(session.signal).catch((e: unknown) => {
-    log(`Stopped: ${e instanceof Error ? e.message : String(e)}`);
-    session = undefined;
-    button.textContent = 'Join';
-  });
+if (params.has('deleted')) {
+  say('storage-message', 'Everything Covey stored in this browser is deleted.');
+  history.replaceState(null, '', location.pathname);
 }
+startPwa({
+  onBroadcast: (m) => {
+    if (m.delivered > 0) log(`${m.delivered} update${m.delivered === 1 ? '' : 's'} delivered in the background`);
+    void federation.refreshOutbox();
+  },
+});
+addEventListener('online', () => void Promise.all([refreshTask(), deliverOutbox()]));
+addEventListener('offline', () => showConnection(false));
 
-async function loadSample(): Promise<void> {
-  const button = $<HTMLButtonElement>('load-sample');
-  button.disabled = true;
-  try {
-    const requested = params.get('shard');
-    const shard = requested !== null ? Number(requested) : Math.floor(Math.random() * (await shardCount(location.origin, partition)));
-    const loaded = await loadSampleShard(store, location.origin, taskId, partition, shard);
-    say('data-message', `Added ${loaded.examples} sample digits (${loaded.partition} shard ${loaded.shard}, labels ${loaded.labels.join(', ')}).`);
-    await refreshCounts();
-  } catch (e) {
-    say('data-message', `Could not load sample data: ${e instanceof Error ? e.message : String(e)}`);
-  } finally {
-    button.disabled = false;
-  }
-}
-
-async function saveDrawing(label: number): Promise<void> {
-  const pixels = pad.toDigit();
-  if (!pixels) return say('data-message', 'Draw a digit first.');
-  await store.add([{ taskId, label, pixels, source: 'drawn', addedAt: Date.now() }]);
-  pad.clear();
-  say('data-message', `Saved a drawing of ${label}.`);
-  await refreshCounts();
-}
-
-async function deleteAll(): Promise<void> {
-  if (!confirm('Delete every example you stored for this task? This cannot be undone.')) return;
-  await store.deleteTask(taskId);
-  say('data-message', 'All your examples for this task are deleted.');
-  await refreshCounts();
-}
-
-$('label-buttons').replaceChildren(
-  ...Array.from({ length: 10 }, (_, label) => {
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.textContent = String(label);
-    b.title = `Save the drawing as ${label}`;
-    b.dataset.testid = `label-${label}`;
-    b.addEventListener('click', () => void saveDrawing(label));
-    return b;
-  }),
-);
-$('clear-pad').addEventListener('click', () => pad.clear());
-$('load-sample').addEventListener('click', () => void loadSample());
-$('delete-all').addEventListener('click', () => void deleteAll());
-$('join').addEventListener('click', () => void toggleJoin());
-
+await data.refresh();
 await refreshTask();
-await refreshCounts();
+await Promise.all([deliverOutbox(), storage.refresh()]);
+await federation.resume();
 setInterval(() => void refreshTask(), 5_000);

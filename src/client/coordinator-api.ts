@@ -4,6 +4,7 @@
  */
 import {
   parseCheckinResponse,
+  parseTaskSummary,
   parseUploadAck,
   readApiError,
   type CheckinRequest,
@@ -12,7 +13,6 @@ import {
   type TaskSummary,
   type UploadAck,
 } from '../core/protocol.ts';
-import { asObject, readNumber, readString } from '../core/validate.ts';
 
 export class ApiRequestError extends Error {
   override readonly name = 'ApiRequestError';
@@ -35,12 +35,7 @@ export class CoordinatorApi {
   }
 
   async task(taskId: string, signal?: AbortSignal): Promise<TaskSummary> {
-    const body = await this.request(`/v1/tasks/${encodeURIComponent(taskId)}`, { signal });
-    const o = asObject(body, 'task');
-    readString(o, 'id');
-    readNumber(o, 'modelVersion', { integer: true, min: 0 });
-    if (!Array.isArray(o.inputShape) || !Array.isArray(o.labels)) throw new ApiRequestError(undefined, 'bad_response', 'task summary lacks inputShape or labels');
-    return o as unknown as TaskSummary;
+    return parseTaskSummary(await this.request(`/v1/tasks/${encodeURIComponent(taskId)}`, { signal }));
   }
 
   async history(taskId: string, signal?: AbortSignal): Promise<HistoryPoint[]> {

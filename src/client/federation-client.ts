@@ -1,39 +1,59 @@
 /**
  * Takes part in a task's federation from this browser: check in, train the round's model in the worker on
- * the person's stored examples, upload the delta, and again, until the signal aborts. Only the update frame
- * (delta + aggregate numbers) and small JSON leave the page.
+ * the person's stored examples, put the update in the outbox, deliver it, and again, until the signal
+ * aborts. Offline, it trains once against the last round and model it knew of, and the update waits in
+ * the outbox. Only update frames (delta + aggregate numbers) and small JSON leave the page.
  */
 import { codecsByName } from '../core/codecs/index.ts';
-import type { CheckinResponse, TaskSummary, UploadAck } from '../core/protocol.ts';
+import { isTaskSummary, type TaskSummary, type TrainingConfig } from '../core/protocol.ts';
 import { encodeUpdateFrame } from '../core/update-frame.ts';
 import type { BackendReport } from '../worker/protocol.ts';
 import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
-import { DEFAULT_RETRY, backoffDelayMs, isRetryableStatus, sleep } from './retry-policy.ts';
-import type { ExampleStore } from './store.ts';
+import type { Outbox } from './outbox.ts';
+import { backoffDelayMs, sleep } from './retry-policy.ts';
+import type { CoveyStore } from './store.ts';
 import type { WorkerBridge } from './worker-bridge.ts';
 
-export type Phase = 'checking-in' | 'waiting' | 'training' | 'uploading' | 'retrying';
+export type Phase = 'checking-in' | 'waiting' | 'training' | 'uploading' | 'offline' | 'retrying';
 
 export type FederationEvent =
   | { type: 'phase'; phase: Phase; message: string }
   | { type: 'backend'; report: BackendReport }
-  | { type: 'round'; roundId: number; modelVersion: number }
+  | { type: 'task'; task: TaskSummary; offline: boolean }
+  | { type: 'round'; roundId: number; modelVersion: number; offline: boolean }
   | { type: 'progress'; fraction: number; epoch: number; epochs: number; loss: number }
-  | { type: 'contributed'; roundId: number; ack: UploadAck; loss: number; numExamples: number; trainMs: number; bytes: number }
+  | { type: 'queued'; roundId: number; updateId: string; bytes: number; loss: number; numExamples: number; trainMs: number }
   | { type: 'error'; message: string };
 
 export interface FederationClientOptions {
   api: CoordinatorApi;
-  store: ExampleStore;
+  store: CoveyStore;
   bridge: WorkerBridge;
+  outbox: Outbox;
   taskId: string;
   /** Multiplier from stored uint8 features to model inputs (the task's normalisation). */
   featureScale: number;
   onEvent: (e: FederationEvent) => void;
 }
 
+/** A round to train for: from a check-in, or (offline) from the last task summary seen. */
+interface Assignment {
+  roundId: number;
+  modelVersion: number;
+  config: TrainingConfig;
+  offline: boolean;
+}
+
+const isOffline = (e: unknown) => e instanceof ApiRequestError && e.status === undefined;
+
 export class FederationClient {
-  constructor(private readonly o: FederationClientOptions) {}
+  private readonly taskKey: string;
+  private readonly trainedKey: string;
+
+  constructor(private readonly o: FederationClientOptions) {
+    this.taskKey = `task:${o.taskId}`;
+    this.trainedKey = `trained-round:${o.taskId}`;
+  }
 
   /** Runs rounds until `signal` aborts; resolves then. Failures are reported as events and retried. */
   async run(signal: AbortSignal): Promise<void> {
@@ -42,39 +62,65 @@ export class FederationClient {
     const report = await this.o.bridge.backend();
     emit({ type: 'backend', report });
     let failures = 0;
-    let task: TaskSummary | undefined;
     while (!signal.aborted) {
       try {
-        task ??= await this.o.api.task(this.o.taskId, signal);
-        emit({ type: 'phase', phase: 'checking-in', message: 'Checking in with the coordinator' });
-        const exampleCount = await this.o.store.count(this.o.taskId);
-        const answer = await this.o.api.checkin(this.o.taskId, { clientId, exampleCount, backend: report.backend }, signal);
-        if (answer.status === 'wait') {
-          emit({ type: 'phase', phase: 'waiting', message: `Waiting: ${answer.reason}` });
-          await sleep(answer.retryAfterMs, signal);
-        } else {
-          await this.contribute(task, clientId, answer, signal);
-        }
+        await this.step(clientId, report, signal);
         failures = 0;
       } catch (e) {
         if (signal.aborted) break;
-        const delay = backoffDelayMs(failures++, DEFAULT_RETRY);
-        emit({ type: 'error', message: e instanceof Error ? e.message : String(e) });
+        if (isOffline(e)) {
+          await this.trainOffline(clientId, signal).catch((err: unknown) => emit({ type: 'error', message: errorText(err) }));
+          emit({ type: 'phase', phase: 'offline', message: 'Offline: waiting for the network' });
+          await this.untilOnline(failures++, signal);
+          continue;
+        }
+        const delay = backoffDelayMs(failures++);
+        emit({ type: 'error', message: errorText(e) });
         emit({ type: 'phase', phase: 'retrying', message: `Trying again in ${Math.ceil(delay / 1000)} s` });
         await sleep(delay, signal).catch(() => undefined);
       }
     }
   }
 
-  private async contribute(task: TaskSummary, clientId: string, a: Extract<CheckinResponse, { status: 'assigned' }>, signal: AbortSignal): Promise<void> {
+  private async step(clientId: string, report: BackendReport, signal: AbortSignal): Promise<void> {
     const emit = this.o.onEvent;
-    emit({ type: 'round', roundId: a.roundId, modelVersion: a.modelVersion });
+    const task = await this.o.api.task(this.o.taskId, signal);
+    await this.o.store.putSetting(this.taskKey, task);
+    emit({ type: 'task', task, offline: false });
+    await this.o.outbox.drain({ signal });
+    emit({ type: 'phase', phase: 'checking-in', message: 'Checking in with the coordinator' });
+    const exampleCount = await this.o.store.count(this.o.taskId);
+    const answer = await this.o.api.checkin(this.o.taskId, { clientId, exampleCount, backend: report.backend }, signal);
+    if (answer.status === 'wait') {
+      emit({ type: 'phase', phase: 'waiting', message: `Waiting: ${answer.reason}` });
+      await sleep(answer.retryAfterMs, signal);
+      return;
+    }
+    await this.contribute(task, clientId, { roundId: answer.roundId, modelVersion: answer.modelVersion, config: answer.config, offline: false }, signal);
+    emit({ type: 'phase', phase: 'uploading', message: 'Sending the update' });
+    await this.o.outbox.drain({ signal });
+  }
+
+  /** Trains once for the last round this browser knew of, unless it already has; the update waits in the outbox. */
+  private async trainOffline(clientId: string, signal: AbortSignal): Promise<void> {
+    const task = await this.o.store.setting(this.taskKey, isTaskSummary);
+    const round = task?.round;
+    if (!task || !round || (await this.o.store.setting(this.trainedKey, isNumber)) === round.id) return;
+    if ((await this.o.store.count(this.o.taskId)) === 0) return;
+    this.o.onEvent({ type: 'task', task, offline: true });
+    await this.contribute(task, clientId, { roundId: round.id, modelVersion: round.baseVersion, config: task.config, offline: true }, signal);
+  }
+
+  private async contribute(task: TaskSummary, clientId: string, a: Assignment, signal: AbortSignal): Promise<void> {
+    const emit = this.o.onEvent;
+    emit({ type: 'round', roundId: a.roundId, modelVersion: a.modelVersion, offline: a.offline });
     const featureCount = task.inputShape.reduce((x, y) => x * y, 1);
     const data = await this.o.store.readPacked(this.o.taskId, featureCount);
-    emit({ type: 'phase', phase: 'training', message: `Training model v${a.modelVersion} on ${data.count} examples (round ${a.roundId})` });
+    emit({ type: 'phase', phase: 'training', message: `Training model v${a.modelVersion} on ${data.count} examples (round ${a.roundId}${a.offline ? ', offline' : ''})` });
+    const base = `/v1/tasks/${encodeURIComponent(task.id)}`;
     const result = await this.o.bridge.train(
       {
-        modelUrl: this.o.api.url(a.modelUrl),
+        modelUrl: this.o.api.url(`${base}/models/${a.modelVersion}/model.json`),
         config: a.config,
         inputShape: task.inputShape,
         numClasses: task.labels.length,
@@ -89,31 +135,31 @@ export class FederationClient {
     const codec = codecsByName.get(a.config.codec);
     if (!codec) throw new Error(`the coordinator asked for codec "${a.config.codec}", which this client does not have`);
     const frame = encodeUpdateFrame(codec, { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs) }, result.delta);
-    // Made before the first try, so that a retry after a lost answer is recognised and counted once.
+    // The id is made now, before the first try, so that a retry after a lost answer is counted once.
     const updateId = `u-${crypto.randomUUID()}`;
-    emit({ type: 'phase', phase: 'uploading', message: `Uploading the update (${(frame.byteLength / 1024).toFixed(0)} kB)` });
-    const ack = await this.uploadWithRetry(a.uploadUrl, updateId, frame, signal);
-    if (ack) emit({ type: 'contributed', roundId: a.roundId, ack, loss: result.loss, numExamples: result.numExamples, trainMs: result.trainMs, bytes: frame.byteLength });
+    await this.o.outbox.enqueue({ updateId, taskId: task.id, roundId: a.roundId, url: this.o.api.url(`${base}/rounds/${a.roundId}/updates/`), frame: frame.buffer });
+    await this.o.store.putSetting(this.trainedKey, a.roundId);
+    emit({ type: 'queued', roundId: a.roundId, updateId, bytes: frame.byteLength, loss: result.loss, numExamples: result.numExamples, trainMs: result.trainMs });
   }
 
-  /** Returns the ack, or null when the coordinator refused the update for good (it is then dropped). */
-  private async uploadWithRetry(uploadUrl: string, updateId: string, frame: Uint8Array<ArrayBuffer>, signal: AbortSignal): Promise<UploadAck | null> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.o.api.upload(uploadUrl, updateId, frame, signal);
-      } catch (e) {
-        if (signal.aborted) throw e;
-        const status = e instanceof ApiRequestError ? e.status : undefined;
-        if (!isRetryableStatus(status) || attempt + 1 >= DEFAULT_RETRY.maxAttempts) {
-          this.o.onEvent({ type: 'error', message: `Update dropped: ${e instanceof Error ? e.message : String(e)}` });
-          return null;
-        }
-        const delay = backoffDelayMs(attempt);
-        this.o.onEvent({ type: 'phase', phase: 'retrying', message: `Upload failed; retrying in ${Math.ceil(delay / 1000)} s` });
-        await sleep(delay, signal);
-      }
+  /** Waits for the `online` event when the browser knows it is offline, else backs off (the coordinator may be down). */
+  private async untilOnline(attempt: number, signal: AbortSignal): Promise<void> {
+    if (typeof navigator !== 'undefined' && !navigator.onLine) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          removeEventListener('online', done);
+          signal.removeEventListener('abort', done);
+          resolve();
+        };
+        addEventListener('online', done);
+        signal.addEventListener('abort', done);
+      });
+      return;
     }
+    await sleep(backoffDelayMs(attempt), signal).catch(() => undefined);
   }
 }
 
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const clamp01 = (x: number): number | undefined => (Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : undefined);
+const isNumber = (v: unknown): v is number => typeof v === 'number';

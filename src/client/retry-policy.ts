@@ -1,19 +1,38 @@
 /**
  * When to try a failed request again: exponential backoff with full jitter (AWS architecture blog,
  * "Exponential Backoff and Jitter"), capped, and a verdict on which failures are worth another try.
+ * Nothing retries forever: after `maxAttempts`, or once an item is older than `maxAgeMs`, it is given up.
  */
 export interface RetryPolicy {
   baseMs: number;
   maxMs: number;
   maxAttempts: number;
+  maxAgeMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1_000, maxMs: 60_000, maxAttempts: 8 };
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 1_000, maxMs: 15 * 60_000, maxAttempts: 20, maxAgeMs: 7 * 24 * 3600_000 };
 
 /** Delay before attempt `attempt + 1` (attempt counts from 0), uniformly in [0, min(max, base·2^attempt)]. */
 export function backoffDelayMs(attempt: number, policy: RetryPolicy = DEFAULT_RETRY, random: () => number = Math.random): number {
   const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt));
   return Math.floor(random() * ceiling);
+}
+
+export type RetryDecision = { retry: true; at: number } | { retry: false; reason: string };
+
+/**
+ * What to do after failed attempt number `attempts` (counting from 1) of an item created at `createdAt`.
+ * `status` is the HTTP status, or undefined when no answer came (offline, connection lost).
+ */
+export function decideRetry(
+  args: { attempts: number; createdAt: number; status: number | undefined; now: number },
+  policy: RetryPolicy = DEFAULT_RETRY,
+  random: () => number = Math.random,
+): RetryDecision {
+  if (!isRetryableStatus(args.status)) return { retry: false, reason: `refused with HTTP ${args.status}` };
+  if (args.attempts >= policy.maxAttempts) return { retry: false, reason: `gave up after ${args.attempts} attempts` };
+  if (args.now - args.createdAt >= policy.maxAgeMs) return { retry: false, reason: 'gave up: older than the retry window' };
+  return { retry: true, at: args.now + backoffDelayMs(args.attempts - 1, policy, random) };
 }
 
 /** A network failure (status undefined), a timeout, throttling or a server error may pass; other 4xx will not. */

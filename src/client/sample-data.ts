@@ -3,7 +3,7 @@
  * is picked by the caller (the app uses `?shard=N`, else a random one).
  */
 import { decodeRecords } from '../core/example-records.ts';
-import type { ExampleStore } from './store.ts';
+import type { CoveyStore } from './store.ts';
 
 export type Partition = 'iid' | 'noniid';
 
@@ -24,7 +24,7 @@ export async function shardCount(baseUrl: string, partition: Partition): Promise
   return (await fetchManifest(baseUrl)).partitions[partition].length;
 }
 
-export async function loadSampleShard(store: ExampleStore, baseUrl: string, taskId: string, partition: Partition, shard: number): Promise<LoadedShard> {
+export async function loadSampleShard(store: CoveyStore, baseUrl: string, taskId: string, partition: Partition, shard: number): Promise<LoadedShard> {
   const manifest = await fetchManifest(baseUrl);
   const shards = manifest.partitions[partition];
   const info = shards[((shard % shards.length) + shards.length) % shards.length]!;

@@ -1,10 +1,12 @@
 /**
- * The person's data in this browser: their labelled examples per task, and this browser's client id. The
- * only module that imports `idb`. Everything read back is checked, since IndexedDB is another boundary.
+ * Everything Covey keeps in this browser, in the IndexedDB database `covey`: the person's labelled examples
+ * per task, updates waiting to be delivered (the outbox), and small settings (client id, the last task
+ * summary for offline use, whether the person has joined). The only module that imports `idb`. Everything
+ * read back is checked, since IndexedDB is another boundary.
  */
-import { openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import { deleteDB, openDB, type DBSchema, type IDBPDatabase } from 'idb';
 
-export type ExampleSource = 'drawn' | 'sample';
+export type ExampleSource = 'drawn' | 'sample' | 'imported';
 
 export interface StoredExample {
   id?: number;
@@ -16,13 +18,30 @@ export interface StoredExample {
   addedAt: number;
 }
 
+/** An update waiting for delivery. Stays until the coordinator accepts it or refuses it for good. */
+export interface OutboxItem {
+  /** Made before the first try: the coordinator counts an id once, however often it arrives. */
+  updateId: string;
+  taskId: string;
+  roundId: number;
+  /** Absolute URL to PUT the frame to. */
+  url: string;
+  frame: ArrayBuffer;
+  createdAt: number;
+  attempts: number;
+  /** Epoch ms before which no new attempt is made. */
+  nextAttemptAt: number;
+  lastError?: string;
+}
+
 interface CoveySchema extends DBSchema {
-  examples: { key: number; value: StoredExample; indexes: { 'by-task': string } };
+  examples: { key: number; value: StoredExample; indexes: { 'by-task': string; 'by-task-label': [string, number] } };
   settings: { key: string; value: unknown };
+  outbox: { key: string; value: OutboxItem };
 }
 
 export const DB_NAME = 'covey';
-export const DB_VERSION = 1;
+export const DB_VERSION = 2;
 
 /** Examples of one task, packed for the trainer: `count × featureCount` pixels and `count` labels. */
 export interface PackedExamples {
@@ -31,20 +50,37 @@ export interface PackedExamples {
   count: number;
 }
 
-export class ExampleStore {
-  private constructor(private readonly db: IDBPDatabase<CoveySchema>) {}
+/** The browser refused to store more: the write was rolled back and the store is as it was. */
+export class StorageFullError extends Error {
+  override readonly name = 'StorageFullError';
+}
 
-  static async open(name = DB_NAME): Promise<ExampleStore> {
+export class CoveyStore {
+  private constructor(
+    private readonly db: IDBPDatabase<CoveySchema>,
+    readonly name: string,
+  ) {}
+
+  static async open(name = DB_NAME): Promise<CoveyStore> {
     const db = await openDB<CoveySchema>(name, DB_VERSION, {
-      upgrade(db, oldVersion) {
-        // Cumulative migrations: each step takes the schema from its version to the next.
+      upgrade(db, oldVersion, _newVersion, tx) {
+        // Cumulative migrations: each step takes the schema from its version to the next, keeping data.
         if (oldVersion < 1) {
           db.createObjectStore('examples', { keyPath: 'id', autoIncrement: true }).createIndex('by-task', 'taskId');
           db.createObjectStore('settings');
         }
+        if (oldVersion < 2) {
+          // v2: the outbox, and per-label counting without reading every example.
+          db.createObjectStore('outbox', { keyPath: 'updateId' });
+          tx.objectStore('examples').createIndex('by-task-label', ['taskId', 'label']);
+        }
+      },
+      blocking() {
+        // A newer version of the app wants to upgrade the schema in another tab: let it.
+        db.close();
       },
     });
-    return new ExampleStore(db);
+    return new CoveyStore(db, name);
   }
 
   close(): void {
@@ -53,36 +89,49 @@ export class ExampleStore {
 
   async add(examples: readonly Omit<StoredExample, 'id'>[]): Promise<void> {
     const tx = this.db.transaction('examples', 'readwrite');
-    await Promise.all([...examples.map((e) => tx.store.add(e as StoredExample)), tx.done]);
+    try {
+      await Promise.all([...examples.map((e) => tx.store.add(e as StoredExample)), tx.done]);
+    } catch (e) {
+      // The transaction aborted as a whole: none of the examples was stored.
+      if (isQuotaError(e)) throw new StorageFullError('This browser has no room left for Covey’s data. Nothing was added; delete some examples or free space, then try again.');
+      throw e;
+    }
   }
 
   async count(taskId: string): Promise<number> {
     return this.db.countFromIndex('examples', 'by-task', taskId);
   }
 
-  /** How many examples of each label the person holds. */
-  async countByLabel(taskId: string): Promise<Map<number, number>> {
+  /** How many examples of each label the person holds, counted by the index. */
+  async countByLabel(taskId: string, labels: number): Promise<Map<number, number>> {
     const counts = new Map<number, number>();
-    let cursor = await this.db.transaction('examples').store.index('by-task').openCursor(taskId);
-    while (cursor) {
-      const label = cursor.value.label;
-      counts.set(label, (counts.get(label) ?? 0) + 1);
-      cursor = await cursor.continue();
-    }
+    const tx = this.db.transaction('examples');
+    const index = tx.store.index('by-task-label');
+    await Promise.all(
+      Array.from({ length: labels }, async (_, label) => {
+        const n = await index.count(IDBKeyRange.only([taskId, label]));
+        if (n > 0) counts.set(label, n);
+      }),
+    );
     return counts;
   }
 
   /** Every valid example of the task, packed; records that fail the checks are skipped and counted. */
   async readPacked(taskId: string, featureCount: number): Promise<PackedExamples & { skipped: number }> {
-    const all = await this.db.getAllFromIndex('examples', 'by-task', taskId);
-    const valid = all.filter((e) => isValidExample(e, featureCount));
+    const valid = (await this.readExamples(taskId)).filter((e) => e.pixels.length === featureCount);
     const pixels = new Uint8Array(valid.length * featureCount);
     const labels = new Uint8Array(valid.length);
     valid.forEach((e, i) => {
       pixels.set(e.pixels, i * featureCount);
       labels[i] = e.label;
     });
-    return { pixels, labels, count: valid.length, skipped: all.length - valid.length };
+    return { pixels, labels, count: valid.length, skipped: (await this.count(taskId)) - valid.length };
+  }
+
+  /** The task's examples that pass the checks, oldest first. */
+  async readExamples(taskId: string): Promise<StoredExample[]> {
+    const all: unknown[] = await this.db.getAllFromIndex('examples', 'by-task', taskId);
+    return all.filter(isValidExample);
   }
 
   async deleteTask(taskId: string): Promise<void> {
@@ -103,10 +152,54 @@ export class ExampleStore {
     await this.db.put('settings', id, 'clientId');
     return id;
   }
+
+  /** A setting, if present and accepted by `guard`. */
+  async setting<T>(key: string, guard: (v: unknown) => v is T): Promise<T | undefined> {
+    const value: unknown = await this.db.get('settings', key);
+    return guard(value) ? value : undefined;
+  }
+
+  async putSetting(key: string, value: unknown): Promise<void> {
+    await this.db.put('settings', value, key);
+  }
+
+  async putOutbox(item: OutboxItem): Promise<void> {
+    try {
+      await this.db.put('outbox', item);
+    } catch (e) {
+      if (isQuotaError(e)) throw new StorageFullError('This browser has no room left to keep the update until it can be sent.');
+      throw e;
+    }
+  }
+
+  async outbox(): Promise<OutboxItem[]> {
+    const all: unknown[] = await this.db.getAll('outbox');
+    return all.filter(isOutboxItem).sort((a, b) => a.createdAt - b.createdAt);
+  }
+
+  async deleteOutbox(updateId: string): Promise<void> {
+    await this.db.delete('outbox', updateId);
+  }
+
+  /** Deletes the whole database: examples, outbox, settings and client id. The store is closed after. */
+  async deleteEverything(): Promise<void> {
+    this.db.close();
+    await deleteDB(this.name);
+  }
 }
 
-function isValidExample(e: unknown, featureCount: number): e is StoredExample {
+function isQuotaError(e: unknown): boolean {
+  return e instanceof DOMException && (e.name === 'QuotaExceededError' || e.name === 'UnknownError' && /quota/i.test(e.message));
+}
+
+export function isValidExample(e: unknown): e is StoredExample {
   if (typeof e !== 'object' || e === null) return false;
-  const { label, pixels } = e as Partial<StoredExample>;
-  return Number.isInteger(label) && label! >= 0 && label! < 256 && pixels instanceof Uint8Array && pixels.length === featureCount;
+  const { taskId, label, pixels } = e as Partial<StoredExample>;
+  return typeof taskId === 'string' && Number.isInteger(label) && label! >= 0 && label! < 256 && pixels instanceof Uint8Array;
+}
+
+function isOutboxItem(v: unknown): v is OutboxItem {
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Partial<OutboxItem>;
+  return typeof o.updateId === 'string' && typeof o.url === 'string' && o.frame instanceof ArrayBuffer && typeof o.attempts === 'number' && typeof o.nextAttemptAt === 'number';
 }

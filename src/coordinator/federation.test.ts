@@ -69,7 +69,6 @@ describe('Federation', () => {
     ['garbage', () => new Uint8Array(40), 400, 'invalid_frame'],
     ['stale base version', () => updateFrame('client-aaaa', ones(0), { baseVersion: 7 }), 409, 'stale_model'],
     ['bad metadata', () => updateFrame('client-aaaa', ones(0), { numExamples: -3 }), 400, 'invalid_meta'],
-    ['unassigned client', () => updateFrame('client-zzzz', ones(0)), 403, 'not_assigned'],
   ])('refuses an update with %s and changes nothing', (_name, frame, status, code) => {
     const { fed, store } = setup();
     checkin(fed, 'client-aaaa');
@@ -77,6 +76,14 @@ describe('Federation', () => {
     expect(fed.summary().round!.received).toBe(0);
     expect(store.countUpdates('tiny', 1)).toBe(0);
     expect([...store.latestVersion('tiny')!.weights]).toEqual([...init]);
+  });
+
+  it('takes an upload from a client that trained offline as its check-in, while the round has room', () => {
+    const { fed } = setup();
+    expect(fed.acceptUpload(1, 'update-0001', updateFrame('client-offline', ones(1)))).toMatchObject({ duplicate: false, received: 1 });
+    expect(fed.summary().round).toMatchObject({ assigned: 1, received: 1 });
+    for (const id of ['client-bbbb', 'client-cccc']) checkin(fed, id); // target 2 → at most 3 assigned
+    expect(refusal(() => fed.acceptUpload(1, 'update-0002', updateFrame('client-dddd', ones(1))))).toMatchObject({ status: 409, code: 'round_full' });
   });
 
   it('refuses unknown rounds, closed rounds, a second update from one client, and malformed ids', () => {

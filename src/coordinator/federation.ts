@@ -77,6 +77,7 @@ export class Federation {
       labels: this.task.labels,
       modelVersion: this.version,
       parameterCount: this.parameterCount,
+      config: this.task.training,
       round: {
         id: r.roundId,
         state: r.state,
@@ -138,7 +139,10 @@ export class Federation {
       throw new ApiFailure(409, 'stale_model', `round ${roundId} trains model version ${round.baseVersion}, not ${meta.baseVersion}`, 'meta.baseVersion');
     }
     if (!this.store.isAssigned(this.task.id, roundId, meta.clientId)) {
-      throw new ApiFailure(403, 'not_assigned', `client was not assigned to round ${roundId}; check in first`, 'meta.clientId');
+      // A client that trained offline could not check in: its upload is its check-in, if the round has room.
+      if (!acceptsCheckins(this.snapshot())) throw new ApiFailure(409, 'round_full', `round ${roundId} already has all the clients it takes`, 'round');
+      this.store.assign(this.task.id, roundId, meta.clientId, this.now());
+      this.assigned += 1;
     }
     if (this.store.hasClientUpdate(this.task.id, roundId, meta.clientId)) {
       throw new ApiFailure(409, 'client_already_reported', `client already sent an update for round ${roundId}`, 'meta.clientId');

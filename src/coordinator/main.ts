@@ -2,7 +2,8 @@
  * `npm start`: the coordinator with the demo federation ("digits"), its state in ./data/covey.sqlite,
  * serving the built app and the API.
  *
- * Environment: PORT (8080), HOST (127.0.0.1), COVEY_DATA_DIR (./data), LOG_LEVEL (info), and the round
+ * Environment: PORT (8080), HOST (127.0.0.1), COVEY_DATA_DIR (./data), COVEY_APP_DIR (./dist), LOG_LEVEL
+ * (info), and the round
  * policy of the demo task: COVEY_MIN_CLIENTS (2), COVEY_TARGET_CLIENTS (3), COVEY_ROUND_DEADLINE_S (120).
  */
 import { join, resolve } from 'node:path';
@@ -16,7 +17,7 @@ const port = Number(process.env.PORT ?? 8080);
 const host = process.env.HOST ?? '127.0.0.1';
 const dataDir = resolve(process.env.COVEY_DATA_DIR ?? join(root, 'data'));
 const datasetsDir = join(root, '.generated', 'datasets');
-const appDir = join(root, 'dist');
+const appDir = resolve(process.env.COVEY_APP_DIR ?? join(root, 'dist'));
 
 if (!existsSync(join(datasetsDir, 'digits', 'manifest.json'))) {
   console.error('The demo data is missing: run `npm run build` (or `npm start`, which builds first).');

@@ -96,6 +96,8 @@ export interface TaskSummary {
   labels: string[];
   modelVersion: number;
   parameterCount: number;
+  /** The training configuration rounds hand out: what a client uses when it trains offline. */
+  config: TrainingConfig;
   round: RoundSummary | null;
 }
 
@@ -150,7 +152,6 @@ export function parseCheckinResponse(body: unknown): CheckinResponse {
   if (status === 'wait') {
     return { status, retryAfterMs: readNumber(o, 'retryAfterMs', { min: 0 }), reason: readString(o, 'reason') };
   }
-  const c = asObject(o.config, 'config');
   return {
     status,
     roundId: readNumber(o, 'roundId', { integer: true, min: 0 }),
@@ -158,13 +159,52 @@ export function parseCheckinResponse(body: unknown): CheckinResponse {
     modelUrl: readString(o, 'modelUrl'),
     uploadUrl: readString(o, 'uploadUrl'),
     deadline: readString(o, 'deadline'),
-    config: {
-      epochs: readNumber(c, 'epochs', { integer: true, min: 1 }, 'config.epochs'),
-      batchSize: readNumber(c, 'batchSize', { integer: true, min: 1 }, 'config.batchSize'),
-      learningRate: readNumber(c, 'learningRate', { min: 0 }, 'config.learningRate'),
-      optimizer: readOneOf(c, 'optimizer', ['sgd', 'adam'] as const, 'config.optimizer'),
-      codec: readString(c, 'codec', 'config.codec'),
-    },
+    config: parseTrainingConfig(o.config),
+  };
+}
+
+export function parseTrainingConfig(value: unknown): TrainingConfig {
+  const c = asObject(value, 'config');
+  return {
+    epochs: readNumber(c, 'epochs', { integer: true, min: 1 }, 'config.epochs'),
+    batchSize: readNumber(c, 'batchSize', { integer: true, min: 1 }, 'config.batchSize'),
+    learningRate: readNumber(c, 'learningRate', { min: 0 }, 'config.learningRate'),
+    optimizer: readOneOf(c, 'optimizer', ['sgd', 'adam'] as const, 'config.optimizer'),
+    codec: readString(c, 'codec', 'config.codec'),
+  };
+}
+
+/** Reads a task summary (from the coordinator, or from the copy kept for offline use). */
+export function parseTaskSummary(value: unknown): TaskSummary {
+  const o = asObject(value, 'task');
+  const inputShape = o.inputShape;
+  const labels = o.labels;
+  if (!Array.isArray(inputShape) || !inputShape.every((d) => Number.isInteger(d) && d > 0)) throw new ValidationError('inputShape', 'must be a list of positive integers');
+  if (!Array.isArray(labels) || !labels.every((l) => typeof l === 'string')) throw new ValidationError('labels', 'must be a list of strings');
+  let round: RoundSummary | null = null;
+  if (o.round !== null && o.round !== undefined) {
+    const r = asObject(o.round, 'round');
+    round = {
+      id: readNumber(r, 'id', { integer: true, min: 1 }, 'round.id'),
+      state: readOneOf(r, 'state', ROUND_STATES, 'round.state'),
+      baseVersion: readNumber(r, 'baseVersion', { integer: true, min: 0 }, 'round.baseVersion'),
+      assigned: readNumber(r, 'assigned', { integer: true, min: 0 }, 'round.assigned'),
+      received: readNumber(r, 'received', { integer: true, min: 0 }, 'round.received'),
+      minClients: readNumber(r, 'minClients', { integer: true, min: 1 }, 'round.minClients'),
+      targetClients: readNumber(r, 'targetClients', { integer: true, min: 1 }, 'round.targetClients'),
+      deadline: readString(r, 'deadline', 'round.deadline'),
+    };
+  }
+  return {
+    id: readString(o, 'id'),
+    name: readString(o, 'name'),
+    description: readString(o, 'description'),
+    inputShape: inputShape as number[],
+    labels: labels as string[],
+    modelVersion: readNumber(o, 'modelVersion', { integer: true, min: 0 }),
+    parameterCount: readNumber(o, 'parameterCount', { integer: true, min: 1 }),
+    config: parseTrainingConfig(o.config),
+    round,
   };
 }
 
@@ -188,4 +228,13 @@ export function readApiError(body: unknown): ApiError['error'] | null {
   const { code, message, field } = err as Record<string, unknown>;
   if (typeof code !== 'string' || typeof message !== 'string') return null;
   return { code, message, field: typeof field === 'string' ? field : undefined };
+}
+
+export function isTaskSummary(value: unknown): value is TaskSummary {
+  try {
+    parseTaskSummary(value);
+    return true;
+  } catch {
+    return false;
+  }
 }

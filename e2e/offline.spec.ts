@@ -1,0 +1,85 @@
+import { startCoordinator, type RunningCoordinator } from './coordinator.ts';
+import { expect, OFFLINE_ERRORS, test } from './fixtures.ts';
+
+let coordinator: RunningCoordinator;
+
+test.beforeEach(async () => {
+  // Target 2: the round stays open after this browser's update, so it can be counted (or not) twice.
+  coordinator = await startCoordinator({ COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '2', COVEY_ROUND_DEADLINE_S: '600' });
+});
+test.afterEach(() => coordinator.stop());
+
+test('the app works offline, trains offline, and delivers the update once even when the first answer is lost', async ({ participant }) => {
+  const { app, page, context } = await participant({ expectedConsoleErrors: OFFLINE_ERRORS });
+  await app.open(coordinator.url, '?shard=7');
+  await app.loadSampleData();
+  await app.waitForServiceWorker();
+  // The current model is kept for offline use as soon as the app has seen it.
+  await expect.poll(async () => (await app.cachedUrls())['covey-models']?.length ?? 0).toBe(2);
+
+  await context.setOffline(true);
+  await page.reload();
+  await expect(page.locator('#task-name')).toContainText('Handwritten digits');
+  await expect(page.getByTestId('example-total')).toHaveText('500');
+
+  // The coordinator receives the first upload, but its answer never reaches the browser.
+  let uploads = 0;
+  await context.route('**/updates/**', async (route) => {
+    uploads += 1;
+    if (uploads > 1) return route.continue();
+    await route.fetch();
+    await route.abort('connectionreset');
+  });
+
+  await app.join();
+  await expect.poll(() => app.outboxCount(), { timeout: 120_000 }).toBe(1);
+  await expect(page.getByTestId('outbox')).toContainText('Update for round 1');
+  expect(uploads).toBe(0);
+
+  await context.setOffline(false);
+  await expect.poll(() => app.outboxCount(), { timeout: 60_000 }).toBe(0);
+  expect(uploads).toBeGreaterThanOrEqual(2);
+  await expect(page.getByTestId('log')).toContainText(/counted once|delivered in the background/);
+
+  // The coordinator's own records: one update, from one client, in round 1.
+  const round = (await coordinator.task()).round!;
+  expect(round).toMatchObject({ id: 1, received: 1, assigned: 1 });
+  await app.leave();
+
+  // Nothing personal in the Cache Storage: the app's files and the global models only.
+  const cached = Object.entries(await app.cachedUrls()).flatMap(([name, urls]) => urls.map((u) => `${name} ${u}`));
+  for (const entry of cached) expect(entry).toMatch(/^(workbox-precache-v2-\S+ \/(index\.html|assets\/\S+|icon\S*|apple-touch-icon\.png|manifest\.webmanifest)|covey-models \/v1\/tasks\/digits\/models\/\d+\/(model\.json|weights\.bin))$/);
+});
+
+test('an update for a round that closed while it waited is refused with a reason and leaves the outbox', async ({ participant }) => {
+  const { app, context, page } = await participant({ expectedConsoleErrors: /ERR_INTERNET_DISCONNECTED|status of 409/ });
+  await app.open(coordinator.url, '?shard=8');
+  await app.loadSampleData();
+  await app.waitForServiceWorker();
+  await expect.poll(async () => (await app.cachedUrls())['covey-models']?.length ?? 0).toBe(2);
+  await context.setOffline(true);
+  await app.join();
+  await expect.poll(() => app.outboxCount(), { timeout: 120_000 }).toBe(1);
+  await app.leave();
+
+  // Meanwhile two other clients finish round 1 (the round's target), so this update arrives too late.
+  await closeRoundWithOtherClients(coordinator);
+  await context.setOffline(false);
+  await expect.poll(() => app.outboxCount(), { timeout: 60_000 }).toBe(0);
+  await expect(page.getByTestId('log')).toContainText('not accepted');
+  await expect(page.getByTestId('log')).toContainText('round 1 no longer takes updates');
+  expect((await coordinator.history()).at(-1)).toMatchObject({ version: 1, numClients: 2 });
+});
+
+async function closeRoundWithOtherClients(c: RunningCoordinator): Promise<void> {
+  const { encodeUpdateFrame } = await import('../src/core/update-frame.ts');
+  const { f32 } = await import('../src/core/codecs/f32.ts');
+  const { parameterCount } = await c.task();
+  for (const clientId of ['other-client-1', 'other-client-2']) {
+    await fetch(`${c.url}/v1/tasks/digits/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId, exampleCount: 10 }) });
+    const frame = encodeUpdateFrame(f32, { clientId, baseVersion: 0, numExamples: 10, loss: 1 }, new Float32Array(parameterCount));
+    const res = await fetch(`${c.url}/v1/tasks/digits/rounds/1/updates/u-${clientId}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: frame });
+    expect(res.status).toBe(200);
+  }
+  await expect.poll(async () => (await c.task()).round!.id).toBe(2);
+}

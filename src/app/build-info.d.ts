@@ -1,0 +1,1 @@
+declare const __COVEY_BUILD__: string;

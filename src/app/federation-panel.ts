@@ -1,0 +1,140 @@
+/**
+ * "Federated training": join and leave (remembered across reloads, so a reload mid-round resumes), what the
+ * client is doing, the backend, the outbox, and the global model's accuracy per version.
+ */
+import type { HistoryPoint, TaskSummary } from '../core/protocol.ts';
+import type { CoordinatorApi } from '../client/coordinator-api.ts';
+import { FederationClient, type FederationEvent } from '../client/federation-client.ts';
+import type { DeliveryEvent, Outbox } from '../client/outbox.ts';
+import type { CoveyStore } from '../client/store.ts';
+import type { WorkerBridge } from '../client/worker-bridge.ts';
+import { renderAccuracyChart } from './accuracy-chart.ts';
+import { $, errorText, formatBytes, log, say } from './dom.ts';
+
+export interface FederationPanelOptions {
+  api: CoordinatorApi;
+  store: CoveyStore;
+  bridge: WorkerBridge;
+  outbox: Outbox;
+  taskId: string;
+  /** Called when the client learns something about the task (online or from the offline copy). */
+  onTask: (task: TaskSummary) => void;
+  /** Called when an update was put in the outbox while the device may be offline. */
+  onQueued: () => void;
+}
+
+const JOINED = 'joined';
+const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
+
+export class FederationPanel {
+  private session: AbortController | undefined;
+  private contributions = 0;
+
+  constructor(private readonly o: FederationPanelOptions) {
+    $('join').addEventListener('click', () => void (this.session ? this.leave() : this.join()));
+  }
+
+  /** Rejoins if the person had joined before this page loaded (a reload, a closed tab, a restart). */
+  async resume(): Promise<void> {
+    if (await this.o.store.setting(JOINED, isBoolean)) await this.join();
+  }
+
+  async join(): Promise<void> {
+    if ((await this.o.store.count(this.o.taskId)) === 0) {
+      say('phase', 'Add some examples first: draw digits or load sample data.');
+      return;
+    }
+    await this.o.store.putSetting(JOINED, true);
+    const session = (this.session = new AbortController());
+    $('join').textContent = 'Leave';
+    const client = new FederationClient({ ...this.o, featureScale: 1 / 255, onEvent: (e) => this.show(e) });
+    client.run(session.signal).catch((e: unknown) => {
+      log(`Stopped: ${errorText(e)}`);
+      if (this.session === session) this.stopped('Stopped.');
+    });
+  }
+
+  async leave(): Promise<void> {
+    await this.o.store.putSetting(JOINED, false);
+    this.session?.abort(new DOMException('Left the federation', 'AbortError'));
+    this.stopped('Not joined.');
+  }
+
+  /** Outbox deliveries, wherever they happen (this page, or the service worker's Background Sync). */
+  onDelivery(e: DeliveryEvent): void {
+    if (e.type === 'delivered') {
+      this.contributions += 1;
+      say('contributions', String(this.contributions));
+      log(`Round ${e.item.roundId}: update delivered${e.duplicate ? ' (it had arrived before; counted once)' : ''}`);
+    } else if (e.type === 'rejected') {
+      log(`Round ${e.item.roundId}: update not accepted: ${e.reason}`);
+    } else {
+      log(`Round ${e.item.roundId}: sending failed (${e.reason}); next try at ${new Date(e.at).toLocaleTimeString()}`);
+    }
+    void this.refreshOutbox();
+  }
+
+  async refreshOutbox(): Promise<void> {
+    const items = await this.o.outbox.pending();
+    say('outbox-count', String(items.length));
+    $('outbox').replaceChildren(
+      ...items.map((item) => {
+        const li = document.createElement('li');
+        const when = item.attempts === 0 ? 'not tried yet' : `${item.attempts} tries, next after ${new Date(item.nextAttemptAt).toLocaleTimeString()}`;
+        li.textContent = `Update for round ${item.roundId}, ${formatBytes(item.frame.byteLength)}: ${when}${item.lastError ? ` (${item.lastError})` : ''}`;
+        return li;
+      }),
+    );
+  }
+
+  async refreshHistory(): Promise<void> {
+    const history: HistoryPoint[] = await this.o.api.history(this.o.taskId);
+    renderAccuracyChart($<SVGSVGElement>('chart'), history);
+    const last = history.filter((p) => p.accuracy !== null).at(-1);
+    if (last) say('accuracy', `${(last.accuracy! * 100).toFixed(1)} %`);
+  }
+
+  private stopped(message: string): void {
+    this.session = undefined;
+    $('join').textContent = 'Join';
+    say('phase', message);
+    $<HTMLProgressElement>('progress').value = 0;
+  }
+
+  private show(e: FederationEvent): void {
+    switch (e.type) {
+      case 'phase':
+        say('phase', e.message);
+        if (e.phase !== 'training') $<HTMLProgressElement>('progress').value = 0;
+        break;
+      case 'backend': {
+        const { backend, detail, fallbacks } = e.report;
+        say('backend', `backend: ${backend}`);
+        $('backend').dataset.backend = backend;
+        $('backend').title = detail ?? '';
+        say('fallbacks', fallbacks.map((f) => `${f.backend} not used: ${f.reason}`).join(' · '));
+        log(`Training on ${backend}${detail ? ` (${detail})` : ''}`);
+        break;
+      }
+      case 'task':
+        this.o.onTask(e.task);
+        break;
+      case 'round':
+        say('round', String(e.roundId));
+        log(`${e.offline ? 'Offline: training for' : 'Assigned to'} round ${e.roundId} (model v${e.modelVersion})`);
+        break;
+      case 'progress':
+        $<HTMLProgressElement>('progress').value = e.fraction;
+        say('phase', `Training: epoch ${e.epoch}/${e.epochs}, loss ${e.loss.toFixed(3)}`);
+        break;
+      case 'queued':
+        log(`Round ${e.roundId}: trained on ${e.numExamples} examples in ${(e.trainMs / 1000).toFixed(1)} s, loss ${e.loss.toFixed(3)}; ${formatBytes(e.bytes)} update ready to send`);
+        void this.refreshOutbox();
+        this.o.onQueued();
+        break;
+      case 'error':
+        log(`Problem: ${e.message}`);
+        break;
+    }
+  }
+}

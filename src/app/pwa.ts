@@ -1,0 +1,64 @@
+/**
+ * The page's one module that talks to the service worker (house style 13): registration through
+ * workbox-window, the "new version" prompt, the install button, and Background Sync for the outbox.
+ */
+import { Workbox } from 'workbox-window';
+import { isSwBroadcast, OUTBOX_SYNC_TAG, type SwBroadcast } from '../sw/messages.ts';
+import { $ } from './dom.ts';
+
+interface BeforeInstallPromptEvent extends Event {
+  prompt(): Promise<void>;
+  userChoice: Promise<{ outcome: 'accepted' | 'dismissed' }>;
+}
+
+interface SyncManager {
+  register(tag: string): Promise<void>;
+}
+
+export interface PwaOptions {
+  onBroadcast: (message: SwBroadcast) => void;
+}
+
+let registration: ServiceWorkerRegistration | undefined;
+
+export function startPwa(o: PwaOptions): void {
+  setUpInstallButton();
+  if (!('serviceWorker' in navigator)) return;
+  const wb = new Workbox('/sw.js', { scope: '/' });
+  // A new service worker waits until the person agrees to reload: the page never runs half old, half new.
+  wb.addEventListener('waiting', () => {
+    $('update-banner').hidden = false;
+    $('update-reload').onclick = () => {
+      wb.addEventListener('controlling', () => location.reload());
+      wb.messageSkipWaiting();
+    };
+  });
+  wb.addEventListener('message', (event) => {
+    if (isSwBroadcast(event.data)) o.onBroadcast(event.data);
+  });
+  void wb.register().then((r) => (registration = r));
+}
+
+/** Asks the browser to deliver the outbox when connectivity returns, even if the page is closed by then. */
+export async function requestOutboxSync(): Promise<void> {
+  const sync = (registration as (ServiceWorkerRegistration & { sync?: SyncManager }) | undefined)?.sync;
+  await sync?.register(OUTBOX_SYNC_TAG).catch(() => undefined);
+}
+
+function setUpInstallButton(): void {
+  let deferred: BeforeInstallPromptEvent | undefined;
+  const button = $<HTMLButtonElement>('install');
+  addEventListener('beforeinstallprompt', (event) => {
+    event.preventDefault();
+    deferred = event as BeforeInstallPromptEvent;
+    button.hidden = false;
+  });
+  button.addEventListener('click', async () => {
+    if (!deferred) return;
+    await deferred.prompt();
+    await deferred.userChoice;
+    deferred = undefined;
+    button.hidden = true;
+  });
+  addEventListener('appinstalled', () => (button.hidden = true));
+}

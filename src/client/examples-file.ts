@@ -1,0 +1,75 @@
+/**
+ * The file a person exports their examples to and imports them from: JSON, one object per example with its
+ * pixels in base64. Read as `unknown` and checked field by field; a bad file is refused whole, naming the
+ * first field that is wrong, and nothing is stored.
+ */
+import { ValidationError, asObject, readNumber, readString } from '../core/validate.ts';
+import type { ExampleSource, StoredExample } from './store.ts';
+
+export const EXAMPLES_FORMAT = 'covey-examples';
+export const EXAMPLES_FORMAT_VERSION = 1;
+export const MAX_IMPORT_EXAMPLES = 100_000;
+
+export interface ExamplesFile {
+  format: typeof EXAMPLES_FORMAT;
+  version: number;
+  taskId: string;
+  featureCount: number;
+  exportedAt: string;
+  examples: { label: number; pixels: string; source: ExampleSource; addedAt: number }[];
+}
+
+export function serializeExamples(taskId: string, featureCount: number, examples: readonly StoredExample[]): string {
+  const file: ExamplesFile = {
+    format: EXAMPLES_FORMAT,
+    version: EXAMPLES_FORMAT_VERSION,
+    taskId,
+    featureCount,
+    exportedAt: new Date().toISOString(),
+    examples: examples.map((e) => ({ label: e.label, pixels: toBase64(e.pixels), source: e.source, addedAt: e.addedAt })),
+  };
+  return JSON.stringify(file);
+}
+
+/** Checks an imported file against the task it is imported into and returns the examples to store. */
+export function parseExamplesFile(text: string, expected: { taskId: string; featureCount: number; labelCount: number }): Omit<StoredExample, 'id'>[] {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ValidationError('file', 'is not JSON');
+  }
+  const o = asObject(json, 'file');
+  if (o.format !== EXAMPLES_FORMAT) throw new ValidationError('format', `must be "${EXAMPLES_FORMAT}": this is not a Covey examples file`);
+  readNumber(o, 'version', { integer: true, min: 1, max: EXAMPLES_FORMAT_VERSION });
+  if (readString(o, 'taskId') !== expected.taskId) throw new ValidationError('taskId', `is "${String(o.taskId)}", but these examples are for "${expected.taskId}"`);
+  if (readNumber(o, 'featureCount', { integer: true }) !== expected.featureCount) throw new ValidationError('featureCount', `must be ${expected.featureCount}`);
+  if (!Array.isArray(o.examples)) throw new ValidationError('examples', 'must be a list');
+  if (o.examples.length > MAX_IMPORT_EXAMPLES) throw new ValidationError('examples', `has more than ${MAX_IMPORT_EXAMPLES} entries`);
+  const importedAt = Date.now();
+  return o.examples.map((raw: unknown, i) => {
+    const path = `examples[${i}]`;
+    const e = asObject(raw, path);
+    const label = readNumber(e, 'label', { integer: true, min: 0, max: expected.labelCount - 1 }, `${path}.label`);
+    const pixels = fromBase64(readString(e, 'pixels', `${path}.pixels`), `${path}.pixels`);
+    if (pixels.length !== expected.featureCount) throw new ValidationError(`${path}.pixels`, `has ${pixels.length} values, expected ${expected.featureCount}`);
+    const addedAt = typeof e.addedAt === 'number' && Number.isFinite(e.addedAt) ? e.addedAt : importedAt;
+    return { taskId: expected.taskId, label, pixels, source: 'imported' as const, addedAt };
+  });
+}
+
+function toBase64(bytes: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+function fromBase64(text: string, field: string): Uint8Array {
+  let binary: string;
+  try {
+    binary = atob(text);
+  } catch {
+    throw new ValidationError(field, 'is not base64');
+  }
+  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+}

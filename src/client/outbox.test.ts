@@ -1,0 +1,64 @@
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import type { UploadAck } from '../core/protocol.ts';
+import { ApiRequestError } from './coordinator-api.ts';
+import { Outbox, type DeliveryEvent, type Uploader } from './outbox.ts';
+import { CoveyStore } from './store.ts';
+
+let n = 0;
+const ack = (duplicate = false): UploadAck => ({ status: 'accepted', duplicate, roundId: 1, received: 1 });
+
+/** A coordinator stand-in that answers each upload from a script: an ack, or an error to throw. */
+function scripted(answers: (UploadAck | Error)[]): Uploader & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    async upload(_url, updateId) {
+      calls.push(updateId);
+      const next = answers.shift();
+      if (!next) throw new Error('no scripted answer left');
+      if (next instanceof Error) throw next;
+      return next;
+    },
+  };
+}
+
+async function setup(answers: (UploadAck | Error)[]) {
+  const store = await CoveyStore.open(`outbox-test-${n++}`);
+  const api = scripted(answers);
+  let now = 1_000;
+  const events: DeliveryEvent[] = [];
+  const outbox = new Outbox(store, api, { now: () => now, random: () => 0.5, onEvent: (e) => events.push(e) });
+  await outbox.enqueue({ updateId: 'u-1', taskId: 'digits', roundId: 1, url: 'http://c/u/', frame: new ArrayBuffer(16) });
+  return { store, api, outbox, events, advance: (ms: number) => (now += ms) };
+}
+
+describe('Outbox', () => {
+  it('keeps an update across failed attempts and resends the same id until it is accepted', async () => {
+    const lost = new ApiRequestError(undefined, 'network', 'connection reset');
+    const { outbox, api, store, events, advance } = await setup([lost, ack(true)]);
+    expect(await outbox.drain()).toMatchObject({ delivered: 0, waiting: 1, nextAttemptAt: 1_500 });
+    expect((await store.outbox())[0]).toMatchObject({ attempts: 1, lastError: 'connection reset' });
+    expect(await outbox.drain()).toMatchObject({ delivered: 0, waiting: 1 }); // not due yet: no call
+    expect(api.calls).toEqual(['u-1']);
+    advance(500);
+    expect(await outbox.drain()).toMatchObject({ delivered: 1, waiting: 0 });
+    expect(api.calls).toEqual(['u-1', 'u-1']);
+    expect(events.at(-1)).toMatchObject({ type: 'delivered', duplicate: true });
+    expect(await store.outbox()).toEqual([]);
+  });
+
+  it('tries a backing-off item at once when forced (the network came back)', async () => {
+    const { outbox, api } = await setup([new ApiRequestError(undefined, 'network', 'offline'), ack()]);
+    await outbox.drain();
+    expect(await outbox.drain({ force: true })).toMatchObject({ delivered: 1 });
+    expect(api.calls).toHaveLength(2);
+  });
+
+  it('drops an update the coordinator refuses for good, saying why', async () => {
+    const { outbox, store, events } = await setup([new ApiRequestError(409, 'round_closed', 'round 1 no longer takes updates')]);
+    expect(await outbox.drain()).toMatchObject({ rejected: 1, waiting: 0 });
+    expect(await store.outbox()).toEqual([]);
+    expect(events[0]).toMatchObject({ type: 'rejected', reason: /round 1 no longer takes updates/ });
+  });
+});

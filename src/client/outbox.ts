@@ -1,0 +1,110 @@
+/**
+ * Delivers the updates waiting in the outbox, exactly once from the coordinator's point of view: each keeps
+ * the id it was made with, so a repeat after a lost answer is recognised and not counted again. Used by the
+ * page (at start, on `online`, after each round) and by the service worker's Background Sync; a Web Lock
+ * keeps two of them from sending the same item at once.
+ */
+import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
+
+/** The one call the outbox needs of the API client. */
+export type Uploader = Pick<CoordinatorApi, 'upload'>;
+import { decideRetry, DEFAULT_RETRY, type RetryPolicy } from './retry-policy.ts';
+import type { CoveyStore, OutboxItem } from './store.ts';
+
+export type DeliveryEvent =
+  | { type: 'delivered'; item: OutboxItem; duplicate: boolean }
+  | { type: 'rejected'; item: OutboxItem; reason: string }
+  | { type: 'retrying'; item: OutboxItem; at: number; reason: string };
+
+export interface DrainReport {
+  delivered: number;
+  rejected: number;
+  waiting: number;
+  /** Earliest time a waiting item may be tried again, if any waits. */
+  nextAttemptAt: number | null;
+}
+
+export interface OutboxOptions {
+  policy?: RetryPolicy;
+  now?: () => number;
+  random?: () => number;
+  onEvent?: (e: DeliveryEvent) => void;
+}
+
+export const OUTBOX_LOCK = 'covey-outbox';
+
+export class Outbox {
+  constructor(
+    private readonly store: CoveyStore,
+    private readonly api: Uploader,
+    private readonly o: OutboxOptions = {},
+  ) {}
+
+  async enqueue(item: Omit<OutboxItem, 'attempts' | 'nextAttemptAt' | 'createdAt'>): Promise<void> {
+    const now = this.now();
+    await this.store.putOutbox({ ...item, createdAt: now, attempts: 0, nextAttemptAt: now });
+  }
+
+  /**
+   * Tries every item that is due, one at a time, under the outbox lock where the browser has Web Locks.
+   * `force` tries items still backing off too: for when the network has just come back.
+   */
+  async drain(opts: { signal?: AbortSignal; force?: boolean } = {}): Promise<DrainReport> {
+    const locks = (globalThis as { navigator?: { locks?: LockManager } }).navigator?.locks;
+    if (!locks) return this.drainUnlocked(opts);
+    return locks.request(OUTBOX_LOCK, { signal: opts.signal }, () => this.drainUnlocked(opts));
+  }
+
+  async pending(): Promise<OutboxItem[]> {
+    return this.store.outbox();
+  }
+
+  private async drainUnlocked({ signal, force = false }: { signal?: AbortSignal; force?: boolean }): Promise<DrainReport> {
+    const report: DrainReport = { delivered: 0, rejected: 0, waiting: 0, nextAttemptAt: null };
+    for (const item of await this.store.outbox()) {
+      signal?.throwIfAborted();
+      if (!force && item.nextAttemptAt > this.now()) {
+        this.wait(report, item.nextAttemptAt);
+        continue;
+      }
+      const next = await this.attempt(item, signal);
+      if (next === 'delivered') report.delivered += 1;
+      else if (next === 'rejected') report.rejected += 1;
+      else this.wait(report, next);
+    }
+    return report;
+  }
+
+  private async attempt(item: OutboxItem, signal?: AbortSignal): Promise<'delivered' | 'rejected' | number> {
+    try {
+      const ack = await this.api.upload(item.url, item.updateId, new Uint8Array(item.frame), signal);
+      await this.store.deleteOutbox(item.updateId);
+      this.o.onEvent?.({ type: 'delivered', item, duplicate: ack.duplicate });
+      return 'delivered';
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      const status = e instanceof ApiRequestError ? e.status : undefined;
+      const message = e instanceof Error ? e.message : String(e);
+      const attempts = item.attempts + 1;
+      const decision = decideRetry({ attempts, createdAt: item.createdAt, status, now: this.now() }, this.o.policy ?? DEFAULT_RETRY, this.o.random);
+      if (!decision.retry) {
+        await this.store.deleteOutbox(item.updateId);
+        this.o.onEvent?.({ type: 'rejected', item, reason: status === undefined ? decision.reason : `${message} (${decision.reason})` });
+        return 'rejected';
+      }
+      const updated = { ...item, attempts, nextAttemptAt: decision.at, lastError: message };
+      await this.store.putOutbox(updated);
+      this.o.onEvent?.({ type: 'retrying', item: updated, at: decision.at, reason: message });
+      return decision.at;
+    }
+  }
+
+  private wait(report: DrainReport, at: number): void {
+    report.waiting += 1;
+    report.nextAttemptAt = report.nextAttemptAt === null ? at : Math.min(report.nextAttemptAt, at);
+  }
+
+  private now(): number {
+    return (this.o.now ?? Date.now)();
+  }
+}

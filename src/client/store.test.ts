@@ -1,0 +1,66 @@
+import 'fake-indexeddb/auto';
+import { openDB } from 'idb';
+import { describe, expect, it } from 'vitest';
+import { CoveyStore, DB_VERSION } from './store.ts';
+
+let n = 0;
+const freshName = () => `covey-test-${n++}`;
+const example = (label: number, taskId = 'digits') => ({ taskId, label, pixels: new Uint8Array(4).fill(label), source: 'drawn' as const, addedAt: 1 });
+
+describe('CoveyStore', () => {
+  it('migrates a version-1 database to the current schema and keeps every example', async () => {
+    const name = freshName();
+    // Version 1 as it shipped: examples with a by-task index, and settings.
+    const v1 = await openDB(name, 1, {
+      upgrade(db) {
+        db.createObjectStore('examples', { keyPath: 'id', autoIncrement: true }).createIndex('by-task', 'taskId');
+        db.createObjectStore('settings');
+      },
+    });
+    for (const e of [example(3), example(3), example(7), example(1, 'other')]) await v1.add('examples', e);
+    await v1.put('settings', 'c-kept-client-id', 'clientId');
+    v1.close();
+
+    const store = await CoveyStore.open(name);
+    expect(DB_VERSION).toBe(2);
+    expect(await store.count('digits')).toBe(3);
+    expect(await store.countByLabel('digits', 10)).toEqual(new Map([[3, 2], [7, 1]]));
+    expect(await store.clientId()).toBe('c-kept-client-id');
+    const packed = await store.readPacked('digits', 4);
+    expect([...packed.labels]).toEqual([3, 3, 7]);
+    expect(await store.outbox()).toEqual([]);
+    store.close();
+  });
+
+  it('keeps outbox items, oldest first, and skips records that are not outbox items', async () => {
+    const store = await CoveyStore.open(freshName());
+    const item = (id: string, createdAt: number) => ({ updateId: id, taskId: 'digits', roundId: 1, url: 'http://x/u/', frame: new ArrayBuffer(8), createdAt, attempts: 0, nextAttemptAt: 0 });
+    await store.putOutbox(item('u-2', 20));
+    await store.putOutbox(item('u-1', 10));
+    expect((await store.outbox()).map((i) => i.updateId)).toEqual(['u-1', 'u-2']);
+    await store.deleteOutbox('u-1');
+    expect((await store.outbox()).map((i) => i.updateId)).toEqual(['u-2']);
+    store.close();
+  });
+
+  it('skips examples whose stored shape is wrong instead of training on them', async () => {
+    const store = await CoveyStore.open(freshName());
+    await store.add([example(2), { ...example(5), pixels: new Uint8Array(3) }]);
+    const packed = await store.readPacked('digits', 4);
+    expect(packed.count).toBe(1);
+    expect(packed.skipped).toBe(1);
+    store.close();
+  });
+
+  it('deletes everything, client id included', async () => {
+    const name = freshName();
+    const store = await CoveyStore.open(name);
+    await store.add([example(1)]);
+    const id = await store.clientId();
+    await store.deleteEverything();
+    const again = await CoveyStore.open(name);
+    expect(await again.count('digits')).toBe(0);
+    expect(await again.clientId()).not.toBe(id);
+    again.close();
+  });
+});

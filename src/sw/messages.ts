@@ -1,0 +1,17 @@
+/** Messages between the page and the service worker: a closed set, types only plus one guard. */
+export const OUTBOX_SYNC_TAG = 'covey-outbox';
+export const MODEL_CACHE = 'covey-models';
+
+/** Page → service worker. */
+export type SwMessage = { type: 'SKIP_WAITING' };
+
+/** Service worker → pages. */
+export type SwBroadcast = { type: 'OUTBOX_DRAINED'; delivered: number; rejected: number; waiting: number };
+
+export function isSwMessage(data: unknown): data is SwMessage {
+  return typeof data === 'object' && data !== null && (data as { type?: unknown }).type === 'SKIP_WAITING';
+}
+
+export function isSwBroadcast(data: unknown): data is SwBroadcast {
+  return typeof data === 'object' && data !== null && (data as { type?: unknown }).type === 'OUTBOX_DRAINED';
+}

@@ -1,0 +1,57 @@
+/// <reference lib="webworker" />
+/**
+ * Covey's service worker: a thin switchboard (house style 13).
+ * - Precaches the app shell and the trainer (TF.js included), so the app starts and trains offline.
+ * - Keeps the global models the app downloaded (immutable per version) for offline training.
+ * - Delivers the outbox on Background Sync, where the browser has it.
+ * - Waits to take over until the page says so, so a page never runs half old, half new code.
+ * Nothing personal goes into the Cache Storage: only the app's files and the models.
+ */
+import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from 'workbox-precaching';
+import { ExpirationPlugin } from 'workbox-expiration';
+import { NavigationRoute, registerRoute } from 'workbox-routing';
+import { CacheFirst } from 'workbox-strategies';
+import { CoordinatorApi } from '../client/coordinator-api.ts';
+import { Outbox } from '../client/outbox.ts';
+import { CoveyStore } from '../client/store.ts';
+import { isSwMessage, MODEL_CACHE, OUTBOX_SYNC_TAG, type SwBroadcast } from './messages.ts';
+
+declare const self: ServiceWorkerGlobalScope & { __WB_MANIFEST: (string | { url: string; revision: string | null })[] };
+
+interface SyncEvent extends ExtendableEvent {
+  readonly tag: string;
+}
+
+precacheAndRoute(self.__WB_MANIFEST);
+cleanupOutdatedCaches();
+
+registerRoute(new NavigationRoute(createHandlerBoundToURL('/index.html'), { denylist: [/^\/v1\//, /^\/datasets\//, /^\/bench\//] }));
+
+registerRoute(
+  ({ url, request }) => request.method === 'GET' && url.origin === self.location.origin && /^\/v1\/tasks\/[^/]+\/models\/\d+\/(model\.json|weights\.bin)$/.test(url.pathname),
+  // Model versions are immutable: the cached copy is always right. Keep the last few versions.
+  new CacheFirst({ cacheName: MODEL_CACHE, plugins: [new ExpirationPlugin({ maxEntries: 8 })] }),
+);
+
+self.addEventListener('message', (event: ExtendableMessageEvent) => {
+  if (!isSwMessage(event.data)) return;
+  if (event.data.type === 'SKIP_WAITING') void self.skipWaiting();
+});
+
+self.addEventListener('sync', (event) => {
+  const sync = event as SyncEvent;
+  if (sync.tag === OUTBOX_SYNC_TAG) sync.waitUntil(deliverOutbox());
+});
+
+async function deliverOutbox(): Promise<void> {
+  const store = await CoveyStore.open();
+  try {
+    const report = await new Outbox(store, new CoordinatorApi(self.location.origin)).drain({ force: true });
+    const message: SwBroadcast = { type: 'OUTBOX_DRAINED', delivered: report.delivered, rejected: report.rejected, waiting: report.waiting };
+    for (const client of await self.clients.matchAll({ type: 'window' })) client.postMessage(message);
+    // Still waiting: fail the sync so the browser schedules another one.
+    if (report.waiting > 0) throw new Error(`${report.waiting} updates still waiting`);
+  } finally {
+    store.close();
+  }
+}
