@@ -1,14 +1,7 @@
-import { startCoordinator, type RunningCoordinator } from './coordinator.ts';
 import { expect, test } from './fixtures.ts';
 
-let coordinator: RunningCoordinator;
 
-test.beforeAll(async () => {
-  coordinator = await startCoordinator();
-});
-test.afterAll(() => coordinator.stop());
-
-test('a person draws and labels digits, keeps them across a reload, and deletes them', async ({ participant }) => {
+test('a person draws and labels digits, keeps them across a reload, and deletes them', async ({ participant, coordinator }) => {
   const { app, page } = await participant();
   await app.open(coordinator.url);
   await expect(page.getByTestId('example-total')).toHaveText('0');
@@ -27,7 +20,7 @@ test('a person draws and labels digits, keeps them across a reload, and deletes 
   expect(await app.countOfLabel(7)).toBe(0);
 });
 
-test('sample data comes from the shard the URL names, IID or non-IID', async ({ participant }) => {
+test('sample data comes from the shard the URL names, IID or non-IID', async ({ participant, coordinator }) => {
   const { app, page } = await participant();
   await app.open(coordinator.url, '?shard=4&partition=noniid');
   await app.loadSampleData();
@@ -37,7 +30,7 @@ test('sample data comes from the shard the URL names, IID or non-IID', async ({ 
   expect(nonEmpty).toBeLessThanOrEqual(2);
 });
 
-test('joining without examples asks for some first', async ({ participant }) => {
+test('joining without examples asks for some first', async ({ participant, coordinator }) => {
   const { app, page } = await participant();
   await app.open(coordinator.url);
   await page.getByTestId('join').click();

@@ -1,18 +1,12 @@
 import { decodeRecords } from '../src/core/example-records.ts';
-import { startCoordinator, type RunningCoordinator } from './coordinator.ts';
 import { expect, test, type Participant } from './fixtures.ts';
 import { auditRequests } from './privacy.ts';
 
 const ROUNDS = 3;
-let coordinator: RunningCoordinator;
+// Every round waits for all three browsers, so each of them contributes to each round.
+test.use({ coordinatorEnv: { COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' } });
 
-test.beforeEach(async () => {
-  // Every round waits for all three browsers, so each of them contributes to each round.
-  coordinator = await startCoordinator({ COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' });
-});
-test.afterEach(() => coordinator.stop());
-
-test('three browsers with different shards train the digits model together over WebGL', async ({ participant }) => {
+test('three browsers with different shards train the digits model together over WebGL', async ({ participant, coordinator }) => {
   const people: Participant[] = [];
   for (const shard of [0, 1, 2]) {
     const p = await participant();

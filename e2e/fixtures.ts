@@ -3,6 +3,7 @@
  * context makes (pages and their workers) is recorded with its body, for the privacy assertions.
  */
 import { test as base, expect, type BrowserContext, type Page } from '@playwright/test';
+import { startCoordinator, type RunningCoordinator } from './coordinator.ts';
 import { CoveyApp } from './covey-app.ts';
 
 export interface RecordedRequest {
@@ -28,6 +29,10 @@ export interface ParticipantOptions {
 }
 
 interface Fixtures {
+  /** Environment for the test's coordinator (round policy, app directory); set with `test.use`. */
+  coordinatorEnv: Record<string, string>;
+  /** The real coordinator, on a free port with a fresh data directory, for this test alone. */
+  coordinator: RunningCoordinator;
   /** Opens a fresh browser context (its own IndexedDB: another person) with recording and error checks. */
   participant: (opts?: ParticipantOptions) => Promise<Participant>;
 }
@@ -36,7 +41,14 @@ interface Fixtures {
 export const OFFLINE_ERRORS = /Failed to load resource: net::ERR_(INTERNET_DISCONNECTED|CONNECTION_RESET|FAILED)/;
 
 export const test = base.extend<Fixtures>({
-  participant: async ({ browser }, use) => {
+  coordinatorEnv: [{}, { option: true }],
+  coordinator: async ({ coordinatorEnv }, use) => {
+    const coordinator = await startCoordinator(coordinatorEnv);
+    await use(coordinator);
+    await coordinator.stop();
+  },
+  // Depends on the coordinator, so its pages close before the coordinator stops.
+  participant: async ({ browser, coordinator: _ }, use) => {
     const opened: { context: BrowserContext; errors: string[] }[] = [];
     await use(async (opts = {}) => {
       const context = await browser.newContext();

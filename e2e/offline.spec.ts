@@ -1,15 +1,10 @@
-import { startCoordinator, type RunningCoordinator } from './coordinator.ts';
+import type { RunningCoordinator } from './coordinator.ts';
 import { expect, OFFLINE_ERRORS, test } from './fixtures.ts';
 
-let coordinator: RunningCoordinator;
+// Target 2: the round stays open after this browser's update, so it could be counted twice if it were.
+test.use({ coordinatorEnv: { COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '2', COVEY_ROUND_DEADLINE_S: '600' } });
 
-test.beforeEach(async () => {
-  // Target 2: the round stays open after this browser's update, so it can be counted (or not) twice.
-  coordinator = await startCoordinator({ COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '2', COVEY_ROUND_DEADLINE_S: '600' });
-});
-test.afterEach(() => coordinator.stop());
-
-test('the app works offline, trains offline, and delivers the update once even when the first answer is lost', async ({ participant }) => {
+test('the app works offline, trains offline, and delivers the update once even when the first answer is lost', async ({ participant, coordinator }) => {
   const { app, page, context } = await participant({ expectedConsoleErrors: OFFLINE_ERRORS });
   await app.open(coordinator.url, '?shard=7');
   await app.loadSampleData();
@@ -51,7 +46,7 @@ test('the app works offline, trains offline, and delivers the update once even w
   for (const entry of cached) expect(entry).toMatch(/^(workbox-precache-v2-\S+ \/(index\.html|assets\/\S+|icon\S*|apple-touch-icon\.png|manifest\.webmanifest)|covey-models \/v1\/tasks\/digits\/models\/\d+\/(model\.json|weights\.bin))$/);
 });
 
-test('an update for a round that closed while it waited is refused with a reason and leaves the outbox', async ({ participant }) => {
+test('an update for a round that closed while it waited is refused with a reason and leaves the outbox', async ({ participant, coordinator }) => {
   const { app, context, page } = await participant({ expectedConsoleErrors: /ERR_INTERNET_DISCONNECTED|status of 409/ });
   await app.open(coordinator.url, '?shard=8');
   await app.loadSampleData();

@@ -1,15 +1,9 @@
-import { startCoordinator, type RunningCoordinator } from './coordinator.ts';
 import { expect, test } from './fixtures.ts';
 import { auditRequests } from './privacy.ts';
 
-let coordinator: RunningCoordinator;
+test.use({ coordinatorEnv: { COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '1' } });
 
-test.beforeEach(async () => {
-  coordinator = await startCoordinator({ COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '1' });
-});
-test.afterEach(() => coordinator.stop());
-
-test('a browser with WebGPU trains a round on WebGPU', async ({ participant }) => {
+test('a browser with WebGPU trains a round on WebGPU', async ({ participant, coordinator }) => {
   const p = await participant();
   await p.app.open(coordinator.url, '?shard=5');
   await p.app.loadSampleData();

@@ -3,7 +3,7 @@
  * workbox-window, the "new version" prompt, the install button, and Background Sync for the outbox.
  */
 import { Workbox } from 'workbox-window';
-import { isSwBroadcast, OUTBOX_SYNC_TAG, type SwBroadcast } from '../sw/messages.ts';
+import { isSwBroadcast, OUTBOX_SYNC_TAG, type SwBroadcast, type SwMessage } from '../sw/messages.ts';
 import { $ } from './dom.ts';
 
 interface BeforeInstallPromptEvent extends Event {
@@ -28,15 +28,28 @@ export function startPwa(o: PwaOptions): void {
   // A new service worker waits until the person agrees to reload: the page never runs half old, half new.
   wb.addEventListener('waiting', () => {
     $('update-banner').hidden = false;
-    $('update-reload').onclick = () => {
-      wb.addEventListener('controlling', () => location.reload());
-      wb.messageSkipWaiting();
-    };
+    $('update-reload').onclick = () => void applyUpdate();
   });
   wb.addEventListener('message', (event) => {
     if (isSwBroadcast(event.data)) o.onBroadcast(event.data);
   });
   void wb.register().then((r) => (registration = r));
+}
+
+/**
+ * Tells the new service worker to take over, then reloads into the new version. The new worker may still be
+ * installing when the person clicks (workbox-window announces it early): wait until it has installed.
+ */
+async function applyUpdate(): Promise<void> {
+  navigator.serviceWorker.addEventListener('controllerchange', () => location.reload(), { once: true });
+  const reg = await navigator.serviceWorker.getRegistration();
+  const next = reg?.waiting ?? reg?.installing;
+  if (!next) return;
+  if (next.state !== 'installed') {
+    await new Promise<void>((resolve) => next.addEventListener('statechange', () => next.state === 'installed' && resolve()));
+  }
+  const message: SwMessage = { type: 'SKIP_WAITING' };
+  next.postMessage(message);
 }
 
 /** Asks the browser to deliver the outbox when connectivity returns, even if the page is closed by then. */

@@ -110,7 +110,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   if (opts.datasetsDir) registerDatasets(app, opts.datasetsDir);
   if (opts.appDir && existsSync(opts.appDir)) {
-    await app.register(fastifyStatic, { root: opts.appDir, prefix: '/', wildcard: false, index: ['index.html'] });
+    // Wildcard serving reads the directory on each request, so a new build deployed in place is served at once.
+    await app.register(fastifyStatic, { root: opts.appDir, prefix: '/', wildcard: true, index: ['index.html'] });
   }
   return app;
 }
