@@ -62,9 +62,13 @@ function showConnection(online: boolean): void {
   $('connection').dataset.state = online ? 'online' : 'offline';
 }
 
-/** Keeps the current global model in the service worker's cache, so the person can train offline later. */
+/**
+ * Keeps the current global model in the service worker's cache, so the person can train offline later. Not
+ * right after "delete everything": nothing is stored again until the person uses the app.
+ */
+const justWiped = params.has('deleted');
 async function prefetchModel(t: TaskSummary): Promise<void> {
-  if (t.modelVersion === prefetchedVersion) return;
+  if (justWiped || t.modelVersion === prefetchedVersion) return;
   const base = `/v1/tasks/${encodeURIComponent(t.id)}/models/${t.modelVersion}`;
   await Promise.all([fetch(`${base}/model.json`), fetch(`${base}/weights.bin`)]);
   prefetchedVersion = t.modelVersion;
