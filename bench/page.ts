@@ -61,7 +61,7 @@ async function inWorker(backend: BackendName, count: number): Promise<BenchResul
   const job = async (n: number) => {
     const data = await examples(n);
     return bridge.train(
-      { modelUrl: MODEL_URL, config: CONFIG, inputShape: [28, 28, 1], numClasses: 10, features: data.pixels.buffer as ArrayBuffer, labels: data.labels.buffer as ArrayBuffer, count: data.count, featureScale: 1 / 255 },
+      { modelUrl: MODEL_URL, config: CONFIG, inputShape: [28, 28, 1], numClasses: 10, features: data.pixels.buffer as ArrayBuffer, dtype: 'uint8', labels: data.labels.buffer as ArrayBuffer, count: data.count, featureScale: 1 / 255 },
       () => undefined,
     );
   };

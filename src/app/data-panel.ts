@@ -1,5 +1,10 @@
-/** "Your examples": drawing and labelling, sample data, counts per label, deleting. */
-import { loadSampleShard, shardCount, type Partition } from '../client/sample-data.ts';
+/**
+ * "Your examples": drawing and labelling (image tasks), CSV import (tabular tasks), sample data, counts per
+ * label, deleting.
+ */
+import type { TaskSummary } from '../core/protocol.ts';
+import { importCsv } from '../client/csv-import.ts';
+import { loadSample, sampleCount, type Partition } from '../client/sample-data.ts';
 import { StorageFullError, type CoveyStore } from '../client/store.ts';
 import { DrawPad } from './draw-pad.ts';
 import { $, errorText, say } from './dom.ts';
@@ -7,25 +12,39 @@ import { $, errorText, say } from './dom.ts';
 export interface DataPanelOptions {
   store: CoveyStore;
   taskId: string;
-  labels: () => readonly string[];
   partition: Partition;
-  /** Shard from `?shard=N`, else null for a random one. */
+  /** Sample from `?shard=N`, else null for a random one. */
   shard: number | null;
   onChange: () => void;
 }
 
 export class DataPanel {
   private readonly pad = new DrawPad($<HTMLCanvasElement>('pad'));
+  private task: TaskSummary | undefined;
 
   constructor(private readonly o: DataPanelOptions) {
-    $('label-buttons').replaceChildren(...Array.from({ length: 10 }, (_, label) => this.labelButton(label)));
     $('clear-pad').addEventListener('click', () => this.pad.clear());
     $('load-sample').addEventListener('click', () => void this.loadSample());
     $('delete-all').addEventListener('click', () => void this.deleteAll());
+    $<HTMLInputElement>('import-csv').addEventListener('change', (e) => void this.importCsvFile(e.target as HTMLInputElement));
+  }
+
+  /** Shows the ways of adding examples that suit the task. */
+  setTask(task: TaskSummary): void {
+    const changed = this.task?.id !== task.id || this.task.labels.length !== task.labels.length;
+    this.task = task;
+    if (!changed) return;
+    const tabular = task.input.kind === 'tabular';
+    $('draw-section').hidden = tabular;
+    $('csv-section').hidden = !tabular;
+    $('import-csv-button').hidden = !tabular;
+    if (task.input.kind === 'tabular') say('csv-columns', [...task.input.columns.map((c) => c.name), task.input.labelColumn].join(', '));
+    $('label-buttons').replaceChildren(...task.labels.map((name, label) => this.labelButton(name, label)));
+    void this.refresh();
   }
 
   async refresh(): Promise<void> {
-    const labels = this.o.labels();
+    const labels = this.task?.labels ?? [];
     const counts = await this.o.store.countByLabel(this.o.taskId, labels.length);
     $('label-counts').replaceChildren(
       ...labels.map((name, i) => {
@@ -37,35 +56,46 @@ export class DataPanel {
         return li;
       }),
     );
-    say('example-total', String([...counts.values()].reduce((a, b) => a + b, 0)));
+    say('example-total', String(await this.o.store.count(this.o.taskId)));
   }
 
-  private labelButton(label: number): HTMLButtonElement {
+  private labelButton(name: string, label: number): HTMLButtonElement {
     const b = document.createElement('button');
     b.type = 'button';
-    b.textContent = String(label);
-    b.title = `Save the drawing as ${label}`;
+    b.textContent = name;
+    b.title = `Save the drawing as ${name}`;
     b.addEventListener('click', () => void this.saveDrawing(label));
     return b;
   }
 
   private async saveDrawing(label: number): Promise<void> {
-    const pixels = this.pad.toDigit();
-    if (!pixels) return say('data-message', 'Draw a digit first.');
-    await this.store(() => this.o.store.add([{ taskId: this.o.taskId, label, pixels, source: 'drawn', addedAt: Date.now() }]), `Saved a drawing of ${label}.`);
+    const features = this.pad.toDigit();
+    if (!features) return say('data-message', 'Draw a digit first.');
+    await this.store(async () => {
+      await this.o.store.add([{ taskId: this.o.taskId, label, features, source: 'drawn', addedAt: Date.now() }]);
+      return `Saved a drawing of ${this.task?.labels[label] ?? label}.`;
+    });
     this.pad.clear();
   }
 
+  private async importCsvFile(input: HTMLInputElement): Promise<void> {
+    const file = input.files?.[0];
+    input.value = '';
+    const task = this.task;
+    if (!file || !task) return;
+    await this.store(async () => `Imported ${await importCsv(this.o.store, await file.text(), task)} records from ${file.name}.`, `Nothing imported from ${file.name}`);
+  }
+
   private async loadSample(): Promise<void> {
+    const task = this.task;
+    if (!task) return say('data-message', 'The task is not known yet: connect to the coordinator first.');
     const button = $<HTMLButtonElement>('load-sample');
     button.disabled = true;
     try {
-      const shard = this.o.shard ?? Math.floor(Math.random() * (await shardCount(location.origin, this.o.partition)));
-      let message = '';
       await this.store(async () => {
-        const loaded = await loadSampleShard(this.o.store, location.origin, this.o.taskId, this.o.partition, shard);
-        message = `Added ${loaded.examples} sample digits (${loaded.partition} shard ${loaded.shard}, labels ${loaded.labels.join(', ')}).`;
-      }, () => message);
+        const index = this.o.shard ?? Math.floor(Math.random() * (await sampleCount(location.origin, task, this.o.partition)));
+        return (await loadSample(this.o.store, location.origin, task, this.o.partition, index)).description;
+      }, 'Could not load sample data');
     } finally {
       button.disabled = false;
     }
@@ -80,12 +110,11 @@ export class DataPanel {
   }
 
   /** Runs a write and reports it; a full disk becomes a clear message, with nothing half-stored. */
-  private async store(write: () => Promise<void>, done: string | (() => string)): Promise<void> {
+  private async store(write: () => Promise<string>, failure = 'Could not store the examples'): Promise<void> {
     try {
-      await write();
-      say('data-message', typeof done === 'string' ? done : done());
+      say('data-message', await write());
     } catch (e) {
-      say('data-message', e instanceof StorageFullError ? e.message : `Could not store the examples: ${errorText(e)}`);
+      say('data-message', e instanceof StorageFullError ? e.message : `${failure}: ${errorText(e)}`);
     }
     await this.refresh();
     this.o.onChange();

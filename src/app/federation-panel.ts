@@ -8,7 +8,7 @@ import { FederationClient, type FederationEvent } from '../client/federation-cli
 import type { DeliveryEvent, Outbox } from '../client/outbox.ts';
 import type { CoveyStore } from '../client/store.ts';
 import type { WorkerBridge } from '../client/worker-bridge.ts';
-import { renderAccuracyChart } from './accuracy-chart.ts';
+import { metricText, renderMetricChart } from './metric-chart.ts';
 import { $, errorText, formatBytes, log, say } from './dom.ts';
 
 export interface FederationPanelOptions {
@@ -47,7 +47,7 @@ export class FederationPanel {
     await this.o.store.putSetting(JOINED, true);
     const session = (this.session = new AbortController());
     $('join').textContent = 'Leave';
-    const client = new FederationClient({ ...this.o, featureScale: 1 / 255, onEvent: (e) => this.show(e) });
+    const client = new FederationClient({ ...this.o, onEvent: (e) => this.show(e) });
     client.run(session.signal).catch((e: unknown) => {
       log(`Stopped: ${errorText(e)}`);
       if (this.session === session) this.stopped('Stopped.');
@@ -87,11 +87,15 @@ export class FederationPanel {
     );
   }
 
-  async refreshHistory(): Promise<void> {
+  /** The task's headline metric (its first) per model version, and its latest value. */
+  async refreshHistory(task: TaskSummary): Promise<void> {
+    const metric = task.metrics[0] ?? 'accuracy';
     const history: HistoryPoint[] = await this.o.api.history(this.o.taskId);
-    renderAccuracyChart($<SVGSVGElement>('chart'), history);
-    const last = history.filter((p) => p.accuracy !== null).at(-1);
-    if (last) say('accuracy', `${(last.accuracy! * 100).toFixed(1)} %`);
+    renderMetricChart($<SVGSVGElement>('chart'), history, metric);
+    say('metric-name', `Held-out ${metric === 'auc' ? 'AUC' : metric}`);
+    say('chart-caption', `Held-out ${metric === 'auc' ? 'ROC AUC' : metric} of each global model, measured by the coordinator on examples no client holds.`);
+    const last = history.filter((p) => p.metrics[metric] !== undefined).at(-1);
+    if (last) say('accuracy', metricText(metric, last.metrics[metric]!));
   }
 
   private stopped(message: string): void {

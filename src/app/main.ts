@@ -18,7 +18,6 @@ import { StoragePanel } from './storage-panel.ts';
 const params = new URLSearchParams(location.search);
 const taskId = params.get('task') ?? 'digits';
 const preferred = params.get('backend');
-const DIGIT_LABELS = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'];
 
 say('build', `build ${__COVEY_BUILD__}`);
 const api = new CoordinatorApi(location.origin);
@@ -35,7 +34,6 @@ const federation = new FederationPanel({ api, store, bridge, outbox, taskId, onT
 const data = new DataPanel({
   store,
   taskId,
-  labels: () => task?.labels ?? DIGIT_LABELS,
   partition: params.get('partition') === 'noniid' ? 'noniid' : 'iid',
   shard: params.get('shard') !== null ? Number(params.get('shard')) : null,
   onChange: () => void storage.requestPersistence(),
@@ -43,8 +41,7 @@ const data = new DataPanel({
 const storage = new StoragePanel({
   store,
   taskId,
-  featureCount: () => (task?.inputShape ?? [28, 28, 1]).reduce((a, b) => a * b, 1),
-  labelCount: () => (task ?? { labels: DIGIT_LABELS }).labels.length,
+  task: () => task,
   onChange: () => void data.refresh(),
   beforeWipe: () => federation.leave(),
   onWiped: () => location.replace(`${location.pathname}?deleted=1`),
@@ -52,6 +49,7 @@ const storage = new StoragePanel({
 
 function showTask(t: TaskSummary): void {
   task = t;
+  data.setTask(t);
   say('task-name', `${t.name}: ${t.description}`);
   say('model-version', `v${t.modelVersion}`);
 }
@@ -80,7 +78,7 @@ async function refreshTask(): Promise<void> {
     await store.putSetting(`task:${taskId}`, t);
     showTask(t);
     showConnection(true);
-    await federation.refreshHistory();
+    await federation.refreshHistory(t);
     await prefetchModel(t);
   } catch (e) {
     showConnection(false);

@@ -2,6 +2,8 @@
  * "Your data and this device": how much the browser lets Covey keep and whether it may evict it, export and
  * import of the person's examples, and deleting everything Covey stored here.
  */
+import { featureCount } from '../core/features.ts';
+import type { TaskSummary } from '../core/protocol.ts';
 import { MODEL_CACHE } from '../sw/messages.ts';
 import { parseExamplesFile, serializeExamples } from '../client/examples-file.ts';
 import { StorageFullError, type CoveyStore } from '../client/store.ts';
@@ -10,8 +12,8 @@ import { $, errorText, formatBytes, say } from './dom.ts';
 export interface StoragePanelOptions {
   store: CoveyStore;
   taskId: string;
-  featureCount: () => number;
-  labelCount: () => number;
+  /** The task, once known (from the coordinator or the copy kept for offline use). */
+  task: () => TaskSummary | undefined;
   onChange: () => void;
   /** Called before everything is deleted, to stop what uses the store. */
   beforeWipe: () => Promise<void>;
@@ -45,8 +47,10 @@ export class StoragePanel {
   }
 
   private async exportExamples(): Promise<void> {
+    const task = this.o.task();
+    if (!task) return say('storage-message', 'The task is not known yet: connect to the coordinator first.');
     const examples = await this.o.store.readExamples(this.o.taskId);
-    const blob = new Blob([serializeExamples(this.o.taskId, this.o.featureCount(), examples)], { type: 'application/json' });
+    const blob = new Blob([serializeExamples(this.o.taskId, featureCount(task.input), examples)], { type: 'application/json' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
     a.download = `covey-${this.o.taskId}-examples.json`;
@@ -58,9 +62,10 @@ export class StoragePanel {
   private async importExamples(input: HTMLInputElement): Promise<void> {
     const file = input.files?.[0];
     input.value = '';
-    if (!file) return;
+    const task = this.o.task();
+    if (!file || !task) return;
     try {
-      const examples = parseExamplesFile(await file.text(), { taskId: this.o.taskId, featureCount: this.o.featureCount(), labelCount: this.o.labelCount() });
+      const examples = parseExamplesFile(await file.text(), { taskId: this.o.taskId, featureCount: featureCount(task.input), labelCount: task.labels.length });
       await this.o.store.add(examples);
       say('storage-message', `Imported ${examples.length} examples from ${file.name}.`);
     } catch (e) {

@@ -3,7 +3,7 @@ import { ValidationError } from '../core/validate.ts';
 import { parseExamplesFile, serializeExamples } from './examples-file.ts';
 
 const expected = { taskId: 'digits', featureCount: 4, labelCount: 10 };
-const example = (label: number, pixels: number[]) => ({ taskId: 'digits', label, pixels: Uint8Array.from(pixels), source: 'drawn' as const, addedAt: 5 });
+const example = (label: number, pixels: number[]) => ({ taskId: 'digits', label, features: Uint8Array.from(pixels), source: 'drawn' as const, addedAt: 5 });
 
 function fieldOf(fn: () => unknown): string {
   try {
@@ -19,10 +19,17 @@ describe('examples file', () => {
   it('round-trips examples byte for byte', () => {
     const text = serializeExamples('digits', 4, [example(3, [0, 255, 7, 128]), example(9, [1, 2, 3, 4])]);
     const back = parseExamplesFile(text, expected);
-    expect(back.map((e) => [e.label, [...e.pixels], e.source, e.addedAt])).toEqual([
+    expect(back.map((e) => [e.label, [...e.features], e.source, e.addedAt])).toEqual([
       [3, [0, 255, 7, 128], 'imported', 5],
       [9, [1, 2, 3, 4], 'imported', 5],
     ]);
+  });
+
+  it('round-trips float features of tabular tasks', () => {
+    const tabular = { taskId: 'fraud', label: 1, features: Float32Array.of(0.25, -3.5, 1e-3, 7), source: 'imported' as const, addedAt: 9 };
+    const back = parseExamplesFile(serializeExamples('fraud', 4, [tabular]), { taskId: 'fraud', featureCount: 4, labelCount: 2 });
+    expect(back[0]!.features).toBeInstanceOf(Float32Array);
+    expect([...back[0]!.features]).toEqual([...tabular.features]);
   });
 
   it('refuses a file for another task, of another shape, or with a bad example, naming the field', () => {
@@ -32,8 +39,9 @@ describe('examples file', () => {
     expect(fieldOf(() => parseExamplesFile(variant({ format: 'other' }), expected))).toBe('format');
     expect(fieldOf(() => parseExamplesFile(variant({ taskId: 'fraud' }), expected))).toBe('taskId');
     expect(fieldOf(() => parseExamplesFile(variant({ featureCount: 784 }), expected))).toBe('featureCount');
-    expect(fieldOf(() => parseExamplesFile(variant({ examples: [{ label: 12, pixels: 'AAAAAA==' }] }), expected))).toBe('examples[0].label');
-    expect(fieldOf(() => parseExamplesFile(variant({ examples: [{ label: 1, pixels: 'AAA=' }] }), expected))).toBe('examples[0].pixels');
-    expect(fieldOf(() => parseExamplesFile(variant({ examples: [{ label: 1, pixels: '***' }] }), expected))).toBe('examples[0].pixels');
+    expect(fieldOf(() => parseExamplesFile(variant({ examples: [{ label: 12, features: 'AAAAAA==' }] }), expected))).toBe('examples[0].label');
+    expect(fieldOf(() => parseExamplesFile(variant({ examples: [{ label: 1, features: 'AAA=' }] }), expected))).toBe('examples[0].features');
+    expect(fieldOf(() => parseExamplesFile(variant({ examples: [{ label: 1, features: '***' }] }), expected))).toBe('examples[0].features');
+    expect(fieldOf(() => parseExamplesFile(variant({ dtype: 'float64' }), expected))).toBe('dtype');
   });
 });

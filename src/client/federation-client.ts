@@ -31,8 +31,6 @@ export interface FederationClientOptions {
   bridge: WorkerBridge;
   outbox: Outbox;
   taskId: string;
-  /** Multiplier from stored uint8 features to model inputs (the task's normalisation). */
-  featureScale: number;
   onEvent: (e: FederationEvent) => void;
 }
 
@@ -124,10 +122,11 @@ export class FederationClient {
         config: a.config,
         inputShape: task.inputShape,
         numClasses: task.labels.length,
-        features: data.pixels.buffer as ArrayBuffer,
+        features: data.features.buffer as ArrayBuffer,
+        dtype: data.features instanceof Float32Array ? 'float32' : 'uint8',
         labels: data.labels.buffer as ArrayBuffer,
         count: data.count,
-        featureScale: this.o.featureScale,
+        featureScale: task.input.kind === 'image' ? task.input.scale : 1,
       },
       (p) => emit({ type: 'progress', fraction: (p.epoch * p.batchesPerEpoch + p.batch) / (p.epochs * p.batchesPerEpoch), epoch: p.epoch + 1, epochs: p.epochs, loss: p.loss }),
       signal,

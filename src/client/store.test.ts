@@ -5,10 +5,12 @@ import { CoveyStore, DB_VERSION } from './store.ts';
 
 let n = 0;
 const freshName = () => `covey-test-${n++}`;
-const example = (label: number, taskId = 'digits') => ({ taskId, label, pixels: new Uint8Array(4).fill(label), source: 'drawn' as const, addedAt: 1 });
+const example = (label: number, taskId = 'digits') => ({ taskId, label, features: new Uint8Array(4).fill(label), source: 'drawn' as const, addedAt: 1 });
+/** As version 1 and 2 stored them. */
+const oldExample = (label: number, taskId = 'digits') => ({ taskId, label, pixels: new Uint8Array(4).fill(label), source: 'drawn' as const, addedAt: 1 });
 
 describe('CoveyStore', () => {
-  it('migrates a version-1 database to the current schema and keeps every example', async () => {
+  it('migrates a version-1 database to the current schema and keeps every example and its pixels', async () => {
     const name = freshName();
     // Version 1 as it shipped: examples with a by-task index, and settings.
     const v1 = await openDB(name, 1, {
@@ -17,18 +19,29 @@ describe('CoveyStore', () => {
         db.createObjectStore('settings');
       },
     });
-    for (const e of [example(3), example(3), example(7), example(1, 'other')]) await v1.add('examples', e);
+    for (const e of [oldExample(3), oldExample(3), oldExample(7), oldExample(1, 'other')]) await v1.add('examples', e);
     await v1.put('settings', 'c-kept-client-id', 'clientId');
     v1.close();
 
     const store = await CoveyStore.open(name);
-    expect(DB_VERSION).toBe(2);
+    expect(DB_VERSION).toBe(3);
     expect(await store.count('digits')).toBe(3);
     expect(await store.countByLabel('digits', 10)).toEqual(new Map([[3, 2], [7, 1]]));
     expect(await store.clientId()).toBe('c-kept-client-id');
     const packed = await store.readPacked('digits', 4);
     expect([...packed.labels]).toEqual([3, 3, 7]);
+    expect([...packed.features]).toEqual([3, 3, 3, 3, 3, 3, 3, 3, 7, 7, 7, 7]);
+    expect(packed.skipped).toBe(0);
     expect(await store.outbox()).toEqual([]);
+    store.close();
+  });
+
+  it('packs float features of tabular tasks as float32', async () => {
+    const store = await CoveyStore.open(freshName());
+    await store.add([{ ...example(1, 'fraud'), features: Float32Array.of(0.5, -1, 2, 0) }]);
+    const packed = await store.readPacked('fraud', 4);
+    expect(packed.features).toBeInstanceOf(Float32Array);
+    expect([...packed.features]).toEqual([0.5, -1, 2, 0]);
     store.close();
   });
 
@@ -45,10 +58,10 @@ describe('CoveyStore', () => {
 
   it('skips examples whose stored shape is wrong instead of training on them', async () => {
     const store = await CoveyStore.open(freshName());
-    await store.add([example(2), { ...example(5), pixels: new Uint8Array(3) }]);
+    await store.add([example(2), { ...example(5), features: new Uint8Array(3) }, { ...example(6), features: new Float32Array(4) }]);
     const packed = await store.readPacked('digits', 4);
     expect(packed.count).toBe(1);
-    expect(packed.skipped).toBe(1);
+    expect(packed.skipped).toBe(2);
     store.close();
   });
 

@@ -4,16 +4,18 @@
  * summary for offline use, whether the person has joined). The only module that imports `idb`. Everything
  * read back is checked, since IndexedDB is another boundary.
  */
-import { deleteDB, openDB, type DBSchema, type IDBPDatabase } from 'idb';
+import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type StoreNames } from 'idb';
 
 export type ExampleSource = 'drawn' | 'sample' | 'imported';
+
+/** Features as stored: uint8 intensities for image tasks, encoded floats for tabular ones (core/features.ts). */
+export type Features = Uint8Array | Float32Array;
 
 export interface StoredExample {
   id?: number;
   taskId: string;
   label: number;
-  /** Features as uint8. */
-  pixels: Uint8Array;
+  features: Features;
   source: ExampleSource;
   addedAt: number;
 }
@@ -41,11 +43,11 @@ interface CoveySchema extends DBSchema {
 }
 
 export const DB_NAME = 'covey';
-export const DB_VERSION = 2;
+export const DB_VERSION = 3;
 
-/** Examples of one task, packed for the trainer: `count × featureCount` pixels and `count` labels. */
+/** Examples of one task, packed for the trainer: `count × featureCount` features and `count` labels. */
 export interface PackedExamples {
-  pixels: Uint8Array;
+  features: Features;
   labels: Uint8Array;
   count: number;
 }
@@ -73,6 +75,10 @@ export class CoveyStore {
           // v2: the outbox, and per-label counting without reading every example.
           db.createObjectStore('outbox', { keyPath: 'updateId' });
           tx.objectStore('examples').createIndex('by-task-label', ['taskId', 'label']);
+        }
+        if (oldVersion < 3) {
+          // v3: examples hold `features` (uint8 or float32) instead of `pixels` (uint8 only), for tabular tasks.
+          void renamePixelsToFeatures(tx.objectStore('examples'));
         }
       },
       blocking() {
@@ -116,16 +122,21 @@ export class CoveyStore {
     return counts;
   }
 
-  /** Every valid example of the task, packed; records that fail the checks are skipped and counted. */
+  /**
+   * Every valid example of the task, packed; records that fail the checks (wrong length, or another dtype
+   * than the first example's) are skipped and counted.
+   */
   async readPacked(taskId: string, featureCount: number): Promise<PackedExamples & { skipped: number }> {
-    const valid = (await this.readExamples(taskId)).filter((e) => e.pixels.length === featureCount);
-    const pixels = new Uint8Array(valid.length * featureCount);
+    const all = (await this.readExamples(taskId)).filter((e) => e.features.length === featureCount);
+    const float = all[0]?.features instanceof Float32Array;
+    const valid = all.filter((e) => e.features instanceof Float32Array === float);
+    const features = float ? new Float32Array(valid.length * featureCount) : new Uint8Array(valid.length * featureCount);
     const labels = new Uint8Array(valid.length);
     valid.forEach((e, i) => {
-      pixels.set(e.pixels, i * featureCount);
+      features.set(e.features, i * featureCount);
       labels[i] = e.label;
     });
-    return { pixels, labels, count: valid.length, skipped: (await this.count(taskId)) - valid.length };
+    return { features, labels, count: valid.length, skipped: (await this.count(taskId)) - valid.length };
   }
 
   /** The task's examples that pass the checks, oldest first. */
@@ -194,8 +205,21 @@ function isQuotaError(e: unknown): boolean {
 
 export function isValidExample(e: unknown): e is StoredExample {
   if (typeof e !== 'object' || e === null) return false;
-  const { taskId, label, pixels } = e as Partial<StoredExample>;
-  return typeof taskId === 'string' && Number.isInteger(label) && label! >= 0 && label! < 256 && pixels instanceof Uint8Array;
+  const { taskId, label, features } = e as Partial<StoredExample>;
+  return typeof taskId === 'string' && Number.isInteger(label) && label! >= 0 && label! < 256 && (features instanceof Uint8Array || features instanceof Float32Array);
+}
+
+/** The v3 migration step: runs inside the upgrade transaction, touching IndexedDB only. */
+async function renamePixelsToFeatures(store: IDBPObjectStore<CoveySchema, ArrayLike<StoreNames<CoveySchema>>, 'examples', 'versionchange'>): Promise<void> {
+  let cursor = await store.openCursor();
+  while (cursor) {
+    const old = cursor.value as StoredExample & { pixels?: Uint8Array };
+    if (old.pixels && !old.features) {
+      const { pixels, ...rest } = old;
+      await cursor.update({ ...rest, features: pixels });
+    }
+    cursor = await cursor.continue();
+  }
 }
 
 function isOutboxItem(v: unknown): v is OutboxItem {

@@ -5,6 +5,7 @@
 import type { RoundPolicy } from './task.ts';
 
 export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv = process.env): RoundPolicy {
+  if (env.COVEY_TARGET_CLIENTS === undefined && env.COVEY_MIN_CLIENTS === undefined && env.COVEY_ROUND_DEADLINE_S === undefined) return defaults;
   const read = (name: string, fallback: number, min: number): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
@@ -16,4 +17,17 @@ export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv
   const minClients = read('COVEY_MIN_CLIENTS', Math.min(defaults.minClients, targetClients), 1);
   if (minClients > targetClients) throw new Error(`COVEY_MIN_CLIENTS (${minClients}) exceeds COVEY_TARGET_CLIENTS (${targetClients})`);
   return { minClients, targetClients, deadlineMs: read('COVEY_ROUND_DEADLINE_S', defaults.deadlineMs / 1000, 1) * 1000 };
+}
+
+/** `COVEY_ALLOWED_ORIGINS=https://a.example,https://b.example`: origins every task allows, besides its own list. */
+export function allowedOriginsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  const raw = env.COVEY_ALLOWED_ORIGINS ?? '';
+  return raw
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean)
+    .map((o) => {
+      if (new URL(o).origin !== o) throw new Error(`COVEY_ALLOWED_ORIGINS: "${o}" is not an origin (scheme://host[:port])`);
+      return o;
+    });
 }

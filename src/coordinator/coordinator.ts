@@ -16,6 +16,7 @@ export interface CoordinatorOptions {
   tasks: TaskDefinition[];
   appDir?: string;
   datasetsDir?: string;
+  sdkDir?: string;
   logger?: boolean | object;
   /** Seed of the initial model weights, used only when a task has no stored model yet. */
   seed?: number;
@@ -39,9 +40,9 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
   const log = (msg: string) => server.log.info(msg);
 
   for (const task of opts.tasks) {
-    const model = task.buildModel(opts.seed ?? 1);
+    const model = await task.buildModel(opts.seed ?? 1);
     const spec = await describeModel(model);
-    const evaluator = new Evaluator(task, store, log);
+    const evaluator = await Evaluator.create(task, store, log);
     const federation = new Federation(task, await readWeights(model), store, {
       onRoundClosed: (taskId, roundId, version) => {
         log(version === null ? `task ${taskId} round ${roundId} failed: too few updates by its deadline` : `task ${taskId} round ${roundId} closed: model v${version}`);
@@ -53,7 +54,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
     evaluators.set(task.id, evaluator);
   }
 
-  const server = await buildServer({ store, tasks, appDir: opts.appDir, datasetsDir: opts.datasetsDir, logger: opts.logger });
+  const server = await buildServer({ store, tasks, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger });
   for (const { federation } of tasks.values()) federation.start();
   const evaluated = () => Promise.all([...evaluators.values()].map((e) => e.evaluatePending())).then(() => undefined);
   void evaluated();

@@ -4,22 +4,25 @@
  * unevaluated by a crash are picked up at the next start.
  */
 import type * as tf from '@tensorflow/tfjs';
+import { inputShape } from '../core/features.ts';
+import type { MetricName } from '../core/protocol.ts';
 import { evaluate, writeWeights, type ExampleBatch } from '../worker/tf-model.ts';
 import type { CoordinatorStore } from './store.ts';
 import type { TaskDefinition } from './task.ts';
 
 export class Evaluator {
-  private readonly model: tf.LayersModel;
-  private readonly testSet: ExampleBatch;
   private queue: Promise<void> = Promise.resolve();
 
-  constructor(
+  private constructor(
     private readonly task: TaskDefinition,
     private readonly store: CoordinatorStore,
     private readonly log: (msg: string) => void,
-  ) {
-    this.model = task.buildModel(0);
-    this.testSet = task.loadTestSet();
+    private readonly model: tf.LayersModel,
+    private readonly testSet: ExampleBatch,
+  ) {}
+
+  static async create(task: TaskDefinition, store: CoordinatorStore, log: (msg: string) => void): Promise<Evaluator> {
+    return new Evaluator(task, store, log, await task.buildModel(0), task.loadTestSet());
   }
 
   /** Evaluates every stored version that has no evaluation yet; resolves when done. */
@@ -31,9 +34,15 @@ export class Evaluator {
         const weights = this.store.modelVector(this.task.id, version);
         if (!weights) continue;
         writeWeights(this.model, weights);
-        const result = evaluate(this.model, this.testSet, this.task.inputShape);
-        this.store.recordEvaluation(this.task.id, version, result.accuracy, result.loss, Date.now());
-        this.log(`task ${this.task.id} model v${version}: held-out accuracy ${(result.accuracy * 100).toFixed(1)} %, loss ${result.loss.toFixed(4)} (${this.testSet.count} examples)`);
+        const result = await evaluate(this.model, this.testSet, inputShape(this.task.input));
+        const metrics: Partial<Record<MetricName, number>> = {};
+        for (const name of this.task.metrics) {
+          const value = result[name];
+          if (value !== undefined && Number.isFinite(value)) metrics[name] = value;
+        }
+        this.store.recordEvaluation(this.task.id, version, result.accuracy, result.loss, metrics, Date.now());
+        const shown = Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
+        this.log(`task ${this.task.id} model v${version}: held-out ${shown}, loss ${result.loss.toFixed(4)} (${this.testSet.count} examples)`);
       }
     });
     return this.queue;

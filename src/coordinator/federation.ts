@@ -4,6 +4,7 @@
  * `start`).
  */
 import { CodecError } from '../core/codec.ts';
+import { inputShape } from '../core/features.ts';
 import { asWeights, isWellFormedId, type Weights } from '../core/ids.ts';
 import { parseUpdateMeta, type CheckinRequest, type CheckinResponse, type TaskSummary, type UploadAck } from '../core/protocol.ts';
 import type { Accumulator, Strategy } from '../core/strategy.ts';
@@ -73,7 +74,9 @@ export class Federation {
       id: this.task.id,
       name: this.task.name,
       description: this.task.description,
-      inputShape: this.task.inputShape,
+      input: this.task.input,
+      inputShape: inputShape(this.task.input),
+      metrics: this.task.metrics,
       labels: this.task.labels,
       modelVersion: this.version,
       parameterCount: this.parameterCount,

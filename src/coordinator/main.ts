@@ -1,16 +1,18 @@
 /**
- * `npm start`: the coordinator with the demo federation ("digits"), its state in ./data/covey.sqlite,
- * serving the built app and the API.
+ * `npm start`: the coordinator with the tasks in tasks/*.json (the demo federations "digits" and "fraud")
+ * and those registered with `npm run covey -- task add`, its state in ./data/covey.sqlite, serving the
+ * built app, the SDK and the API.
  *
  * Environment: PORT (8080), HOST (127.0.0.1), COVEY_DATA_DIR (./data), COVEY_APP_DIR (./dist), LOG_LEVEL
  * (info), and the round
- * policy of the demo task: COVEY_MIN_CLIENTS (2), COVEY_TARGET_CLIENTS (3), COVEY_ROUND_DEADLINE_S (120).
+ * policy of every task: COVEY_MIN_CLIENTS, COVEY_TARGET_CLIENTS, COVEY_ROUND_DEADLINE_S; COVEY_ALLOWED_ORIGINS
+ * (comma-separated) adds origins allowed to every task.
  */
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
-import { roundPolicyFromEnv } from './config.ts';
+import { allowedOriginsFromEnv, roundPolicyFromEnv } from './config.ts';
 import { createCoordinator } from './coordinator.ts';
-import { createDigitsTask } from './tasks/digits.ts';
+import { loadTasks } from './task-registry.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const port = Number(process.env.PORT ?? 8080);
@@ -24,14 +26,18 @@ if (!existsSync(join(datasetsDir, 'digits', 'manifest.json'))) {
   process.exit(1);
 }
 
-const digits = createDigitsTask(join(datasetsDir, 'digits'));
-digits.rounds = roundPolicyFromEnv(digits.rounds);
+const tasks = loadTasks([join(root, 'tasks'), join(dataDir, 'tasks')]).map((t) => ({
+  ...t,
+  rounds: roundPolicyFromEnv(t.rounds),
+  allowedOrigins: [...t.allowedOrigins, ...allowedOriginsFromEnv()],
+}));
 
 const coordinator = await createCoordinator({
   dbPath: join(dataDir, 'covey.sqlite'),
-  tasks: [digits],
+  tasks,
   appDir,
   datasetsDir,
+  sdkDir: join(root, 'lib'),
   logger: { level: process.env.LOG_LEVEL ?? 'info' },
 });
 

@@ -10,6 +10,7 @@ import { parseCheckinRequest } from '../core/protocol.ts';
 import { ValidationError } from '../core/validate.ts';
 import type { ModelSpec } from '../worker/tf-model.ts';
 import { ApiFailure } from './api-failure.ts';
+import { registerCors } from './cors.ts';
 import type { Federation } from './federation.ts';
 import type { CoordinatorStore } from './store.ts';
 
@@ -25,6 +26,8 @@ export interface ServerOptions {
   appDir?: string;
   /** Demo client shards, served under /datasets/ (the held-out set is not). */
   datasetsDir?: string;
+  /** The SDK's library build (`lib/`), served under /sdk/ to allowed origins. */
+  sdkDir?: string;
   logger?: boolean | object;
 }
 
@@ -39,6 +42,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const failure = toApiFailure(err);
     if (failure.status >= 500) req.log.error(err);
     return sendError(reply, failure);
+  });
+  registerCors(app, {
+    forTask: (id) => new Set(opts.tasks.get(id)?.federation.task.allowedOrigins ?? []),
+    any: () => new Set([...opts.tasks.values()].flatMap((t) => t.federation.task.allowedOrigins)),
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, new ApiFailure(404, 'not_found', `no route for ${req.method} ${req.url.split('?')[0]}`)));
 
@@ -109,6 +116,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   );
 
   if (opts.datasetsDir) registerDatasets(app, opts.datasetsDir);
+  if (opts.sdkDir && existsSync(opts.sdkDir)) {
+    await app.register(fastifyStatic, { root: opts.sdkDir, prefix: '/sdk/', decorateReply: false, wildcard: true, cacheControl: true, maxAge: '5m' });
+  }
   if (opts.appDir && existsSync(opts.appDir)) {
     // Wildcard serving reads the directory on each request, so a new build deployed in place is served at once.
     await app.register(fastifyStatic, { root: opts.appDir, prefix: '/', wildcard: true, index: ['index.html'] });
@@ -116,8 +126,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   return app;
 }
 
-/** Demo shards for "Load sample data": `/datasets/digits/manifest.json` and `/datasets/digits/{iid|noniid}/NN.bin`. */
+/**
+ * Demo data for "Load sample data": `/datasets/digits/manifest.json` and `/datasets/digits/{iid|noniid}/NN.bin`,
+ * `/datasets/fraud/manifest.json` and `/datasets/fraud/clients/NN.csv`. The held-out sets are never served.
+ */
 function registerDatasets(app: FastifyInstance, dir: string): void {
+  const send = (reply: FastifyReply, path: string, type: string) => {
+    if (!existsSync(path)) throw new ApiFailure(404, 'not_found', 'no such sample file');
+    return reply.type(type).header('cache-control', 'public, max-age=3600').send(readFileSync(path));
+  };
   app.get('/datasets/digits/manifest.json', async (_req, reply) => {
     const manifest = JSON.parse(readFileSync(join(dir, 'digits', 'manifest.json'), 'utf8')) as { partitions: unknown };
     reply.header('cache-control', 'no-cache');
@@ -126,10 +143,16 @@ function registerDatasets(app: FastifyInstance, dir: string): void {
   app.get<{ Params: { partition: string; file: string } }>('/datasets/digits/:partition/:file', async (req, reply) => {
     const { partition, file } = req.params;
     if (!/^(iid|noniid)$/.test(partition) || !/^\d{2}\.bin$/.test(file)) throw new ApiFailure(404, 'not_found', 'no such shard');
-    const path = join(dir, 'digits', partition, file);
-    if (!existsSync(path)) throw new ApiFailure(404, 'not_found', 'no such shard');
-    reply.type('application/octet-stream').header('cache-control', 'public, max-age=3600');
-    return readFileSync(path);
+    return send(reply, join(dir, 'digits', partition, file), 'application/octet-stream');
+  });
+  app.get('/datasets/fraud/manifest.json', async (_req, reply) => {
+    const manifest = JSON.parse(readFileSync(join(dir, 'fraud', 'manifest.json'), 'utf8')) as { clients: { client: number }[] };
+    reply.header('cache-control', 'no-cache');
+    return { clients: manifest.clients.map((c) => `${String(c.client).padStart(2, '0')}.csv`) };
+  });
+  app.get<{ Params: { file: string } }>('/datasets/fraud/clients/:file', async (req, reply) => {
+    if (!/^\d{2}\.csv$/.test(req.params.file)) throw new ApiFailure(404, 'not_found', 'no such client file');
+    return send(reply, join(dir, 'fraud', 'clients', req.params.file), 'text/csv; charset=utf-8');
   });
 }
 

@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { HistoryPoint, RoundState } from '../core/protocol.ts';
+import type { HistoryPoint, MetricName, RoundState } from '../core/protocol.ts';
 
 export interface RoundRow {
   taskId: string;
@@ -69,6 +69,20 @@ export class CoordinatorStore {
     // FULL: a commit survives power loss too, not only a process crash.
     this.db.pragma('synchronous = FULL');
     this.db.exec(SCHEMA);
+    this.migrate();
+  }
+
+  /** Cumulative schema steps after the first, numbered by SQLite's user_version. */
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    this.db.transaction(() => {
+      if (version < 1) {
+        // v1: every held-out metric of a version (accuracy, auc, f1) as JSON.
+        const columns = this.db.prepare('PRAGMA table_info(evaluations)').all() as { name: string }[];
+        if (!columns.some((c) => c.name === 'metrics')) this.db.exec("ALTER TABLE evaluations ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}'");
+      }
+      this.db.pragma('user_version = 1');
+    })();
   }
 
   close(): void {
@@ -185,8 +199,10 @@ export class CoordinatorStore {
     })();
   }
 
-  recordEvaluation(taskId: string, version: number, accuracy: number, loss: number, now: number): void {
-    this.db.prepare('INSERT OR REPLACE INTO evaluations VALUES (?, ?, ?, ?, ?)').run(taskId, version, accuracy, loss, now);
+  recordEvaluation(taskId: string, version: number, accuracy: number, loss: number, metrics: Partial<Record<MetricName, number>>, now: number): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO evaluations (task_id, version, accuracy, loss, evaluated_at, metrics) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(taskId, version, accuracy, loss, now, JSON.stringify(metrics));
   }
 
   unevaluatedVersions(taskId: string): number[] {
@@ -199,10 +215,10 @@ export class CoordinatorStore {
   history(taskId: string): HistoryPoint[] {
     const rows = this.db
       .prepare(
-        `SELECT m.version, m.round_id, m.num_clients, m.num_examples, m.client_loss, m.created_at, e.accuracy, e.loss
+        `SELECT m.version, m.round_id, m.num_clients, m.num_examples, m.client_loss, m.created_at, e.accuracy, e.loss, e.metrics
          FROM model_versions m LEFT JOIN evaluations e USING (task_id, version) WHERE m.task_id = ? ORDER BY m.version`,
       )
-      .all(taskId) as Record<string, number | null>[];
+      .all(taskId) as (Record<string, number | null> & { metrics: string | null })[];
     return rows.map((r) => ({
       version: r.version!,
       roundId: r.round_id ?? null,
@@ -211,6 +227,7 @@ export class CoordinatorStore {
       clientLoss: r.client_loss ?? null,
       accuracy: r.accuracy ?? null,
       loss: r.loss ?? null,
+      metrics: r.metrics ? (JSON.parse(r.metrics) as HistoryPoint['metrics']) : {},
       createdAt: new Date(r.created_at!).toISOString(),
     }));
   }

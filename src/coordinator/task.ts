@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { InputSpec } from '../core/features.ts';
 import type { TaskId } from '../core/ids.ts';
-import type { TrainingConfig } from '../core/protocol.ts';
+import type { MetricName, TrainingConfig } from '../core/protocol.ts';
 import type { ExampleBatch } from '../worker/tf-model.ts';
 
 /** When a round closes. */
@@ -13,19 +14,22 @@ export interface RoundPolicy {
   deadlineMs: number;
 }
 
-/** A federated task as the coordinator runs it. */
+/** A federated task as the coordinator runs it, made from a task file (see task-file.ts). */
 export interface TaskDefinition {
   id: TaskId;
   name: string;
   description: string;
-  /** One example's shape, without the batch dimension. */
-  inputShape: number[];
+  input: InputSpec;
   labels: string[];
   /** The architecture with its initial weights, deterministic for a given seed. */
-  buildModel(seed: number): tf.LayersModel;
+  buildModel(seed: number): Promise<tf.LayersModel>;
   training: TrainingConfig;
   rounds: RoundPolicy;
   strategy: string;
+  /** Held-out metrics to compute for each model version; the first is the headline. */
+  metrics: MetricName[];
+  /** Origins (scheme://host:port) whose pages may use this task through the SDK, besides the coordinator's own. */
+  allowedOrigins: string[];
   /** Held-out examples, never sent to any client, to evaluate each global model on. */
   loadTestSet(): ExampleBatch;
 }

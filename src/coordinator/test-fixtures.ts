@@ -12,9 +12,11 @@ export function tinyTask(over: Partial<TaskDefinition> = {}): TaskDefinition {
     id: asTaskId('tiny'),
     name: 'Tiny',
     description: 'A test task',
-    inputShape: [4],
+    input: { kind: 'tabular', labelColumn: 'y', columns: [{ name: 'a', type: 'numeric', mean: 0, std: 1 }, { name: 'b', type: 'categorical', values: ['x', 'y', 'z'] }] },
     labels: ['a', 'b', 'c'],
-    buildModel: (seed) =>
+    metrics: ['accuracy'],
+    allowedOrigins: ['https://allowed.example'],
+    buildModel: async (seed) =>
       tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 3, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed }) })] }),
     training: { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd', codec: 'f32' },
     rounds: { minClients: 1, targetClients: 2, deadlineMs: 60_000 },

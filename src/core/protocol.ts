@@ -14,6 +14,7 @@
  *
  * Every refusal is a 4xx or 5xx with an {@link ApiError} body.
  */
+import { parseInputSpec, type InputSpec } from './features.ts';
 import { isWellFormedId } from './ids.ts';
 import type { UpdateMeta } from './update-frame.ts';
 import {
@@ -34,7 +35,13 @@ export interface TrainingConfig {
   optimizer: 'sgd' | 'adam';
   /** Codec name for the upload (see core/codecs). */
   codec: string;
+  /** Loss weight per class, for imbalanced tasks (fraud is rare); all 1 when absent. */
+  classWeights?: number[];
 }
+
+/** Held-out metrics the coordinator can compute; `auc` and `f1` need two classes (the second positive). */
+export type MetricName = 'accuracy' | 'auc' | 'f1';
+export const METRIC_NAMES: readonly MetricName[] = ['accuracy', 'auc', 'f1'];
 
 export type RoundState = 'open' | 'training' | 'aggregating' | 'closed';
 export const ROUND_STATES: readonly RoundState[] = ['open', 'training', 'aggregating', 'closed'];
@@ -91,8 +98,12 @@ export interface TaskSummary {
   id: string;
   name: string;
   description: string;
+  /** How raw examples become model inputs (see core/features.ts). */
+  input: InputSpec;
   /** Shape of one example, without the batch dimension. */
   inputShape: number[];
+  /** Held-out metrics reported in the history; the first is the headline. */
+  metrics: MetricName[];
   labels: string[];
   modelVersion: number;
   parameterCount: number;
@@ -113,6 +124,8 @@ export interface HistoryPoint {
   /** Held-out evaluation; null until evaluated. */
   accuracy: number | null;
   loss: number | null;
+  /** Every held-out metric of the task (accuracy, auc, f1), once evaluated. */
+  metrics: Partial<Record<MetricName, number>>;
   createdAt: string;
 }
 
@@ -171,7 +184,15 @@ export function parseTrainingConfig(value: unknown): TrainingConfig {
     learningRate: readNumber(c, 'learningRate', { min: 0 }, 'config.learningRate'),
     optimizer: readOneOf(c, 'optimizer', ['sgd', 'adam'] as const, 'config.optimizer'),
     codec: readString(c, 'codec', 'config.codec'),
+    ...(c.classWeights === undefined ? {} : { classWeights: readClassWeights(c.classWeights) }),
   };
+}
+
+function readClassWeights(value: unknown): number[] {
+  if (!Array.isArray(value) || value.length === 0 || !value.every((w) => typeof w === 'number' && Number.isFinite(w) && w > 0)) {
+    throw new ValidationError('config.classWeights', 'must be a list of positive numbers');
+  }
+  return value as number[];
 }
 
 /** Reads a task summary (from the coordinator, or from the copy kept for offline use). */
@@ -195,11 +216,15 @@ export function parseTaskSummary(value: unknown): TaskSummary {
       deadline: readString(r, 'deadline', 'round.deadline'),
     };
   }
+  const metrics = o.metrics;
+  if (!Array.isArray(metrics) || !metrics.every((m) => METRIC_NAMES.includes(m as MetricName))) throw new ValidationError('metrics', `must list some of ${METRIC_NAMES.join(', ')}`);
   return {
     id: readString(o, 'id'),
     name: readString(o, 'name'),
     description: readString(o, 'description'),
+    input: parseInputSpec(o.input),
     inputShape: inputShape as number[],
+    metrics: metrics as MetricName[],
     labels: labels as string[],
     modelVersion: readNumber(o, 'modelVersion', { integer: true, min: 0 }),
     parameterCount: readNumber(o, 'parameterCount', { integer: true, min: 1 }),

@@ -21,8 +21,9 @@ export interface TrainJob {
   config: TrainingConfig;
   inputShape: number[];
   numClasses: number;
-  /** Examples as stored: `count × prod(inputShape)` uint8 features, scaled by `featureScale` in the worker. */
+  /** Examples as stored: `count × prod(inputShape)` features of `dtype`, multiplied by `featureScale` in the worker. */
   features: ArrayBuffer;
+  dtype: 'uint8' | 'float32';
   labels: ArrayBuffer;
   count: number;
   featureScale: number;

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asWeights, type Weights } from '../core/ids.ts';
+import { f1Score, rocAuc } from '../core/metrics.ts';
 import type { TrainingConfig } from '../core/protocol.ts';
 
 /** The layers-format description of a model, without its weight values. */
@@ -109,6 +110,7 @@ export async function trainLocally(model: tf.LayersModel, data: ExampleBatch, co
       batchSize: config.batchSize,
       shuffle: true,
       verbose: 0,
+      ...(config.classWeights ? { classWeight: Object.fromEntries(config.classWeights.map((w, i) => [i, w])) } : {}),
       yieldEvery: 'batch',
       callbacks: {
         onEpochBegin: async (e) => {
@@ -134,18 +136,32 @@ export async function trainLocally(model: tf.LayersModel, data: ExampleBatch, co
 export interface Evaluation {
   loss: number;
   accuracy: number;
+  /** ROC AUC and F1 of the second class, for two-class tasks. */
+  auc?: number;
+  f1?: number;
 }
 
-export function evaluate(model: tf.LayersModel, data: ExampleBatch, inputShape: readonly number[]): Evaluation {
-  return tf.tidy(() => {
-    const xs = tf.tensor(data.features, [data.count, ...inputShape]);
-    const ys = tf.tensor1d(data.labels, 'int32');
-    const probs = model.predict(xs, { batchSize: 256 }) as tf.Tensor2D;
-    const picked = probs.mul(tf.oneHot(ys, probs.shape[1])).sum(-1);
-    const loss = picked.add(1e-7).log().neg().mean().dataSync()[0]!;
-    const correct = probs.argMax(-1).equal(ys).sum().dataSync()[0]!;
-    return { loss, accuracy: correct / data.count };
-  });
+export async function evaluate(model: tf.LayersModel, data: ExampleBatch, inputShape: readonly number[]): Promise<Evaluation> {
+  const probs = tf.tidy(() => model.predict(tf.tensor(data.features, [data.count, ...inputShape]), { batchSize: 256 }) as tf.Tensor2D);
+  const classes = probs.shape[1];
+  const p = await probs.data<'float32'>();
+  probs.dispose();
+  let loss = 0, correct = 0;
+  const predicted = new Int32Array(data.count);
+  for (let i = 0; i < data.count; i++) {
+    const row = p.subarray(i * classes, (i + 1) * classes);
+    let best = 0;
+    for (let k = 1; k < classes; k++) if (row[k]! > row[best]!) best = k;
+    predicted[i] = best;
+    if (best === data.labels[i]) correct++;
+    loss -= Math.log(row[data.labels[i]!]! + 1e-7);
+  }
+  const result: Evaluation = { loss: loss / data.count, accuracy: correct / data.count };
+  if (classes === 2) {
+    result.auc = rocAuc(Float32Array.from({ length: data.count }, (_, i) => p[i * 2 + 1]!), data.labels);
+    result.f1 = f1Score(predicted, data.labels);
+  }
+  return result;
 }
 
 /** Scales uint8 pixels to [0, 1] floats, the digits task's normalisation. */

@@ -27,7 +27,7 @@ function isRequest(data: unknown): data is WorkerRequest {
   if (m.type === 'cancel') return typeof m.jobId === 'number';
   if (m.type !== 'train' || typeof m.jobId !== 'number' || typeof m.job !== 'object' || m.job === null) return false;
   const job = m.job as Partial<TrainJob>;
-  return typeof job.modelUrl === 'string' && job.features instanceof ArrayBuffer && job.labels instanceof ArrayBuffer
+  return typeof job.modelUrl === 'string' && job.features instanceof ArrayBuffer && (job.dtype === 'uint8' || job.dtype === 'float32') && job.labels instanceof ArrayBuffer
     && Number.isInteger(job.count) && Array.isArray(job.inputShape) && typeof job.config === 'object';
 }
 
@@ -67,7 +67,7 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
     model = await tf.loadLayersModel(job.modelUrl);
     const global = await readWeights(model);
     const features = new Float32Array(job.count * job.inputShape.reduce((a, b) => a * b, 1));
-    const raw = new Uint8Array(job.features);
+    const raw = job.dtype === 'float32' ? new Float32Array(job.features) : new Uint8Array(job.features);
     for (let i = 0; i < features.length; i++) features[i] = raw[i]! * job.featureScale;
     const labels = Int32Array.from(new Uint8Array(job.labels));
     const result = await trainLocally(model, { features, labels, count: job.count }, job.config, {

@@ -1,13 +1,13 @@
-/** A dependency-free SVG line chart of the global model's held-out accuracy per version. */
-import type { HistoryPoint } from '../core/protocol.ts';
+/** A dependency-free SVG line chart of a held-out metric (0–1) of the global model per version. */
+import type { HistoryPoint, MetricName } from '../core/protocol.ts';
 
 const W = 360, H = 180, PAD_L = 36, PAD_B = 24, PAD_T = 10, PAD_R = 10;
 const NS = 'http://www.w3.org/2000/svg';
 
-export function renderAccuracyChart(svg: SVGSVGElement, history: readonly HistoryPoint[]): void {
+export function renderMetricChart(svg: SVGSVGElement, history: readonly HistoryPoint[], metric: MetricName): void {
   svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
   svg.replaceChildren();
-  const points = history.filter((p) => p.accuracy !== null);
+  const points = history.flatMap((p) => (p.metrics[metric] === undefined ? [] : [{ version: p.version, value: p.metrics[metric] }]));
   const maxX = Math.max(1, ...points.map((p) => p.version));
   const x = (v: number) => PAD_L + (v / maxX) * (W - PAD_L - PAD_R);
   const y = (a: number) => PAD_T + (1 - a) * (H - PAD_T - PAD_B);
@@ -18,10 +18,10 @@ export function renderAccuracyChart(svg: SVGSVGElement, history: readonly Histor
   }
   add(svg, 'text', { x: (W + PAD_L) / 2, y: H - 4, 'text-anchor': 'middle', class: 'tick' }).textContent = 'model version';
   if (points.length === 0) return;
-  add(svg, 'polyline', { points: points.map((p) => `${x(p.version)},${y(p.accuracy!)}`).join(' '), class: 'line' });
+  add(svg, 'polyline', { points: points.map((p) => `${x(p.version)},${y(p.value)}`).join(' '), class: 'line' });
   for (const p of points) {
-    const dot = add(svg, 'circle', { cx: x(p.version), cy: y(p.accuracy!), r: 3.5, class: 'dot' });
-    add(dot, 'title', {}).textContent = `v${p.version}: ${(p.accuracy! * 100).toFixed(1)} % held-out accuracy`;
+    const dot = add(svg, 'circle', { cx: x(p.version), cy: y(p.value), r: 3.5, class: 'dot' });
+    add(dot, 'title', {}).textContent = `v${p.version}: held-out ${metric} ${metricText(metric, p.value)}`;
   }
 }
 
@@ -30,4 +30,9 @@ function add(parent: Element, tag: string, attrs: Record<string, string | number
   for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
   parent.append(el);
   return el;
+}
+
+/** Accuracy and F1 as percentages, AUC as a number (its chance level is 0.5, not 0). */
+export function metricText(metric: MetricName, value: number): string {
+  return metric === 'auc' ? value.toFixed(3) : `${(value * 100).toFixed(1)} %`;
 }

@@ -1,0 +1,88 @@
+import type { Page } from '@playwright/test';
+import { serveStatic, type StaticSite } from './static-site.ts';
+import { expect, test } from './fixtures.ts';
+
+/**
+ * The example site from examples/embed, on its own origin; a second copy on an origin nobody allowed.
+ * (Playwright reads a fixture's dependencies from its first parameter's pattern: these have none.)
+ */
+/* eslint-disable no-empty-pattern */
+const it = test.extend<{ site: StaticSite; strangerSite: StaticSite }>({
+  site: async ({}, use) => {
+    const site = await serveStatic('examples/embed');
+    await use(site);
+    await site.close();
+  },
+  strangerSite: async ({}, use) => {
+    const site = await serveStatic('examples/embed');
+    await use(site);
+    await site.close();
+  },
+  /* eslint-enable no-empty-pattern */
+  coordinatorEnv: async ({ site }, use) => {
+    await use({ COVEY_ALLOWED_ORIGINS: site.origin, COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' });
+  },
+});
+
+it('a site on another origin embeds the SDK and trains in the same round as PWA clients', async ({ participant, coordinator, site }) => {
+  const host = await participant();
+  await host.page.goto(`${site.origin}/?coordinator=${encodeURIComponent(coordinator.url)}&shard=4`);
+  await expect(host.page.locator('#status')).toContainText('Connected to "Handwritten digits"');
+  await host.page.locator('#add').click();
+  await expect(host.page.locator('#count')).toHaveText('500');
+
+  const pwa = [];
+  for (const shard of [5, 6]) {
+    const p = await participant();
+    await p.app.open(coordinator.url, `?shard=${shard}`);
+    await p.app.loadSampleData();
+    pwa.push(p);
+  }
+  await host.page.locator('#join').click();
+  for (const p of pwa) await p.app.join();
+
+  await expect(host.page.locator('#backend')).toHaveText('webgl', { timeout: 60_000 });
+  await expect(host.page.locator('#contributions')).toHaveText('1', { timeout: 180_000 });
+  await expect.poll(async () => (await coordinator.history())[1]?.numClients, { timeout: 60_000 }).toBe(3);
+  await host.page.locator('#leave').click();
+  for (const p of pwa) await p.app.leave();
+
+  // The trainer ran from the coordinator's script, started through a Blob URL on the host's origin.
+  expect(host.requests.some((r) => r.url === `${coordinator.url}/sdk/trainer.worker.js`)).toBe(true);
+  // The examples are in the host site's IndexedDB, and not in the coordinator origin's for this person.
+  expect(await countExamples(host.page)).toBe(500);
+  const sameBrowserAtCoordinator = await host.context.newPage();
+  await sameBrowserAtCoordinator.goto(`${coordinator.url}/healthz`);
+  expect(await countExamples(sameBrowserAtCoordinator)).toBe(0);
+});
+
+it('a site whose origin the task does not allow is refused with a clear error', async ({ participant, coordinator, strangerSite }) => {
+  const { page } = await participant({ expectedConsoleErrors: /status of 403|CORS policy|net::ERR_FAILED/ });
+  await page.goto(`${strangerSite.origin}/?coordinator=${encodeURIComponent(coordinator.url)}`);
+  await expect(page.locator('#error')).toContainText(/origin_not_allowed|TypeError/);
+  await expect(page.locator('#status')).toHaveText('Not connected.');
+  // Preflights from it get no CORS headers, so its browser will not send the request.
+  const preflight = await fetch(`${coordinator.url}/v1/tasks/digits/checkin`, {
+    method: 'OPTIONS',
+    headers: { origin: strangerSite.origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+  });
+  expect(preflight.status).toBe(403);
+  expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+});
+
+function countExamples(page: Page): Promise<number> {
+  return page.evaluate(
+    () =>
+      new Promise<number>((resolve) => {
+        const request = indexedDB.open('covey');
+        request.onupgradeneeded = () => request.transaction!.abort(); // no database here: count 0
+        request.onerror = () => resolve(0);
+        request.onsuccess = () => {
+          const db = request.result;
+          if (!db.objectStoreNames.contains('examples')) return resolve(0);
+          const count = db.transaction('examples').objectStore('examples').count();
+          count.onsuccess = () => resolve(count.result);
+        };
+      }),
+  );
+}

@@ -1,0 +1,55 @@
+/**
+ * Cross-origin access for sites that embed Covey: a page from another origin may use a task's API (and load
+ * the SDK, the trainer and the demo data) only if that task lists its origin in `allowedOrigins`. Requests
+ * from the coordinator's own pages are same-origin and pass untouched.
+ *
+ * A refused preflight gets no CORS headers, so the browser blocks the request. A refused simple GET is
+ * answered 403 `origin_not_allowed` with the origin echoed, so the SDK can tell the site owner why.
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ApiError } from '../core/protocol.ts';
+
+export interface CorsPolicy {
+  /** Origins allowed for one task. */
+  forTask(taskId: string): ReadonlySet<string>;
+  /** Origins allowed by any task (the SDK, the trainer and demo data serve them all). */
+  any(): ReadonlySet<string>;
+}
+
+const TASK_PATH = /^\/v1\/tasks\/([^/?]+)/;
+const SHARED_PATH = /^\/(v1\/tasks\/?(\?|$)|sdk\/|datasets\/)/;
+
+export function registerCors(app: FastifyInstance, policy: CorsPolicy): void {
+  app.addHook('onRequest', async (req, reply) => {
+    const origin = req.headers.origin;
+    if (!origin || origin === ownOrigin(req)) return;
+    const allowed = allowedFor(req.url, policy);
+    if (allowed?.has(origin)) {
+      reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+      if (req.method === 'OPTIONS') return preflight(reply);
+      return;
+    }
+    if (req.method === 'OPTIONS') return reply.code(403).send();
+    const body: ApiError = { error: { code: 'origin_not_allowed', message: `pages from ${origin} may not use this coordinator's task; its operator can add the origin to the task's allowedOrigins`, field: 'origin' } };
+    return reply.code(403).header('access-control-allow-origin', origin).header('vary', 'Origin').type('application/json').send(body);
+  });
+}
+
+function allowedFor(url: string, policy: CorsPolicy): ReadonlySet<string> | null {
+  if (SHARED_PATH.test(url)) return policy.any();
+  const task = TASK_PATH.exec(url)?.[1];
+  return task ? policy.forTask(decodeURIComponent(task)) : null;
+}
+
+function preflight(reply: FastifyReply): FastifyReply {
+  return reply
+    .header('access-control-allow-methods', 'GET, POST, PUT')
+    .header('access-control-allow-headers', 'content-type')
+    .header('access-control-max-age', '600')
+    .code(204)
+    .send();
+}
+
+function ownOrigin(req: FastifyRequest): string {
+  return `${req.protocol}://${req.headers.host ?? ''}`;
+}

@@ -1,0 +1,51 @@
+/**
+ * Model architectures a task file can name (`"model": {"builtin": …}`), and loading a TF.js layers model
+ * (model.json + weight files, such as tfjs-converter makes from Keras) from disk.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export type ModelSource =
+  | { builtin: 'digits-cnn' }
+  | { builtin: 'mlp'; hidden: number[] }
+  | { layersModel: string };
+
+/** Builds the model for `source` with `inputShape` and `classes` outputs; weights seeded where built in. */
+export async function buildModel(source: ModelSource, inputShape: number[], classes: number, seed: number): Promise<tf.LayersModel> {
+  const init = (offset: number) => tf.initializers.glorotUniform({ seed: seed + offset });
+  if ('layersModel' in source) return loadLayersModelFile(source.layersModel);
+  if (source.builtin === 'digits-cnn') {
+    // A small CNN (≈ 21 k parameters for 28×28×1): two conv/pool blocks, one hidden dense layer.
+    return tf.sequential({
+      layers: [
+        tf.layers.conv2d({ inputShape, filters: 8, kernelSize: 5, activation: 'relu', kernelInitializer: init(1) }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.conv2d({ filters: 16, kernelSize: 5, activation: 'relu', kernelInitializer: init(2) }),
+        tf.layers.maxPooling2d({ poolSize: 2 }),
+        tf.layers.flatten(),
+        tf.layers.dense({ units: 64, activation: 'relu', kernelInitializer: init(3) }),
+        tf.layers.dense({ units: classes, activation: 'softmax', kernelInitializer: init(4) }),
+      ],
+    });
+  }
+  const hidden = source.hidden.map((units, i) => tf.layers.dense({ units, activation: 'relu', kernelInitializer: init(i + 1), ...(i === 0 ? { inputShape } : {}) }));
+  const output = tf.layers.dense({ units: classes, activation: 'softmax', kernelInitializer: init(99), ...(hidden.length === 0 ? { inputShape } : {}) });
+  return tf.sequential({ layers: [...hidden, output] });
+}
+
+/** Loads `model.json` and the weight files its manifest names, from disk (tfjs-node's file:// without tfjs-node). */
+export async function loadLayersModelFile(modelJsonPath: string): Promise<tf.LayersModel> {
+  const json = JSON.parse(readFileSync(modelJsonPath, 'utf8')) as { modelTopology?: object; weightsManifest?: tf.io.WeightsManifestConfig };
+  if (!json.modelTopology || !Array.isArray(json.weightsManifest)) throw new Error(`${modelJsonPath} is not a TF.js layers model (no modelTopology or weightsManifest)`);
+  const weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
+  const buffers = json.weightsManifest.flatMap((group) => group.paths.map((p) => readFileSync(join(dirname(modelJsonPath), p))));
+  const total = buffers.reduce((n, b) => n + b.byteLength, 0);
+  const weightData = new Uint8Array(total);
+  let offset = 0;
+  for (const b of buffers) {
+    weightData.set(b, offset);
+    offset += b.byteLength;
+  }
+  return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs, weightData: weightData.buffer }));
+}

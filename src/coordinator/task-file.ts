@@ -1,0 +1,161 @@
+/**
+ * Task files: a federated task as configuration. JSON, paths relative to the file; see tasks/*.json and
+ * README "Define your own task". `parseTaskFile` checks every field and names the first one that is wrong.
+ *
+ *   id, name, description      the task's identity (id: 2–32 of a–z, 0–9, -)
+ *   input                      image {shape, scale} or tabular {columns, labelColumn} (core/features.ts)
+ *   labels                     class names; tabular labels are their index in the label column
+ *   model                      {builtin: "digits-cnn"} | {builtin: "mlp", hidden: [..]} | {layersModel: "path/model.json"}
+ *   training                   {epochs, batchSize, learningRate, optimizer, codec, classWeights?}
+ *   rounds                     {minClients, targetClients, deadlineS}
+ *   strategy                   aggregation strategy name (core/strategies)
+ *   evaluation                 {testSet: "path", format: "records" | "csv", metrics: [accuracy|auc|f1, …]}
+ *   allowedOrigins             origins whose pages may join through the SDK
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { codecsByName } from '../core/codecs/index.ts';
+import { parseCsv } from '../core/csv.ts';
+import { decodeRecords } from '../core/example-records.ts';
+import { encodeRow, featureCount, inputShape, parseInputSpec, type InputSpec } from '../core/features.ts';
+import { asTaskId } from '../core/ids.ts';
+import { METRIC_NAMES, parseTrainingConfig, type MetricName } from '../core/protocol.ts';
+import { strategies } from '../core/strategies/index.ts';
+import { ValidationError, asObject, readNumber, readOneOf, readString, type Fields } from '../core/validate.ts';
+import type { ExampleBatch } from '../worker/tf-model.ts';
+import { buildModel, type ModelSource } from './models.ts';
+import type { TaskDefinition } from './task.ts';
+
+/** Reads and checks a task file; relative paths in it are resolved against its folder. */
+export function loadTaskFile(path: string): TaskDefinition {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new ValidationError('file', `${path} is not readable JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  return parseTaskFile(json, dirname(resolve(path)));
+}
+
+export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
+  const o = asObject(json, 'task');
+  const id = readString(o, 'id');
+  if (!/^[a-z0-9][a-z0-9-]{1,31}$/.test(id)) throw new ValidationError('id', 'must be 2–32 characters of a–z, 0–9 and -, starting with a letter or digit');
+  const input = parseInputSpec(o.input);
+  const labels = readLabels(o.labels);
+  const model = readModel(o.model, baseDir);
+  const training = parseTrainingConfig(o.training);
+  if (!codecsByName.has(training.codec)) throw new ValidationError('training.codec', `unknown codec "${training.codec}"; known: ${[...codecsByName.keys()].join(', ')}`);
+  if (training.classWeights && training.classWeights.length !== labels.length) throw new ValidationError('training.classWeights', `must have one weight per label (${labels.length})`);
+  const strategy = readString(o, 'strategy');
+  if (!strategies[strategy]) throw new ValidationError('strategy', `unknown strategy "${strategy}"; known: ${Object.keys(strategies).join(', ')}`);
+  const evaluation = readEvaluation(o.evaluation, baseDir, input, labels.length);
+  return {
+    id: asTaskId(id),
+    name: readString(o, 'name'),
+    description: readString(o, 'description'),
+    input,
+    labels,
+    buildModel: (seed) => buildModel(model, inputShape(input), labels.length, seed),
+    training,
+    rounds: readRounds(o.rounds),
+    strategy,
+    metrics: evaluation.metrics,
+    allowedOrigins: readOrigins(o.allowedOrigins),
+    loadTestSet: evaluation.load,
+  };
+}
+
+function readLabels(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length < 2 || !value.every((l) => typeof l === 'string' && l.length > 0)) {
+    throw new ValidationError('labels', 'must be a list of at least two names');
+  }
+  return value as string[];
+}
+
+function readModel(value: unknown, baseDir: string): ModelSource {
+  const o = asObject(value, 'model');
+  if (o.layersModel !== undefined) {
+    const path = resolvePath(readString(o, 'layersModel', 'model.layersModel'), baseDir);
+    if (!existsSync(path)) throw new ValidationError('model.layersModel', `no file at ${path}`);
+    return { layersModel: path };
+  }
+  const builtin = readOneOf(o, 'builtin', ['digits-cnn', 'mlp'] as const, 'model.builtin');
+  if (builtin === 'digits-cnn') return { builtin };
+  const hidden = o.hidden;
+  if (!Array.isArray(hidden) || !hidden.every((u) => Number.isInteger(u) && u > 0 && u <= 4096)) {
+    throw new ValidationError('model.hidden', 'must be a list of layer sizes (1–4096)');
+  }
+  return { builtin, hidden: hidden as number[] };
+}
+
+function readRounds(value: unknown): TaskDefinition['rounds'] {
+  const o = asObject(value, 'rounds');
+  const targetClients = readNumber(o, 'targetClients', { integer: true, min: 1, max: 100_000 }, 'rounds.targetClients');
+  const minClients = readNumber(o, 'minClients', { integer: true, min: 1, max: targetClients }, 'rounds.minClients');
+  const deadlineS = readNumber(o, 'deadlineS', { min: 1, max: 7 * 24 * 3600 }, 'rounds.deadlineS');
+  return { minClients, targetClients, deadlineMs: deadlineS * 1000 };
+}
+
+function readOrigins(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw new ValidationError('allowedOrigins', 'must be a list of origins');
+  return value.map((v, i) => {
+    const field = `allowedOrigins[${i}]`;
+    if (typeof v !== 'string') throw new ValidationError(field, 'must be a string');
+    let url: URL;
+    try {
+      url = new URL(v);
+    } catch {
+      throw new ValidationError(field, `"${v}" is not an origin like https://example.org`);
+    }
+    if (url.origin !== v || !/^https?:$/.test(url.protocol)) throw new ValidationError(field, `"${v}" must be exactly an origin: scheme://host[:port], no path`);
+    return v;
+  });
+}
+
+function readEvaluation(value: unknown, baseDir: string, input: InputSpec, classes: number): { metrics: MetricName[]; load: () => ExampleBatch } {
+  const o: Fields = asObject(value, 'evaluation');
+  const path = resolvePath(readString(o, 'testSet', 'evaluation.testSet'), baseDir);
+  const format = readOneOf(o, 'format', ['records', 'csv'] as const, 'evaluation.format');
+  if (format === 'records' && input.kind !== 'image') throw new ValidationError('evaluation.format', '"records" test sets are for image inputs');
+  if (format === 'csv' && input.kind !== 'tabular') throw new ValidationError('evaluation.format', '"csv" test sets are for tabular inputs');
+  const metrics = o.metrics;
+  if (!Array.isArray(metrics) || metrics.length === 0 || !metrics.every((m) => METRIC_NAMES.includes(m as MetricName))) {
+    throw new ValidationError('evaluation.metrics', `must list some of ${METRIC_NAMES.join(', ')}`);
+  }
+  if (classes !== 2 && metrics.some((m) => m !== 'accuracy')) throw new ValidationError('evaluation.metrics', 'auc and f1 need exactly two labels');
+  return { metrics: metrics as MetricName[], load: () => (format === 'records' ? readRecordsFile(path, input) : readCsvFile(path, input, classes)) };
+}
+
+function resolvePath(p: string, baseDir: string): string {
+  return isAbsolute(p) ? p : resolve(baseDir, p);
+}
+
+/** A records file (core/example-records.ts) as a batch: uint8 features scaled by the input's scale. */
+export function readRecordsFile(path: string, input: InputSpec): ExampleBatch {
+  if (input.kind !== 'image') throw new Error('records files hold image examples');
+  const n = featureCount(input);
+  const examples = decodeRecords(new Uint8Array(readFileSync(path)), n);
+  const features = new Float32Array(examples.length * n);
+  examples.forEach((ex, i) => {
+    for (let k = 0; k < n; k++) features[i * n + k] = ex.pixels[k]! * input.scale;
+  });
+  return { features, labels: Int32Array.from(examples, (ex) => ex.label), count: examples.length };
+}
+
+/** A CSV file with the task's columns and label column, encoded as the browser encodes imports. */
+export function readCsvFile(path: string, input: InputSpec, classes: number): ExampleBatch {
+  if (input.kind !== 'tabular') throw new Error('CSV files hold tabular examples');
+  const { rows } = parseCsv(readFileSync(path, 'utf8'));
+  const n = featureCount(input);
+  const features = new Float32Array(rows.length * n);
+  const labels = new Int32Array(rows.length);
+  rows.forEach((row, i) => {
+    encodeRow(input, row, features.subarray(i * n, (i + 1) * n));
+    const label = Number(row[input.labelColumn]);
+    if (!Number.isInteger(label) || label < 0 || label >= classes) throw new ValidationError(`${path} line ${i + 2}`, `label "${row[input.labelColumn]}" is not 0–${classes - 1}`);
+    labels[i] = label;
+  });
+  return { features, labels, count: rows.length };
+}

@@ -1,0 +1,56 @@
+/**
+ * Where the coordinator finds its tasks: the task files shipped in `tasks/`, and those an operator added
+ * with `npm run covey -- task add` (kept in `<data dir>/tasks/`). Added tasks replace shipped ones of the
+ * same id.
+ */
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { inputShape } from '../core/features.ts';
+import { ValidationError } from '../core/validate.ts';
+import { loadTaskFile } from './task-file.ts';
+import type { TaskDefinition } from './task.ts';
+
+export function taskFiles(dirs: readonly string[]): string[] {
+  const byId = new Map<string, string>();
+  for (const dir of dirs) {
+    if (!existsSync(dir)) continue;
+    for (const name of readdirSync(dir).filter((n) => n.endsWith('.json')).sort()) byId.set(name, join(dir, name));
+  }
+  return [...byId.values()];
+}
+
+export function loadTasks(dirs: readonly string[]): TaskDefinition[] {
+  return taskFiles(dirs).map((file) => {
+    try {
+      return loadTaskFile(file);
+    } catch (e) {
+      if (e instanceof ValidationError) throw new Error(`task file ${file}: ${e.message}`, { cause: e });
+      throw e;
+    }
+  });
+}
+
+/**
+ * Checks a task file completely (fields, model, held-out set) and copies it into `registryDir` as
+ * `<id>.json`, its relative paths made absolute so that it still works from there.
+ */
+export async function addTask(file: string, registryDir: string): Promise<TaskDefinition> {
+  const task = loadTaskFile(file);
+  const model = await task.buildModel(1);
+  const test = task.loadTestSet();
+  const expected = inputShape(task.input);
+  const actual = (model.inputs[0]?.shape ?? []).slice(1);
+  if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new ValidationError('model', `takes inputs of shape [${actual.join(', ')}], the task's input is [${expected.join(', ')}]`);
+  if (test.count === 0) throw new ValidationError('evaluation.testSet', 'holds no examples');
+  model.dispose();
+  const json = JSON.parse(readFileSync(file, 'utf8')) as { model: { layersModel?: string }; evaluation: { testSet: string } };
+  const base = dirname(resolve(file));
+  const absolute = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
+  if (json.model.layersModel) json.model.layersModel = absolute(json.model.layersModel);
+  json.evaluation.testSet = absolute(json.evaluation.testSet);
+  mkdirSync(registryDir, { recursive: true });
+  const target = join(registryDir, `${task.id}.json`);
+  if (existsSync(target)) copyFileSync(target, `${target}.previous`);
+  writeFileSync(target, JSON.stringify(json, null, 2) + '\n');
+  return task;
+}

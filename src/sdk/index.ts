@@ -1,0 +1,261 @@
+/**
+ * Covey's SDK: lets any site's visitors join a Covey federation from its own pages. Their examples stay in
+ * that site's origin (its IndexedDB); the trainer runs in a Web Worker loaded from the coordinator, and only
+ * weight updates leave the browser.
+ *
+ * ```js
+ * import { connect } from 'https://coordinator.example/sdk/covey.js';
+ * const covey = await connect({ coordinator: 'https://coordinator.example', task: 'digits' });
+ * await covey.addExamples([{ label: 7, features: pixels }]);
+ * covey.on('round', (e) => console.log('round', e.roundId));
+ * covey.join();
+ * ```
+ *
+ * The coordinator must list the site's origin in the task's `allowedOrigins`.
+ * @packageDocumentation
+ */
+import { encodeRow, featureCount } from '../core/features.ts';
+import type { TaskSummary } from '../core/protocol.ts';
+import { ValidationError } from '../core/validate.ts';
+import { ApiRequestError, CoordinatorApi } from '../client/coordinator-api.ts';
+import { examplesFromCsv } from '../client/csv-import.ts';
+import { FederationClient, type FederationEvent } from '../client/federation-client.ts';
+import { Outbox, type DeliveryEvent } from '../client/outbox.ts';
+import { CoveyStore, StorageFullError, type StoredExample } from '../client/store.ts';
+import { WorkerBridge } from '../client/worker-bridge.ts';
+import type { BackendName, BackendReport } from '../worker/protocol.ts';
+import { createTrainerWorker } from './worker-loader.ts';
+
+/** Why a call failed. */
+export type CoveyErrorCode =
+  /** The coordinator has no task of that id. */
+  | 'unknown_task'
+  /** No answer from the coordinator (offline, wrong URL, or it is down). */
+  | 'coordinator_unreachable'
+  /** The coordinator does not allow this site's origin for the task. */
+  | 'origin_not_allowed'
+  /** Examples that do not fit the task (shape, label, values); `field` says which. */
+  | 'invalid_examples'
+  /** The browser has no room left for the examples; nothing was stored. */
+  | 'storage_full';
+
+/** The one error type the SDK throws. */
+export class CoveyError extends Error {
+  override readonly name = 'CoveyError';
+  constructor(
+    readonly code: CoveyErrorCode,
+    message: string,
+    /** The field or example at fault, for `invalid_examples`. */
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One labelled example. `label` is a class index or a label name of the task. */
+export type Example =
+  /** Image tasks: `features` are the task's input values (for digits, 784 pixel intensities 0–255). */
+  | { label: number | string; features: ArrayLike<number> }
+  /** Tabular tasks: one record, column name → value, as in the task's CSV. */
+  | { label: number | string; record: Readonly<Record<string, string | number>> };
+
+export interface ConnectOptions {
+  /** The coordinator's base URL, such as `https://coordinator.example`. */
+  coordinator: string;
+  /** The task to join, such as `digits`. */
+  task: string;
+  /** Backend for the trainer to try first; otherwise WebGPU, then WebGL, then the CPU. */
+  preferredBackend?: BackendName;
+  /** Where the trainer worker script is; defaults to `trainer.worker.js` beside this module. */
+  workerUrl?: string;
+}
+
+/** What a {@link Covey} reports, by event name. */
+export interface CoveyEvents {
+  /** The trainer chose its backend; `fallbacks` says why faster ones were not used. */
+  backend: BackendReport;
+  /** This browser trains for a round. */
+  round: { roundId: number; modelVersion: number; offline: boolean };
+  /** Training progress of the current round, 0–1. */
+  progress: { fraction: number; epoch: number; epochs: number; loss: number };
+  /** An update reached the coordinator (`duplicate`: it had arrived before and was counted once). */
+  contributed: { roundId: number; duplicate: boolean };
+  /** Something went wrong; the client keeps trying where it can. */
+  error: { message: string };
+  /** What the client is doing now, in words. */
+  status: { phase: string; message: string };
+}
+
+/** A connection to one task of one coordinator. */
+export interface Covey {
+  /** The task as the coordinator describes it (labels, input, metrics, current model version). */
+  readonly task: TaskSummary;
+  /** Stores examples in this site's IndexedDB; all or none. Resolves with how many were added. */
+  addExamples(batch: readonly Example[]): Promise<number>;
+  /** Stores examples from CSV text with the task's columns (tabular tasks); all or none. */
+  addCsv(text: string): Promise<number>;
+  /** How many examples this browser holds for the task. */
+  exampleCount(): Promise<number>;
+  /** Starts taking part in rounds until {@link Covey.leave} or the signal aborts. */
+  join(options?: { signal?: AbortSignal }): void;
+  /** Stops taking part; an update already made stays in the outbox and is still delivered. */
+  leave(): void;
+  /** Deletes this task's examples from this browser. */
+  deleteData(): Promise<void>;
+  /** Listens to an event; returns a function that stops listening. */
+  on<K extends keyof CoveyEvents>(type: K, listener: (event: CoveyEvents[K]) => void): () => void;
+}
+
+/** Connects to a coordinator's task; throws a {@link CoveyError} when it cannot. */
+export async function connect(options: ConnectOptions): Promise<Covey> {
+  const api = new CoordinatorApi(options.coordinator);
+  let task: TaskSummary;
+  try {
+    task = await api.task(options.task);
+  } catch (e) {
+    throw toCoveyError(e, options);
+  }
+  const store = await CoveyStore.open();
+  return new Connection(task, api, store, options);
+}
+
+function toCoveyError(e: unknown, options: ConnectOptions): CoveyError {
+  if (e instanceof ApiRequestError) {
+    if (e.code === 'unknown_task') return new CoveyError('unknown_task', `the coordinator has no task "${options.task}"`);
+    if (e.code === 'origin_not_allowed') return new CoveyError('origin_not_allowed', e.message);
+    if (e.status === undefined) return new CoveyError('coordinator_unreachable', `no answer from ${options.coordinator}: ${e.message}`);
+  }
+  return new CoveyError('coordinator_unreachable', e instanceof Error ? e.message : String(e));
+}
+
+/** The trainer's file name beside this module in the library build (a variable, so bundlers leave it be). */
+const WORKER_FILE = 'trainer.worker.js';
+
+type Listeners = { [K in keyof CoveyEvents]: Set<(event: CoveyEvents[K]) => void> };
+
+class Connection implements Covey {
+  private readonly listeners: Listeners = { backend: new Set(), round: new Set(), progress: new Set(), contributed: new Set(), error: new Set(), status: new Set() };
+  private readonly bridge: WorkerBridge;
+  private readonly outbox: Outbox;
+  private session: AbortController | undefined;
+
+  constructor(
+    readonly task: TaskSummary,
+    private readonly api: CoordinatorApi,
+    private readonly store: CoveyStore,
+    options: ConnectOptions,
+  ) {
+    this.bridge = new WorkerBridge(() => createTrainerWorker(options.workerUrl ?? new URL(WORKER_FILE, import.meta.url).href), options.preferredBackend);
+    this.outbox = new Outbox(store, api, { onEvent: (e) => this.onDelivery(e) });
+    addEventListener('online', () => void this.outbox.drain({ force: true }).catch(() => undefined));
+    void this.outbox.drain({ force: true }).catch(() => undefined);
+  }
+
+  async addExamples(batch: readonly Example[]): Promise<number> {
+    const examples = batch.map((example, i) => this.toStored(example, i));
+    return this.save(examples);
+  }
+
+  async addCsv(text: string): Promise<number> {
+    try {
+      return await this.save(examplesFromCsv(text, this.task));
+    } catch (e) {
+      if (e instanceof ValidationError) throw new CoveyError('invalid_examples', e.message, e.field);
+      throw e;
+    }
+  }
+
+  exampleCount(): Promise<number> {
+    return this.store.count(this.task.id);
+  }
+
+  join(options: { signal?: AbortSignal } = {}): void {
+    if (this.session) return;
+    const session = (this.session = new AbortController());
+    options.signal?.addEventListener('abort', () => this.leave(), { once: true });
+    const client = new FederationClient({ api: this.api, store: this.store, bridge: this.bridge, outbox: this.outbox, taskId: this.task.id, onEvent: (e) => this.onFederation(e) });
+    client.run(session.signal).catch((e: unknown) => this.emit('error', { message: e instanceof Error ? e.message : String(e) }));
+  }
+
+  leave(): void {
+    this.session?.abort(new DOMException('left the federation', 'AbortError'));
+    this.session = undefined;
+  }
+
+  deleteData(): Promise<void> {
+    return this.store.deleteTask(this.task.id);
+  }
+
+  on<K extends keyof CoveyEvents>(type: K, listener: (event: CoveyEvents[K]) => void): () => void {
+    const set = this.listeners[type] as Set<(event: CoveyEvents[K]) => void>;
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  private emit<K extends keyof CoveyEvents>(type: K, event: CoveyEvents[K]): void {
+    for (const listener of this.listeners[type] as Set<(event: CoveyEvents[K]) => void>) listener(event);
+  }
+
+  private async save(examples: Omit<StoredExample, 'id'>[]): Promise<number> {
+    try {
+      await this.store.add(examples);
+    } catch (e) {
+      if (e instanceof StorageFullError) throw new CoveyError('storage_full', e.message);
+      throw e;
+    }
+    return examples.length;
+  }
+
+  private toStored(example: Example, i: number): Omit<StoredExample, 'id'> {
+    const where = `examples[${i}]`;
+    const { input, labels } = this.task;
+    const label = typeof example.label === 'string' ? labels.indexOf(example.label) : example.label;
+    if (!Number.isInteger(label) || label < 0 || label >= labels.length) {
+      throw new CoveyError('invalid_examples', `${where}.label must be 0–${labels.length - 1} or one of ${labels.join(', ')}`, `${where}.label`);
+    }
+    const base = { taskId: this.task.id, label, source: 'imported' as const, addedAt: Date.now() };
+    if ('record' in example) {
+      if (input.kind !== 'tabular') throw new CoveyError('invalid_examples', `${where}: this task takes features, not records`, where);
+      const row = Object.fromEntries(Object.entries(example.record).map(([k, v]) => [k, String(v)]));
+      try {
+        return { ...base, features: encodeRow(input, row) };
+      } catch (e) {
+        if (e instanceof ValidationError) throw new CoveyError('invalid_examples', `${where}.record.${e.message}`, `${where}.record.${e.field}`);
+        throw e;
+      }
+    }
+    const n = featureCount(input);
+    const values = example.features;
+    if (!values || values.length !== n) throw new CoveyError('invalid_examples', `${where}.features must have ${n} values, not ${values?.length ?? 0}`, `${where}.features`);
+    for (let k = 0; k < n; k++) {
+      const v = values[k]!;
+      if (!Number.isFinite(v) || (input.kind === 'image' && (v < 0 || v > 255))) {
+        throw new CoveyError('invalid_examples', `${where}.features[${k}] is ${v}; ${input.kind === 'image' ? 'pixels are 0–255' : 'values must be finite'}`, `${where}.features`);
+      }
+    }
+    return { ...base, features: input.kind === 'image' ? Uint8Array.from(values, Math.round) : Float32Array.from(values) };
+  }
+
+  private onFederation(e: FederationEvent): void {
+    switch (e.type) {
+      case 'backend':
+        return this.emit('backend', e.report);
+      case 'round':
+        return this.emit('round', { roundId: e.roundId, modelVersion: e.modelVersion, offline: e.offline });
+      case 'progress':
+        return this.emit('progress', { fraction: e.fraction, epoch: e.epoch, epochs: e.epochs, loss: e.loss });
+      case 'phase':
+        return this.emit('status', { phase: e.phase, message: e.message });
+      case 'error':
+        return this.emit('error', { message: e.message });
+      case 'task':
+      case 'queued':
+        return;
+    }
+  }
+
+  private onDelivery(e: DeliveryEvent): void {
+    if (e.type === 'delivered') this.emit('contributed', { roundId: e.item.roundId, duplicate: e.duplicate });
+    else if (e.type === 'rejected') this.emit('error', { message: `update for round ${e.item.roundId} not accepted: ${e.reason}` });
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * The SDK's library build (`lib/`): `covey.js`, the SDK entry, small and free of TF.js; and
+ * `trainer.worker.js`, the same trainer entry the PWA runs, with TF.js and its backends. The coordinator
+ * serves both under /sdk/; the npm package exports them as `covey` and `covey/worker`.
+ */
+import { defineConfig } from 'vite';
+
+export default defineConfig({
+  publicDir: false,
+  build: {
+    target: 'es2022',
+    outDir: 'lib',
+    emptyOutDir: false,
+    sourcemap: true,
+    chunkSizeWarningLimit: 2500,
+    lib: {
+      entry: { covey: 'src/sdk/index.ts', 'trainer.worker': 'src/worker/trainer.worker.ts' },
+      formats: ['es'],
+      fileName: (_format, name) => `${name}.js`,
+    },
+  },
+});
