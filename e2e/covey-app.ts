@@ -20,8 +20,9 @@ export class CoveyApp {
     return Number(await this.page.getByTestId('example-total').textContent());
   }
 
-  async countOfLabel(label: number): Promise<number> {
-    return Number(await this.page.locator(`[data-testid=label-counts] li[data-label="${label}"] b`).textContent());
+  /** How many examples the person holds of the label named `name` (for digits, the digit). */
+  async countOfLabel(name: string | number): Promise<number> {
+    return Number(await this.page.locator(`[data-testid=label-counts] li[data-label="${name}"] b`).textContent());
   }
 
   /** Draws a rough stroke shape on the pad with the mouse and saves it under `label`. */
