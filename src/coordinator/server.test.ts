@@ -63,6 +63,24 @@ describe('HTTP API', () => {
     expect(c.tasks.get('tiny')!.federation.summary().round!.received).toBe(1);
   });
 
+  it('answers CORS only for the task\'s allowed origins, preflights included', async () => {
+    const preflight = (origin: string) =>
+      fetch(`${base}/v1/tasks/tiny/rounds/1/updates/x`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type' } });
+    const allowed = await preflight('https://allowed.example');
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://allowed.example');
+    expect(allowed.headers.get('access-control-allow-methods')).toContain('PUT');
+    const refused = await preflight('https://evil.example');
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+
+    const get = (origin: string) => fetch(`${base}/v1/tasks/tiny`, { headers: { origin } });
+    expect((await get('https://allowed.example')).headers.get('access-control-allow-origin')).toBe('https://allowed.example');
+    await expectRefusal(await get('https://evil.example'), 403, 'origin_not_allowed', 'origin');
+    // The coordinator's own pages are same-origin.
+    expect((await get(base)).status).toBe(200);
+  });
+
   it('serves the evaluated history', async () => {
     await c.evaluated();
     const history = (await (await fetch(`${base}/v1/tasks/tiny/history`)).json()) as { version: number; accuracy: number }[];

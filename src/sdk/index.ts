@@ -147,7 +147,7 @@ class Connection implements Covey {
   ) {
     this.bridge = new WorkerBridge(() => createTrainerWorker(options.workerUrl ?? new URL(WORKER_FILE, import.meta.url).href), options.preferredBackend);
     this.outbox = new Outbox(store, api, { onEvent: (e) => this.onDelivery(e) });
-    addEventListener('online', () => void this.outbox.drain({ force: true }).catch(() => undefined));
+    globalThis.addEventListener?.('online', () => void this.outbox.drain({ force: true }).catch(() => undefined));
     void this.outbox.drain({ force: true }).catch(() => undefined);
   }
 

@@ -1,0 +1,81 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../core/validate.ts';
+import { addTask } from './task-registry.ts';
+import { loadTaskFile, parseTaskFile } from './task-file.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'covey-task-'));
+writeFileSync(join(dir, 'test.csv'), 'x,kind,y\n1,a,0\n2,b,1\n3,a,1\n');
+
+const valid = {
+  id: 'toy',
+  name: 'Toy',
+  description: 'A toy task',
+  input: { kind: 'tabular', labelColumn: 'y', columns: [{ name: 'x', type: 'numeric', mean: 2, std: 1 }, { name: 'kind', type: 'categorical', values: ['a', 'b'] }] },
+  labels: ['no', 'yes'],
+  model: { builtin: 'mlp', hidden: [4] },
+  training: { epochs: 1, batchSize: 2, learningRate: 0.1, optimizer: 'sgd', codec: 'f32', classWeights: [1, 2] },
+  rounds: { minClients: 1, targetClients: 2, deadlineS: 30 },
+  strategy: 'fedavg',
+  evaluation: { testSet: 'test.csv', format: 'csv', metrics: ['auc', 'accuracy'] },
+  allowedOrigins: ['https://shop.example'],
+};
+
+function fieldOf(patch: Record<string, unknown>): string {
+  try {
+    parseTaskFile({ ...valid, ...patch }, dir);
+  } catch (e) {
+    if (e instanceof ValidationError) return e.field;
+    throw e;
+  }
+  return 'accepted';
+}
+
+describe('task files', () => {
+  it('reads a valid file into a task, test set and model included', async () => {
+    const task = parseTaskFile(valid, dir);
+    expect(task).toMatchObject({ id: 'toy', labels: ['no', 'yes'], metrics: ['auc', 'accuracy'], rounds: { minClients: 1, targetClients: 2, deadlineMs: 30_000 }, allowedOrigins: ['https://shop.example'] });
+    const test = task.loadTestSet();
+    expect(test.count).toBe(3);
+    expect([...test.labels]).toEqual([0, 1, 1]);
+    expect([...test.features.subarray(0, 3)]).toEqual([-1, 1, 0]);
+    const model = await task.buildModel(1);
+    expect(model.inputs[0]!.shape).toEqual([null, 3]);
+    expect(model.outputs[0]!.shape).toEqual([null, 2]);
+  });
+
+  it.each([
+    [{ id: 'Bad Id' }, 'id'],
+    [{ labels: ['only'] }, 'labels'],
+    [{ input: { kind: 'video' } }, 'input.kind'],
+    [{ model: { builtin: 'resnet' } }, 'model.builtin'],
+    [{ model: { builtin: 'mlp', hidden: [0] } }, 'model.hidden'],
+    [{ model: { layersModel: 'missing/model.json' } }, 'model.layersModel'],
+    [{ training: { ...valid.training, optimizer: 'rmsprop' } }, 'config.optimizer'],
+    [{ training: { ...valid.training, codec: 'zip' } }, 'training.codec'],
+    [{ training: { ...valid.training, classWeights: [1] } }, 'training.classWeights'],
+    [{ rounds: { minClients: 3, targetClients: 2, deadlineS: 30 } }, 'rounds.minClients'],
+    [{ strategy: 'fedmagic' }, 'strategy'],
+    [{ evaluation: { ...valid.evaluation, format: 'records' } }, 'evaluation.format'],
+    [{ evaluation: { ...valid.evaluation, metrics: ['precision'] } }, 'evaluation.metrics'],
+    [{ allowedOrigins: ['https://shop.example/path'] }, 'allowedOrigins[0]'],
+  ])('refuses %j, naming %s', (patch, field) => {
+    expect(fieldOf(patch)).toBe(field);
+  });
+
+  it('ships valid task files for the demo tasks', () => {
+    for (const file of ['tasks/digits.json', 'tasks/fraud.json']) expect(() => loadTaskFile(file)).not.toThrow();
+  });
+
+  it('registers a task with absolute paths, after checking its model and test set', async () => {
+    const file = join(dir, 'toy.json');
+    writeFileSync(file, JSON.stringify(valid));
+    const registry = join(dir, 'registry');
+    await addTask(file, registry);
+    const stored = JSON.parse(readFileSync(join(registry, 'toy.json'), 'utf8')) as typeof valid;
+    expect(stored.evaluation.testSet).toBe(join(dir, 'test.csv'));
+    expect(loadTaskFile(join(registry, 'toy.json')).loadTestSet().count).toBe(3);
+  });
+});
