@@ -1,8 +1,10 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import * as tf from '@tensorflow/tfjs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../core/validate.ts';
+import { readWeights } from '../worker/tf-model.ts';
 import { addTask } from './task-registry.ts';
 import { loadTaskFile, parseTaskFile } from './task-file.ts';
 
@@ -63,6 +65,22 @@ describe('task files', () => {
     [{ allowedOrigins: ['https://shop.example/path'] }, 'allowedOrigins[0]'],
   ])('refuses %j, naming %s', (patch, field) => {
     expect(fieldOf(patch)).toBe(field);
+  });
+
+  it('loads a TF.js layers model from disk (model.json and its weight file), weights included', async () => {
+    const source = await parseTaskFile(valid, dir).buildModel(7);
+    const modelDir = join(dir, 'exported');
+    mkdirSync(modelDir, { recursive: true });
+    await source.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        writeFileSync(join(modelDir, 'group1-shard1of1.bin'), new Uint8Array(artifacts.weightData as ArrayBuffer));
+        writeFileSync(join(modelDir, 'model.json'), JSON.stringify({ modelTopology: artifacts.modelTopology, weightsManifest: [{ paths: ['group1-shard1of1.bin'], weights: artifacts.weightSpecs }] }));
+        return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+      }),
+    );
+    const task = parseTaskFile({ ...valid, model: { layersModel: 'exported/model.json' } }, dir);
+    const loaded = await task.buildModel(1);
+    expect([...(await readWeights(loaded))]).toEqual([...(await readWeights(source))]);
   });
 
   it('ships valid task files for the demo tasks', () => {
