@@ -86,6 +86,18 @@ describe('Federation', () => {
     expect(refusal(() => fed.acceptUpload(1, 'update-0002', updateFrame('client-dddd', ones(1))))).toMatchObject({ status: 409, code: 'round_full' });
   });
 
+  it('refuses an update over the task\'s norm bound, and clips when the task says so', () => {
+    const store = new CoordinatorStore(':memory:');
+    const fed = new Federation(tinyTask({ maxUpdateNorm: 10, clipNorm: 1, rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000 } }), init, store);
+    const big = new Array<number>(TINY_PARAMS).fill(0);
+    big[0] = 11;
+    expect(refusal(() => fed.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', big)))).toMatchObject({ status: 400, code: 'norm_too_large' });
+    big[0] = 4; // within the bound, clipped to norm 1
+    fed.acceptUpload(1, 'update-0002', updateFrame('client-aaaa', big));
+    fed.advance();
+    expect(store.latestVersion('tiny')!.weights[0]).toBe(2);
+  });
+
   it('refuses unknown rounds, closed rounds, a second update from one client, and malformed ids', () => {
     const { fed } = setup();
     checkin(fed, 'client-aaaa');

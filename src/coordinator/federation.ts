@@ -11,7 +11,8 @@ import type { Accumulator, Strategy } from '../core/strategy.ts';
 import { getStrategy } from '../core/strategies/index.ts';
 import { decodeUpdateFrame, MAX_META_BYTES } from '../core/update-frame.ts';
 import { ValidationError } from '../core/validate.ts';
-import { applyDelta, findNonFinite } from '../core/vector.ts';
+import { withNormClipping } from '../core/strategies/norm-clipping.ts';
+import { applyDelta, findNonFinite, l2Norm } from '../core/vector.ts';
 import { ApiFailure } from './api-failure.ts';
 import { acceptsCheckins, acceptsUploads, dueEvent, transition, type RoundSnapshot } from './round-machine.ts';
 import type { CoordinatorStore, RoundRow } from './store.ts';
@@ -43,7 +44,8 @@ export class Federation {
     private readonly now: () => number = Date.now,
   ) {
     this.parameterCount = initialWeights.length;
-    this.strategy = getStrategy(task.strategy);
+    const strategy = getStrategy(task.strategy);
+    this.strategy = task.clipNorm ? withNormClipping(strategy, task.clipNorm) : strategy;
     store.initialiseTask(task.id, initialWeights, this.newRoundRow(0, now()));
     this.restore();
   }
@@ -166,6 +168,8 @@ export class Federation {
       const delta = frame.codec.decode(frame.payload, this.parameterCount);
       const bad = findNonFinite(delta);
       if (bad >= 0) throw new ApiFailure(400, 'non_finite', `delta value ${bad} is ${delta[bad]}`, 'payload');
+      const norm = this.task.maxUpdateNorm === undefined ? 0 : l2Norm(delta);
+      if (norm > this.task.maxUpdateNorm!) throw new ApiFailure(400, 'norm_too_large', `update norm ${norm.toFixed(3)} exceeds this task's bound ${this.task.maxUpdateNorm}`, 'payload');
       return { meta, delta };
     } catch (e) {
       if (e instanceof ValidationError) throw new ApiFailure(400, 'invalid_meta', e.message, e.field);

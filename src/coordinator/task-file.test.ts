@@ -60,6 +60,8 @@ describe('task files', () => {
     [{ training: { ...valid.training, classWeights: [1] } }, 'training.classWeights'],
     [{ rounds: { minClients: 3, targetClients: 2, deadlineS: 30 } }, 'rounds.minClients'],
     [{ strategy: 'fedmagic' }, 'strategy'],
+    [{ strategy: { name: 'median', clipNorm: -1 } }, 'strategy.clipNorm'],
+    [{ maxUpdateNorm: 0 }, 'maxUpdateNorm'],
     [{ evaluation: { ...valid.evaluation, format: 'records' } }, 'evaluation.format'],
     [{ evaluation: { ...valid.evaluation, metrics: ['precision'] } }, 'evaluation.metrics'],
     [{ allowedOrigins: ['https://shop.example/path'] }, 'allowedOrigins[0]'],

@@ -8,7 +8,8 @@
  *   model                      {builtin: "digits-cnn"} | {builtin: "mlp", hidden: [..]} | {layersModel: "path/model.json"}
  *   training                   {epochs, batchSize, learningRate, optimizer, codec, classWeights?}
  *   rounds                     {minClients, targetClients, deadlineS}
- *   strategy                   aggregation strategy name (core/strategies)
+ *   strategy                   fedavg | median | trimmed-mean | krum | multi-krum, or {name, clipNorm}
+ *   maxUpdateNorm              optional: updates with a larger L2 norm are refused
  *   evaluation                 {testSet: "path", format: "records" | "csv", metrics: [accuracy|auc|f1, …]}
  *   allowedOrigins             origins whose pages may join through the SDK
  */
@@ -47,8 +48,8 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
   const training = parseTrainingConfig(o.training);
   if (!codecsByName.has(training.codec)) throw new ValidationError('training.codec', `unknown codec "${training.codec}"; known: ${[...codecsByName.keys()].join(', ')}`);
   if (training.classWeights && training.classWeights.length !== labels.length) throw new ValidationError('training.classWeights', `must have one weight per label (${labels.length})`);
-  const strategy = readString(o, 'strategy');
-  if (!strategies[strategy]) throw new ValidationError('strategy', `unknown strategy "${strategy}"; known: ${Object.keys(strategies).join(', ')}`);
+  const { strategy, clipNorm } = readStrategy(o.strategy);
+  const maxUpdateNorm = o.maxUpdateNorm === undefined ? undefined : readNumber(o, 'maxUpdateNorm', { min: Number.MIN_VALUE });
   const evaluation = readEvaluation(o.evaluation, baseDir, input, labels.length);
   return {
     id: asTaskId(id),
@@ -60,6 +61,8 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
     training,
     rounds: readRounds(o.rounds),
     strategy,
+    ...(clipNorm === undefined ? {} : { clipNorm }),
+    ...(maxUpdateNorm === undefined ? {} : { maxUpdateNorm }),
     metrics: evaluation.metrics,
     allowedOrigins: readOrigins(o.allowedOrigins),
     loadTestSet: evaluation.load,
@@ -87,6 +90,15 @@ function readModel(value: unknown, baseDir: string): ModelSource {
     throw new ValidationError('model.hidden', 'must be a list of layer sizes (1–4096)');
   }
   return { builtin, hidden: hidden as number[] };
+}
+
+/** `"median"`, or `{"name": "fedavg", "clipNorm": 5}` for norm clipping in front of the strategy. */
+function readStrategy(value: unknown): { strategy: string; clipNorm?: number } {
+  const o: Fields = typeof value === 'string' ? { name: value } : asObject(value, 'strategy');
+  const name = readString(o, 'name', typeof value === 'string' ? 'strategy' : 'strategy.name');
+  if (!strategies[name]) throw new ValidationError(typeof value === 'string' ? 'strategy' : 'strategy.name', `unknown strategy "${name}"; known: ${Object.keys(strategies).join(', ')}`);
+  const clipNorm = o.clipNorm === undefined ? undefined : readNumber(o, 'clipNorm', { min: Number.MIN_VALUE }, 'strategy.clipNorm');
+  return { strategy: name, ...(clipNorm === undefined ? {} : { clipNorm }) };
 }
 
 function readRounds(value: unknown): TaskDefinition['rounds'] {

@@ -25,7 +25,12 @@ export interface TaskDefinition {
   buildModel(seed: number): Promise<tf.LayersModel>;
   training: TrainingConfig;
   rounds: RoundPolicy;
+  /** Aggregation strategy name (core/strategies). */
   strategy: string;
+  /** When set, each update is scaled down to this L2 norm before aggregation (norm clipping). */
+  clipNorm?: number;
+  /** When set, an update whose L2 norm exceeds it is refused (400 norm_too_large). */
+  maxUpdateNorm?: number;
   /** Held-out metrics to compute for each model version; the first is the headline. */
   metrics: MetricName[];
   /** Origins (scheme://host:port) whose pages may use this task through the SDK, besides the coordinator's own. */
