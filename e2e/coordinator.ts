@@ -11,31 +11,43 @@ import type { HistoryPoint, TaskSummary } from '../src/core/protocol.ts';
 export interface RunningCoordinator {
   url: string;
   dataDir: string;
+  /** Resolves with the exit code (or signal) when the process ends, whoever ended it. */
+  exited: Promise<number | string | null>;
+  /** SIGKILL: no shutdown, as in a crash. Keeps the data directory. */
+  kill(): Promise<void>;
   history(task?: string): Promise<HistoryPoint[]>;
   task(task?: string): Promise<TaskSummary>;
   stop(): Promise<void>;
 }
 
-export async function startCoordinator(env: Record<string, string> = {}): Promise<RunningCoordinator> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'covey-e2e-'));
+export interface StartOptions {
+  /** Reuse this data directory (a restart); it is then left in place on stop. */
+  dataDir?: string;
+}
+
+export async function startCoordinator(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<RunningCoordinator> {
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'covey-e2e-'));
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/coordinator/main.ts'], {
     env: { ...process.env, PORT: '0', HOST: '127.0.0.1', COVEY_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
   const url = await waitForUrl(child);
   const get = async <T>(path: string): Promise<T> => (await (await fetch(url + path)).json()) as T;
   return {
     url,
     dataDir,
+    exited,
+    async kill() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    },
     history: (task = 'digits') => get<HistoryPoint[]>(`/v1/tasks/${task}/history`),
     task: (task = 'digits') => get<TaskSummary>(`/v1/tasks/${task}`),
     async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((resolve) => child.once('exit', resolve));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dataDir, { recursive: true, force: true });
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }

@@ -22,7 +22,14 @@ export class Evaluator {
   ) {}
 
   static async create(task: TaskDefinition, store: CoordinatorStore, log: (msg: string) => void): Promise<Evaluator> {
-    return new Evaluator(task, store, log, await task.buildModel(0), task.loadTestSet());
+    let testSet: ExampleBatch;
+    try {
+      testSet = task.loadTestSet();
+    } catch (e) {
+      const hint = (e as NodeJS.ErrnoException).code === 'ENOENT' ? ' (the demo data is made by `npm run build`)' : '';
+      throw new Error(`task ${task.id}: cannot read its held-out set${hint}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    }
+    return new Evaluator(task, store, log, await task.buildModel(0), testSet);
   }
 
   /** Evaluates every stored version that has no evaluation yet; resolves when done. */

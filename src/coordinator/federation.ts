@@ -14,6 +14,7 @@ import { ValidationError } from '../core/validate.ts';
 import { withNormClipping } from '../core/strategies/norm-clipping.ts';
 import { applyDelta, findNonFinite, l2Norm } from '../core/vector.ts';
 import { ApiFailure } from './api-failure.ts';
+import { failpoint } from './failpoint.ts';
 import { acceptsCheckins, acceptsUploads, dueEvent, transition, type RoundSnapshot } from './round-machine.ts';
 import type { CoordinatorStore, RoundRow } from './store.ts';
 import type { TaskDefinition } from './task.ts';
@@ -54,8 +55,9 @@ export class Federation {
     return this.version;
   }
 
-  /** Starts the deadline clock. */
+  /** Starts the deadline clock; finishes a round that a crash interrupted while it aggregated. */
   start(): void {
+    if (this.round.state === 'aggregating') this.aggregate();
     this.timer = setInterval(() => this.advance(), 500);
     this.timer.unref();
     this.advance();
@@ -154,6 +156,7 @@ export class Federation {
     }
     // Durable first, then in memory: an acknowledged update survives a crash, a failed write changes nothing.
     this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, numExamples: meta.numExamples, loss: meta.loss, backend: meta.backend ?? null, bytes: body.byteLength, delta }, this.now());
+    failpoint('update-stored');
     this.accumulator.add(delta, meta.numExamples);
     this.lossSum += meta.loss * meta.numExamples;
     const received = this.accumulator.count;
@@ -193,6 +196,7 @@ export class Federation {
     } else if (event.type === 'quorum') {
       this.round.state = transition(this.round.state, event);
       this.store.setRoundState(this.task.id, this.round.roundId, this.round.state);
+      failpoint('aggregating');
       this.aggregate();
     } else {
       this.closeRound(null);
@@ -210,6 +214,7 @@ export class Federation {
     const nextVersion = result?.version ?? this.version;
     const now = this.now();
     this.store.closeRound({ taskId: this.task.id, roundId: closed, now, result, next: this.newRoundRow(nextVersion, now) });
+    failpoint('model-written');
     this.restore();
     this.events.onRoundClosed?.(this.task.id, closed, result?.version ?? null);
   }

@@ -3,7 +3,8 @@
  * and those registered with `npm run covey -- task add`, its state in ./data/covey.sqlite, serving the
  * built app, the SDK and the API.
  *
- * Environment: PORT (8080), HOST (127.0.0.1), COVEY_DATA_DIR (./data), COVEY_APP_DIR (./dist), LOG_LEVEL
+ * Environment: PORT (8080), HOST (127.0.0.1), COVEY_DATA_DIR (./data), COVEY_APP_DIR (./dist), COVEY_TASKS_DIR
+ * (./tasks), LOG_LEVEL
  * (info), and the round
  * policy of every task: COVEY_MIN_CLIENTS, COVEY_TARGET_CLIENTS, COVEY_ROUND_DEADLINE_S; COVEY_ALLOWED_ORIGINS
  * (comma-separated) adds origins allowed to every task.
@@ -21,12 +22,9 @@ const dataDir = resolve(process.env.COVEY_DATA_DIR ?? join(root, 'data'));
 const datasetsDir = join(root, '.generated', 'datasets');
 const appDir = resolve(process.env.COVEY_APP_DIR ?? join(root, 'dist'));
 
-if (!existsSync(join(datasetsDir, 'digits', 'manifest.json'))) {
-  console.error('The demo data is missing: run `npm run build` (or `npm start`, which builds first).');
-  process.exit(1);
-}
+const tasksDir = resolve(process.env.COVEY_TASKS_DIR ?? join(root, 'tasks'));
 
-const tasks = loadTasks([join(root, 'tasks'), join(dataDir, 'tasks')]).map((t) => ({
+const tasks = loadTasks([tasksDir, join(dataDir, 'tasks')]).map((t) => ({
   ...t,
   rounds: roundPolicyFromEnv(t.rounds),
   allowedOrigins: [...t.allowedOrigins, ...allowedOriginsFromEnv()],
