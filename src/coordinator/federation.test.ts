@@ -60,6 +60,9 @@ describe('Federation', () => {
     expect(fed.acceptUpload(1, 'update-0001', frame)).toMatchObject({ duplicate: false, received: 1 });
     expect(fed.acceptUpload(1, 'update-0001', frame)).toMatchObject({ duplicate: true, received: 1 });
     expect(fed.summary().round!.received).toBe(1);
+    // The same id with other bytes is not a retry.
+    checkin(fed, 'client-bbbb');
+    expect(refusal(() => fed.acceptUpload(1, 'update-0001', updateFrame('client-bbbb', ones(1))))).toMatchObject({ status: 409, code: 'update_id_reused' });
   });
 
   it.each([

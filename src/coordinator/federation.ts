@@ -3,6 +3,7 @@
  * change goes to the store first and to memory second, so a restart rebuilds exactly this state (see
  * `start`).
  */
+import { createHash } from 'node:crypto';
 import { CodecError } from '../core/codec.ts';
 import { inputShape } from '../core/features.ts';
 import { asWeights, isWellFormedId, type Weights } from '../core/ids.ts';
@@ -128,10 +129,12 @@ export class Federation {
   /** Validates an upload completely before it touches the aggregate; throws an ApiFailure naming the problem. */
   acceptUpload(roundId: number, updateId: string, body: Uint8Array): UploadAck {
     if (!isWellFormedId(updateId)) throw new ApiFailure(400, 'bad_update_id', 'update id must be 8–64 characters of A–Z, a–z, 0–9, _ or -', 'updateId');
+    const digest = createHash('sha256').update(body).digest('hex');
     const previous = this.store.findUpdate(updateId);
     if (previous) {
-      if (previous.taskId !== this.task.id || previous.roundId !== roundId) {
-        throw new ApiFailure(409, 'update_id_reused', 'this update id was already used for another round', 'updateId');
+      // A retry repeats the same bytes under the same id; anything else reusing the id is refused.
+      if (previous.taskId !== this.task.id || previous.roundId !== roundId || previous.bodySha256 !== digest) {
+        throw new ApiFailure(409, 'update_id_reused', 'this update id was already used for another update', 'updateId');
       }
       return { status: 'accepted', duplicate: true, roundId, received: this.store.countUpdates(this.task.id, roundId) };
     }
@@ -155,7 +158,7 @@ export class Federation {
       throw new ApiFailure(409, 'client_already_reported', `client already sent an update for round ${roundId}`, 'meta.clientId');
     }
     // Durable first, then in memory: an acknowledged update survives a crash, a failed write changes nothing.
-    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, numExamples: meta.numExamples, loss: meta.loss, backend: meta.backend ?? null, bytes: body.byteLength, delta }, this.now());
+    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, numExamples: meta.numExamples, loss: meta.loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest }, this.now());
     failpoint('update-stored');
     this.accumulator.add(delta, meta.numExamples);
     this.lossSum += meta.loss * meta.numExamples;

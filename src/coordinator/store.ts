@@ -36,6 +36,8 @@ export interface NewUpdate extends StoredUpdate {
   roundId: number;
   backend: string | null;
   bytes: number;
+  /** SHA-256 of the upload body, hex. */
+  bodySha256: string;
 }
 
 const SCHEMA = `
@@ -76,12 +78,16 @@ export class CoordinatorStore {
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     this.db.transaction(() => {
-      if (version < 1) {
+      const hasColumn = (table: string, column: string) => (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
+      if (version < 1 && !hasColumn('evaluations', 'metrics')) {
         // v1: every held-out metric of a version (accuracy, auc, f1) as JSON.
-        const columns = this.db.prepare('PRAGMA table_info(evaluations)').all() as { name: string }[];
-        if (!columns.some((c) => c.name === 'metrics')) this.db.exec("ALTER TABLE evaluations ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}'");
+        this.db.exec("ALTER TABLE evaluations ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}'");
       }
-      this.db.pragma('user_version = 1');
+      if (version < 2 && !hasColumn('updates', 'body_sha256')) {
+        // v2: a digest of each accepted body, so that a retry is told apart from another body under the same id.
+        this.db.exec('ALTER TABLE updates ADD COLUMN body_sha256 TEXT');
+      }
+      this.db.pragma('user_version = 2');
     })();
   }
 
@@ -144,11 +150,11 @@ export class CoordinatorStore {
     return (this.db.prepare('SELECT COUNT(*) n FROM assignments WHERE task_id = ? AND round_id = ?').get(taskId, roundId) as { n: number }).n;
   }
 
-  findUpdate(updateId: string): { taskId: string; roundId: number; clientId: string } | null {
-    const row = this.db.prepare('SELECT task_id, round_id, client_id FROM updates WHERE update_id = ?').get(updateId) as
-      | { task_id: string; round_id: number; client_id: string }
+  findUpdate(updateId: string): { taskId: string; roundId: number; clientId: string; bodySha256: string | null } | null {
+    const row = this.db.prepare('SELECT task_id, round_id, client_id, body_sha256 FROM updates WHERE update_id = ?').get(updateId) as
+      | { task_id: string; round_id: number; client_id: string; body_sha256: string | null }
       | undefined;
-    return row ? { taskId: row.task_id, roundId: row.round_id, clientId: row.client_id } : null;
+    return row ? { taskId: row.task_id, roundId: row.round_id, clientId: row.client_id, bodySha256: row.body_sha256 } : null;
   }
 
   hasClientUpdate(taskId: string, roundId: number, clientId: string): boolean {
@@ -158,8 +164,10 @@ export class CoordinatorStore {
   /** Durably records an accepted update; returns once it is committed. */
   insertUpdate(u: NewUpdate, now: number): void {
     this.db
-      .prepare('INSERT INTO updates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now);
+      .prepare(
+        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256);
   }
 
   countUpdates(taskId: string, roundId: number): number {

@@ -39,6 +39,7 @@ describe('update frame', () => {
     };
     expect(() => decodeUpdateFrame(withByte(5, 99))).toThrow(/unknown codec id 99/);
     expect(() => decodeUpdateFrame(withByte(4, 2))).toThrow(/version 2/);
+    expect(() => decodeUpdateFrame(withByte(7, 1))).toThrow(/reserved/);
     expect(() => decodeUpdateFrame(good.subarray(0, 20))).toThrow(/truncated/);
     expect(() => decodeUpdateFrame(withByte(12, 0x7b + 1))).toThrow(CodecError);
   });

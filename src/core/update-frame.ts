@@ -70,6 +70,8 @@ export function decodeUpdateFrame(frame: Uint8Array): DecodedFrame {
   if (view.getUint32(0, true) !== FRAME_MAGIC) throw new CodecError('frame does not start with the CVYU magic');
   const version = view.getUint8(4);
   if (version !== FRAME_VERSION) throw new CodecError(`frame format version ${version} is not supported`);
+  // Reserved bytes must be zero, so that a later format can give them a meaning.
+  if (view.getUint16(6, true) !== 0) throw new CodecError('reserved header bytes 6–7 must be 0');
   const codec = codecsById.get(view.getUint8(5));
   if (!codec) throw new CodecError(`unknown codec id ${view.getUint8(5)}`);
   const metaLength = view.getUint32(8, true);

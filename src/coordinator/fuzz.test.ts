@@ -1,0 +1,106 @@
+/**
+ * Fuzz: hundreds of malformed and hostile requests against a real coordinator on loopback (seeded, so a
+ * failure reproduces). Each must be refused with a 4xx and a JSON reason, and none may change the model or
+ * the round.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { f32 } from '../core/codecs/f32.ts';
+import { createRng } from '../core/rng.ts';
+import { encodeUpdateFrame, type UpdateMeta } from '../core/update-frame.ts';
+import { createCoordinator, type Coordinator } from './coordinator.ts';
+import { TINY_PARAMS, tinyTask } from './test-fixtures.ts';
+
+let c: Coordinator;
+let base: string;
+const rng = createRng(424242);
+const pick = <T>(items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
+const int = (max: number) => Math.floor(rng() * max);
+
+beforeAll(async () => {
+  c = await createCoordinator({ dbPath: ':memory:', tasks: [tinyTask({ maxUpdateNorm: 100 })] });
+  base = await c.server.listen({ port: 0, host: '127.0.0.1' });
+  // One honest update, so that duplicate and second-update attacks have something to collide with.
+  await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: 'honest-client', exampleCount: 5 }) });
+  const ok = await put('/v1/tasks/tiny/rounds/1/updates/honest-update', frame({ clientId: 'honest-client' }, new Float32Array(TINY_PARAMS).fill(0.01)));
+  expect(ok.status).toBe(200);
+});
+afterAll(() => c.close());
+
+interface Attack {
+  kind: string;
+  method: string;
+  path: string;
+  body?: BodyInit;
+  type?: string;
+}
+
+function frame(meta: Partial<UpdateMeta>, delta: Float32Array): Uint8Array<ArrayBuffer> {
+  return encodeUpdateFrame(f32, { clientId: 'attacker-client', baseVersion: 0, numExamples: 10, loss: 0.5, ...meta }, delta);
+}
+
+const goodDelta = () => new Float32Array(TINY_PARAMS).map(() => rng() - 0.5);
+const uploadPath = (round: string | number = 1, id = `atk-${int(1e9)}`) => `/v1/tasks/tiny/rounds/${round}/updates/${id}`;
+
+/** One hostile request of each kind; called many times, each time with fresh random details. */
+const attacks: (() => Attack)[] = [
+  () => ({ kind: 'truncated frame', method: 'PUT', path: uploadPath(), body: frame({}, goodDelta()).subarray(0, int(40 + TINY_PARAMS * 4)) }),
+  () => ({ kind: 'wrong shape', method: 'PUT', path: uploadPath(), body: frame({}, new Float32Array(pick([0, 1, TINY_PARAMS - 1, TINY_PARAMS + 1, 1000]))) }),
+  () => {
+    const d = goodDelta();
+    d[int(d.length)] = pick([NaN, Infinity, -Infinity]);
+    return { kind: 'NaN or Inf', method: 'PUT', path: uploadPath(), body: frame({}, d) };
+  },
+  () => ({ kind: 'huge norm', method: 'PUT', path: uploadPath(), body: frame({}, goodDelta().map((v) => v * 1e6)) }),
+  () => ({ kind: 'wrong round', method: 'PUT', path: uploadPath(pick([0, -1, 2, 999, 'abc', '1.5', '1e3'])), body: frame({}, goodDelta()) }),
+  () => ({ kind: 'stale base version', method: 'PUT', path: uploadPath(), body: frame({ baseVersion: 1 + int(50) }, goodDelta()) }),
+  () => ({ kind: 'reused update id from another client', method: 'PUT', path: uploadPath(1, 'honest-update'), body: frame({}, goodDelta()) }),
+  () => ({ kind: 'second update from one client', method: 'PUT', path: uploadPath(), body: frame({ clientId: 'honest-client' }, goodDelta()) }),
+  () => ({ kind: 'bad update id', method: 'PUT', path: uploadPath(1, pick(['x', 'a b c d e f g h', '%00%00%00%00%00%00%00%00', 'é'.repeat(10), 'y'.repeat(80)])), body: frame({}, goodDelta()) }),
+  () => ({ kind: 'oversized body', method: 'PUT', path: uploadPath(), body: new Uint8Array(64_000 + int(2_000_000)) }),
+  () => ({ kind: 'wrong content type', method: 'PUT', path: uploadPath(), body: frame({}, goodDelta()), type: pick(['text/plain', 'application/json', 'multipart/form-data', 'image/png']) }),
+  () => {
+    const f = frame({}, goodDelta());
+    f[int(8)] ^= 0xff; // magic, version, codec or reserved bytes
+    return { kind: 'corrupt header', method: 'PUT', path: uploadPath(), body: f };
+  },
+  () => ({ kind: 'bad metadata', method: 'PUT', path: uploadPath(), body: frame(pick([{ numExamples: -5 }, { numExamples: 0 }, { loss: -1 }, { clientId: 'x' }, { numExamples: 1.5 }, { accuracy: 7 }]) as Partial<UpdateMeta>, goodDelta()) }),
+  () => ({ kind: 'random bytes', method: 'PUT', path: uploadPath(), body: Uint8Array.from({ length: int(500) }, () => int(256)) }),
+  () => ({ kind: 'bad check-in', method: 'POST', path: '/v1/tasks/tiny/checkin', type: 'application/json', body: pick(['', '{', 'null', '[]', '{"clientId":"short","exampleCount":1}', '{"clientId":"ok-client-1","exampleCount":-1}', '{"clientId":"ok-client-1","exampleCount":"many"}', '{"clientId":7}', JSON.stringify({ clientId: 'z'.repeat(100), exampleCount: 1 })]) }),
+  () => ({ kind: 'huge check-in', method: 'POST', path: '/v1/tasks/tiny/checkin', type: 'application/json', body: JSON.stringify({ clientId: 'ok-client-1', exampleCount: 1, pad: 'x'.repeat(100_000 + int(100_000)) }) }),
+  () => ({ kind: 'unknown task', method: pick(['GET', 'POST']), path: `/v1/tasks/${pick(['nope', '..', '%2e%2e', 'tiny2'])}/checkin`, type: 'application/json', body: '{"clientId":"ok-client-1","exampleCount":1}' }),
+  () => ({ kind: 'unknown model version', method: 'GET', path: `/v1/tasks/tiny/models/${pick(['1', '99', '-1', 'x', '1.5'])}/model.json` }),
+  () => ({ kind: 'unknown route', method: pick(['GET', 'DELETE', 'PATCH']), path: pick(['/v1/tasks/tiny/rounds/1', '/v1/admin', '/v1/tasks/tiny/rounds/1/updates/abcdefgh', '/.env']) }),
+];
+
+async function put(path: string, body: BodyInit, type = 'application/octet-stream'): Promise<Response> {
+  return fetch(base + path, { method: 'PUT', headers: { 'content-type': type }, body });
+}
+
+async function send(a: Attack): Promise<Response> {
+  const body = a.method === 'GET' ? undefined : a.body;
+  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': a.type ?? 'application/octet-stream' };
+  return fetch(base + a.path, { method: a.method, headers, body });
+}
+
+describe('fuzz', () => {
+  it('refuses 266 hostile requests with a 4xx and a reason, and nothing changes', { timeout: 60_000 }, async () => {
+    const before = { summary: c.tasks.get('tiny')!.federation.summary(), weights: c.store.latestVersion('tiny')!.weights };
+    const counts = new Map<string, number>();
+    for (let i = 0; i < 14 * attacks.length; i++) {
+      const attack = attacks[i % attacks.length]!();
+      const res = await send(attack);
+      const body = (await res.json().catch(() => null)) as { error?: { code?: string; message?: string } } | null;
+      const where = `${attack.kind}: ${attack.method} ${attack.path} → ${res.status} ${JSON.stringify(body)}`;
+      expect(res.status, where).toBeGreaterThanOrEqual(400);
+      expect(res.status, where).toBeLessThan(500);
+      expect(body?.error?.code, where).toMatch(/^[a-z_]+$/);
+      expect(body?.error?.message?.length, where).toBeGreaterThan(0);
+      counts.set(attack.kind, (counts.get(attack.kind) ?? 0) + 1);
+    }
+    expect([...counts.values()].reduce((a, b) => a + b, 0)).toBe(266);
+    const after = c.tasks.get('tiny')!.federation.summary();
+    expect(after).toEqual(before.summary);
+    expect(c.store.latestVersion('tiny')!.weights).toEqual(before.weights);
+    expect(c.store.countUpdates('tiny', 1)).toBe(1);
+  });
+});
