@@ -7,6 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { describeModel, readWeights } from '../worker/tf-model.ts';
 import { Evaluator } from './evaluator.ts';
 import { Federation } from './federation.ts';
+import { Metrics } from './metrics.ts';
 import { buildServer, type ServedTask } from './server.ts';
 import { CoordinatorStore } from './store.ts';
 import type { TaskDefinition } from './task.ts';
@@ -38,6 +39,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
   const tasks = new Map<string, ServedTask>();
   const evaluators = new Map<string, Evaluator>();
   const log = (msg: string) => server.log.info(msg);
+  const metrics = new Metrics();
 
   for (const task of opts.tasks) {
     const model = await task.buildModel(opts.seed ?? 1);
@@ -45,6 +47,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
     const evaluator = await Evaluator.create(task, store, log);
     const federation = new Federation(task, await readWeights(model), store, {
       onRoundClosed: (taskId, roundId, version) => {
+        metrics.inc('covey_rounds_closed_total', { task: taskId, outcome: version === null ? 'failed' : 'aggregated' });
         log(version === null ? `task ${taskId} round ${roundId} failed: too few updates by its deadline` : `task ${taskId} round ${roundId} closed: model v${version}`);
         void evaluator.evaluatePending();
       },
@@ -54,7 +57,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
     evaluators.set(task.id, evaluator);
   }
 
-  const server = await buildServer({ store, tasks, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger });
+  const server = await buildServer({ store, tasks, metrics, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger });
   for (const { federation } of tasks.values()) federation.start();
   const evaluated = () => Promise.all([...evaluators.values()].map((e) => e.evaluatePending())).then(() => undefined);
   void evaluated();

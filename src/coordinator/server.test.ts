@@ -81,6 +81,38 @@ describe('HTTP API', () => {
     expect((await get(base)).status).toBe(200);
   });
 
+  it('exposes Prometheus metrics: updates accepted and refused by reason, latencies, round gauges', async () => {
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toContain('# TYPE covey_updates_accepted_total counter');
+    expect(text).toMatch(/^covey_updates_accepted_total\{task="tiny"\} 1$/m);
+    expect(text).toMatch(/^covey_updates_refused_total\{task="tiny",reason="invalid_frame"\} \d+$/m);
+    expect(text).toMatch(/^covey_round_received_updates\{task="tiny"\} 1$/m);
+    expect(text).toMatch(/^covey_http_request_duration_seconds_bucket\{method="PUT",route="\/v1\/tasks\/:task\/rounds\/:round\/updates\/:updateId",status="4xx",le="\+Inf"\} \d+$/m);
+    expect(text).toMatch(/^covey_process_resident_memory_bytes\{\} \d+$/m);
+  });
+
+  it('sends security headers, and a CSP on pages', async () => {
+    const res = await fetch(`${base}/healthz`);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+  });
+
+  it('rate-limits a client that checks in too often, with Retry-After', async () => {
+    const statuses: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 25; i++) {
+      const res = await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: 'hasty-client', exampleCount: 5 }) });
+      statuses.push(res.status);
+      if (res.status === 429) {
+        retryAfter = res.headers.get('retry-after');
+        expect(((await res.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
+      } else await res.body?.cancel();
+    }
+    expect(statuses.slice(0, 20).every((s) => s === 200)).toBe(true);
+    expect(statuses.slice(20)).toContain(429);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
+
   it('serves the evaluated history', async () => {
     await c.evaluated();
     const history = (await (await fetch(`${base}/v1/tasks/tiny/history`)).json()) as { version: number; accuracy: number }[];

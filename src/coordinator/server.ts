@@ -3,14 +3,17 @@
  * wire concerns only; what a request means is decided in federation.ts.
  */
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCheckinRequest } from '../core/protocol.ts';
 import { ValidationError } from '../core/validate.ts';
 import type { ModelSpec } from '../worker/tf-model.ts';
+import { Admission, DEFAULT_LIMITS, type AdmissionLimits } from './admission.ts';
 import { ApiFailure } from './api-failure.ts';
 import { registerCors } from './cors.ts';
+import { Metrics, type MetricName } from './metrics.ts';
+import { registerSecurityHeaders } from './security-headers.ts';
 import type { Federation } from './federation.ts';
 import type { CoordinatorStore } from './store.ts';
 
@@ -21,6 +24,10 @@ export interface ServedTask {
 
 export interface ServerOptions {
   store: CoordinatorStore;
+  /** Where counters are kept; also updated by the coordinator (rounds closed). */
+  metrics?: Metrics;
+  /** Rate limits and back-pressure (defaults: DEFAULT_LIMITS). */
+  limits?: AdmissionLimits;
   tasks: ReadonlyMap<string, ServedTask>;
   /** The built PWA (Vite's `dist/`); not served when absent. */
   appDir?: string;
@@ -43,6 +50,23 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     if (failure.status >= 500) req.log.error(err);
     return sendError(reply, failure);
   });
+  const metrics = opts.metrics ?? new Metrics();
+  const admission = new Admission(opts.limits ?? DEFAULT_LIMITS);
+  registerSecurityHeaders(app);
+  const isUpload = (req: FastifyRequest) => req.method === 'PUT' && req.url.startsWith('/v1/');
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.startsWith('/v1/')) return;
+    admission.checkIp(req.ip);
+    if (isUpload(req)) {
+      admission.enterUpload();
+      (req as FastifyRequest & { admitted?: boolean }).admitted = true;
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    if ((req as FastifyRequest & { admitted?: boolean }).admitted) admission.leaveUpload();
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.observe('covey_http_request_duration_seconds', { method: req.method, route, status: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000);
+  });
   registerCors(app, {
     forTask: (id) => new Set(opts.tasks.get(id)?.federation.task.allowedOrigins ?? []),
     any: () => new Set([...opts.tasks.values()].flatMap((t) => t.federation.task.allowedOrigins)),
@@ -61,6 +85,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   };
 
   app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/metrics', async (_req, reply) => {
+    const gauges: [MetricName, Record<string, string>, number][] = [['covey_process_resident_memory_bytes', {}, process.memoryUsage().rss]];
+    for (const { federation } of opts.tasks.values()) {
+      const s = federation.summary();
+      gauges.push(['covey_model_version', { task: s.id }, s.modelVersion], ['covey_round_assigned_clients', { task: s.id }, s.round?.assigned ?? 0], ['covey_round_received_updates', { task: s.id }, s.round?.received ?? 0]);
+    }
+    return reply.type('text/plain; version=0.0.4').send(metrics.render(gauges));
+  });
   app.get('/v1/tasks', async () => [...opts.tasks.values()].map((t) => t.federation.summary()));
   app.get<{ Params: { task: string } }>('/v1/tasks/:task', async (req) => taskOf(req.params.task).federation.summary());
   app.get<{ Params: { task: string } }>('/v1/tasks/:task/history', async (req) => {
@@ -70,7 +102,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   app.post<{ Params: { task: string } }>('/v1/tasks/:task/checkin', async (req, reply) => {
     const { federation } = taskOf(req.params.task);
-    const answer = federation.checkin(parseCheckinRequest(req.body));
+    const checkin = parseCheckinRequest(req.body);
+    admission.checkClient(checkin.clientId);
+    const answer = federation.checkin(checkin);
+    metrics.inc('covey_checkins_total', { task: req.params.task, status: answer.status });
     if (answer.status === 'wait') reply.header('retry-after', Math.ceil(answer.retryAfterMs / 1000));
     return answer;
   });
@@ -111,7 +146,19 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         throw new ApiFailure(413, 'body_too_large', `update of ${req.body.byteLength} bytes exceeds this task's ${federation.maxUploadBytes}`, 'body');
       }
       const body = new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength);
-      return federation.acceptUpload(round, req.params.updateId, body);
+      const task = { task: req.params.task };
+      try {
+        const ack = federation.acceptUpload(round, req.params.updateId, body);
+        if (ack.duplicate) metrics.inc('covey_updates_duplicate_total', task);
+        else {
+          metrics.inc('covey_updates_accepted_total', task);
+          metrics.inc('covey_update_bytes_total', task, body.byteLength);
+        }
+        return ack;
+      } catch (e) {
+        if (e instanceof ApiFailure) metrics.inc('covey_updates_refused_total', { ...task, reason: e.code });
+        throw e;
+      }
     },
   );
 
