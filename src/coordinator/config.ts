@@ -2,6 +2,7 @@
  * Operator settings read from the environment at start. Each override names the task setting it replaces;
  * an invalid value stops the coordinator with a message naming the variable.
  */
+import type { AdmissionLimits } from './admission.ts';
 import type { RoundPolicy } from './task.ts';
 
 export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv = process.env): RoundPolicy {
@@ -30,4 +31,23 @@ export function allowedOriginsFromEnv(env: NodeJS.ProcessEnv = process.env): str
       if (new URL(o).origin !== o) throw new Error(`COVEY_ALLOWED_ORIGINS: "${o}" is not an origin (scheme://host[:port])`);
       return o;
     });
+}
+
+/**
+ * Rate limits and back-pressure: COVEY_RATE_LIMIT_IP and COVEY_RATE_LIMIT_CLIENT as "burst/perSecond"
+ * (defaults 300/50 and 20/2), COVEY_MAX_INFLIGHT_UPLOADS (64).
+ */
+export function limitsFromEnv(defaults: AdmissionLimits, env: NodeJS.ProcessEnv = process.env): AdmissionLimits {
+  const pair = (name: string, burst: number, perSecond: number): [number, number] => {
+    const raw = env[name];
+    if (!raw) return [burst, perSecond];
+    const m = /^(\d+)\/(\d+(?:\.\d+)?)$/.exec(raw);
+    if (!m || Number(m[1]) < 1 || !(Number(m[2]) > 0)) throw new Error(`${name} must look like "300/50" (burst/per second), got "${raw}"`);
+    return [Number(m[1]), Number(m[2])];
+  };
+  const [ipBurst, ipPerSecond] = pair('COVEY_RATE_LIMIT_IP', defaults.ipBurst, defaults.ipPerSecond);
+  const [clientBurst, clientPerSecond] = pair('COVEY_RATE_LIMIT_CLIENT', defaults.clientBurst, defaults.clientPerSecond);
+  const inflight = env.COVEY_MAX_INFLIGHT_UPLOADS ? Number(env.COVEY_MAX_INFLIGHT_UPLOADS) : defaults.maxInFlightUploads;
+  if (!Number.isInteger(inflight) || inflight < 1) throw new Error('COVEY_MAX_INFLIGHT_UPLOADS must be a positive integer');
+  return { ...defaults, ipBurst, ipPerSecond, clientBurst, clientPerSecond, maxInFlightUploads: inflight };
 }

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FastifyInstance } from 'fastify';
 import { describeModel, readWeights } from '../worker/tf-model.ts';
+import type { AdmissionLimits } from './admission.ts';
 import { Evaluator } from './evaluator.ts';
 import { Federation } from './federation.ts';
 import { Metrics } from './metrics.ts';
@@ -19,6 +20,7 @@ export interface CoordinatorOptions {
   datasetsDir?: string;
   sdkDir?: string;
   logger?: boolean | object;
+  limits?: AdmissionLimits;
   /** Seed of the initial model weights, used only when a task has no stored model yet. */
   seed?: number;
 }
@@ -57,7 +59,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
     evaluators.set(task.id, evaluator);
   }
 
-  const server = await buildServer({ store, tasks, metrics, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger });
+  const server = await buildServer({ store, tasks, metrics, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger });
   for (const { federation } of tasks.values()) federation.start();
   const evaluated = () => Promise.all([...evaluators.values()].map((e) => e.evaluatePending())).then(() => undefined);
   void evaluated();

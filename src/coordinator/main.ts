@@ -7,11 +7,13 @@
  * (./tasks), LOG_LEVEL
  * (info), and the round
  * policy of every task: COVEY_MIN_CLIENTS, COVEY_TARGET_CLIENTS, COVEY_ROUND_DEADLINE_S; COVEY_ALLOWED_ORIGINS
- * (comma-separated) adds origins allowed to every task.
+ * (comma-separated) adds origins allowed to every task; COVEY_RATE_LIMIT_IP, COVEY_RATE_LIMIT_CLIENT and
+ * COVEY_MAX_INFLIGHT_UPLOADS set the rate limits and back-pressure (config.ts).
  */
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
-import { allowedOriginsFromEnv, roundPolicyFromEnv } from './config.ts';
+import { DEFAULT_LIMITS } from './admission.ts';
+import { allowedOriginsFromEnv, limitsFromEnv, roundPolicyFromEnv } from './config.ts';
 import { createCoordinator } from './coordinator.ts';
 import { loadTasks } from './task-registry.ts';
 
@@ -36,6 +38,7 @@ const coordinator = await createCoordinator({
   appDir,
   datasetsDir,
   sdkDir: join(root, 'lib'),
+  limits: limitsFromEnv(DEFAULT_LIMITS),
   logger: { level: process.env.LOG_LEVEL ?? 'info' },
 });
 
