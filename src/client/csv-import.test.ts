@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskSummary } from '../core/protocol.ts';
-import { ValidationError } from '../core/validate.ts';
+import { refusalMessage } from '../core/test-helpers.ts';
 import { examplesFromCsv } from './csv-import.ts';
 
 const task = {
@@ -10,15 +10,6 @@ const task = {
   input: { kind: 'tabular', labelColumn: 'is_fraud', columns: [{ name: 'amount', type: 'numeric', mean: 0, std: 10 }, { name: 'channel', type: 'categorical', values: ['web', 'shop'] }] },
 } as unknown as TaskSummary;
 
-const errorOf = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ValidationError) return e.message;
-    throw e;
-  }
-  return 'no error';
-};
 
 describe('CSV import', () => {
   it('encodes each row and reads labels by index or by name', () => {
@@ -31,8 +22,8 @@ describe('CSV import', () => {
   });
 
   it('refuses the whole file on a bad row, naming line and column', () => {
-    expect(errorOf(() => examplesFromCsv('amount,channel,is_fraud\n1,web,0\nlots,web,0\n', task))).toBe('line 3, column amount: "lots" is not a number');
-    expect(errorOf(() => examplesFromCsv('amount,channel,is_fraud\n1,web,maybe\n', task))).toMatch(/^line 2, column is_fraud: "maybe" is not one of 0 \(legitimate\), 1 \(fraud\)/);
-    expect(errorOf(() => examplesFromCsv('amount,is_fraud\n1,0\n', task))).toBe('header: has no column "channel"');
+    expect(refusalMessage(() => examplesFromCsv('amount,channel,is_fraud\n1,web,0\nlots,web,0\n', task))).toBe('line 3, column amount: "lots" is not a number');
+    expect(refusalMessage(() => examplesFromCsv('amount,channel,is_fraud\n1,web,maybe\n', task))).toMatch(/^line 2, column is_fraud: "maybe" is not one of 0 \(legitimate\), 1 \(fraud\)/);
+    expect(refusalMessage(() => examplesFromCsv('amount,is_fraud\n1,0\n', task))).toBe('header: has no column "channel"');
   });
 });

@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../core/validate.ts';
+import { refusedField } from '../core/test-helpers.ts';
 import { parseExamplesFile, serializeExamples } from './examples-file.ts';
 
 const expected = { taskId: 'digits', featureCount: 4, labelCount: 10 };
 const example = (label: number, pixels: number[]) => ({ taskId: 'digits', label, features: Uint8Array.from(pixels), source: 'drawn' as const, addedAt: 5 });
 
-function fieldOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ValidationError) return e.field;
-    throw e;
-  }
-  throw new Error('expected a ValidationError');
-}
 
 describe('examples file', () => {
   it('round-trips examples byte for byte', () => {
@@ -35,13 +26,13 @@ describe('examples file', () => {
   it('refuses a file for another task, of another shape, or with a bad example, naming the field', () => {
     const good = JSON.parse(serializeExamples('digits', 4, [example(3, [0, 1, 2, 3])])) as Record<string, unknown>;
     const variant = (patch: Record<string, unknown>) => JSON.stringify({ ...good, ...patch });
-    expect(fieldOf(() => parseExamplesFile('not json', expected))).toBe('file');
-    expect(fieldOf(() => parseExamplesFile(variant({ format: 'other' }), expected))).toBe('format');
-    expect(fieldOf(() => parseExamplesFile(variant({ taskId: 'fraud' }), expected))).toBe('taskId');
-    expect(fieldOf(() => parseExamplesFile(variant({ featureCount: 784 }), expected))).toBe('featureCount');
-    expect(fieldOf(() => parseExamplesFile(variant({ examples: [{ label: 12, features: 'AAAAAA==' }] }), expected))).toBe('examples[0].label');
-    expect(fieldOf(() => parseExamplesFile(variant({ examples: [{ label: 1, features: 'AAA=' }] }), expected))).toBe('examples[0].features');
-    expect(fieldOf(() => parseExamplesFile(variant({ examples: [{ label: 1, features: '***' }] }), expected))).toBe('examples[0].features');
-    expect(fieldOf(() => parseExamplesFile(variant({ dtype: 'float64' }), expected))).toBe('dtype');
+    expect(refusedField(() => parseExamplesFile('not json', expected))).toBe('file');
+    expect(refusedField(() => parseExamplesFile(variant({ format: 'other' }), expected))).toBe('format');
+    expect(refusedField(() => parseExamplesFile(variant({ taskId: 'fraud' }), expected))).toBe('taskId');
+    expect(refusedField(() => parseExamplesFile(variant({ featureCount: 784 }), expected))).toBe('featureCount');
+    expect(refusedField(() => parseExamplesFile(variant({ examples: [{ label: 12, features: 'AAAAAA==' }] }), expected))).toBe('examples[0].label');
+    expect(refusedField(() => parseExamplesFile(variant({ examples: [{ label: 1, features: 'AAA=' }] }), expected))).toBe('examples[0].features');
+    expect(refusedField(() => parseExamplesFile(variant({ examples: [{ label: 1, features: '***' }] }), expected))).toBe('examples[0].features');
+    expect(refusedField(() => parseExamplesFile(variant({ dtype: 'float64' }), expected))).toBe('dtype');
   });
 });

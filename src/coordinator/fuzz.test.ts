@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { f32 } from '../core/codecs/f32.ts';
 import { createRng } from '../core/rng.ts';
 import { encodeUpdateFrame, type UpdateMeta } from '../core/update-frame.ts';
-import { createCoordinator, type Coordinator } from './coordinator.ts';
-import { TINY_PARAMS, tinyTask } from './test-fixtures.ts';
+import type { Coordinator } from './coordinator.ts';
+import { TINY_PARAMS, startTestCoordinator, tinyTask } from './test-fixtures.ts';
 
 let c: Coordinator;
 let base: string;
@@ -17,8 +17,7 @@ const pick = <T>(items: readonly T[]): T => items[Math.floor(rng() * items.lengt
 const int = (max: number) => Math.floor(rng() * max);
 
 beforeAll(async () => {
-  c = await createCoordinator({ dbPath: ':memory:', tasks: [tinyTask({ maxUpdateNorm: 100 })] });
-  base = await c.server.listen({ port: 0, host: '127.0.0.1' });
+  ({ coordinator: c, base } = await startTestCoordinator(tinyTask({ maxUpdateNorm: 100 })));
   // One honest update, so that duplicate and second-update attacks have something to collide with.
   await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: 'honest-client', exampleCount: 5 }) });
   const ok = await put('/v1/tasks/tiny/rounds/1/updates/honest-update', frame({ clientId: 'honest-client' }, new Float32Array(TINY_PARAMS).fill(0.01)));

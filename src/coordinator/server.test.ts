@@ -1,15 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWeights } from '../worker/tf-model.ts';
-import { createCoordinator, type Coordinator } from './coordinator.ts';
-import { TINY_PARAMS, tinyTask, updateFrame } from './test-fixtures.ts';
+import type { Coordinator } from './coordinator.ts';
+import { TINY_PARAMS, startTestCoordinator, updateFrame } from './test-fixtures.ts';
 
 let c: Coordinator;
 let base: string;
 
 beforeAll(async () => {
-  c = await createCoordinator({ dbPath: ':memory:', tasks: [tinyTask()] });
-  base = await c.server.listen({ port: 0, host: '127.0.0.1' });
+  ({ coordinator: c, base } = await startTestCoordinator());
 });
 afterAll(() => c.close());
 

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ValidationError } from '../core/validate.ts';
+import { refusedField } from '../core/test-helpers.ts';
 import { readWeights } from '../worker/tf-model.ts';
 import { addTask } from './task-registry.ts';
 import { loadTaskFile, parseTaskFile } from './task-file.ts';
@@ -25,15 +25,7 @@ const valid = {
   allowedOrigins: ['https://shop.example'],
 };
 
-function fieldOf(patch: Record<string, unknown>): string {
-  try {
-    parseTaskFile({ ...valid, ...patch }, dir);
-  } catch (e) {
-    if (e instanceof ValidationError) return e.field;
-    throw e;
-  }
-  return 'accepted';
-}
+const fieldOf = (patch: Record<string, unknown>): string => refusedField(() => parseTaskFile({ ...valid, ...patch }, dir)) ?? 'accepted';
 
 describe('task files', () => {
   it('reads a valid file into a task, test set and model included', async () => {

@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { f32 } from '../core/codecs/f32.ts';
 import { asTaskId } from '../core/ids.ts';
 import { encodeUpdateFrame, type UpdateMeta } from '../core/update-frame.ts';
+import { createCoordinator, type Coordinator } from './coordinator.ts';
 import type { TaskDefinition } from './task.ts';
 
 export const TINY_PARAMS = 4 * 3 + 3;
@@ -32,4 +33,10 @@ export function tinyTask(over: Partial<TaskDefinition> = {}): TaskDefinition {
 
 export function updateFrame(clientId: string, delta: number[] | Float32Array, over: Partial<UpdateMeta> = {}): Uint8Array<ArrayBuffer> {
   return encodeUpdateFrame(f32, { clientId, baseVersion: 0, numExamples: 10, loss: 0.5, ...over }, Float32Array.from(delta));
+}
+
+/** A coordinator with the tiny task on a free loopback port, in memory; close it after the tests. */
+export async function startTestCoordinator(task: TaskDefinition = tinyTask()): Promise<{ coordinator: Coordinator; base: string }> {
+  const coordinator = await createCoordinator({ dbPath: ':memory:', tasks: [task] });
+  return { coordinator, base: await coordinator.server.listen({ port: 0, host: '127.0.0.1' }) };
 }

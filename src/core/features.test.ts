@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseCsv } from './csv.ts';
 import { encodeRow, featureCount, inputShape, parseInputSpec } from './features.ts';
-import { ValidationError } from './validate.ts';
+import { refusedField } from './test-helpers.ts';
 
 const tabular = parseInputSpec({
   kind: 'tabular',
@@ -13,15 +13,6 @@ const tabular = parseInputSpec({
   ],
 });
 
-const fieldOf = (fn: () => unknown) => {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ValidationError) return e.field;
-    throw e;
-  }
-  return undefined;
-};
 
 describe('input specs', () => {
   it('encodes a tabular row: log, standardise, one-hot', () => {
@@ -35,17 +26,17 @@ describe('input specs', () => {
 
   it('names the column of a bad value', () => {
     if (tabular.kind !== 'tabular') throw new Error('expected tabular');
-    expect(fieldOf(() => encodeRow(tabular, { amount: 'ten', hour: '1', channel: 'online' }))).toBe('amount');
-    expect(fieldOf(() => encodeRow(tabular, { amount: '1', channel: 'online' }))).toBe('hour');
-    expect(fieldOf(() => encodeRow(tabular, { amount: '-1', hour: '1', channel: 'online' }))).toBe('amount');
+    expect(refusedField(() => encodeRow(tabular, { amount: 'ten', hour: '1', channel: 'online' }))).toBe('amount');
+    expect(refusedField(() => encodeRow(tabular, { amount: '1', channel: 'online' }))).toBe('hour');
+    expect(refusedField(() => encodeRow(tabular, { amount: '-1', hour: '1', channel: 'online' }))).toBe('amount');
   });
 
   it('refuses malformed specs, naming the field', () => {
-    expect(fieldOf(() => parseInputSpec({ kind: 'audio' }))).toBe('input.kind');
-    expect(fieldOf(() => parseInputSpec({ kind: 'image', shape: [28, 0], scale: 1 }))).toBe('input.shape');
-    expect(fieldOf(() => parseInputSpec({ kind: 'tabular', labelColumn: 'y', columns: [{ name: 'a', type: 'numeric', mean: 0, std: 0 }] }))).toBe('input.columns[0].std');
-    expect(fieldOf(() => parseInputSpec({ kind: 'tabular', labelColumn: 'a', columns: [{ name: 'a', type: 'categorical', values: ['x'] }] }))).toBe('input.labelColumn');
-    expect(fieldOf(() => parseInputSpec({ kind: 'tabular', labelColumn: 'y', columns: [{ name: 'a', type: 'categorical', values: [] }] }))).toBe('input.columns[0].values');
+    expect(refusedField(() => parseInputSpec({ kind: 'audio' }))).toBe('input.kind');
+    expect(refusedField(() => parseInputSpec({ kind: 'image', shape: [28, 0], scale: 1 }))).toBe('input.shape');
+    expect(refusedField(() => parseInputSpec({ kind: 'tabular', labelColumn: 'y', columns: [{ name: 'a', type: 'numeric', mean: 0, std: 0 }] }))).toBe('input.columns[0].std');
+    expect(refusedField(() => parseInputSpec({ kind: 'tabular', labelColumn: 'a', columns: [{ name: 'a', type: 'categorical', values: ['x'] }] }))).toBe('input.labelColumn');
+    expect(refusedField(() => parseInputSpec({ kind: 'tabular', labelColumn: 'y', columns: [{ name: 'a', type: 'categorical', values: [] }] }))).toBe('input.columns[0].values');
   });
 });
 
@@ -57,7 +48,7 @@ describe('CSV', () => {
   });
 
   it('names the line with the wrong number of fields', () => {
-    expect(fieldOf(() => parseCsv('a,b\n1,2\n3\n'))).toBe('line 3');
-    expect(fieldOf(() => parseCsv('a\n"open'))).toBe('csv');
+    expect(refusedField(() => parseCsv('a,b\n1,2\n3\n'))).toBe('line 3');
+    expect(refusedField(() => parseCsv('a\n"open'))).toBe('csv');
   });
 });

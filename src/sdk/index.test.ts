@@ -1,15 +1,14 @@
 import 'fake-indexeddb/auto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCoordinator, type Coordinator } from '../coordinator/coordinator.ts';
-import { tinyTask } from '../coordinator/test-fixtures.ts';
+import type { Coordinator } from '../coordinator/coordinator.ts';
+import { startTestCoordinator } from '../coordinator/test-fixtures.ts';
 import { connect, CoveyError, type CoveyErrorCode } from './index.ts';
 
 let c: Coordinator;
 let base: string;
 
 beforeAll(async () => {
-  c = await createCoordinator({ dbPath: ':memory:', tasks: [tinyTask()] });
-  base = await c.server.listen({ port: 0, host: '127.0.0.1' });
+  ({ coordinator: c, base } = await startTestCoordinator());
 });
 afterAll(() => c.close());
 
