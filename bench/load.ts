@@ -1,6 +1,6 @@
 /**
  * Load benchmark: the real coordinator (a child process, digits task, f32 updates of 82 kB) under a bounded
- * generator on loopback. N simulated clients each check in, download the model (model.json + weights.bin)
+ * generator on loopback. N simulated clients each enrol, check in, download the model (model.json + weights.bin)
  * and upload an update; the round waits for all N. Prints throughput, p50/p99 latency per step and the
  * coordinator's peak resident memory, for 100 and for 1,000 clients: with streaming aggregation it should
  * not grow with the clients. Then aggregation throughput in GB/s against a plain Float32Array sum loop
@@ -11,11 +11,11 @@
 import { f32 } from '../src/core/codecs/f32.ts';
 import { fedAvg } from '../src/core/strategies/fedavg.ts';
 import { encodeUpdateFrame } from '../src/core/update-frame.ts';
-import { startCoordinator, type RunningCoordinator } from '../e2e/coordinator.ts';
+import { authHeaders, startCoordinator, type RunningCoordinator } from '../e2e/coordinator.ts';
 
 const SIZES = (process.env.LOAD_CLIENTS ?? '100,1000').split(',').map(Number);
 const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 32);
-type Step = 'checkin' | 'model.json' | 'weights.bin' | 'upload';
+type Step = 'enrol' | 'checkin' | 'model.json' | 'weights.bin' | 'upload';
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 
@@ -36,7 +36,7 @@ async function run(clients: number) {
   try {
     const { parameterCount } = await c.task();
     const delta = new Float32Array(parameterCount).map((_, i) => Math.sin(i) * 1e-3);
-    const latencies = new Map<Step, number[]>((['checkin', 'model.json', 'weights.bin', 'upload'] as Step[]).map((s) => [s, []]));
+    const latencies = new Map<Step, number[]>((['enrol', 'checkin', 'model.json', 'weights.bin', 'upload'] as Step[]).map((s) => [s, []]));
     const baseline = await residentBytes(c);
     let peak = baseline;
     let sampling = true;
@@ -51,14 +51,15 @@ async function run(clients: number) {
     const worker = async () => {
       while (next < clients) {
         const clientId = `load-client-${String(next++).padStart(6, '0')}`;
+        const auth = await timed(latencies, 'enrol', () => authHeaders(c.url, clientId));
         const assignment = (await timed(latencies, 'checkin', async () =>
-          (await fetch(`${c.url}/v1/tasks/digits/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId, exampleCount: 100 }) })).json(),
+          (await fetch(`${c.url}/v1/tasks/digits/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ clientId, exampleCount: 100 }) })).json(),
         )) as { status: string; modelUrl: string; uploadUrl: string; modelVersion: number };
         if (assignment.status !== 'assigned') throw new Error(`${clientId} not assigned: ${JSON.stringify(assignment)}`);
         await timed(latencies, 'model.json', async () => (await fetch(c.url + assignment.modelUrl)).arrayBuffer());
         await timed(latencies, 'weights.bin', async () => (await fetch(c.url + assignment.modelUrl.replace('model.json', 'weights.bin'))).arrayBuffer());
         const frame = encodeUpdateFrame(f32, { clientId, baseVersion: assignment.modelVersion, numExamples: 100, loss: 1 }, delta);
-        const res = await timed(latencies, 'upload', () => fetch(`${c.url}${assignment.uploadUrl}u-${clientId}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: frame }));
+        const res = await timed(latencies, 'upload', () => fetch(`${c.url}${assignment.uploadUrl}u-${clientId}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...auth }, body: frame }));
         if (res.status !== 200) throw new Error(`${clientId} upload: ${res.status} ${await res.text()}`);
       }
     };
@@ -69,7 +70,7 @@ async function run(clients: number) {
     await sampler;
     const history = await c.history();
     if (history.at(-1)?.numClients !== clients) throw new Error(`the round did not aggregate ${clients} updates: ${JSON.stringify(history.at(-1))}`);
-    return { clients, seconds, requests: clients * 4, latencies, baseline, peak };
+    return { clients, seconds, requests: clients * 5, latencies, baseline, peak };
   } finally {
     await c.stop();
   }

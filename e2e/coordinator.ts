@@ -72,3 +72,10 @@ function waitForUrl(child: ChildProcess): Promise<string> {
     child.once('exit', (code) => reject(new Error(`coordinator exited with ${code}:\n${output}`)));
   });
 }
+
+/** Enrols `clientId` for `task` at the coordinator at `base`; the headers to send with its check-ins and uploads. */
+export async function authHeaders(base: string, clientId: string, task = 'digits'): Promise<Record<string, string>> {
+  const res = await fetch(`${base}/v1/tasks/${task}/enrol`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId }) });
+  if (!res.ok) throw new Error(`enrol ${clientId}: HTTP ${res.status} ${await res.text()}`);
+  return { authorization: `Bearer ${((await res.json()) as { token: string }).token}` };
+}

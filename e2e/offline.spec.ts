@@ -1,4 +1,4 @@
-import type { RunningCoordinator } from './coordinator.ts';
+import { authHeaders, type RunningCoordinator } from './coordinator.ts';
 import { expect, OFFLINE_ERRORS, test } from './fixtures.ts';
 
 // Target 2: the round stays open after this browser's update, so it could be counted twice if it were.
@@ -71,9 +71,10 @@ async function closeRoundWithOtherClients(c: RunningCoordinator): Promise<void> 
   const { f32 } = await import('../src/core/codecs/f32.ts');
   const { parameterCount } = await c.task();
   for (const clientId of ['other-client-1', 'other-client-2']) {
-    await fetch(`${c.url}/v1/tasks/digits/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId, exampleCount: 10 }) });
+    const auth = await authHeaders(c.url, clientId);
+    await fetch(`${c.url}/v1/tasks/digits/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ clientId, exampleCount: 10 }) });
     const frame = encodeUpdateFrame(f32, { clientId, baseVersion: 0, numExamples: 10, loss: 1 }, new Float32Array(parameterCount));
-    const res = await fetch(`${c.url}/v1/tasks/digits/rounds/1/updates/u-${clientId}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: frame });
+    const res = await fetch(`${c.url}/v1/tasks/digits/rounds/1/updates/u-${clientId}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...auth }, body: frame });
     expect(res.status).toBe(200);
   }
   await expect.poll(async () => (await c.task()).round!.id).toBe(2);

@@ -20,8 +20,8 @@ const taskId = params.get('task') ?? 'digits';
 const preferred = params.get('backend');
 
 say('build', `build ${__COVEY_BUILD__}`);
-const api = new CoordinatorApi(location.origin);
 const store = await CoveyStore.open();
+const api = new CoordinatorApi(location.origin, store);
 let task: TaskSummary | undefined;
 let prefetchedVersion = -1;
 

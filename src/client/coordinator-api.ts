@@ -4,11 +4,13 @@
  */
 import {
   parseCheckinResponse,
+  parseEnrolResponse,
   parseTaskSummary,
   parseUploadAck,
   readApiError,
   type CheckinRequest,
   type CheckinResponse,
+  type EnrolResponse,
   type HistoryPoint,
   type TaskSummary,
   type UploadAck,
@@ -27,8 +29,29 @@ export class ApiRequestError extends Error {
   }
 }
 
+/** Where the client's id and tokens are kept (the CoveyStore's settings). */
+export interface CredentialKeeper {
+  clientId(): Promise<string>;
+  setting<T>(key: string, guard: (v: unknown) => v is T): Promise<T | undefined>;
+  putSetting(key: string, value: unknown): Promise<void>;
+}
+
+interface SavedToken extends EnrolResponse {
+  clientId: string;
+}
+
+const isSavedToken = (v: unknown): v is SavedToken =>
+  typeof v === 'object' && v !== null && ['token', 'expiresAt', 'clientId'].every((k) => typeof (v as Record<string, unknown>)[k] === 'string');
+
+/** Renew a token this long before it expires. */
+const RENEW_BEFORE_MS = 24 * 3600_000;
+
 export class CoordinatorApi {
-  constructor(readonly baseUrl: string) {}
+  /** `credentials` are needed for check-ins and uploads (they enrol for a token on first use). */
+  constructor(
+    readonly baseUrl: string,
+    private readonly credentials?: CredentialKeeper,
+  ) {}
 
   url(path: string): string {
     return new URL(path, this.baseUrl).href;
@@ -45,7 +68,7 @@ export class CoordinatorApi {
   }
 
   async checkin(taskId: string, req: CheckinRequest, signal?: AbortSignal): Promise<CheckinResponse> {
-    const body = await this.request(`/v1/tasks/${encodeURIComponent(taskId)}/checkin`, {
+    const body = await this.authorized(taskId, `/v1/tasks/${encodeURIComponent(taskId)}/checkin`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(req),
@@ -55,14 +78,38 @@ export class CoordinatorApi {
   }
 
   /** PUTs an update frame to `uploadUrl + updateId`. Safe to repeat: the coordinator counts an id once. */
-  async upload(uploadUrl: string, updateId: string, frame: Uint8Array<ArrayBuffer>, signal?: AbortSignal): Promise<UploadAck> {
-    const body = await this.request(uploadUrl + encodeURIComponent(updateId), {
+  async upload(taskId: string, uploadUrl: string, updateId: string, frame: Uint8Array<ArrayBuffer>, signal?: AbortSignal): Promise<UploadAck> {
+    const body = await this.authorized(taskId, uploadUrl + encodeURIComponent(updateId), {
       method: 'PUT',
       headers: { 'content-type': 'application/octet-stream' },
       body: frame,
       signal,
     });
     return parseUploadAck(body);
+  }
+
+  /** A request with this client's token for the task; on a 401 (expired, or a new coordinator secret) it enrols again once. */
+  private async authorized(taskId: string, path: string, init: RequestInit): Promise<unknown> {
+    const withToken = (token: string): RequestInit => ({ ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } });
+    try {
+      return await this.request(path, withToken(await this.token(taskId, false, init.signal ?? undefined)));
+    } catch (e) {
+      if (!(e instanceof ApiRequestError) || e.status !== 401) throw e;
+      return this.request(path, withToken(await this.token(taskId, true, init.signal ?? undefined)));
+    }
+  }
+
+  private async token(taskId: string, renew: boolean, signal?: AbortSignal): Promise<string> {
+    if (!this.credentials) throw new Error('this API client has no credentials to enrol with');
+    const key = `token:${taskId}`;
+    const clientId = await this.credentials.clientId();
+    const saved = renew ? undefined : await this.credentials.setting(key, isSavedToken);
+    if (saved && saved.clientId === clientId && Date.parse(saved.expiresAt) - Date.now() > RENEW_BEFORE_MS) return saved.token;
+    const issued = parseEnrolResponse(
+      await this.request(`/v1/tasks/${encodeURIComponent(taskId)}/enrol`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId }), signal }),
+    );
+    await this.credentials.putSetting(key, { ...issued, clientId } satisfies SavedToken);
+    return issued.token;
   }
 
   private async request(path: string, init: RequestInit): Promise<unknown> {

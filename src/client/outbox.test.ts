@@ -13,7 +13,7 @@ function scripted(answers: (UploadAck | Error)[]): Uploader & { calls: string[] 
   const calls: string[] = [];
   return {
     calls,
-    async upload(_url, updateId) {
+    async upload(_task, _url, updateId) {
       calls.push(updateId);
       const next = answers.shift();
       if (!next) throw new Error('no scripted answer left');

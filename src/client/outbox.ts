@@ -77,7 +77,7 @@ export class Outbox {
 
   private async attempt(item: OutboxItem, signal?: AbortSignal): Promise<'delivered' | 'rejected' | number> {
     try {
-      const ack = await this.api.upload(item.url, item.updateId, new Uint8Array(item.frame), signal);
+      const ack = await this.api.upload(item.taskId, item.url, item.updateId, new Uint8Array(item.frame), signal);
       await this.store.deleteOutbox(item.updateId);
       this.o.onEvent?.({ type: 'delivered', item, duplicate: ack.duplicate });
       return 'delivered';

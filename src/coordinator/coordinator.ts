@@ -6,7 +6,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { FastifyInstance } from 'fastify';
 import { describeModel, readWeights } from '../worker/tf-model.ts';
 import type { AdmissionLimits } from './admission.ts';
+import { randomBytes } from 'node:crypto';
 import { Evaluator } from './evaluator.ts';
+import { TokenIssuer } from './tokens.ts';
 import { Federation } from './federation.ts';
 import { Metrics } from './metrics.ts';
 import { buildServer, type ServedTask } from './server.ts';
@@ -21,6 +23,8 @@ export interface CoordinatorOptions {
   sdkDir?: string;
   logger?: boolean | object;
   limits?: AdmissionLimits;
+  /** Signs client tokens; a random one (tokens valid for this process only) when absent. */
+  tokenSecret?: Buffer;
   /** Seed of the initial model weights, used only when a task has no stored model yet. */
   seed?: number;
 }
@@ -59,7 +63,8 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
     evaluators.set(task.id, evaluator);
   }
 
-  const server = await buildServer({ store, tasks, metrics, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger });
+  const tokens = new TokenIssuer(opts.tokenSecret ?? randomBytes(32));
+  const server = await buildServer({ store, tasks, metrics, tokens, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger });
   for (const { federation } of tasks.values()) federation.start();
   const evaluated = () => Promise.all([...evaluators.values()].map((e) => e.evaluatePending())).then(() => undefined);
   void evaluated();

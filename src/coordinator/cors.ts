@@ -44,7 +44,7 @@ function allowedFor(url: string, policy: CorsPolicy): ReadonlySet<string> | null
 function preflight(reply: FastifyReply): FastifyReply {
   return reply
     .header('access-control-allow-methods', 'GET, POST, PUT')
-    .header('access-control-allow-headers', 'content-type')
+    .header('access-control-allow-headers', 'content-type, authorization')
     .header('access-control-max-age', '600')
     .code(204)
     .send();

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { f32 } from '../core/codecs/f32.ts';
 import { encodeUpdateFrame } from '../core/update-frame.ts';
-import { startCoordinator, type RunningCoordinator } from '../../e2e/coordinator.ts';
+import { authHeaders, startCoordinator, type RunningCoordinator } from '../../e2e/coordinator.ts';
 
 /** A one-layer task (4 parameters) in its own tasks folder, so the test needs no demo data. */
 function tinyTasksDir(): string {
@@ -36,7 +36,7 @@ const tasksDir = tinyTasksDir();
 const start = (dataDir: string, failpoint?: string) => startCoordinator({ COVEY_TASKS_DIR: tasksDir, ...(failpoint ? { COVEY_FAILPOINT: failpoint } : {}) }, { dataDir });
 
 async function checkin(c: RunningCoordinator, clientId: string): Promise<void> {
-  const res = await fetch(`${c.url}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId, exampleCount: 10 }) });
+  const res = await fetch(`${c.url}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', ...(await authHeaders(c.url, clientId, 'tiny')) }, body: JSON.stringify({ clientId, exampleCount: 10 }) });
   expect(((await res.json()) as { status: string }).status).toBe('assigned');
 }
 
@@ -44,7 +44,8 @@ async function checkin(c: RunningCoordinator, clientId: string): Promise<void> {
 async function upload(c: RunningCoordinator, k: number): Promise<{ http: number; duplicate?: boolean } | null> {
   const frame = encodeUpdateFrame(f32, { clientId: `client-${k}000`, baseVersion: 0, numExamples: 10 * k, loss: 1 }, new Float32Array(4).fill(k));
   try {
-    const res = await fetch(`${c.url}/v1/tasks/tiny/rounds/1/updates/update-${k}000`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: frame });
+    const auth = await authHeaders(c.url, `client-${k}000`, 'tiny');
+    const res = await fetch(`${c.url}/v1/tasks/tiny/rounds/1/updates/update-${k}000`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...auth }, body: frame });
     return { http: res.status, duplicate: ((await res.json()) as { duplicate?: boolean }).duplicate };
   } catch {
     return null;

@@ -126,8 +126,11 @@ export class Federation {
     };
   }
 
-  /** Validates an upload completely before it touches the aggregate; throws an ApiFailure naming the problem. */
-  acceptUpload(roundId: number, updateId: string, body: Uint8Array): UploadAck {
+  /**
+   * Validates an upload completely before it touches the aggregate; throws an ApiFailure naming the problem.
+   * `tokenClientId`, when given, is the client the upload's token speaks for: the update must be its own.
+   */
+  acceptUpload(roundId: number, updateId: string, body: Uint8Array, tokenClientId?: string): UploadAck {
     if (!isWellFormedId(updateId)) throw new ApiFailure(400, 'bad_update_id', 'update id must be 8–64 characters of A–Z, a–z, 0–9, _ or -', 'updateId');
     const digest = createHash('sha256').update(body).digest('hex');
     const previous = this.store.findUpdate(updateId);
@@ -145,6 +148,9 @@ export class Federation {
       throw new ApiFailure(409, 'round_closed', `round ${roundId} no longer takes updates; check in for the current round`, 'round');
     }
     const { meta, delta } = this.decode(body);
+    if (tokenClientId !== undefined && meta.clientId !== tokenClientId) {
+      throw new ApiFailure(403, 'token_mismatch', 'the update names another client than the token', 'meta.clientId');
+    }
     if (meta.baseVersion !== round.baseVersion) {
       throw new ApiFailure(409, 'stale_model', `round ${roundId} trains model version ${round.baseVersion}, not ${meta.baseVersion}`, 'meta.baseVersion');
     }

@@ -8,19 +8,24 @@ import { f32 } from '../core/codecs/f32.ts';
 import { createRng } from '../core/rng.ts';
 import { encodeUpdateFrame, type UpdateMeta } from '../core/update-frame.ts';
 import type { Coordinator } from './coordinator.ts';
+import { authHeaders } from '../../e2e/coordinator.ts';
 import { TINY_PARAMS, startTestCoordinator, tinyTask } from './test-fixtures.ts';
 
 let c: Coordinator;
 let base: string;
+/** Tokens: the attacker enrols like anyone; the honest client's is stolen for one attack. */
+const auth: Record<'attacker' | 'honest', Record<string, string>> = { attacker: {}, honest: {} };
 const rng = createRng(424242);
 const pick = <T>(items: readonly T[]): T => items[Math.floor(rng() * items.length)]!;
 const int = (max: number) => Math.floor(rng() * max);
 
 beforeAll(async () => {
   ({ coordinator: c, base } = await startTestCoordinator(tinyTask({ maxUpdateNorm: 100 })));
+  auth.attacker = await authHeaders(base, 'attacker-client', 'tiny');
+  auth.honest = await authHeaders(base, 'honest-client', 'tiny');
   // One honest update, so that duplicate and second-update attacks have something to collide with.
-  await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: 'honest-client', exampleCount: 5 }) });
-  const ok = await put('/v1/tasks/tiny/rounds/1/updates/honest-update', frame({ clientId: 'honest-client' }, new Float32Array(TINY_PARAMS).fill(0.01)));
+  await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth.honest }, body: JSON.stringify({ clientId: 'honest-client', exampleCount: 5 }) });
+  const ok = await put('/v1/tasks/tiny/rounds/1/updates/honest-update', frame({ clientId: 'honest-client' }, new Float32Array(TINY_PARAMS).fill(0.01)), auth.honest);
   expect(ok.status).toBe(200);
 });
 afterAll(() => c.close());
@@ -31,6 +36,8 @@ interface Attack {
   path: string;
   body?: BodyInit;
   type?: string;
+  /** Headers instead of the attacker's own valid token. */
+  headers?: Record<string, string>;
 }
 
 function frame(meta: Partial<UpdateMeta>, delta: Float32Array): Uint8Array<ArrayBuffer> {
@@ -53,7 +60,20 @@ const attacks: (() => Attack)[] = [
   () => ({ kind: 'wrong round', method: 'PUT', path: uploadPath(pick([0, -1, 2, 999, 'abc', '1.5', '1e3'])), body: frame({}, goodDelta()) }),
   () => ({ kind: 'stale base version', method: 'PUT', path: uploadPath(), body: frame({ baseVersion: 1 + int(50) }, goodDelta()) }),
   () => ({ kind: 'reused update id from another client', method: 'PUT', path: uploadPath(1, 'honest-update'), body: frame({}, goodDelta()) }),
-  () => ({ kind: 'second update from one client', method: 'PUT', path: uploadPath(), body: frame({ clientId: 'honest-client' }, goodDelta()) }),
+  () => ({ kind: 'second update from one client', method: 'PUT', path: uploadPath(), body: frame({ clientId: 'honest-client' }, goodDelta()), headers: auth.honest }),
+  () => ({ kind: 'update as another client', method: 'PUT', path: uploadPath(), body: frame({ clientId: 'honest-client' }, goodDelta()) }),
+  () => ({ kind: 'missing token', method: pick(['PUT', 'POST']), path: pick([uploadPath(), '/v1/tasks/tiny/checkin']), body: frame({}, goodDelta()), headers: {} }),
+  () => {
+    const [payload, mac] = auth.attacker.authorization!.slice(7).split('.') as [string, string];
+    const forged = pick([
+      `Bearer ${Buffer.from(JSON.stringify({ t: 'tiny', c: 'honest-client', exp: Date.now() + 1e7 })).toString('base64url')}.${mac}`,
+      `Bearer ${payload}.${mac.slice(0, -2)}xx`,
+      `Bearer ${payload}`,
+      'Basic YWRtaW46YWRtaW4=',
+      `Bearer ${'A'.repeat(int(3000))}.${'B'.repeat(int(100))}`,
+    ]);
+    return { kind: 'forged or malformed token', method: 'PUT', path: uploadPath(), body: frame({}, goodDelta()), headers: { authorization: forged } };
+  },
   () => ({ kind: 'bad update id', method: 'PUT', path: uploadPath(1, pick(['x', 'a b c d e f g h', '%00%00%00%00%00%00%00%00', 'é'.repeat(10), 'y'.repeat(80)])), body: frame({}, goodDelta()) }),
   () => ({ kind: 'oversized body', method: 'PUT', path: uploadPath(), body: new Uint8Array(64_000 + int(2_000_000)) }),
   () => ({ kind: 'wrong content type', method: 'PUT', path: uploadPath(), body: frame({}, goodDelta()), type: pick(['text/plain', 'application/json', 'multipart/form-data', 'image/png']) }),
@@ -64,25 +84,26 @@ const attacks: (() => Attack)[] = [
   },
   () => ({ kind: 'bad metadata', method: 'PUT', path: uploadPath(), body: frame(pick([{ numExamples: -5 }, { numExamples: 0 }, { loss: -1 }, { clientId: 'x' }, { numExamples: 1.5 }, { accuracy: 7 }]) as Partial<UpdateMeta>, goodDelta()) }),
   () => ({ kind: 'random bytes', method: 'PUT', path: uploadPath(), body: Uint8Array.from({ length: int(500) }, () => int(256)) }),
-  () => ({ kind: 'bad check-in', method: 'POST', path: '/v1/tasks/tiny/checkin', type: 'application/json', body: pick(['', '{', 'null', '[]', '{"clientId":"short","exampleCount":1}', '{"clientId":"ok-client-1","exampleCount":-1}', '{"clientId":"ok-client-1","exampleCount":"many"}', '{"clientId":7}', JSON.stringify({ clientId: 'z'.repeat(100), exampleCount: 1 })]) }),
+  () => ({ kind: 'bad check-in', method: 'POST', path: '/v1/tasks/tiny/checkin', type: 'application/json', body: pick(['', '{', 'null', '[]', '{"clientId":"short","exampleCount":1}', '{"clientId":"attacker-client","exampleCount":-1}', '{"clientId":"attacker-client","exampleCount":"many"}', '{"clientId":7}', '{"clientId":"honest-client","exampleCount":1}', JSON.stringify({ clientId: 'z'.repeat(100), exampleCount: 1 })]) }),
+  () => ({ kind: 'bad enrolment', method: 'POST', path: `/v1/tasks/${pick(['tiny', 'nope'])}/enrol`, type: 'application/json', body: pick(['{}', '{"clientId":"x"}', '[]', 'null', '{"clientId":"' + 'q'.repeat(70) + '"}']) }),
   () => ({ kind: 'huge check-in', method: 'POST', path: '/v1/tasks/tiny/checkin', type: 'application/json', body: JSON.stringify({ clientId: 'ok-client-1', exampleCount: 1, pad: 'x'.repeat(100_000 + int(100_000)) }) }),
   () => ({ kind: 'unknown task', method: pick(['GET', 'POST']), path: `/v1/tasks/${pick(['nope', '..', '%2e%2e', 'tiny2'])}/checkin`, type: 'application/json', body: '{"clientId":"ok-client-1","exampleCount":1}' }),
   () => ({ kind: 'unknown model version', method: 'GET', path: `/v1/tasks/tiny/models/${pick(['1', '99', '-1', 'x', '1.5'])}/model.json` }),
   () => ({ kind: 'unknown route', method: pick(['GET', 'DELETE', 'PATCH']), path: pick(['/v1/tasks/tiny/rounds/1', '/v1/admin', '/v1/tasks/tiny/rounds/1/updates/abcdefgh', '/.env']) }),
 ];
 
-async function put(path: string, body: BodyInit, type = 'application/octet-stream'): Promise<Response> {
-  return fetch(base + path, { method: 'PUT', headers: { 'content-type': type }, body });
+async function put(path: string, body: BodyInit, headers: Record<string, string>): Promise<Response> {
+  return fetch(base + path, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...headers }, body });
 }
 
 async function send(a: Attack): Promise<Response> {
   const body = a.method === 'GET' ? undefined : a.body;
-  const headers: Record<string, string> = body === undefined ? {} : { 'content-type': a.type ?? 'application/octet-stream' };
+  const headers: Record<string, string> = { ...(a.headers ?? auth.attacker), ...(body === undefined ? {} : { 'content-type': a.type ?? 'application/octet-stream' }) };
   return fetch(base + a.path, { method: a.method, headers, body });
 }
 
 describe('fuzz', () => {
-  it('refuses 266 hostile requests with a 4xx and a reason, and nothing changes', { timeout: 60_000 }, async () => {
+  it('refuses 322 hostile requests with a 4xx and a reason, and nothing changes', { timeout: 60_000 }, async () => {
     const before = { summary: c.tasks.get('tiny')!.federation.summary(), weights: c.store.latestVersion('tiny')!.weights };
     const counts = new Map<string, number>();
     for (let i = 0; i < 14 * attacks.length; i++) {
@@ -96,7 +117,7 @@ describe('fuzz', () => {
       expect(body?.error?.message?.length, where).toBeGreaterThan(0);
       counts.set(attack.kind, (counts.get(attack.kind) ?? 0) + 1);
     }
-    expect([...counts.values()].reduce((a, b) => a + b, 0)).toBe(266);
+    expect([...counts.values()].reduce((a, b) => a + b, 0)).toBe(322);
     const after = c.tasks.get('tiny')!.federation.summary();
     expect(after).toEqual(before.summary);
     expect(c.store.latestVersion('tiny')!.weights).toEqual(before.weights);

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readWeights } from '../worker/tf-model.ts';
 import type { Coordinator } from './coordinator.ts';
+import { authHeaders } from '../../e2e/coordinator.ts';
 import { TINY_PARAMS, startTestCoordinator, updateFrame } from './test-fixtures.ts';
 
 let c: Coordinator;
@@ -12,8 +13,9 @@ beforeAll(async () => {
 });
 afterAll(() => c.close());
 
+let auth: Record<string, string> = {};
 const put = (path: string, body: BodyInit, type = 'application/octet-stream') =>
-  fetch(base + path, { method: 'PUT', headers: { 'content-type': type }, body });
+  fetch(base + path, { method: 'PUT', headers: { 'content-type': type, ...auth }, body });
 
 async function expectRefusal(res: Response, status: number, code: string, field?: string) {
   expect(res.status).toBe(status);
@@ -34,9 +36,20 @@ describe('HTTP API', () => {
     expect([...served]).toEqual([...c.store.latestVersion('tiny')!.weights]);
   });
 
+  it('refuses check-ins and uploads without a token, or with another client\'s', async () => {
+    const body = JSON.stringify({ clientId: 'client-aaaa', exampleCount: 5 });
+    await expectRefusal(await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body }), 401, 'token_required', 'authorization');
+    const other = await authHeaders(base, 'client-other', 'tiny');
+    await expectRefusal(await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', ...other }, body }), 403, 'token_mismatch', 'clientId');
+    await expectRefusal(await fetch(`${base}/v1/tasks/tiny/rounds/1/updates/update-0009`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: updateFrame('client-aaaa', new Float32Array(TINY_PARAMS)) }), 401, 'token_required');
+    await expectRefusal(await fetch(`${base}/v1/tasks/tiny/rounds/1/updates/update-0009`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...other }, body: updateFrame('client-aaaa', new Float32Array(TINY_PARAMS)) }), 403, 'token_mismatch', 'meta.clientId');
+    expect(c.tasks.get('tiny')!.federation.summary().round!.received).toBe(0);
+  });
+
   it('assigns on check-in and says Retry-After when a client must wait', async () => {
+    auth = await authHeaders(base, 'client-aaaa', 'tiny');
     const checkin = (clientId: string) =>
-      fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId, exampleCount: 5 }) });
+      fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ clientId, exampleCount: 5 }) });
     const a = await checkin('client-aaaa');
     expect(await a.json()).toMatchObject({ status: 'assigned', roundId: 1, uploadUrl: '/v1/tasks/tiny/rounds/1/updates/' });
     expect((await put('/v1/tasks/tiny/rounds/1/updates/update-0001', updateFrame('client-aaaa', new Float32Array(TINY_PARAMS)))).status).toBe(200);
@@ -53,7 +66,7 @@ describe('HTTP API', () => {
     await expectRefusal(await put('/v1/tasks/tiny/rounds/1/updates/update-0002', 'hello', 'text/plain'), 415, 'unsupported_media_type');
     await expectRefusal(await put('/v1/tasks/tiny/rounds/1/updates/update-0002', updateFrame('client-aaaa', [1, 2])), 400, 'invalid_frame');
     await expectRefusal(
-      await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"clientId":1}' }),
+      await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{"clientId":1}' }),
       400,
       'invalid_request',
       'clientId',
@@ -99,15 +112,16 @@ describe('HTTP API', () => {
   it('rate-limits a client that checks in too often, with Retry-After', async () => {
     const statuses: number[] = [];
     let retryAfter: string | null = null;
+    const hasty = await authHeaders(base, 'hasty-client', 'tiny'); // the enrolment takes one of its 20
     for (let i = 0; i < 25; i++) {
-      const res = await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId: 'hasty-client', exampleCount: 5 }) });
+      const res = await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', ...hasty }, body: JSON.stringify({ clientId: 'hasty-client', exampleCount: 5 }) });
       statuses.push(res.status);
       if (res.status === 429) {
         retryAfter = res.headers.get('retry-after');
         expect(((await res.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
       } else await res.body?.cancel();
     }
-    expect(statuses.slice(0, 20).every((s) => s === 200)).toBe(true);
+    expect(statuses.slice(0, 19).every((s) => s === 200)).toBe(true);
     expect(statuses.slice(20)).toContain(429);
     expect(Number(retryAfter)).toBeGreaterThan(0);
   });

@@ -6,7 +6,7 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCheckinRequest } from '../core/protocol.ts';
+import { parseCheckinRequest, parseEnrolRequest } from '../core/protocol.ts';
 import { ValidationError } from '../core/validate.ts';
 import type { ModelSpec } from '../worker/tf-model.ts';
 import { Admission, DEFAULT_LIMITS, type AdmissionLimits } from './admission.ts';
@@ -14,6 +14,7 @@ import { ApiFailure } from './api-failure.ts';
 import { registerCors } from './cors.ts';
 import { Metrics, type MetricName } from './metrics.ts';
 import { registerSecurityHeaders } from './security-headers.ts';
+import type { TokenIssuer } from './tokens.ts';
 import type { Federation } from './federation.ts';
 import type { CoordinatorStore } from './store.ts';
 
@@ -28,6 +29,8 @@ export interface ServerOptions {
   metrics?: Metrics;
   /** Rate limits and back-pressure (defaults: DEFAULT_LIMITS). */
   limits?: AdmissionLimits;
+  /** Issues and checks client tokens. */
+  tokens: TokenIssuer;
   tasks: ReadonlyMap<string, ServedTask>;
   /** The built PWA (Vite's `dist/`); not served when absent. */
   appDir?: string;
@@ -100,9 +103,18 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     return opts.store.history(req.params.task);
   });
 
+  app.post<{ Params: { task: string } }>('/v1/tasks/:task/enrol', async (req) => {
+    taskOf(req.params.task);
+    const clientId = parseEnrolRequest(req.body).clientId;
+    admission.checkClient(clientId);
+    return opts.tokens.issue(req.params.task, clientId);
+  });
+
   app.post<{ Params: { task: string } }>('/v1/tasks/:task/checkin', async (req, reply) => {
     const { federation } = taskOf(req.params.task);
     const checkin = parseCheckinRequest(req.body);
+    const tokenClient = opts.tokens.verify(req.headers.authorization, req.params.task);
+    if (tokenClient !== checkin.clientId) throw new ApiFailure(403, 'token_mismatch', 'the token was issued to another client id', 'clientId');
     admission.checkClient(checkin.clientId);
     const answer = federation.checkin(checkin);
     metrics.inc('covey_checkins_total', { task: req.params.task, status: answer.status });
@@ -139,6 +151,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     { bodyLimit: largestUpload },
     async (req) => {
       const { federation } = taskOf(req.params.task);
+      const tokenClient = opts.tokens.verify(req.headers.authorization, req.params.task);
       const round = Number(req.params.round);
       if (!Number.isInteger(round) || round < 1) throw new ApiFailure(400, 'bad_round', 'round must be a positive integer', 'round');
       if (!Buffer.isBuffer(req.body)) throw new ApiFailure(415, 'unsupported_media_type', 'send the update frame as application/octet-stream', 'content-type');
@@ -148,7 +161,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       const body = new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength);
       const task = { task: req.params.task };
       try {
-        const ack = federation.acceptUpload(round, req.params.updateId, body);
+        const ack = federation.acceptUpload(round, req.params.updateId, body, tokenClient);
         if (ack.duplicate) metrics.inc('covey_updates_duplicate_total', task);
         else {
           metrics.inc('covey_updates_accepted_total', task);

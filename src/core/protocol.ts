@@ -6,10 +6,11 @@
  * |---|---|---|
  * | GET | /v1/tasks | → {@link TaskSummary}[] |
  * | GET | /v1/tasks/{task} | → {@link TaskSummary} |
- * | POST | /v1/tasks/{task}/checkin | {@link CheckinRequest} → {@link CheckinResponse} |
+ * | POST | /v1/tasks/{task}/enrol | {@link EnrolRequest} → {@link EnrolResponse} |
+ * | POST | /v1/tasks/{task}/checkin | {@link CheckinRequest} → {@link CheckinResponse} (bearer token) |
  * | GET | /v1/tasks/{task}/models/{version}/model.json | TF.js layers model (immutable) |
  * | GET | /v1/tasks/{task}/models/{version}/weights.bin | its weights (immutable) |
- * | PUT | /v1/tasks/{task}/rounds/{round}/updates/{updateId} | update frame (binary) → {@link UploadAck} |
+ * | PUT | /v1/tasks/{task}/rounds/{round}/updates/{updateId} | update frame (binary) → {@link UploadAck} (bearer token) |
  * | GET | /v1/tasks/{task}/history | → {@link HistoryPoint}[] |
  *
  * Every refusal is a 4xx or 5xx with an {@link ApiError} body.
@@ -131,6 +132,29 @@ export interface HistoryPoint {
 
 export interface ApiError {
   error: { code: string; message: string; field?: string };
+}
+
+/** `POST /v1/tasks/{task}/enrol`: a client asks for its token. */
+export interface EnrolRequest {
+  clientId: string;
+}
+
+/** The answer to an enrolment: send `token` as `Authorization: Bearer <token>` until `expiresAt`. */
+export interface EnrolResponse {
+  token: string;
+  expiresAt: string;
+}
+
+export function parseEnrolRequest(body: unknown): EnrolRequest {
+  const o = asObject(body, 'body');
+  const clientId = readString(o, 'clientId');
+  if (!isWellFormedId(clientId)) throw new ValidationError('clientId', 'must be 8–64 characters of A–Z, a–z, 0–9, _ or -');
+  return { clientId };
+}
+
+export function parseEnrolResponse(body: unknown): EnrolResponse {
+  const o = asObject(body, 'enrolment');
+  return { token: readString(o, 'token'), expiresAt: readString(o, 'expiresAt') };
 }
 
 export function parseCheckinRequest(body: unknown): CheckinRequest {

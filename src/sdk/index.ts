@@ -108,14 +108,15 @@ export interface Covey {
 
 /** Connects to a coordinator's task; throws a {@link CoveyError} when it cannot. */
 export async function connect(options: ConnectOptions): Promise<Covey> {
-  const api = new CoordinatorApi(options.coordinator);
+  const store = await CoveyStore.open();
+  const api = new CoordinatorApi(options.coordinator, store);
   let task: TaskSummary;
   try {
     task = await api.task(options.task);
   } catch (e) {
+    store.close();
     throw toCoveyError(e, options);
   }
-  const store = await CoveyStore.open();
   return new Connection(task, api, store, options);
 }
 

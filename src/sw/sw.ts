@@ -46,7 +46,7 @@ self.addEventListener('sync', (event) => {
 async function deliverOutbox(): Promise<void> {
   const store = await CoveyStore.open();
   try {
-    const report = await new Outbox(store, new CoordinatorApi(self.location.origin)).drain({ force: true });
+    const report = await new Outbox(store, new CoordinatorApi(self.location.origin, store)).drain({ force: true });
     const message: SwBroadcast = { type: 'OUTBOX_DRAINED', delivered: report.delivered, rejected: report.rejected, waiting: report.waiting };
     for (const client of await self.clients.matchAll({ type: 'window' })) client.postMessage(message);
     // Still waiting: fail the sync so the browser schedules another one.
