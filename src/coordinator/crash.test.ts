@@ -78,7 +78,7 @@ describe('crash safety (SIGKILL at each step of a round)', { timeout: 60_000 }, 
     await c.stop();
   });
 
-  it.each(['aggregating', 'model-written'])('killed at "%s", the restarted coordinator has the round aggregated exactly once', async (point) => {
+  it.each(['aggregating', 'model-writing', 'model-written'])('killed at "%s", the restarted coordinator has the round aggregated exactly once', async (point) => {
     const dataDir = mkdtempSync(join(tmpdir(), 'covey-crash-'));
     let c = await start(dataDir);
     const v0 = await weights(c, 0);

@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HistoryPoint, MetricName, RoundState } from '../core/protocol.ts';
+import { failpoint } from './failpoint.ts';
 
 export interface RoundRow {
   taskId: string;
@@ -199,6 +200,7 @@ export class CoordinatorStore {
     const { taskId, roundId, now, result } = args;
     this.db.transaction(() => {
       if (result) this.insertVersion(taskId, result.version, roundId, result.weights, result.numClients, result.numExamples, result.clientLoss);
+      failpoint('model-writing');
       this.db
         .prepare("UPDATE rounds SET state = 'closed', closed_at = ?, outcome = ? WHERE task_id = ? AND round_id = ?")
         .run(now, result ? 'aggregated' : 'failed', taskId, roundId);
