@@ -25,7 +25,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/app/**/*.ts', 'src/client/**/*.ts'],
+    files: ['src/app/**/*.ts', 'src/client/**/*.ts', 'src/sdk/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', { paths: [owned('better-sqlite3', 'src/coordinator/store.ts')], patterns: [{ group: ['@tensorflow/*'], message: 'TF.js runs in the trainer worker only, so the page stays small and responsive' }] }],
     },
