@@ -75,6 +75,12 @@ export class CoveyApp {
     await expect.poll(() => this.page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
   }
 
+  /** After a first visit: the service worker controls the page and the current model is kept for offline use. */
+  async waitUntilReadyOffline(): Promise<void> {
+    await this.waitForServiceWorker();
+    await expect.poll(async () => (await this.cachedUrls())['covey-models']?.length ?? 0).toBe(2);
+  }
+
   /** Every URL in the Cache Storage, by cache. */
   async cachedUrls(): Promise<Record<string, string[]>> {
     return this.page.evaluate(async () => {

@@ -8,9 +8,8 @@ test('the app works offline, trains offline, and delivers the update once even w
   const { app, page, context } = await participant({ expectedConsoleErrors: OFFLINE_ERRORS });
   await app.open(coordinator.url, '?shard=7');
   await app.loadSampleData();
-  await app.waitForServiceWorker();
   // The current model is kept for offline use as soon as the app has seen it.
-  await expect.poll(async () => (await app.cachedUrls())['covey-models']?.length ?? 0).toBe(2);
+  await app.waitUntilReadyOffline();
 
   await context.setOffline(true);
   await page.reload();
@@ -50,8 +49,7 @@ test('an update for a round that closed while it waited is refused with a reason
   const { app, context, page } = await participant({ expectedConsoleErrors: /ERR_INTERNET_DISCONNECTED|status of 409/ });
   await app.open(coordinator.url, '?shard=8');
   await app.loadSampleData();
-  await app.waitForServiceWorker();
-  await expect.poll(async () => (await app.cachedUrls())['covey-models']?.length ?? 0).toBe(2);
+  await app.waitUntilReadyOffline();
   await context.setOffline(true);
   await app.join();
   await expect.poll(() => app.outboxCount(), { timeout: 120_000 }).toBe(1);

@@ -37,8 +37,7 @@ test('deleting everything removes the examples, the client id and the cached mod
   const { app, page } = await participant();
   await app.open(coordinator.url, '?shard=3');
   await app.loadSampleData();
-  await app.waitForServiceWorker();
-  await expect.poll(async () => (await app.cachedUrls())['covey-models']?.length ?? 0).toBe(2);
+  await app.waitUntilReadyOffline();
   // Joining gives this browser its client id.
   await app.join();
   await expect.poll(() => readClientId(page)).toMatch(/^c-/);
