@@ -190,11 +190,6 @@ export class Federation {
     }
   }
 
-  /** Weights of a stored version as the bytes of `weights.bin`, or null. */
-  weightsBin(version: number): Buffer | null {
-    return this.store.modelWeights(this.task.id, version);
-  }
-
   /** Applies whatever transition is due. Safe to call at any time. */
   advance(): void {
     const event = dueEvent(this.snapshot(), this.now());

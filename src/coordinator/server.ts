@@ -125,7 +125,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get<{ Params: { task: string; version: string } }>('/v1/tasks/:task/models/:version/model.json', async (req, reply) => {
     const { federation, spec } = taskOf(req.params.task);
     const version = versionOf(req.params.version);
-    if (version > federation.modelVersion || !opts.store.modelWeights(req.params.task, version)) {
+    if (version > federation.modelVersion || !opts.store.hasVersion(req.params.task, version)) {
       throw new ApiFailure(404, 'unknown_version', `task ${req.params.task} has no model version ${version}`, 'version');
     }
     reply.header('cache-control', IMMUTABLE);

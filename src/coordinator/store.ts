@@ -103,6 +103,11 @@ export class CoordinatorStore {
     return row ? { version: row.version, weights: toFloat32(row.weights) } : null;
   }
 
+  /** Whether the version exists, without reading its weights. */
+  hasVersion(taskId: string, version: number): boolean {
+    return !!this.db.prepare('SELECT 1 FROM model_versions WHERE task_id = ? AND version = ?').get(taskId, version);
+  }
+
   modelWeights(taskId: string, version: number): Buffer | null {
     const row = this.db.prepare('SELECT weights FROM model_versions WHERE task_id = ? AND version = ?').get(taskId, version) as
       | { weights: Buffer }
