@@ -81,6 +81,27 @@ export class CoveyApp {
     await expect.poll(async () => (await this.cachedUrls())['covey-models']?.length ?? 0).toBe(2);
   }
 
+  /**
+   * Fires the service worker's Background Sync event for `tag` now, as Chromium would once it sees the network
+   * back (it would otherwise wait minutes after a failed sync), through the DevTools protocol.
+   */
+  async fireBackgroundSync(tag: string): Promise<void> {
+    const cdp = await this.page.context().newCDPSession(this.page);
+    try {
+      const origin = new URL(this.page.url()).origin;
+      const registered = new Promise<string>((resolve) => {
+        cdp.on('ServiceWorker.workerRegistrationUpdated', ({ registrations }) => {
+          const ours = registrations.find((r) => r.scopeURL.startsWith(origin) && !r.isDeleted);
+          if (ours) resolve(ours.registrationId);
+        });
+      });
+      await cdp.send('ServiceWorker.enable');
+      await cdp.send('ServiceWorker.dispatchSyncEvent', { origin, registrationId: await registered, tag, lastChance: false });
+    } finally {
+      await cdp.detach();
+    }
+  }
+
   /** Every URL in the Cache Storage, by cache. */
   async cachedUrls(): Promise<Record<string, string[]>> {
     return this.page.evaluate(async () => {

@@ -61,15 +61,16 @@ export class FederationPanel {
   }
 
   /** Outbox deliveries, wherever they happen (this page, or the service worker's Background Sync). */
-  onDelivery(e: DeliveryEvent): void {
+  onDelivery(e: DeliveryEvent, where = ''): void {
+    const round = `Round ${e.item.roundId}${where ? ` (${where})` : ''}`;
     if (e.type === 'delivered') {
       this.contributions += 1;
       say('contributions', String(this.contributions));
-      log(`Round ${e.item.roundId}: update delivered${e.duplicate ? ' (it had arrived before; counted once)' : ''}`);
+      log(`${round}: update delivered${e.duplicate ? ' (it had arrived before; counted once)' : ''}`);
     } else if (e.type === 'rejected') {
-      log(`Round ${e.item.roundId}: update not accepted: ${e.reason}`);
+      log(`${round}: update not accepted: ${e.reason}`);
     } else {
-      log(`Round ${e.item.roundId}: sending failed (${e.reason}); next try at ${new Date(e.at).toLocaleTimeString()}`);
+      log(`${round}: sending failed (${e.reason}); next try at ${new Date(e.at).toLocaleTimeString()}`);
     }
     void this.refreshOutbox();
   }

@@ -10,7 +10,7 @@ import { CoveyStore } from '../client/store.ts';
 import { WorkerBridge } from '../client/worker-bridge.ts';
 import { BACKEND_NAMES, type BackendName } from '../worker/protocol.ts';
 import { DataPanel } from './data-panel.ts';
-import { $, errorText, log, say } from './dom.ts';
+import { $, errorText, say } from './dom.ts';
 import { FederationPanel } from './federation-panel.ts';
 import { requestOutboxSync, startPwa } from './pwa.ts';
 import { StoragePanel } from './storage-panel.ts';
@@ -99,10 +99,7 @@ if (params.has('deleted')) {
   history.replaceState(null, '', location.pathname);
 }
 startPwa({
-  onBroadcast: (m) => {
-    if (m.delivered > 0) log(`${m.delivered} update${m.delivered === 1 ? '' : 's'} delivered in the background`);
-    void federation.refreshOutbox();
-  },
+  onBroadcast: (m) => federation.onDelivery(m.event, 'in the background'),
 });
 addEventListener('online', () => void Promise.all([refreshTask(), deliverOutbox()]));
 addEventListener('offline', () => showConnection(false));

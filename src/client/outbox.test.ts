@@ -61,4 +61,16 @@ describe('Outbox', () => {
     expect(await store.outbox()).toEqual([]);
     expect(events[0]).toMatchObject({ type: 'rejected', reason: /round 1 no longer takes updates/ });
   });
+
+  it("says what happened without the update's bytes, so the service worker can post it to pages", async () => {
+    const { outbox, events } = await setup([new ApiRequestError(undefined, 'network', 'offline'), ack()]);
+    await outbox.drain();
+    await outbox.drain({ force: true });
+    expect(events.map((e) => e.type)).toEqual(['retrying', 'delivered']);
+    for (const e of events) {
+      expect(e.item).toMatchObject({ updateId: 'u-1', roundId: 1 });
+      expect(e.item).not.toHaveProperty('frame');
+      expect(() => structuredClone(e)).not.toThrow();
+    }
+  });
 });

@@ -5,16 +5,19 @@
  * keeps two of them from sending the same item at once.
  */
 import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
-
-/** The one call the outbox needs of the API client. */
-export type Uploader = Pick<CoordinatorApi, 'upload'>;
 import { decideRetry, DEFAULT_RETRY, type RetryPolicy } from './retry-policy.ts';
 import type { CoveyStore, OutboxItem } from './store.ts';
 
+/** The one call the outbox needs of the API client. */
+export type Uploader = Pick<CoordinatorApi, 'upload'>;
+
+/** What a delivery event says about its item: everything but the bytes, so it can be posted to pages cheaply. */
+export type OutboxReceipt = Omit<OutboxItem, 'frame'>;
+
 export type DeliveryEvent =
-  | { type: 'delivered'; item: OutboxItem; duplicate: boolean }
-  | { type: 'rejected'; item: OutboxItem; reason: string }
-  | { type: 'retrying'; item: OutboxItem; at: number; reason: string };
+  | { type: 'delivered'; item: OutboxReceipt; duplicate: boolean }
+  | { type: 'rejected'; item: OutboxReceipt; reason: string }
+  | { type: 'retrying'; item: OutboxReceipt; at: number; reason: string };
 
 export interface DrainReport {
   delivered: number;
@@ -79,7 +82,7 @@ export class Outbox {
     try {
       const ack = await this.api.upload(item.taskId, item.url, item.updateId, new Uint8Array(item.frame), signal);
       await this.store.deleteOutbox(item.updateId);
-      this.o.onEvent?.({ type: 'delivered', item, duplicate: ack.duplicate });
+      this.o.onEvent?.({ type: 'delivered', item: receipt(item), duplicate: ack.duplicate });
       return 'delivered';
     } catch (e) {
       if (signal?.aborted) throw e;
@@ -89,12 +92,12 @@ export class Outbox {
       const decision = decideRetry({ attempts, createdAt: item.createdAt, status, now: this.now() }, this.o.policy ?? DEFAULT_RETRY, this.o.random);
       if (!decision.retry) {
         await this.store.deleteOutbox(item.updateId);
-        this.o.onEvent?.({ type: 'rejected', item, reason: status === undefined ? decision.reason : `${message} (${decision.reason})` });
+        this.o.onEvent?.({ type: 'rejected', item: receipt(item), reason: status === undefined ? decision.reason : `${message} (${decision.reason})` });
         return 'rejected';
       }
       const updated = { ...item, attempts, nextAttemptAt: decision.at, lastError: message };
       await this.store.putOutbox(updated);
-      this.o.onEvent?.({ type: 'retrying', item: updated, at: decision.at, reason: message });
+      this.o.onEvent?.({ type: 'retrying', item: receipt(updated), at: decision.at, reason: message });
       return decision.at;
     }
   }
@@ -107,4 +110,8 @@ export class Outbox {
   private now(): number {
     return (this.o.now ?? Date.now)();
   }
+}
+
+function receipt({ frame: _frame, ...rest }: OutboxItem): OutboxReceipt {
+  return rest;
 }

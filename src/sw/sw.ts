@@ -45,13 +45,19 @@ self.addEventListener('sync', (event) => {
 
 async function deliverOutbox(): Promise<void> {
   const store = await CoveyStore.open();
+  const told: Promise<void>[] = [];
   try {
-    const report = await new Outbox(store, new CoordinatorApi(self.location.origin, store)).drain({ force: true });
-    const message: SwBroadcast = { type: 'OUTBOX_DRAINED', delivered: report.delivered, rejected: report.rejected, waiting: report.waiting };
-    for (const client of await self.clients.matchAll({ type: 'window' })) client.postMessage(message);
+    const outbox = new Outbox(store, new CoordinatorApi(self.location.origin, store), { onEvent: (event) => told.push(broadcast({ type: 'OUTBOX_EVENT', event })) });
+    const report = await outbox.drain({ force: true });
     // Still waiting: fail the sync so the browser schedules another one.
     if (report.waiting > 0) throw new Error(`${report.waiting} updates still waiting`);
   } finally {
+    await Promise.all(told);
     store.close();
   }
+}
+
+/** Tells every open Covey page, controlled or not yet (a first visit), so a refusal is never silent. */
+async function broadcast(message: SwBroadcast): Promise<void> {
+  for (const client of await self.clients.matchAll({ type: 'window', includeUncontrolled: true })) client.postMessage(message);
 }
