@@ -30,6 +30,29 @@ test.describe('installable app', () => {
       rmSync(profile, { recursive: true, force: true });
     }
   });
+
+  test('an Install button appears when the browser offers installation, and hands the choice to the browser', async ({ participant, coordinator }) => {
+    const { page } = await participant();
+    await page.goto(coordinator.url);
+    const install = page.getByTestId('install');
+    await expect(install).toBeHidden();
+
+    // Headless Chromium never offers installation itself: hand the page the event a browser would fire.
+    await page.evaluate(() => {
+      const offer = Object.assign(new Event('beforeinstallprompt', { cancelable: true }), {
+        prompt: async () => void ((window as { prompted?: number }).prompted = ((window as { prompted?: number }).prompted ?? 0) + 1),
+        userChoice: Promise.resolve({ outcome: 'accepted', platform: 'web' }),
+      });
+      dispatchEvent(offer);
+      (window as { offerDefaultPrevented?: boolean }).offerDefaultPrevented = offer.defaultPrevented;
+    });
+    // The page keeps the offer for its own button instead of the browser's mini-infobar.
+    expect(await page.evaluate(() => (window as { offerDefaultPrevented?: boolean }).offerDefaultPrevented)).toBe(true);
+    await expect(install).toBeVisible();
+    await install.click();
+    await expect(install).toBeHidden();
+    expect(await page.evaluate(() => (window as { prompted?: number }).prompted)).toBe(1);
+  });
 });
 
 test.describe('deployments', () => {
