@@ -83,4 +83,8 @@ export class Admission {
   leaveUpload(): void {
     this.inFlight = Math.max(0, this.inFlight - 1);
   }
+
+  get uploadsInFlight(): number {
+    return this.inFlight;
+  }
 }

@@ -51,3 +51,16 @@ export function limitsFromEnv(defaults: AdmissionLimits, env: NodeJS.ProcessEnv 
   if (!Number.isInteger(inflight) || inflight < 1) throw new Error('COVEY_MAX_INFLIGHT_UPLOADS must be a positive integer');
   return { ...defaults, ipBurst, ipPerSecond, clientBurst, clientPerSecond, maxInFlightUploads: inflight };
 }
+
+/**
+ * `COVEY_TRUST_PROXY`: behind a reverse proxy, trust its X-Forwarded-* headers. "true" trusts any proxy, a
+ * number that many hops, anything else is a comma-separated list of proxy addresses or CIDR ranges.
+ */
+export function trustProxyFromEnv(env: NodeJS.ProcessEnv = process.env): boolean | number | string {
+  const raw = env.COVEY_TRUST_PROXY?.trim();
+  if (!raw || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  if (!/^[0-9a-fA-F.:/,\s]+$/.test(raw)) throw new Error(`COVEY_TRUST_PROXY must be true, a hop count, or proxy addresses, got "${raw}"`);
+  return raw;
+}

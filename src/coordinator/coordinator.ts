@@ -27,6 +27,8 @@ export interface CoordinatorOptions {
   tokenSecret?: Buffer;
   /** Seed of the initial model weights, used only when a task has no stored model yet. */
   seed?: number;
+  /** Trust a reverse proxy's X-Forwarded-* headers (see ServerOptions.trustProxy). */
+  trustProxy?: boolean | number | string;
 }
 
 export interface Coordinator {
@@ -64,7 +66,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
   }
 
   const tokens = new TokenIssuer(opts.tokenSecret ?? randomBytes(32));
-  const server = await buildServer({ store, tasks, metrics, tokens, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger });
+  const server = await buildServer({ store, tasks, metrics, tokens, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger, trustProxy: opts.trustProxy });
   for (const { federation } of tasks.values()) federation.start();
   const evaluated = () => Promise.all([...evaluators.values()].map((e) => e.evaluatePending())).then(() => undefined);
   void evaluated();

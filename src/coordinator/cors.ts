@@ -38,7 +38,12 @@ export function registerCors(app: FastifyInstance, policy: CorsPolicy): void {
 function allowedFor(url: string, policy: CorsPolicy): ReadonlySet<string> | null {
   if (SHARED_PATH.test(url)) return policy.any();
   const task = TASK_PATH.exec(url)?.[1];
-  return task ? policy.forTask(decodeURIComponent(task)) : null;
+  if (!task) return null;
+  try {
+    return policy.forTask(decodeURIComponent(task));
+  } catch {
+    return new Set(); // not a valid escape: no task has that name, so no origin is allowed
+  }
 }
 
 function preflight(reply: FastifyReply): FastifyReply {

@@ -9,12 +9,13 @@
  * policy of every task: COVEY_MIN_CLIENTS, COVEY_TARGET_CLIENTS, COVEY_ROUND_DEADLINE_S; COVEY_ALLOWED_ORIGINS
  * (comma-separated) adds origins allowed to every task; COVEY_RATE_LIMIT_IP, COVEY_RATE_LIMIT_CLIENT and
  * COVEY_MAX_INFLIGHT_UPLOADS set the rate limits and back-pressure (config.ts); COVEY_TOKEN_SECRET signs
- * client tokens (else a random secret kept in <data dir>/token-secret).
+ * client tokens (else a random secret kept in <data dir>/token-secret); COVEY_TRUST_PROXY trusts a reverse
+ * proxy's X-Forwarded-* headers.
  */
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { DEFAULT_LIMITS } from './admission.ts';
-import { allowedOriginsFromEnv, limitsFromEnv, roundPolicyFromEnv } from './config.ts';
+import { allowedOriginsFromEnv, limitsFromEnv, roundPolicyFromEnv, trustProxyFromEnv } from './config.ts';
 import { createCoordinator } from './coordinator.ts';
 import { loadTokenSecret } from './tokens.ts';
 import { loadTasks } from './task-registry.ts';
@@ -43,6 +44,7 @@ const coordinator = await createCoordinator({
   limits: limitsFromEnv(DEFAULT_LIMITS),
   tokenSecret: loadTokenSecret(join(dataDir, 'token-secret')),
   logger: { level: process.env.LOG_LEVEL ?? 'info' },
+  trustProxy: trustProxyFromEnv(),
 });
 
 const shutdown = async (signal: string) => {

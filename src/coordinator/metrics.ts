@@ -23,6 +23,7 @@ export const FAMILIES = {
   covey_round_assigned_clients: { help: 'Clients assigned to the current round.', type: 'gauge' },
   covey_round_received_updates: { help: 'Updates the current round holds.', type: 'gauge' },
   covey_process_resident_memory_bytes: { help: 'Resident memory of the coordinator process.', type: 'gauge' },
+  covey_uploads_in_flight: { help: 'Upload bodies being received now (bounded by COVEY_MAX_INFLIGHT_UPLOADS).', type: 'gauge' },
 } satisfies Record<string, Family>;
 
 export type MetricName = keyof typeof FAMILIES;

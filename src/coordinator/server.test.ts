@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_LIMITS } from './admission.ts';
 import { readWeights } from '../worker/tf-model.ts';
 import type { Coordinator } from './coordinator.ts';
 import { authHeaders } from '../../e2e/coordinator.ts';
@@ -91,6 +93,12 @@ describe('HTTP API', () => {
     await expectRefusal(await get('https://evil.example'), 403, 'origin_not_allowed', 'origin');
     // The coordinator's own pages are same-origin.
     expect((await get(base)).status).toBe(200);
+    // A path that is not a valid escape is a client error, not a server error.
+    const undecodable = await fetch(`${base}/v1/tasks/%E0`, { headers: { origin: 'https://evil.example' } });
+    expect(undecodable.status, await undecodable.text()).toBe(400);
+    // Without COVEY_TRUST_PROXY, a forwarded scheme is not believed: https is another origin than this http.
+    const spoofed = await fetch(`${base}/v1/tasks/tiny`, { headers: { origin: base.replace('http:', 'https:'), 'x-forwarded-proto': 'https' } });
+    await expectRefusal(spoofed, 403, 'origin_not_allowed');
   });
 
   it('exposes Prometheus metrics: updates accepted and refused by reason, latencies, round gauges', async () => {
@@ -98,6 +106,9 @@ describe('HTTP API', () => {
     expect(text).toContain('# TYPE covey_updates_accepted_total counter');
     expect(text).toMatch(/^covey_updates_accepted_total\{task="tiny"\} 1$/m);
     expect(text).toMatch(/^covey_updates_refused_total\{task="tiny",reason="invalid_frame"\} \d+$/m);
+    // Refusals before the update is read (token, size, content type) are counted too.
+    expect(text).toMatch(/^covey_updates_refused_total\{task="tiny",reason="token_required"\} 1$/m);
+    expect(text).toMatch(/^covey_updates_refused_total\{task="tiny",reason="body_too_large"\} 1$/m);
     expect(text).toMatch(/^covey_round_received_updates\{task="tiny"\} 1$/m);
     expect(text).toMatch(/^covey_http_request_duration_seconds_bucket\{method="PUT",route="\/v1\/tasks\/:task\/rounds\/:round\/updates\/:updateId",status="4xx",le="\+Inf"\} \d+$/m);
     expect(text).toMatch(/^covey_process_resident_memory_bytes\{\} \d+$/m);
@@ -131,5 +142,46 @@ describe('HTTP API', () => {
     const history = (await (await fetch(`${base}/v1/tasks/tiny/history`)).json()) as { version: number; accuracy: number }[];
     expect(history[0]).toMatchObject({ version: 0 });
     expect(history[0]!.accuracy).toBeGreaterThanOrEqual(0);
+  });
+});
+
+describe('admission control and reverse proxies', () => {
+  let d: Coordinator;
+  let dbase: string;
+  beforeAll(async () => {
+    ({ coordinator: d, base: dbase } = await startTestCoordinator(undefined, { limits: { ...DEFAULT_LIMITS, maxInFlightUploads: 1 }, trustProxy: true }));
+  });
+  afterAll(() => d.close());
+
+  const inFlight = async () => Number(/^covey_uploads_in_flight\{\} (\d+)$/m.exec(await (await fetch(`${dbase}/metrics`)).text())?.[1]);
+
+  it('gives back the slot of an upload abandoned mid-body, and refuses while busy with headers a page can read', async () => {
+    const { hostname, port } = new URL(dbase);
+    const abandoned = request({ hostname, port, method: 'PUT', path: '/v1/tasks/tiny/rounds/1/updates/update-abandoned', headers: { 'content-type': 'application/octet-stream', 'content-length': '1000' } });
+    abandoned.on('error', () => undefined);
+    abandoned.write(Buffer.alloc(10));
+    await expect.poll(inFlight).toBe(1);
+
+    const origin = 'https://allowed.example';
+    const busy = await fetch(`${dbase}/v1/tasks/tiny/rounds/1/updates/update-busy1`, { method: 'PUT', headers: { origin, 'content-type': 'application/octet-stream' }, body: new Uint8Array(8) });
+    expect(busy.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(Number(busy.headers.get('retry-after'))).toBeGreaterThan(0);
+    await expectRefusal(busy, 503, 'busy');
+
+    abandoned.destroy();
+    await expect.poll(inFlight).toBe(0);
+    const auth = await authHeaders(dbase, 'client-after', 'tiny');
+    const res = await fetch(`${dbase}/v1/tasks/tiny/rounds/1/updates/update-after1`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...auth }, body: updateFrame('client-after', new Float32Array(TINY_PARAMS)) });
+    expect(res.status).toBe(200);
+    expect(await inFlight()).toBe(0);
+    expect(await (await fetch(`${dbase}/metrics`)).text()).toMatch(/^covey_updates_refused_total\{task="tiny",reason="busy"\} 1$/m);
+  });
+
+  it('behind a trusted proxy, the app served over https is its own origin', async () => {
+    const httpsOrigin = dbase.replace('http:', 'https:');
+    const enrol = (headers: Record<string, string>) =>
+      fetch(`${dbase}/v1/tasks/tiny/enrol`, { method: 'POST', headers: { origin: httpsOrigin, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ clientId: 'client-proxied' }) });
+    expect((await enrol({ 'x-forwarded-proto': 'https' })).status).toBe(200);
+    await expectRefusal(await enrol({}), 403, 'origin_not_allowed');
   });
 });

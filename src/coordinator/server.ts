@@ -39,40 +39,52 @@ export interface ServerOptions {
   /** The SDK's library build (`lib/`), served under /sdk/ to allowed origins. */
   sdkDir?: string;
   logger?: boolean | object;
+  /**
+   * Behind a reverse proxy (TLS termination): trust its X-Forwarded-For/-Proto/-Host, as Fastify's
+   * `trustProxy` (true, a hop count, or addresses). Needed so rate limits see the person's address and
+   * the app's own https origin is recognised as same-origin.
+   */
+  trustProxy?: boolean | number | string;
 }
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
+const UPLOAD_PATH = /^\/v1\/tasks\/([^/?]+)\/rounds\//;
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const largestUpload = Math.max(1024, ...[...opts.tasks.values()].map((t) => t.federation.maxUploadBytes));
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024 });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, trustProxy: opts.trustProxy ?? false });
 
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: largestUpload }, (_req, body, done) => done(null, body));
+  const metrics = opts.metrics ?? new Metrics();
+  const isUpload = (req: FastifyRequest) => req.method === 'PUT' && req.url.startsWith('/v1/');
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const failure = toApiFailure(err);
     if (failure.status >= 500) req.log.error(err);
+    // Every refused upload is counted by reason, whichever layer refused it (token, size, type, busy, …).
+    const task = UPLOAD_PATH.exec(req.url)?.[1];
+    if (isUpload(req) && task !== undefined && opts.tasks.has(task)) metrics.inc('covey_updates_refused_total', { task, reason: failure.code });
     return sendError(reply, failure);
   });
-  const metrics = opts.metrics ?? new Metrics();
   const admission = new Admission(opts.limits ?? DEFAULT_LIMITS);
   registerSecurityHeaders(app);
-  const isUpload = (req: FastifyRequest) => req.method === 'PUT' && req.url.startsWith('/v1/');
-  app.addHook('onRequest', async (req) => {
+  // CORS first: a refusal by admission control (429, 503) must still be readable by an embedding page.
+  registerCors(app, {
+    forTask: (id) => new Set(opts.tasks.get(id)?.federation.task.allowedOrigins ?? []),
+    any: () => new Set([...opts.tasks.values()].flatMap((t) => t.federation.task.allowedOrigins)),
+  });
+  app.addHook('onRequest', async (req, reply) => {
     if (!req.url.startsWith('/v1/')) return;
     admission.checkIp(req.ip);
     if (isUpload(req)) {
       admission.enterUpload();
-      (req as FastifyRequest & { admitted?: boolean }).admitted = true;
+      // 'close' comes once the answer is sent or the connection drops, also for a client that gave up
+      // mid-body (no 'onResponse' then): the slot is always given back, and only once.
+      reply.raw.once('close', () => admission.leaveUpload());
     }
   });
   app.addHook('onResponse', async (req, reply) => {
-    if ((req as FastifyRequest & { admitted?: boolean }).admitted) admission.leaveUpload();
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.observe('covey_http_request_duration_seconds', { method: req.method, route, status: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000);
-  });
-  registerCors(app, {
-    forTask: (id) => new Set(opts.tasks.get(id)?.federation.task.allowedOrigins ?? []),
-    any: () => new Set([...opts.tasks.values()].flatMap((t) => t.federation.task.allowedOrigins)),
   });
   app.setNotFoundHandler((req, reply) => sendError(reply, new ApiFailure(404, 'not_found', `no route for ${req.method} ${req.url.split('?')[0]}`)));
 
@@ -89,7 +101,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/metrics', async (_req, reply) => {
-    const gauges: [MetricName, Record<string, string>, number][] = [['covey_process_resident_memory_bytes', {}, process.memoryUsage().rss]];
+    const gauges: [MetricName, Record<string, string>, number][] = [
+      ['covey_process_resident_memory_bytes', {}, process.memoryUsage().rss],
+      ['covey_uploads_in_flight', {}, admission.uploadsInFlight],
+    ];
     for (const { federation } of opts.tasks.values()) {
       const s = federation.summary();
       gauges.push(['covey_model_version', { task: s.id }, s.modelVersion], ['covey_round_assigned_clients', { task: s.id }, s.round?.assigned ?? 0], ['covey_round_received_updates', { task: s.id }, s.round?.received ?? 0]);
@@ -160,18 +175,13 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       }
       const body = new Uint8Array(req.body.buffer, req.body.byteOffset, req.body.byteLength);
       const task = { task: req.params.task };
-      try {
-        const ack = federation.acceptUpload(round, req.params.updateId, body, tokenClient);
-        if (ack.duplicate) metrics.inc('covey_updates_duplicate_total', task);
-        else {
-          metrics.inc('covey_updates_accepted_total', task);
-          metrics.inc('covey_update_bytes_total', task, body.byteLength);
-        }
-        return ack;
-      } catch (e) {
-        if (e instanceof ApiFailure) metrics.inc('covey_updates_refused_total', { ...task, reason: e.code });
-        throw e;
+      const ack = federation.acceptUpload(round, req.params.updateId, body, tokenClient);
+      if (ack.duplicate) metrics.inc('covey_updates_duplicate_total', task);
+      else {
+        metrics.inc('covey_updates_accepted_total', task);
+        metrics.inc('covey_update_bytes_total', task, body.byteLength);
       }
+      return ack;
     },
   );
 

@@ -3,7 +3,7 @@ import * as tf from '@tensorflow/tfjs';
 import { f32 } from '../core/codecs/f32.ts';
 import { asTaskId } from '../core/ids.ts';
 import { encodeUpdateFrame, type UpdateMeta } from '../core/update-frame.ts';
-import { createCoordinator, type Coordinator } from './coordinator.ts';
+import { createCoordinator, type Coordinator, type CoordinatorOptions } from './coordinator.ts';
 import type { TaskDefinition } from './task.ts';
 
 export const TINY_PARAMS = 4 * 3 + 3;
@@ -36,7 +36,7 @@ export function updateFrame(clientId: string, delta: number[] | Float32Array, ov
 }
 
 /** A coordinator with the tiny task on a free loopback port, in memory; close it after the tests. */
-export async function startTestCoordinator(task: TaskDefinition = tinyTask()): Promise<{ coordinator: Coordinator; base: string }> {
-  const coordinator = await createCoordinator({ dbPath: ':memory:', tasks: [task] });
+export async function startTestCoordinator(task: TaskDefinition = tinyTask(), opts: Partial<CoordinatorOptions> = {}): Promise<{ coordinator: Coordinator; base: string }> {
+  const coordinator = await createCoordinator({ dbPath: ':memory:', tasks: [task], ...opts });
   return { coordinator, base: await coordinator.server.listen({ port: 0, host: '127.0.0.1' }) };
 }
