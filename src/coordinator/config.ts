@@ -53,14 +53,13 @@ export function limitsFromEnv(defaults: AdmissionLimits, env: NodeJS.ProcessEnv 
 }
 
 /**
- * `COVEY_TRUST_PROXY`: behind a reverse proxy, trust its X-Forwarded-* headers. "true" trusts any proxy, a
- * number that many hops, anything else is a comma-separated list of proxy addresses or CIDR ranges.
+ * `COVEY_TRUST_PROXY`: behind a reverse proxy, trust its X-Forwarded-* headers. "true" trusts any proxy;
+ * otherwise a comma-separated list of the proxies' addresses or CIDR ranges (safer).
  */
-export function trustProxyFromEnv(env: NodeJS.ProcessEnv = process.env): boolean | number | string {
+export function trustProxyFromEnv(env: NodeJS.ProcessEnv = process.env): boolean | string {
   const raw = env.COVEY_TRUST_PROXY?.trim();
   if (!raw || raw === 'false') return false;
   if (raw === 'true') return true;
-  if (/^\d+$/.test(raw)) return Number(raw);
-  if (!/^[0-9a-fA-F.:/,\s]+$/.test(raw)) throw new Error(`COVEY_TRUST_PROXY must be true, a hop count, or proxy addresses, got "${raw}"`);
+  if (!/^[0-9a-fA-F.:/,\s]+$/.test(raw)) throw new Error(`COVEY_TRUST_PROXY must be true or the proxies' addresses, got "${raw}"`);
   return raw;
 }

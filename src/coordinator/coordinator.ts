@@ -28,7 +28,7 @@ export interface CoordinatorOptions {
   /** Seed of the initial model weights, used only when a task has no stored model yet. */
   seed?: number;
   /** Trust a reverse proxy's X-Forwarded-* headers (see ServerOptions.trustProxy). */
-  trustProxy?: boolean | number | string;
+  trustProxy?: boolean | string;
 }
 
 export interface Coordinator {
@@ -47,16 +47,18 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
   const tasks = new Map<string, ServedTask>();
   const evaluators = new Map<string, Evaluator>();
   const log = (msg: string) => server.log.info(msg);
+  const evaluatorLog = { info: log, warn: (msg: string) => server.log.warn(msg) };
   const metrics = new Metrics();
 
   for (const task of opts.tasks) {
     const model = await task.buildModel(opts.seed ?? 1);
     const spec = await describeModel(model);
-    const evaluator = await Evaluator.create(task, store, log);
+    const evaluator = await Evaluator.create(task, store, evaluatorLog);
     const federation = new Federation(task, await readWeights(model), store, {
-      onRoundClosed: (taskId, roundId, version) => {
+      onRoundClosed: (taskId, roundId, version, why) => {
         metrics.inc('covey_rounds_closed_total', { task: taskId, outcome: version === null ? 'failed' : 'aggregated' });
-        log(version === null ? `task ${taskId} round ${roundId} failed: too few updates by its deadline` : `task ${taskId} round ${roundId} closed: model v${version}`);
+        if (version === null) server.log.warn(`task ${taskId} round ${roundId} failed: ${why ?? 'no new model'}`);
+        else log(`task ${taskId} round ${roundId} closed: model v${version}`);
         void evaluator.evaluatePending();
       },
     });

@@ -10,18 +10,23 @@ import { evaluate, writeWeights, type ExampleBatch } from '../worker/tf-model.ts
 import type { CoordinatorStore } from './store.ts';
 import type { TaskDefinition } from './task.ts';
 
+export interface EvaluatorLog {
+  info(msg: string): void;
+  warn(msg: string): void;
+}
+
 export class Evaluator {
   private queue: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly task: TaskDefinition,
     private readonly store: CoordinatorStore,
-    private readonly log: (msg: string) => void,
+    private readonly log: EvaluatorLog,
     private readonly model: tf.LayersModel,
     private readonly testSet: ExampleBatch,
   ) {}
 
-  static async create(task: TaskDefinition, store: CoordinatorStore, log: (msg: string) => void): Promise<Evaluator> {
+  static async create(task: TaskDefinition, store: CoordinatorStore, log: EvaluatorLog): Promise<Evaluator> {
     let testSet: ExampleBatch;
     try {
       testSet = task.loadTestSet();
@@ -32,26 +37,44 @@ export class Evaluator {
     return new Evaluator(task, store, log, await task.buildModel(0), testSet);
   }
 
-  /** Evaluates every stored version that has no evaluation yet; resolves when done. */
+  /**
+   * Evaluates every stored version that has no evaluation yet; resolves when done, and never rejects: a
+   * version whose evaluation fails is recorded without numbers and logged, and the next ones still run.
+   */
   evaluatePending(): Promise<void> {
-    this.queue = this.queue.then(async () => {
-      for (const version of this.store.unevaluatedVersions(this.task.id)) {
-        // Yield between versions so requests are served while a backlog is worked off.
-        await new Promise((resolve) => setImmediate(resolve));
-        const weights = this.store.modelVector(this.task.id, version);
-        if (!weights) continue;
-        writeWeights(this.model, weights);
-        const result = await evaluate(this.model, this.testSet, inputShape(this.task.input));
-        const metrics: Partial<Record<MetricName, number>> = {};
-        for (const name of this.task.metrics) {
-          const value = result[name];
-          if (value !== undefined && Number.isFinite(value)) metrics[name] = value;
+    this.queue = this.queue
+      .then(async () => {
+        for (const version of this.store.unevaluatedVersions(this.task.id)) {
+          // Yield between versions so requests are served while a backlog is worked off.
+          await new Promise((resolve) => setImmediate(resolve));
+          try {
+            await this.evaluateVersion(version);
+          } catch (e) {
+            this.log.warn(`task ${this.task.id} model v${version}: evaluation failed: ${errorText(e)}`);
+            this.store.recordEvaluation(this.task.id, version, null, null, {}, Date.now());
+          }
         }
-        this.store.recordEvaluation(this.task.id, version, result.accuracy, result.loss, metrics, Date.now());
-        const shown = Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
-        this.log(`task ${this.task.id} model v${version}: held-out ${shown}, loss ${result.loss.toFixed(4)} (${this.testSet.count} examples)`);
-      }
-    });
+      })
+      .catch((e: unknown) => this.log.warn(`task ${this.task.id}: evaluations stopped: ${errorText(e)}`));
     return this.queue;
   }
+
+  private async evaluateVersion(version: number): Promise<void> {
+    const weights = this.store.modelVector(this.task.id, version);
+    if (!weights) return;
+    writeWeights(this.model, weights);
+    const result = await evaluate(this.model, this.testSet, inputShape(this.task.input));
+    const metrics: Partial<Record<MetricName, number>> = {};
+    for (const name of this.task.metrics) {
+      const value = result[name];
+      if (value !== undefined && Number.isFinite(value)) metrics[name] = value;
+    }
+    const finite = (x: number) => (Number.isFinite(x) ? x : null);
+    this.store.recordEvaluation(this.task.id, version, finite(result.accuracy), finite(result.loss), metrics, Date.now());
+    const shown = Object.entries(metrics).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
+    if (!Number.isFinite(result.loss)) this.log.warn(`task ${this.task.id} model v${version}: held-out loss is ${result.loss}: the model diverged`);
+    else this.log.info(`task ${this.task.id} model v${version}: held-out ${shown}, loss ${result.loss.toFixed(4)} (${this.testSet.count} examples)`);
+  }
 }
+
+const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));

@@ -53,6 +53,32 @@ describe('Federation', () => {
     expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'wait', reason: /already contributed/ });
   });
 
+  it('never publishes a model whose aggregate overflows: the round fails and the model stays', () => {
+    const { store, fed, closed } = setup();
+    // Every delta is finite (near float32's largest value); the second round's model would not be.
+    for (const round of [1, 2]) {
+      for (const client of ['client-aaaa', 'client-bbbb']) {
+        checkin(fed, client);
+        fed.acceptUpload(round, `update-${round}-${client}`, updateFrame(client, ones(3e38), { numExamples: 10, baseVersion: round - 1 }));
+      }
+      fed.advance();
+    }
+    expect(closed).toEqual([1, null]);
+    const v1 = store.latestVersion('tiny')!;
+    expect(v1.version).toBe(1);
+    expect(v1.weights.every(Number.isFinite)).toBe(true);
+    expect(fed.summary()).toMatchObject({ modelVersion: 1, round: { id: 3, baseVersion: 1, received: 0 } });
+  });
+
+  it('does not acknowledge one client\'s update to another presenting the same id and bytes', () => {
+    const { fed } = setup();
+    checkin(fed, 'client-aaaa');
+    const frame = updateFrame('client-aaaa', ones(1));
+    fed.acceptUpload(1, 'update-0001', frame, 'client-aaaa');
+    expect(refusal(() => fed.acceptUpload(1, 'update-0001', frame, 'client-bbbb'))).toMatchObject({ status: 409, code: 'update_id_reused' });
+    expect(fed.acceptUpload(1, 'update-0001', frame, 'client-aaaa')).toMatchObject({ duplicate: true });
+  });
+
   it('counts a repeated upload id once and answers it as accepted', () => {
     const { fed } = setup();
     checkin(fed, 'client-aaaa');

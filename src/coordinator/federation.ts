@@ -21,8 +21,8 @@ import type { CoordinatorStore, RoundRow } from './store.ts';
 import type { TaskDefinition } from './task.ts';
 
 export interface FederationEvents {
-  /** A round closed; `version` is the new model version, or null when the round failed. */
-  onRoundClosed?(taskId: string, roundId: number, version: number | null): void;
+  /** A round closed; `version` is the new model version, or null when the round failed (`why`). */
+  onRoundClosed?(taskId: string, roundId: number, version: number | null, why?: string): void;
 }
 
 const WAIT_BETWEEN_ROUNDS_MS = 2_000;
@@ -136,7 +136,9 @@ export class Federation {
     const previous = this.store.findUpdate(updateId);
     if (previous) {
       // A retry repeats the same bytes under the same id; anything else reusing the id is refused.
-      if (previous.taskId !== this.task.id || previous.roundId !== roundId || previous.bodySha256 !== digest) {
+      // Also refused: another client presenting someone's bytes under their id (nothing of theirs is acknowledged).
+      const otherClient = tokenClientId !== undefined && previous.clientId !== tokenClientId;
+      if (previous.taskId !== this.task.id || previous.roundId !== roundId || previous.bodySha256 !== digest || otherClient) {
         throw new ApiFailure(409, 'update_id_reused', 'this update id was already used for another update', 'updateId');
       }
       return { status: 'accepted', duplicate: true, roundId, received: this.store.countUpdates(this.task.id, roundId) };
@@ -203,24 +205,27 @@ export class Federation {
       failpoint('aggregating');
       this.aggregate();
     } else {
-      this.closeRound(null);
+      this.closeRound(null, 'too few updates by its deadline');
     }
   }
 
   private aggregate(): void {
     const acc = this.accumulator;
     const next = applyDelta(this.weights, acc.finish());
+    // Each update was finite, but their weighted sum can still overflow float32: never publish such a model.
+    const bad = findNonFinite(next);
+    if (bad >= 0) return this.closeRound(null, `the aggregate was not finite (parameter ${bad} is ${next[bad]}); the model stays at v${this.version}`);
     this.closeRound({ version: this.version + 1, weights: next, numClients: acc.count, numExamples: acc.totalExamples, clientLoss: this.lossSum / acc.totalExamples });
   }
 
-  private closeRound(result: Parameters<CoordinatorStore['closeRound']>[0]['result']): void {
+  private closeRound(result: Parameters<CoordinatorStore['closeRound']>[0]['result'], why?: string): void {
     const closed = this.round.roundId;
     const nextVersion = result?.version ?? this.version;
     const now = this.now();
     this.store.closeRound({ taskId: this.task.id, roundId: closed, now, result, next: this.newRoundRow(nextVersion, now) });
     failpoint('model-written');
     this.restore();
-    this.events.onRoundClosed?.(this.task.id, closed, result?.version ?? null);
+    this.events.onRoundClosed?.(this.task.id, closed, result?.version ?? null, why);
   }
 
   /** Loads the latest model and the current round from the store, replaying the round's updates. */

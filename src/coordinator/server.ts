@@ -41,10 +41,10 @@ export interface ServerOptions {
   logger?: boolean | object;
   /**
    * Behind a reverse proxy (TLS termination): trust its X-Forwarded-For/-Proto/-Host, as Fastify's
-   * `trustProxy` (true, a hop count, or addresses). Needed so rate limits see the person's address and
+   * `trustProxy` (true, or the proxies' addresses). Needed so rate limits see the person's address and
    * the app's own https origin is recognised as same-origin.
    */
-  trustProxy?: boolean | number | string;
+  trustProxy?: boolean | string;
 }
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';

@@ -47,8 +47,8 @@ CREATE TABLE IF NOT EXISTS model_versions (
   num_clients INTEGER NOT NULL DEFAULT 0, num_examples INTEGER NOT NULL DEFAULT 0, client_loss REAL,
   created_at INTEGER NOT NULL, PRIMARY KEY (task_id, version));
 CREATE TABLE IF NOT EXISTS evaluations (
-  task_id TEXT NOT NULL, version INTEGER NOT NULL, accuracy REAL NOT NULL, loss REAL NOT NULL,
-  evaluated_at INTEGER NOT NULL, PRIMARY KEY (task_id, version));
+  task_id TEXT NOT NULL, version INTEGER NOT NULL, accuracy REAL, loss REAL,
+  evaluated_at INTEGER NOT NULL, metrics TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (task_id, version));
 CREATE TABLE IF NOT EXISTS rounds (
   task_id TEXT NOT NULL, round_id INTEGER NOT NULL, base_version INTEGER NOT NULL, state TEXT NOT NULL,
   min_clients INTEGER NOT NULL, target_clients INTEGER NOT NULL, opened_at INTEGER NOT NULL,
@@ -88,7 +88,19 @@ export class CoordinatorStore {
         // v2: a digest of each accepted body, so that a retry is told apart from another body under the same id.
         this.db.exec('ALTER TABLE updates ADD COLUMN body_sha256 TEXT');
       }
-      this.db.pragma('user_version = 2');
+      const lossColumn = (this.db.prepare('PRAGMA table_info(evaluations)').all() as { name: string; notnull: number }[]).find((c) => c.name === 'loss');
+      if (version < 3 && lossColumn?.notnull) {
+        // v3: a model whose held-out loss is not a number (diverged) is recorded as null, not refused by SQLite.
+        this.db.exec(`
+          CREATE TABLE evaluations_v3 (
+            task_id TEXT NOT NULL, version INTEGER NOT NULL, accuracy REAL, loss REAL,
+            evaluated_at INTEGER NOT NULL, metrics TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (task_id, version));
+          INSERT INTO evaluations_v3 (task_id, version, accuracy, loss, evaluated_at, metrics)
+            SELECT task_id, version, accuracy, loss, evaluated_at, metrics FROM evaluations;
+          DROP TABLE evaluations;
+          ALTER TABLE evaluations_v3 RENAME TO evaluations;`);
+      }
+      this.db.pragma('user_version = 3');
     })();
   }
 
@@ -214,7 +226,8 @@ export class CoordinatorStore {
     })();
   }
 
-  recordEvaluation(taskId: string, version: number, accuracy: number, loss: number, metrics: Partial<Record<MetricName, number>>, now: number): void {
+  /** Records a held-out evaluation; null where the model's output was not a number. */
+  recordEvaluation(taskId: string, version: number, accuracy: number | null, loss: number | null, metrics: Partial<Record<MetricName, number>>, now: number): void {
     this.db
       .prepare('INSERT OR REPLACE INTO evaluations (task_id, version, accuracy, loss, evaluated_at, metrics) VALUES (?, ?, ?, ?, ?, ?)')
       .run(taskId, version, accuracy, loss, now, JSON.stringify(metrics));
