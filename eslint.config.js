@@ -31,5 +31,5 @@ export default tseslint.config(
     },
   },
   { files: ['src/client/store.ts'], rules: { 'no-restricted-imports': 'off' } },
-  { files: ['src/coordinator/store.ts'], rules: { 'no-restricted-imports': 'off' } },
+  { files: ['src/coordinator/store.ts', 'src/coordinator/store.test.ts'], rules: { 'no-restricted-imports': 'off' } }, // the migration test writes an old schema itself
 );
