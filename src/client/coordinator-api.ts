@@ -24,6 +24,8 @@ export class ApiRequestError extends Error {
     readonly code: string,
     message: string,
     readonly field?: string,
+    /** The server's Retry-After, in seconds, when it sent one (429, 503). */
+    readonly retryAfterS?: number,
   ) {
     super(message);
   }
@@ -123,7 +125,8 @@ export class CoordinatorApi {
     const body: unknown = await response.json().catch(() => null);
     if (!response.ok) {
       const err = readApiError(body);
-      throw new ApiRequestError(response.status, err?.code ?? 'http_error', err?.message ?? `HTTP ${response.status}`, err?.field);
+      const retryAfter = Number(response.headers.get('retry-after') ?? NaN);
+      throw new ApiRequestError(response.status, err?.code ?? 'http_error', err?.message ?? `HTTP ${response.status}`, err?.field, Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined);
     }
     return body;
   }

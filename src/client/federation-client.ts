@@ -42,6 +42,8 @@ interface Assignment {
   offline: boolean;
 }
 
+const MIN_OUTBOX_WAIT_MS = 1_000;
+
 const isOffline = (e: unknown) => e instanceof ApiRequestError && e.status === undefined;
 
 export class FederationClient {
@@ -92,6 +94,15 @@ export class FederationClient {
     if (answer.status === 'wait') {
       emit({ type: 'phase', phase: 'waiting', message: `Waiting: ${answer.reason}` });
       await sleep(answer.retryAfterMs, signal);
+      return;
+    }
+    // Trained for this round already, and the update waits to be sent (the coordinator was busy or failed):
+    // wait for its next try rather than train again and queue a second update the round would refuse.
+    const waiting = (await this.o.outbox.pending()).find((i) => i.taskId === this.o.taskId && i.roundId === answer.roundId);
+    if (waiting) {
+      const at = Math.max(waiting.nextAttemptAt, Date.now() + MIN_OUTBOX_WAIT_MS);
+      emit({ type: 'phase', phase: 'waiting', message: `The update for round ${answer.roundId} waits to be sent; next try at ${new Date(at).toLocaleTimeString()}` });
+      await sleep(at - Date.now(), signal);
       return;
     }
     await this.contribute(task, clientId, { roundId: answer.roundId, modelVersion: answer.modelVersion, config: answer.config, offline: false }, signal);

@@ -87,9 +87,10 @@ export class Outbox {
     } catch (e) {
       if (signal?.aborted) throw e;
       const status = e instanceof ApiRequestError ? e.status : undefined;
+      const retryAfterS = e instanceof ApiRequestError ? e.retryAfterS : undefined;
       const message = e instanceof Error ? e.message : String(e);
       const attempts = item.attempts + 1;
-      const decision = decideRetry({ attempts, createdAt: item.createdAt, status, now: this.now() }, this.o.policy ?? DEFAULT_RETRY, this.o.random);
+      const decision = decideRetry({ attempts, createdAt: item.createdAt, status, now: this.now(), retryAfterS }, this.o.policy ?? DEFAULT_RETRY, this.o.random);
       if (!decision.retry) {
         await this.store.deleteOutbox(item.updateId);
         this.o.onEvent?.({ type: 'rejected', item: receipt(item), reason: status === undefined ? decision.reason : `${message} (${decision.reason})` });

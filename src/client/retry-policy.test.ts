@@ -20,6 +20,12 @@ describe('retry policy', () => {
     expect(decideRetry({ attempts: 3, createdAt: 0, status: 503, now: 10_000 }, policy, () => 0.5)).toEqual({ retry: true, at: 12_000 });
   });
 
+  it("waits at least as long as the server's Retry-After, within the cap", () => {
+    expect(decideRetry({ attempts: 1, createdAt: 0, status: 503, now: 10_000, retryAfterS: 2 }, policy, () => 0.5)).toEqual({ retry: true, at: 12_000 });
+    expect(decideRetry({ attempts: 3, createdAt: 0, status: 429, now: 10_000, retryAfterS: 1 }, policy, () => 0.5)).toEqual({ retry: true, at: 12_000 });
+    expect(decideRetry({ attempts: 1, createdAt: 0, status: 503, now: 10_000, retryAfterS: 3600 }, policy, () => 0.5)).toEqual({ retry: true, at: 18_000 });
+  });
+
   it('never retries forever: gives up after maxAttempts or maxAge, and at once on a refusal', () => {
     expect(decideRetry({ attempts: 5, createdAt: 0, status: undefined, now: 1 }, policy)).toMatchObject({ retry: false, reason: /after 5 attempts/ });
     expect(decideRetry({ attempts: 1, createdAt: 0, status: undefined, now: 60_000 }, policy)).toMatchObject({ retry: false, reason: /retry window/ });

@@ -22,17 +22,19 @@ export type RetryDecision = { retry: true; at: number } | { retry: false; reason
 
 /**
  * What to do after failed attempt number `attempts` (counting from 1) of an item created at `createdAt`.
- * `status` is the HTTP status, or undefined when no answer came (offline, connection lost).
+ * `status` is the HTTP status, or undefined when no answer came (offline, connection lost); a server's
+ * `retryAfterS` (429, 503) is a floor under the backoff, so a busy coordinator is not asked again sooner.
  */
 export function decideRetry(
-  args: { attempts: number; createdAt: number; status: number | undefined; now: number },
+  args: { attempts: number; createdAt: number; status: number | undefined; now: number; retryAfterS?: number },
   policy: RetryPolicy = DEFAULT_RETRY,
   random: () => number = Math.random,
 ): RetryDecision {
   if (!isRetryableStatus(args.status)) return { retry: false, reason: `refused with HTTP ${args.status}` };
   if (args.attempts >= policy.maxAttempts) return { retry: false, reason: `gave up after ${args.attempts} attempts` };
   if (args.now - args.createdAt >= policy.maxAgeMs) return { retry: false, reason: 'gave up: older than the retry window' };
-  return { retry: true, at: args.now + backoffDelayMs(args.attempts - 1, policy, random) };
+  const floor = Math.min(policy.maxMs, (args.retryAfterS ?? 0) * 1000);
+  return { retry: true, at: args.now + Math.max(floor, backoffDelayMs(args.attempts - 1, policy, random)) };
 }
 
 /** A network failure (status undefined), a timeout, throttling or a server error may pass; other 4xx will not. */

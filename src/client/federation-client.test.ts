@@ -1,0 +1,78 @@
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import type { CheckinResponse, TaskSummary } from '../core/protocol.ts';
+import type { BackendReport, TrainJob } from '../worker/protocol.ts';
+import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
+import { FederationClient, type FederationEvent } from './federation-client.ts';
+import { Outbox } from './outbox.ts';
+import { CoveyStore } from './store.ts';
+import type { WorkerBridge } from './worker-bridge.ts';
+
+const PARAMS = 6;
+
+const task = {
+  id: 'tiny',
+  name: 'Tiny',
+  inputShape: [2],
+  labels: ['a', 'b'],
+  input: { kind: 'tabular', labelColumn: 'y', columns: [] },
+  config: { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd', codec: 'f32' },
+  round: { id: 1, baseVersion: 0 },
+} as unknown as TaskSummary;
+
+const assigned: CheckinResponse = {
+  status: 'assigned',
+  roundId: 1,
+  modelVersion: 0,
+  modelUrl: '/v1/tasks/tiny/models/0/model.json',
+  uploadUrl: '/v1/tasks/tiny/rounds/1/updates/',
+  config: task.config,
+  deadline: new Date(Date.now() + 600_000).toISOString(),
+};
+
+describe('FederationClient', () => {
+  it('does not train again for a round whose update waits in the outbox because the coordinator is busy', async () => {
+    const store = await CoveyStore.open('federation-client-test');
+    await store.add([0, 1, 0, 1].map((label) => ({ taskId: 'tiny', label, features: new Float32Array([label, 1 - label]), source: 'imported' as const, addedAt: 0 })));
+
+    let checkins = 0;
+    const uploads: string[] = [];
+    const controller = new AbortController();
+    const api = {
+      url: (path: string) => `http://coordinator.test${path}`,
+      task: async () => task,
+      checkin: async () => {
+        checkins += 1;
+        if (checkins === 3) controller.abort();
+        return assigned;
+      },
+      // Busy every time: the update stays in the outbox, with Retry-After 1 s.
+      upload: async (_task: string, _url: string, updateId: string) => {
+        uploads.push(updateId);
+        throw new ApiRequestError(503, 'busy', 'the coordinator is busy; try again shortly', undefined, 1);
+      },
+    } as unknown as CoordinatorApi;
+    const jobs: TrainJob[] = [];
+    const bridge = {
+      backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }),
+      train: async (job: TrainJob) => {
+        jobs.push(job);
+        return { delta: new Float32Array(PARAMS), loss: 0.5, accuracy: 0.5, numExamples: job.count, trainMs: 1, backend: 'cpu' };
+      },
+    } as unknown as WorkerBridge;
+    const outbox = new Outbox(store, api);
+    const events: FederationEvent[] = [];
+    const client = new FederationClient({ api, store, bridge, outbox, taskId: 'tiny', onEvent: (e) => events.push(e) });
+
+    await client.run(controller.signal);
+
+    expect(checkins).toBe(3);
+    expect(jobs).toHaveLength(1);
+    const waiting = await store.outbox();
+    expect(waiting).toHaveLength(1);
+    // Every try sent the same update, under the id it was made with.
+    expect(new Set(uploads)).toEqual(new Set([waiting[0]!.updateId]));
+    expect(events).toContainEqual(expect.objectContaining({ type: 'phase', phase: 'waiting', message: expect.stringMatching(/update for round 1 waits to be sent/) }));
+    store.close();
+  }, 15_000);
+});
