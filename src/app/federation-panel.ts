@@ -28,10 +28,15 @@ const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
 
 export class FederationPanel {
   private session: AbortController | undefined;
+  /** Set while join() decides: a double click, or a click while resume() runs, starts one session only. */
+  private joining = false;
   private contributions = 0;
 
   constructor(private readonly o: FederationPanelOptions) {
-    $('join').addEventListener('click', () => void (this.session ? this.leave() : this.join()));
+    $('join').addEventListener('click', () => {
+      if (this.joining) return;
+      void (this.session ? this.leave() : this.join());
+    });
   }
 
   /** Rejoins if the person had joined before this page loaded (a reload, a closed tab, a restart). */
@@ -40,11 +45,18 @@ export class FederationPanel {
   }
 
   async join(): Promise<void> {
-    if ((await this.o.store.count(this.o.taskId)) === 0) {
-      say('phase', 'Add some examples first: draw digits or load sample data.');
-      return;
+    if (this.session || this.joining) return;
+    this.joining = true;
+    try {
+      if ((await this.o.store.count(this.o.taskId)) === 0) {
+        say('phase', 'Add some examples first: draw digits or load sample data.');
+        return;
+      }
+      await this.o.store.putSetting(JOINED, true);
+    } finally {
+      this.joining = false;
     }
-    await this.o.store.putSetting(JOINED, true);
+    if (this.session) return;
     const session = (this.session = new AbortController());
     $('join').textContent = 'Leave';
     const client = new FederationClient({ ...this.o, onEvent: (e) => this.show(e) });

@@ -65,6 +65,17 @@ describe('CoveyStore', () => {
     store.close();
   });
 
+  it('gives two tabs opening at once the same client id', async () => {
+    const name = freshName();
+    const [a, b] = await Promise.all([CoveyStore.open(name), CoveyStore.open(name)]);
+    const [idA, idB] = await Promise.all([a.clientId(), b.clientId()]);
+    expect(idA).toMatch(/^c-/);
+    expect(idB).toBe(idA);
+    expect(await a.clientId()).toBe(idA);
+    a.close();
+    b.close();
+  });
+
   it('deletes everything, client id included', async () => {
     const name = freshName();
     const store = await CoveyStore.open(name);

@@ -157,10 +157,12 @@ export class CoveyStore {
 
   /** This browser's client id for the coordinator: random, made once, kept with the data. */
   async clientId(): Promise<string> {
-    const existing = await this.db.get('settings', 'clientId');
-    if (typeof existing === 'string') return existing;
-    const id = `c-${crypto.randomUUID()}`;
-    await this.db.put('settings', id, 'clientId');
+    // One read-write transaction: two tabs opening for the first time at once still agree on one id.
+    const tx = this.db.transaction('settings', 'readwrite');
+    const existing = await tx.store.get('clientId');
+    const id = typeof existing === 'string' ? existing : `c-${crypto.randomUUID()}`;
+    if (id !== existing) await tx.store.put(id, 'clientId');
+    await tx.done;
     return id;
   }
 

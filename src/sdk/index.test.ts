@@ -46,4 +46,23 @@ describe('SDK', () => {
     expect(await codeOf(covey.addExamples([{ label: 0, record: { a: 'many', b: 'x' } }]))).toEqual({ code: 'invalid_examples', field: 'examples[0].record.a' });
     expect(await covey.exampleCount()).toBe(0);
   });
+
+  it('does not start with an aborted signal, and a session that failed does not block the next join', async () => {
+    const covey = await connect({ coordinator: base, task: 'tiny' });
+    const errors: string[] = [];
+    covey.on('error', (e) => errors.push(e.message));
+    covey.join({ signal: AbortSignal.abort() });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(errors).toEqual([]);
+    // Node has no Web Worker, so the trainer cannot start: the session ends with an error…
+    covey.join();
+    await expect.poll(() => errors.length).toBe(1);
+    // …and joining again tries again.
+    covey.join();
+    await expect.poll(() => errors.length).toBe(2);
+    covey.close();
+    covey.join();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(errors).toHaveLength(2);
+  });
 });

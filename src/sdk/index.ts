@@ -102,6 +102,12 @@ export interface Covey {
   leave(): void;
   /** Deletes this task's examples from this browser. */
   deleteData(): Promise<void>;
+  /**
+   * Leaves, and releases what the connection holds: its trainer worker, its IndexedDB connection and its
+   * `online` listener (for single-page apps that connect more than once). Examples and the outbox stay
+   * stored; a later {@link connect} picks them up. The object is not usable afterwards.
+   */
+  close(): void;
   /** Listens to an event; returns a function that stops listening. */
   on<K extends keyof CoveyEvents>(type: K, listener: (event: CoveyEvents[K]) => void): () => void;
 }
@@ -139,6 +145,8 @@ class Connection implements Covey {
   private readonly bridge: WorkerBridge;
   private readonly outbox: Outbox;
   private session: AbortController | undefined;
+  private closed = false;
+  private readonly onOnline = () => void this.outbox.drain({ force: true }).catch(() => undefined);
 
   constructor(
     readonly task: TaskSummary,
@@ -148,7 +156,7 @@ class Connection implements Covey {
   ) {
     this.bridge = new WorkerBridge(() => createTrainerWorker(options.workerUrl ?? new URL(WORKER_FILE, import.meta.url).href), options.preferredBackend);
     this.outbox = new Outbox(store, api, { onEvent: (e) => this.onDelivery(e) });
-    globalThis.addEventListener?.('online', () => void this.outbox.drain({ force: true }).catch(() => undefined));
+    globalThis.addEventListener?.('online', this.onOnline);
     void this.outbox.drain({ force: true }).catch(() => undefined);
   }
 
@@ -171,11 +179,23 @@ class Connection implements Covey {
   }
 
   join(options: { signal?: AbortSignal } = {}): void {
-    if (this.session) return;
+    const { signal } = options;
+    if (this.session || this.closed || signal?.aborted) return;
     const session = (this.session = new AbortController());
-    options.signal?.addEventListener('abort', () => this.leave(), { once: true });
+    // The caller's signal ends this session only, not a later one.
+    const stop = () => {
+      if (this.session === session) this.leave();
+    };
+    signal?.addEventListener('abort', stop, { once: true });
     const client = new FederationClient({ api: this.api, store: this.store, bridge: this.bridge, outbox: this.outbox, taskId: this.task.id, onEvent: (e) => this.onFederation(e) });
-    client.run(session.signal).catch((e: unknown) => this.emit('error', { message: e instanceof Error ? e.message : String(e) }));
+    client
+      .run(session.signal)
+      .catch((e: unknown) => this.emit('error', { message: e instanceof Error ? e.message : String(e) }))
+      .finally(() => {
+        // A session that ended on its own (its worker could not start, say) does not block the next join().
+        if (this.session === session) this.session = undefined;
+        signal?.removeEventListener('abort', stop);
+      });
   }
 
   leave(): void {
@@ -185,6 +205,15 @@ class Connection implements Covey {
 
   deleteData(): Promise<void> {
     return this.store.deleteTask(this.task.id);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.leave();
+    this.closed = true;
+    globalThis.removeEventListener?.('online', this.onOnline);
+    this.bridge.terminate();
+    this.store.close();
   }
 
   on<K extends keyof CoveyEvents>(type: K, listener: (event: CoveyEvents[K]) => void): () => void {
