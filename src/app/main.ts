@@ -3,7 +3,7 @@
  * the trainer worker to the screens. URL parameters: `?shard=N` and `?partition=iid|noniid` pick the sample
  * data, `?backend=webgpu|webgl|cpu` asks for a backend first, `?task=` picks the task (default "digits").
  */
-import { isTaskSummary, type TaskSummary } from '../core/protocol.ts';
+import { isTaskSummary, modelPaths, type TaskSummary } from '../core/protocol.ts';
 import { CoordinatorApi } from '../client/coordinator-api.ts';
 import { Outbox } from '../client/outbox.ts';
 import { CoveyStore } from '../client/store.ts';
@@ -67,8 +67,8 @@ function showConnection(online: boolean): void {
 const justWiped = params.has('deleted');
 async function prefetchModel(t: TaskSummary): Promise<void> {
   if (justWiped || t.modelVersion === prefetchedVersion) return;
-  const base = `/v1/tasks/${encodeURIComponent(t.id)}/models/${t.modelVersion}`;
-  await Promise.all([fetch(`${base}/model.json`), fetch(`${base}/weights.bin`)]);
+  const { modelJson, weights } = modelPaths(t.id, t.modelVersion, t.lineage);
+  await Promise.all([fetch(modelJson), fetch(weights)]);
   prefetchedVersion = t.modelVersion;
 }
 

@@ -17,6 +17,7 @@ const task = {
   labels: ['a', 'b'],
   input: { kind: 'tabular', labelColumn: 'y', columns: [] },
   config: { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd', codec: 'f32' },
+  lineage: 'test',
   round: { id: 1, baseVersion: 0 },
 } as unknown as TaskSummary;
 
@@ -24,7 +25,7 @@ const assigned: CheckinResponse = {
   status: 'assigned',
   roundId: 1,
   modelVersion: 0,
-  modelUrl: '/v1/tasks/tiny/models/0/model.json',
+  modelUrl: '/v1/tasks/tiny/models/0/model.json?lineage=test',
   uploadUrl: '/v1/tasks/tiny/rounds/1/updates/',
   config: task.config,
   deadline: new Date(Date.now() + 600_000).toISOString(),

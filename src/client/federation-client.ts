@@ -5,7 +5,7 @@
  * the outbox. Only update frames (delta + aggregate numbers) and small JSON leave the page.
  */
 import { codecsByName } from '../core/codecs/index.ts';
-import { isTaskSummary, type TaskSummary, type TrainingConfig } from '../core/protocol.ts';
+import { isTaskSummary, modelPaths, type TaskSummary, type TrainingConfig } from '../core/protocol.ts';
 import { encodeUpdateFrame } from '../core/update-frame.ts';
 import type { BackendReport } from '../worker/protocol.ts';
 import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
@@ -129,7 +129,7 @@ export class FederationClient {
     const base = `/v1/tasks/${encodeURIComponent(task.id)}`;
     const result = await this.o.bridge.train(
       {
-        modelUrl: this.o.api.url(`${base}/models/${a.modelVersion}/model.json`),
+        modelUrl: this.o.api.url(modelPaths(task.id, a.modelVersion, task.lineage).modelJson),
         config: a.config,
         inputShape: task.inputShape,
         numClasses: task.labels.length,

@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { CodecError } from '../core/codec.ts';
 import { inputShape } from '../core/features.ts';
 import { asWeights, isWellFormedId, type Weights } from '../core/ids.ts';
-import { parseUpdateMeta, type CheckinRequest, type CheckinResponse, type TaskSummary, type UploadAck } from '../core/protocol.ts';
+import { modelPaths, parseUpdateMeta, type CheckinRequest, type CheckinResponse, type TaskSummary, type UploadAck } from '../core/protocol.ts';
 import type { Accumulator, Strategy } from '../core/strategy.ts';
 import { getStrategy } from '../core/strategies/index.ts';
 import { decodeUpdateFrame, MAX_META_BYTES } from '../core/update-frame.ts';
@@ -29,6 +29,8 @@ const WAIT_BETWEEN_ROUNDS_MS = 2_000;
 
 export class Federation {
   readonly parameterCount: number;
+  /** See TaskSummary.lineage. */
+  readonly lineage: string;
   private readonly strategy: Strategy;
   private version = 0;
   private weights!: Weights;
@@ -49,6 +51,7 @@ export class Federation {
     const strategy = getStrategy(task.strategy);
     this.strategy = task.clipNorm ? withNormClipping(strategy, task.clipNorm) : strategy;
     store.initialiseTask(task.id, initialWeights, this.newRoundRow(0, now()));
+    this.lineage = store.lineage(task.id);
     this.restore();
   }
 
@@ -84,6 +87,7 @@ export class Federation {
       metrics: this.task.metrics,
       labels: this.task.labels,
       modelVersion: this.version,
+      lineage: this.lineage,
       parameterCount: this.parameterCount,
       config: this.task.training,
       round: {
@@ -119,7 +123,7 @@ export class Federation {
       status: 'assigned',
       roundId: r.roundId,
       modelVersion: r.baseVersion,
-      modelUrl: `${base}/models/${r.baseVersion}/model.json`,
+      modelUrl: modelPaths(this.task.id, r.baseVersion, this.lineage).modelJson,
       uploadUrl: `${base}/rounds/${r.roundId}/updates/`,
       config: this.task.training,
       deadline: new Date(r.deadlineAt).toISOString(),

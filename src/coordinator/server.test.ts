@@ -53,7 +53,9 @@ describe('HTTP API', () => {
     const checkin = (clientId: string) =>
       fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ clientId, exampleCount: 5 }) });
     const a = await checkin('client-aaaa');
-    expect(await a.json()).toMatchObject({ status: 'assigned', roundId: 1, uploadUrl: '/v1/tasks/tiny/rounds/1/updates/' });
+    const { lineage } = c.tasks.get('tiny')!.federation;
+    expect(await a.json()).toMatchObject({ status: 'assigned', roundId: 1, modelUrl: `/v1/tasks/tiny/models/0/model.json?lineage=${lineage}`, uploadUrl: '/v1/tasks/tiny/rounds/1/updates/' });
+    expect((await fetch(`${base}/v1/tasks/tiny/models/0/weights.bin?lineage=${lineage}`)).status).toBe(200);
     expect((await put('/v1/tasks/tiny/rounds/1/updates/update-0001', updateFrame('client-aaaa', new Float32Array(TINY_PARAMS)))).status).toBe(200);
     const again = await checkin('client-aaaa');
     expect(await again.json()).toMatchObject({ status: 'wait' });
@@ -74,6 +76,9 @@ describe('HTTP API', () => {
       'clientId',
     );
     await expectRefusal(await fetch(`${base}/v1/tasks/tiny/models/42/model.json`), 404, 'unknown_version', 'version');
+    // A URL from before the coordinator was started afresh (another lineage) is not answered with today's model.
+    await expectRefusal(await fetch(`${base}/v1/tasks/tiny/models/0/model.json?lineage=earlier`), 404, 'unknown_version', 'lineage');
+    await expectRefusal(await fetch(`${base}/v1/tasks/tiny/models/0/weights.bin?lineage=earlier`), 404, 'unknown_version', 'lineage');
     expect(c.tasks.get('tiny')!.federation.summary().round!.received).toBe(1);
   });
 

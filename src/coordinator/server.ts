@@ -98,6 +98,13 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     if (!Number.isInteger(v) || v < 0) throw new ApiFailure(400, 'bad_version', 'version must be a non-negative integer', 'version');
     return v;
   };
+  /** A model URL from another lineage names a version of a federation this coordinator no longer has. */
+  const checkLineage = (federation: Federation, query: unknown, version: string) => {
+    const lineage = (query as { lineage?: unknown }).lineage;
+    if (lineage !== undefined && lineage !== federation.lineage) {
+      throw new ApiFailure(404, 'unknown_version', `model version ${version} of lineage ${String(lineage)} is not here (this federation is ${federation.lineage}; the coordinator was started afresh)`, 'lineage');
+    }
+  };
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/metrics', async (_req, reply) => {
@@ -140,6 +147,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get<{ Params: { task: string; version: string } }>('/v1/tasks/:task/models/:version/model.json', async (req, reply) => {
     const { federation, spec } = taskOf(req.params.task);
     const version = versionOf(req.params.version);
+    checkLineage(federation, req.query, req.params.version);
     if (version > federation.modelVersion || !opts.store.hasVersion(req.params.task, version)) {
       throw new ApiFailure(404, 'unknown_version', `task ${req.params.task} has no model version ${version}`, 'version');
     }
@@ -154,7 +162,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   app.get<{ Params: { task: string; version: string } }>('/v1/tasks/:task/models/:version/weights.bin', async (req, reply) => {
-    taskOf(req.params.task);
+    checkLineage(taskOf(req.params.task).federation, req.query, req.params.version);
     const weights = opts.store.modelWeights(req.params.task, versionOf(req.params.version));
     if (!weights) throw new ApiFailure(404, 'unknown_version', `task ${req.params.task} has no model version ${req.params.version}`, 'version');
     reply.header('cache-control', IMMUTABLE).type('application/octet-stream');

@@ -14,7 +14,7 @@ function tempDb(): string {
   return join(dir, 'covey.sqlite');
 }
 
-describe('CoordinatorStore migrations', () => {
+describe('CoordinatorStore', () => {
   it('moves a version-2 database to version 3, keeping its evaluations, so a diverged model can be recorded', () => {
     const path = tempDb();
     // The evaluations table as version 2 made it: loss and accuracy NOT NULL.
@@ -41,5 +41,19 @@ describe('CoordinatorStore migrations', () => {
     const reopened = new Database(path, { readonly: true });
     expect(reopened.pragma('user_version', { simple: true })).toBe(3);
     reopened.close();
+  });
+
+  it('keeps a task\'s lineage across restarts; a fresh database makes a new one', () => {
+    const path = tempDb();
+    const first = new CoordinatorStore(path);
+    const lineage = first.lineage('digits');
+    expect(lineage).toMatch(/^[\w-]{12}$/);
+    first.close();
+    const again = new CoordinatorStore(path);
+    expect(again.lineage('digits')).toBe(lineage);
+    again.close();
+    const fresh = new CoordinatorStore(tempDb());
+    expect(fresh.lineage('digits')).not.toBe(lineage);
+    fresh.close();
   });
 });

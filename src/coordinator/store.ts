@@ -4,6 +4,7 @@
  * the answer leaves, and each multi-row change is one transaction.
  */
 import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HistoryPoint, MetricName, RoundState } from '../core/protocol.ts';
@@ -46,6 +47,7 @@ CREATE TABLE IF NOT EXISTS model_versions (
   task_id TEXT NOT NULL, version INTEGER NOT NULL, round_id INTEGER, weights BLOB NOT NULL,
   num_clients INTEGER NOT NULL DEFAULT 0, num_examples INTEGER NOT NULL DEFAULT 0, client_loss REAL,
   created_at INTEGER NOT NULL, PRIMARY KEY (task_id, version));
+CREATE TABLE IF NOT EXISTS lineages (task_id TEXT PRIMARY KEY, lineage TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS evaluations (
   task_id TEXT NOT NULL, version INTEGER NOT NULL, accuracy REAL, loss REAL,
   evaluated_at INTEGER NOT NULL, metrics TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (task_id, version));
@@ -130,6 +132,12 @@ export class CoordinatorStore {
   modelVector(taskId: string, version: number): Float32Array | null {
     const weights = this.modelWeights(taskId, version);
     return weights ? toFloat32(weights) : null;
+  }
+
+  /** The task's lineage (see TaskSummary.lineage): made once, the first time it is asked for. */
+  lineage(taskId: string): string {
+    this.db.prepare('INSERT OR IGNORE INTO lineages (task_id, lineage) VALUES (?, ?)').run(taskId, randomBytes(9).toString('base64url'));
+    return (this.db.prepare('SELECT lineage FROM lineages WHERE task_id = ?').get(taskId) as { lineage: string }).lineage;
   }
 
   /** Writes the initial model (version 0) and the first round, unless the task has a model already. */

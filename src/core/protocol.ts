@@ -8,8 +8,8 @@
  * | GET | /v1/tasks/{task} | → {@link TaskSummary} |
  * | POST | /v1/tasks/{task}/enrol | {@link EnrolRequest} → {@link EnrolResponse} |
  * | POST | /v1/tasks/{task}/checkin | {@link CheckinRequest} → {@link CheckinResponse} (bearer token) |
- * | GET | /v1/tasks/{task}/models/{version}/model.json | TF.js layers model (immutable) |
- * | GET | /v1/tasks/{task}/models/{version}/weights.bin | its weights (immutable) |
+ * | GET | /v1/tasks/{task}/models/{version}/model.json?lineage={lineage} | TF.js layers model (immutable) |
+ * | GET | /v1/tasks/{task}/models/{version}/weights.bin?lineage={lineage} | its weights (immutable) |
  * | PUT | /v1/tasks/{task}/rounds/{round}/updates/{updateId} | update frame (binary) → {@link UploadAck} (bearer token) |
  * | GET | /v1/tasks/{task}/history | → {@link HistoryPoint}[] |
  *
@@ -107,6 +107,11 @@ export interface TaskSummary {
   metrics: MetricName[];
   labels: string[];
   modelVersion: number;
+  /**
+   * Names this federation's history of model versions. It is part of every model URL, so a coordinator
+   * started afresh (its versions counting from 0 again) never matches a version a browser cached before.
+   */
+  lineage: string;
   parameterCount: number;
   /** The training configuration rounds hand out: what a client uses when it trains offline. */
   config: TrainingConfig;
@@ -251,10 +256,18 @@ export function parseTaskSummary(value: unknown): TaskSummary {
     metrics: metrics as MetricName[],
     labels: labels as string[],
     modelVersion: readNumber(o, 'modelVersion', { integer: true, min: 0 }),
+    lineage: readString(o, 'lineage'),
     parameterCount: readNumber(o, 'parameterCount', { integer: true, min: 1 }),
     config: parseTrainingConfig(o.config),
     round,
   };
+}
+
+/** Where version `version` of a task's model is served: immutable URLs, keyed by the task's lineage too. */
+export function modelPaths(taskId: string, version: number, lineage: string): { modelJson: string; weights: string } {
+  const base = `/v1/tasks/${encodeURIComponent(taskId)}/models/${version}`;
+  const query = `?lineage=${encodeURIComponent(lineage)}`;
+  return { modelJson: `${base}/model.json${query}`, weights: `${base}/weights.bin${query}` };
 }
 
 export function parseUploadAck(body: unknown): UploadAck {
