@@ -70,6 +70,8 @@ export class FederationPanel {
     await this.o.store.putSetting(JOINED, false);
     this.session?.abort(new DOMException('Left the federation', 'AbortError'));
     this.stopped('Not joined.');
+    // What waits in the outbox is still sent, on the outbox's own schedule.
+    void this.o.outbox.deliver().then(() => this.refreshOutbox());
   }
 
   /** Outbox deliveries, wherever they happen (this page, or the service worker's Background Sync). */

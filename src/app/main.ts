@@ -88,9 +88,9 @@ async function refreshTask(): Promise<void> {
   }
 }
 
-/** Sends what waits in the outbox now: at start and whenever the network comes back. */
+/** Sends what waits in the outbox now (at start, whenever the network comes back); the outbox retries on its own. */
 async function deliverOutbox(): Promise<void> {
-  await outbox.drain({ force: true }).catch(() => undefined);
+  await outbox.deliver({ force: true });
   await federation.refreshOutbox();
 }
 

@@ -103,7 +103,8 @@ export class CoordinatorApi {
 
   private async token(taskId: string, renew: boolean, signal?: AbortSignal): Promise<string> {
     if (!this.credentials) throw new Error('this API client has no credentials to enrol with');
-    const key = `token:${taskId}`;
+    // Per coordinator too: a site may embed tasks of two coordinators that happen to share a task id.
+    const key = `token:${new URL(this.baseUrl).origin}:${taskId}`;
     const clientId = await this.credentials.clientId();
     const saved = renew ? undefined : await this.credentials.setting(key, isSavedToken);
     if (saved && saved.clientId === clientId && Date.parse(saved.expiresAt) - Date.now() > RENEW_BEFORE_MS) return saved.token;

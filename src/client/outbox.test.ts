@@ -1,5 +1,5 @@
 import 'fake-indexeddb/auto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { UploadAck } from '../core/protocol.ts';
 import { ApiRequestError } from './coordinator-api.ts';
 import { Outbox, type DeliveryEvent, type Uploader } from './outbox.ts';
@@ -71,6 +71,35 @@ describe('Outbox', () => {
       expect(e.item).toMatchObject({ updateId: 'u-1', roundId: 1 });
       expect(e.item).not.toHaveProperty('frame');
       expect(() => structuredClone(e)).not.toThrow();
+    }
+  });
+
+  it("sends only the items it owns: another coordinator's stay for their own outbox", async () => {
+    const { outbox, store, api } = await setup([ack()]);
+    await store.putOutbox({ updateId: 'u-other', taskId: 'digits', roundId: 1, url: 'http://other/u/', frame: new ArrayBuffer(16), createdAt: 0, attempts: 0, nextAttemptAt: 0 });
+    const mine = new Outbox(store, api, { owns: (item) => item.url.startsWith('http://c/') });
+    expect((await mine.pending()).map((i) => i.updateId)).toEqual(['u-1']);
+    expect(await mine.drain()).toMatchObject({ delivered: 1, waiting: 0 });
+    expect(api.calls).toEqual(['u-1']);
+    expect((await outbox.pending()).map((i) => i.updateId)).toEqual(['u-other']);
+  });
+
+  it('schedules the next try of what still waits, without anyone draining it, until stopped', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const lost = new ApiRequestError(undefined, 'network', 'connection reset');
+      const { outbox, api, store, advance } = await setup([lost, lost, ack()]);
+      expect(await outbox.deliver()).toMatchObject({ waiting: 1 });
+      advance(1_000);
+      await vi.advanceTimersByTimeAsync(1_000); // the second try, scheduled by the first
+      expect(api.calls).toHaveLength(2);
+      outbox.stop();
+      advance(60_000);
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(api.calls).toHaveLength(2); // stopped: no third try
+      expect(await store.outbox()).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
     }
   });
 });

@@ -32,11 +32,19 @@ export interface OutboxOptions {
   now?: () => number;
   random?: () => number;
   onEvent?: (e: DeliveryEvent) => void;
+  /** Which items this outbox sends (default: all); another coordinator's items are left for its own. */
+  owns?: (item: OutboxItem) => boolean;
 }
 
 export const OUTBOX_LOCK = 'covey-outbox';
 
+/** Shortest wait before a scheduled delivery, so a burst of due items is one drain, not many. */
+const MIN_SCHEDULE_MS = 1_000;
+
 export class Outbox {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private stopped = false;
+
   constructor(
     private readonly store: CoveyStore,
     private readonly api: Uploader,
@@ -58,13 +66,41 @@ export class Outbox {
     return locks.request(OUTBOX_LOCK, { signal: opts.signal }, () => this.drainUnlocked(opts));
   }
 
+  /**
+   * Sends what is due (everything, with `force`), then keeps going on its own: the next try of what still
+   * waits is scheduled for when it is due, with or without a federation session, until {@link stop}.
+   * Never rejects; resolves with the drain's report, or undefined when it could not run.
+   */
+  async deliver(opts: { force?: boolean } = {}): Promise<DrainReport | undefined> {
+    if (this.stopped) return undefined;
+    let report: DrainReport | undefined;
+    try {
+      report = await this.drain(opts);
+    } catch {
+      report = undefined;
+    }
+    if (report?.nextAttemptAt != null && !this.stopped) {
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => void this.deliver(), Math.max(MIN_SCHEDULE_MS, report.nextAttemptAt - this.now()));
+    }
+    return report;
+  }
+
+  /** Stops scheduled deliveries (the page or the connection is going away). */
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  /** The items this outbox sends, oldest first. */
   async pending(): Promise<OutboxItem[]> {
-    return this.store.outbox();
+    const items = await this.store.outbox();
+    return this.o.owns ? items.filter(this.o.owns) : items;
   }
 
   private async drainUnlocked({ signal, force = false }: { signal?: AbortSignal; force?: boolean }): Promise<DrainReport> {
     const report: DrainReport = { delivered: 0, rejected: 0, waiting: 0, nextAttemptAt: null };
-    for (const item of await this.store.outbox()) {
+    for (const item of await this.pending()) {
       signal?.throwIfAborted();
       if (!force && item.nextAttemptAt > this.now()) {
         this.wait(report, item.nextAttemptAt);

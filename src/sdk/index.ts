@@ -146,7 +146,7 @@ class Connection implements Covey {
   private readonly outbox: Outbox;
   private session: AbortController | undefined;
   private closed = false;
-  private readonly onOnline = () => void this.outbox.drain({ force: true }).catch(() => undefined);
+  private readonly onOnline = () => void this.outbox.deliver({ force: true });
 
   constructor(
     readonly task: TaskSummary,
@@ -155,9 +155,10 @@ class Connection implements Covey {
     options: ConnectOptions,
   ) {
     this.bridge = new WorkerBridge(() => createTrainerWorker(options.workerUrl ?? new URL(WORKER_FILE, import.meta.url).href), options.preferredBackend);
-    this.outbox = new Outbox(store, api, { onEvent: (e) => this.onDelivery(e) });
+    const coordinatorOrigin = new URL(api.baseUrl).origin;
+    this.outbox = new Outbox(store, api, { onEvent: (e) => this.onDelivery(e), owns: (item) => new URL(item.url).origin === coordinatorOrigin });
     globalThis.addEventListener?.('online', this.onOnline);
-    void this.outbox.drain({ force: true }).catch(() => undefined);
+    void this.outbox.deliver({ force: true });
   }
 
   async addExamples(batch: readonly Example[]): Promise<number> {
@@ -199,8 +200,11 @@ class Connection implements Covey {
   }
 
   leave(): void {
-    this.session?.abort(new DOMException('left the federation', 'AbortError'));
+    if (!this.session) return;
+    this.session.abort(new DOMException('left the federation', 'AbortError'));
     this.session = undefined;
+    // What waits in the outbox is still sent, on the outbox's own schedule.
+    void this.outbox.deliver();
   }
 
   deleteData(): Promise<void> {
@@ -209,8 +213,9 @@ class Connection implements Covey {
 
   close(): void {
     if (this.closed) return;
-    this.leave();
     this.closed = true;
+    this.outbox.stop();
+    this.leave();
     globalThis.removeEventListener?.('online', this.onOnline);
     this.bridge.terminate();
     this.store.close();
