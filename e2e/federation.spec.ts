@@ -45,6 +45,6 @@ test('three browsers with different shards train the digits model together over 
     expect(report.uploads.length).toBeGreaterThanOrEqual(ROUNDS);
     expect(report.uploads.every((u) => u.meta.numExamples === 500 && u.meta.backend === 'webgl')).toBe(true);
     // The worker's own requests are recorded too: it downloads each round's model.
-    expect(p.requests.some((r) => r.url.endsWith('/weights.bin'))).toBe(true);
+    expect(p.requests.some((r) => /\/models\/\d+\/weights\.bin\?lineage=[\w-]+$/.test(r.url))).toBe(true);
   }
 });

@@ -71,7 +71,10 @@ export class FederationPanel {
     this.session?.abort(new DOMException('Left the federation', 'AbortError'));
     this.stopped('Not joined.');
     // What waits in the outbox is still sent, on the outbox's own schedule.
-    void this.o.outbox.deliver().then(() => this.refreshOutbox());
+    void this.o.outbox
+      .deliver()
+      .then(() => this.refreshOutbox())
+      .catch(() => undefined); // the store may be closing (delete everything)
   }
 
   /** Outbox deliveries, wherever they happen (this page, or the service worker's Background Sync). */

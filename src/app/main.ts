@@ -43,7 +43,11 @@ const storage = new StoragePanel({
   taskId,
   task: () => task,
   onChange: () => void data.refresh(),
-  beforeWipe: () => federation.leave(),
+  // Nothing may write to the store while it is deleted: stop the session and the outbox's schedule first.
+  beforeWipe: async () => {
+    outbox.stop();
+    await federation.leave();
+  },
   onWiped: () => location.replace(`${location.pathname}?deleted=1`),
 });
 
