@@ -30,6 +30,8 @@ export class FederationPanel {
   private session: AbortController | undefined;
   /** Set while join() decides: a double click, or a click while resume() runs, starts one session only. */
   private joining = false;
+  /** Set once everything is being deleted: no session may start after that. */
+  private closed = false;
   private contributions = 0;
 
   constructor(private readonly o: FederationPanelOptions) {
@@ -45,18 +47,19 @@ export class FederationPanel {
   }
 
   async join(): Promise<void> {
-    if (this.session || this.joining) return;
+    if (this.session || this.joining || this.closed) return;
     this.joining = true;
     try {
       if ((await this.o.store.count(this.o.taskId)) === 0) {
         say('phase', 'Add some examples first: draw digits or load sample data.');
         return;
       }
+      if (this.closed) return;
       await this.o.store.putSetting(JOINED, true);
     } finally {
       this.joining = false;
     }
-    if (this.session) return;
+    if (this.session || this.closed) return;
     const session = (this.session = new AbortController());
     $('join').textContent = 'Leave';
     const client = new FederationClient({ ...this.o, onEvent: (e) => this.show(e) });
@@ -64,6 +67,12 @@ export class FederationPanel {
       log(`Stopped: ${errorText(e)}`);
       if (this.session === session) this.stopped('Stopped.');
     });
+  }
+
+  /** Leaves for good: for "delete everything", which must not race a join that is still deciding. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.leave();
   }
 
   async leave(): Promise<void> {

@@ -46,7 +46,7 @@ const storage = new StoragePanel({
   // Nothing may write to the store while it is deleted: stop the session and the outbox's schedule first.
   beforeWipe: async () => {
     outbox.stop();
-    await federation.leave();
+    await federation.close();
   },
   onWiped: () => location.replace(`${location.pathname}?deleted=1`),
 });

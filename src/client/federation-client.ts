@@ -74,7 +74,8 @@ export class FederationClient {
           await this.untilOnline(failures++, signal);
           continue;
         }
-        const delay = backoffDelayMs(failures++);
+        // A busy or throttling coordinator says when to come back (Retry-After): never sooner than that.
+        const delay = Math.max(backoffDelayMs(failures++), e instanceof ApiRequestError && e.retryAfterS !== undefined ? e.retryAfterS * 1000 : 0);
         emit({ type: 'error', message: errorText(e) });
         emit({ type: 'phase', phase: 'retrying', message: `Trying again in ${Math.ceil(delay / 1000)} s` });
         await sleep(delay, signal).catch(() => undefined);
@@ -114,7 +115,7 @@ export class FederationClient {
   private async trainOffline(clientId: string, signal: AbortSignal): Promise<void> {
     const task = await this.o.store.setting(this.taskKey, isTaskSummary);
     const round = task?.round;
-    if (!task || !round || (await this.o.store.setting(this.trainedKey, isNumber)) === round.id) return;
+    if (!task || !round || (await this.o.store.setting(this.trainedKey, isString)) === trainedMark(task, round.id)) return;
     if ((await this.o.store.count(this.o.taskId)) === 0) return;
     this.o.onEvent({ type: 'task', task, offline: true });
     await this.contribute(task, clientId, { roundId: round.id, modelVersion: round.baseVersion, config: task.config, offline: true }, signal);
@@ -144,11 +145,12 @@ export class FederationClient {
     );
     const codec = codecsByName.get(a.config.codec);
     if (!codec) throw new Error(`the coordinator asked for codec "${a.config.codec}", which this client does not have`);
-    const frame = encodeUpdateFrame(codec, { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs) }, result.delta);
+    const meta = { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs) };
+    const frame = encodeUpdateFrame(codec, task.lineage ? { ...meta, lineage: task.lineage } : meta, result.delta);
     // The id is made now, before the first try, so that a retry after a lost answer is counted once.
     const updateId = `u-${crypto.randomUUID()}`;
     await this.o.outbox.enqueue({ updateId, taskId: task.id, roundId: a.roundId, url: this.o.api.url(`${base}/rounds/${a.roundId}/updates/`), frame: frame.buffer });
-    await this.o.store.putSetting(this.trainedKey, a.roundId);
+    await this.o.store.putSetting(this.trainedKey, trainedMark(task, a.roundId));
     emit({ type: 'queued', roundId: a.roundId, updateId, bytes: frame.byteLength, loss: result.loss, numExamples: result.numExamples, trainMs: result.trainMs });
   }
 
@@ -172,4 +174,6 @@ export class FederationClient {
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const clamp01 = (x: number): number | undefined => (Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : undefined);
-const isNumber = (v: unknown): v is number => typeof v === 'number';
+const isString = (v: unknown): v is string => typeof v === 'string';
+/** Which round of which lineage this browser last trained for (round ids start again in a new lineage). */
+const trainedMark = (task: TaskSummary, roundId: number): string => `${task.lineage}/${roundId}`;

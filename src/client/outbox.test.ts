@@ -102,4 +102,16 @@ describe('Outbox', () => {
       vi.useRealTimers();
     }
   });
+
+  it('does not try, or schedule, while the device is known to be offline: tries would count towards giving up', async () => {
+    const { outbox, api } = await setup([ack()]);
+    vi.stubGlobal('navigator', { onLine: false });
+    try {
+      expect(await outbox.deliver({ force: true })).toBeUndefined();
+      expect(api.calls).toEqual([]);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+    expect(await outbox.deliver({ force: true })).toMatchObject({ delivered: 1 });
+  });
 });

@@ -44,6 +44,8 @@ const MIN_SCHEDULE_MS = 1_000;
 export class Outbox {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private stopped = false;
+  /** Aborts a scheduled delivery's drain in flight when the outbox stops. */
+  private readonly stopping = new AbortController();
 
   constructor(
     private readonly store: CoveyStore,
@@ -72,10 +74,12 @@ export class Outbox {
    * Never rejects; resolves with the drain's report, or undefined when it could not run.
    */
   async deliver(opts: { force?: boolean } = {}): Promise<DrainReport | undefined> {
-    if (this.stopped) return undefined;
+    // Known to be offline: no try (each would count towards giving up) and no timer; the page's `online`
+    // listener calls again when the network is back.
+    if (this.stopped || (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine === false) return undefined;
     let report: DrainReport | undefined;
     try {
-      report = await this.drain(opts);
+      report = await this.drain({ ...opts, signal: this.stopping.signal });
     } catch {
       report = undefined;
     }
@@ -86,10 +90,11 @@ export class Outbox {
     return report;
   }
 
-  /** Stops scheduled deliveries (the page or the connection is going away). */
+  /** Stops scheduled deliveries and aborts one in flight (the page or the connection is going away). */
   stop(): void {
     this.stopped = true;
     clearTimeout(this.timer);
+    this.stopping.abort(new DOMException('the outbox stopped', 'AbortError'));
   }
 
   /** The items this outbox sends, oldest first. */

@@ -60,6 +60,7 @@ export function trustProxyFromEnv(env: NodeJS.ProcessEnv = process.env): boolean
   const raw = env.COVEY_TRUST_PROXY?.trim();
   if (!raw || raw === 'false') return false;
   if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) throw new Error(`COVEY_TRUST_PROXY: hop counts are not supported; give the proxy's addresses (or CIDR ranges), got "${raw}"`);
   if (!/^[0-9a-fA-F.:/,\s]+$/.test(raw)) throw new Error(`COVEY_TRUST_PROXY must be true or the proxies' addresses, got "${raw}"`);
   return raw;
 }

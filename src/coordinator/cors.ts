@@ -25,7 +25,8 @@ export function registerCors(app: FastifyInstance, policy: CorsPolicy): void {
     if (!origin || origin === ownOrigin(req)) return;
     const allowed = allowedFor(req.url, policy);
     if (allowed?.has(origin)) {
-      reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+      // Retry-After (429, 503) is not a header a page may read cross-origin unless it is exposed.
+      reply.header('access-control-allow-origin', origin).header('vary', 'Origin').header('access-control-expose-headers', 'retry-after');
       if (req.method === 'OPTIONS') return preflight(reply);
       return;
     }
@@ -55,6 +56,7 @@ function preflight(reply: FastifyReply): FastifyReply {
     .send();
 }
 
+/** This coordinator's origin as the browser sees it (X-Forwarded-Proto and -Host when a proxy is trusted). */
 function ownOrigin(req: FastifyRequest): string {
-  return `${req.protocol}://${req.headers.host ?? ''}`;
+  return `${req.protocol}://${req.host}`;
 }

@@ -79,6 +79,14 @@ describe('Federation', () => {
     expect(fed.acceptUpload(1, 'update-0001', frame, 'client-aaaa')).toMatchObject({ duplicate: true });
   });
 
+  it('refuses an update trained from another lineage\'s model (the coordinator was started afresh)', () => {
+    const { fed } = setup();
+    checkin(fed, 'client-aaaa');
+    expect(refusal(() => fed.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(1), { lineage: 'earlier' })))).toMatchObject({ status: 409, code: 'other_lineage', field: 'meta.lineage' });
+    expect(fed.summary().round!.received).toBe(0);
+    expect(fed.acceptUpload(1, 'update-0002', updateFrame('client-aaaa', ones(1), { lineage: fed.lineage }))).toMatchObject({ duplicate: false });
+  });
+
   it('counts a repeated upload id once and answers it as accepted', () => {
     const { fed } = setup();
     checkin(fed, 'client-aaaa');

@@ -157,6 +157,9 @@ export class Federation {
     if (tokenClientId !== undefined && meta.clientId !== tokenClientId) {
       throw new ApiFailure(403, 'token_mismatch', 'the update names another client than the token', 'meta.clientId');
     }
+    if (meta.lineage !== undefined && meta.lineage !== this.lineage) {
+      throw new ApiFailure(409, 'other_lineage', `the update was trained from a model of lineage ${meta.lineage}; this federation is ${this.lineage} (the coordinator was started afresh)`, 'meta.lineage');
+    }
     if (meta.baseVersion !== round.baseVersion) {
       throw new ApiFailure(409, 'stale_model', `round ${roundId} trains model version ${round.baseVersion}, not ${meta.baseVersion}`, 'meta.baseVersion');
     }

@@ -99,8 +99,10 @@ describe('HTTP API', () => {
     // The coordinator's own pages are same-origin.
     expect((await get(base)).status).toBe(200);
     // A path that is not a valid escape is a client error, not a server error.
-    const undecodable = await fetch(`${base}/v1/tasks/%E0`, { headers: { origin: 'https://evil.example' } });
-    expect(undecodable.status, await undecodable.text()).toBe(400);
+    for (const method of ['GET', 'DELETE']) {
+      const undecodable = await fetch(`${base}/v1/tasks/%E0`, { method, headers: { origin: 'https://evil.example' } });
+      expect(undecodable.status, `${method}: ${await undecodable.text()}`).toBeLessThan(500);
+    }
     // Without COVEY_TRUST_PROXY, a forwarded scheme is not believed: https is another origin than this http.
     const spoofed = await fetch(`${base}/v1/tasks/tiny`, { headers: { origin: base.replace('http:', 'https:'), 'x-forwarded-proto': 'https' } });
     await expectRefusal(spoofed, 403, 'origin_not_allowed');
@@ -170,6 +172,7 @@ describe('admission control and reverse proxies', () => {
     const origin = 'https://allowed.example';
     const busy = await fetch(`${dbase}/v1/tasks/tiny/rounds/1/updates/update-busy1`, { method: 'PUT', headers: { origin, 'content-type': 'application/octet-stream' }, body: new Uint8Array(8) });
     expect(busy.headers.get('access-control-allow-origin')).toBe(origin);
+    expect(busy.headers.get('access-control-expose-headers')).toBe('retry-after');
     expect(Number(busy.headers.get('retry-after'))).toBeGreaterThan(0);
     await expectRefusal(busy, 503, 'busy');
 
@@ -188,5 +191,13 @@ describe('admission control and reverse proxies', () => {
       fetch(`${dbase}/v1/tasks/tiny/enrol`, { method: 'POST', headers: { origin: httpsOrigin, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ clientId: 'client-proxied' }) });
     expect((await enrol({ 'x-forwarded-proto': 'https' })).status).toBe(200);
     await expectRefusal(await enrol({}), 403, 'origin_not_allowed');
+    // A proxy that passes its own name as Host and the public one as X-Forwarded-Host.
+    const publicOrigin = 'https://covey.example';
+    const res = await fetch(`${dbase}/v1/tasks/tiny/enrol`, {
+      method: 'POST',
+      headers: { origin: publicOrigin, 'x-forwarded-proto': 'https', 'x-forwarded-host': 'covey.example', 'content-type': 'application/json' },
+      body: JSON.stringify({ clientId: 'client-proxied' }),
+    });
+    expect(res.status).toBe(200);
   });
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseCheckinRequest, parseCheckinResponse, parseUpdateMeta, readApiError } from './protocol.ts';
+import { modelPaths, parseCheckinRequest, parseCheckinResponse, parseTaskSummary, parseUpdateMeta, readApiError } from './protocol.ts';
 import { refusedField } from './test-helpers.ts';
-
 
 describe('protocol guards', () => {
   it('reads a well-formed check-in', () => {
@@ -21,5 +20,18 @@ describe('protocol guards', () => {
     expect(readApiError({ error: { code: 'x', message: 'y', field: 'z' } })).toEqual({ code: 'x', message: 'y', field: 'z' });
     expect(readApiError({ error: 'nope' })).toBeNull();
     expect(readApiError('text')).toBeNull();
+  });
+
+  it('puts the lineage in model URLs, and reads a summary from before lineages (cached offline) without one', () => {
+    expect(modelPaths('digits', 3, 'abc')).toEqual({ modelJson: '/v1/tasks/digits/models/3/model.json?lineage=abc', weights: '/v1/tasks/digits/models/3/weights.bin?lineage=abc' });
+    const summary = {
+      id: 'digits', name: 'Digits', description: '', input: { kind: 'image', shape: [28, 28, 1], scale: 1 / 255 }, inputShape: [28, 28, 1],
+      metrics: ['accuracy'], labels: ['0', '1'], modelVersion: 2, parameterCount: 10, round: null,
+      config: { epochs: 1, batchSize: 32, learningRate: 0.01, optimizer: 'adam', codec: 'f32' },
+    };
+    expect(parseTaskSummary({ ...summary, lineage: 'abc' }).lineage).toBe('abc');
+    const old = parseTaskSummary(summary);
+    expect(old.lineage).toBe('');
+    expect(modelPaths(old.id, old.modelVersion, old.lineage).modelJson).toBe('/v1/tasks/digits/models/2/model.json');
   });
 });

@@ -127,7 +127,7 @@ export interface HistoryPoint {
   numExamples: number;
   /** Mean local training loss the clients reported for the round. */
   clientLoss: number | null;
-  /** Held-out evaluation; null until evaluated. */
+  /** Held-out evaluation; null until evaluated, and for a model whose outputs were not numbers (diverged). */
   accuracy: number | null;
   loss: number | null;
   /** Every held-out metric of the task (accuracy, auc, f1), once evaluated. */
@@ -185,6 +185,7 @@ export function parseUpdateMeta(meta: unknown): UpdateMeta {
     accuracy: readOptionalNumber(o, 'accuracy', { min: 0, max: 1 }, 'meta.accuracy'),
     backend: readOptionalString(o, 'backend', 'meta.backend')?.slice(0, 32),
     trainMs: readOptionalNumber(o, 'trainMs', { min: 0 }, 'meta.trainMs'),
+    lineage: readOptionalString(o, 'lineage', 'meta.lineage'),
   };
 }
 
@@ -256,7 +257,8 @@ export function parseTaskSummary(value: unknown): TaskSummary {
     metrics: metrics as MetricName[],
     labels: labels as string[],
     modelVersion: readNumber(o, 'modelVersion', { integer: true, min: 0 }),
-    lineage: readString(o, 'lineage'),
+    // Absent from coordinators (and cached summaries) older than lineages: '' then, and model URLs go without it.
+    lineage: readOptionalString(o, 'lineage') ?? '',
     parameterCount: readNumber(o, 'parameterCount', { integer: true, min: 1 }),
     config: parseTrainingConfig(o.config),
     round,
@@ -266,7 +268,7 @@ export function parseTaskSummary(value: unknown): TaskSummary {
 /** Where version `version` of a task's model is served: immutable URLs, keyed by the task's lineage too. */
 export function modelPaths(taskId: string, version: number, lineage: string): { modelJson: string; weights: string } {
   const base = `/v1/tasks/${encodeURIComponent(taskId)}/models/${version}`;
-  const query = `?lineage=${encodeURIComponent(lineage)}`;
+  const query = lineage ? `?lineage=${encodeURIComponent(lineage)}` : '';
   return { modelJson: `${base}/model.json${query}`, weights: `${base}/weights.bin${query}` };
 }
 

@@ -36,6 +36,8 @@ export interface UpdateMeta {
   backend?: string;
   /** Local training time in milliseconds. */
   trainMs?: number;
+  /** The lineage of the model it was trained from (TaskSummary.lineage); refused when it is not the coordinator's. */
+  lineage?: string;
 }
 
 export interface DecodedFrame {
