@@ -27,7 +27,9 @@ describe('retry policy', () => {
   });
 
   it('never retries forever: gives up after maxAttempts or maxAge, and at once on a refusal', () => {
-    expect(decideRetry({ attempts: 5, createdAt: 0, status: undefined, now: 1 }, policy)).toMatchObject({ retry: false, reason: /after 5 attempts/ });
+    expect(decideRetry({ attempts: 5, createdAt: 0, status: 503, now: 1 }, policy)).toMatchObject({ retry: false, reason: /after 5 attempts/ });
+    // No answer at all (the coordinator is down): waited for until the retry window ends, not counted out.
+    expect(decideRetry({ attempts: 50, createdAt: 0, status: undefined, now: 1 }, policy)).toMatchObject({ retry: true });
     expect(decideRetry({ attempts: 1, createdAt: 0, status: undefined, now: 60_000 }, policy)).toMatchObject({ retry: false, reason: /retry window/ });
     expect(decideRetry({ attempts: 1, createdAt: 0, status: 409, now: 1 }, policy)).toMatchObject({ retry: false, reason: /409/ });
   });

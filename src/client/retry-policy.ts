@@ -1,7 +1,8 @@
 /**
  * When to try a failed request again: exponential backoff with full jitter (AWS architecture blog,
  * "Exponential Backoff and Jitter"), capped, and a verdict on which failures are worth another try.
- * Nothing retries forever: after `maxAttempts`, or once an item is older than `maxAgeMs`, it is given up.
+ * Nothing retries forever: after `maxAttempts` answered failures, or once an item is older than `maxAgeMs`,
+ * it is given up.
  */
 export interface RetryPolicy {
   baseMs: number;
@@ -31,7 +32,9 @@ export function decideRetry(
   random: () => number = Math.random,
 ): RetryDecision {
   if (!isRetryableStatus(args.status)) return { retry: false, reason: `refused with HTTP ${args.status}` };
-  if (args.attempts >= policy.maxAttempts) return { retry: false, reason: `gave up after ${args.attempts} attempts` };
+  // A coordinator that answers and keeps failing is given up on after maxAttempts; one that does not answer
+  // at all (down, or the network is) is waited for until maxAgeMs, with the backoff at its cap.
+  if (args.status !== undefined && args.attempts >= policy.maxAttempts) return { retry: false, reason: `gave up after ${args.attempts} attempts` };
   if (args.now - args.createdAt >= policy.maxAgeMs) return { retry: false, reason: 'gave up: older than the retry window' };
   const floor = Math.min(policy.maxMs, (args.retryAfterS ?? 0) * 1000);
   return { retry: true, at: args.now + Math.max(floor, backoffDelayMs(args.attempts - 1, policy, random)) };
