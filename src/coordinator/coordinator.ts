@@ -61,6 +61,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
         else log(`task ${taskId} round ${roundId} closed: model v${version}`);
         void evaluator.evaluatePending();
       },
+      onUpdateAccepted: (taskId, update) => metrics.observe('covey_update_norm', { task: taskId }, update.norm),
     });
     model.dispose();
     tasks.set(task.id, { federation, spec });

@@ -53,6 +53,16 @@ describe('Federation', () => {
     expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'wait', reason: /already contributed/ });
   });
 
+  it('reports each accepted update\'s norm (not a repeat\'s), for the operator\'s metrics', () => {
+    const norms: number[] = [];
+    const fed = new Federation(tinyTask(), init, new CoordinatorStore(':memory:'), { onUpdateAccepted: (_t, u) => norms.push(u.norm) }, () => 0);
+    checkin(fed, 'client-aaaa');
+    const frame = updateFrame('client-aaaa', ones(2));
+    fed.acceptUpload(1, 'update-0001', frame);
+    fed.acceptUpload(1, 'update-0001', frame);
+    expect(norms).toEqual([Math.sqrt(TINY_PARAMS * 4)]);
+  });
+
   it('never publishes a model whose aggregate overflows: the round fails and the model stays', () => {
     const { store, fed, closed } = setup();
     // Every delta is finite (near float32's largest value); the second round's model would not be.

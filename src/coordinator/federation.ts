@@ -23,6 +23,8 @@ import type { TaskDefinition } from './task.ts';
 export interface FederationEvents {
   /** A round closed; `version` is the new model version, or null when the round failed (`why`). */
   onRoundClosed?(taskId: string, roundId: number, version: number | null, why?: string): void;
+  /** An update was accepted (not a repeat); `norm` is its L2 norm, before any clipping. */
+  onUpdateAccepted?(taskId: string, update: { norm: number; numExamples: number }): void;
 }
 
 const WAIT_BETWEEN_ROUNDS_MS = 2_000;
@@ -153,7 +155,7 @@ export class Federation {
     if (round.roundId !== this.round.roundId || !acceptsUploads(this.round.state)) {
       throw new ApiFailure(409, 'round_closed', `round ${roundId} no longer takes updates; check in for the current round`, 'round');
     }
-    const { meta, delta } = this.decode(body);
+    const { meta, delta, norm } = this.decode(body);
     if (tokenClientId !== undefined && meta.clientId !== tokenClientId) {
       throw new ApiFailure(403, 'token_mismatch', 'the update names another client than the token', 'meta.clientId');
     }
@@ -178,6 +180,7 @@ export class Federation {
     this.accumulator.add(delta, meta.numExamples);
     this.lossSum += meta.loss * meta.numExamples;
     const received = this.accumulator.count;
+    this.events.onUpdateAccepted?.(this.task.id, { norm, numExamples: meta.numExamples });
     setImmediate(() => this.advance());
     return { status: 'accepted', duplicate: false, roundId, received };
   }
@@ -189,9 +192,11 @@ export class Federation {
       const delta = frame.codec.decode(frame.payload, this.parameterCount);
       const bad = findNonFinite(delta);
       if (bad >= 0) throw new ApiFailure(400, 'non_finite', `delta value ${bad} is ${delta[bad]}`, 'payload');
-      const norm = this.task.maxUpdateNorm === undefined ? 0 : l2Norm(delta);
-      if (norm > this.task.maxUpdateNorm!) throw new ApiFailure(400, 'norm_too_large', `update norm ${norm.toFixed(3)} exceeds this task's bound ${this.task.maxUpdateNorm}`, 'payload');
-      return { meta, delta };
+      const norm = l2Norm(delta);
+      if (this.task.maxUpdateNorm !== undefined && norm > this.task.maxUpdateNorm) {
+        throw new ApiFailure(400, 'norm_too_large', `update norm ${norm.toFixed(3)} exceeds this task's bound ${this.task.maxUpdateNorm}`, 'payload');
+      }
+      return { meta, delta, norm };
     } catch (e) {
       if (e instanceof ValidationError) throw new ApiFailure(400, 'invalid_meta', e.message, e.field);
       if (e instanceof CodecError) throw new ApiFailure(400, 'invalid_frame', e.message, 'body');

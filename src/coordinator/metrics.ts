@@ -5,10 +5,13 @@
 type Labels = Readonly<Record<string, string>>;
 
 const LATENCY_BUCKETS_S = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+/** Update norms span orders of magnitude between models: log-spaced buckets. */
+const NORM_BUCKETS = [0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000];
 
 interface Family {
   help: string;
   type: 'counter' | 'gauge' | 'histogram';
+  buckets?: readonly number[];
 }
 
 export const FAMILIES = {
@@ -18,7 +21,8 @@ export const FAMILIES = {
   covey_updates_refused_total: { help: 'Updates refused, by reason (the error code in the answer).', type: 'counter' },
   covey_update_bytes_total: { help: 'Bytes of accepted update bodies.', type: 'counter' },
   covey_rounds_closed_total: { help: 'Rounds closed, by outcome (aggregated, failed).', type: 'counter' },
-  covey_http_request_duration_seconds: { help: 'HTTP request latency, by method, route and status class.', type: 'histogram' },
+  covey_http_request_duration_seconds: { help: 'HTTP request latency, by method, route and status class.', type: 'histogram', buckets: LATENCY_BUCKETS_S },
+  covey_update_norm: { help: 'L2 norm of each accepted update, by task: the data for choosing maxUpdateNorm, and a sign of poisoning.', type: 'histogram', buckets: NORM_BUCKETS },
   covey_model_version: { help: 'Current global model version.', type: 'gauge' },
   covey_round_assigned_clients: { help: 'Clients assigned to the current round.', type: 'gauge' },
   covey_round_received_updates: { help: 'Updates the current round holds.', type: 'gauge' },
@@ -30,21 +34,25 @@ export type MetricName = keyof typeof FAMILIES;
 
 export class Metrics {
   private readonly counters = new Map<string, number>();
-  private readonly histograms = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  private readonly histograms = new Map<string, { bounds: readonly number[]; buckets: number[]; sum: number; count: number }>();
 
   inc(name: MetricName, labels: Labels, by = 1): void {
     const key = series(name, labels);
     this.counters.set(key, (this.counters.get(key) ?? 0) + by);
   }
 
-  observe(name: MetricName, labels: Labels, seconds: number): void {
+  /** Adds one observation to a histogram family (seconds for latencies, a norm for updates). */
+  observe(name: MetricName, labels: Labels, value: number): void {
     const key = series(name, labels);
     let h = this.histograms.get(key);
-    if (!h) this.histograms.set(key, (h = { buckets: LATENCY_BUCKETS_S.map(() => 0), sum: 0, count: 0 }));
-    LATENCY_BUCKETS_S.forEach((le, i) => {
-      if (seconds <= le) h.buckets[i]! += 1;
+    if (!h) {
+      const bounds = (FAMILIES[name] as Family).buckets ?? LATENCY_BUCKETS_S;
+      this.histograms.set(key, (h = { bounds, buckets: bounds.map(() => 0), sum: 0, count: 0 }));
+    }
+    h.bounds.forEach((le, i) => {
+      if (value <= le) h.buckets[i]! += 1;
     });
-    h.sum += seconds;
+    h.sum += value;
     h.count += 1;
   }
 
@@ -59,7 +67,7 @@ export class Metrics {
       const [name, rest = '}'] = key.split('{') as [string, string?];
       const inner = rest.slice(0, -1);
       const withLe = (le: string) => `${name}_bucket{${inner}${inner ? ',' : ''}le="${le}"}`;
-      LATENCY_BUCKETS_S.forEach((le, i) => add(name, `${withLe(String(le))} ${h.buckets[i]}`));
+      h.bounds.forEach((le, i) => add(name, `${withLe(String(le))} ${h.buckets[i]}`));
       add(name, `${withLe('+Inf')} ${h.count}`);
       add(name, `${name}_sum{${inner}} ${h.sum}`);
       add(name, `${name}_count{${inner}} ${h.count}`);

@@ -119,6 +119,9 @@ describe('HTTP API', () => {
     expect(text).toMatch(/^covey_round_received_updates\{task="tiny"\} 1$/m);
     expect(text).toMatch(/^covey_http_request_duration_seconds_bucket\{method="PUT",route="\/v1\/tasks\/:task\/rounds\/:round\/updates\/:updateId",status="4xx",le="\+Inf"\} \d+$/m);
     expect(text).toMatch(/^covey_process_resident_memory_bytes\{\} \d+$/m);
+    // The one accepted update was all zeros: norm 0, in every bucket.
+    expect(text).toMatch(/^covey_update_norm_bucket\{task="tiny",le="0.01"\} 1$/m);
+    expect(text).toMatch(/^covey_update_norm_count\{task="tiny"\} 1$/m);
   });
 
   it('sends security headers, and a CSP on pages', async () => {
