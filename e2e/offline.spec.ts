@@ -1,4 +1,6 @@
+import type { BrowserContext } from '@playwright/test';
 import { authHeaders, type RunningCoordinator } from './coordinator.ts';
+import type { CoveyApp } from './covey-app.ts';
 import { expect, OFFLINE_ERRORS, test } from './fixtures.ts';
 
 // Target 2: the round stays open after this browser's update, so it could be counted twice if it were.
@@ -47,13 +49,7 @@ test('the app works offline, trains offline, and delivers the update once even w
 
 test('an update for a round that closed while it waited is refused with a reason and leaves the outbox', async ({ participant, coordinator }) => {
   const { app, context, page } = await participant({ expectedConsoleErrors: /ERR_INTERNET_DISCONNECTED|status of 409/ });
-  await app.open(coordinator.url, '?shard=8');
-  await app.loadSampleData();
-  await app.waitUntilReadyOffline();
-  await context.setOffline(true);
-  await app.join();
-  await expect.poll(() => app.outboxCount(), { timeout: 120_000 }).toBe(1);
-  await app.leave();
+  await queueUpdateOffline(app, context, coordinator.url, '?shard=8');
 
   // Meanwhile two other clients finish round 1 (the round's target), so this update arrives too late.
   await closeRoundWithOtherClients(coordinator);
@@ -66,13 +62,7 @@ test('an update for a round that closed while it waited is refused with a reason
 
 test('Background Sync delivers the outbox from the service worker, and the open page says so', async ({ participant, coordinator }) => {
   const { app, context, page } = await participant({ expectedConsoleErrors: OFFLINE_ERRORS });
-  await app.open(coordinator.url, '?shard=9');
-  await app.loadSampleData();
-  await app.waitUntilReadyOffline();
-  await context.setOffline(true);
-  await app.join();
-  await expect.poll(() => app.outboxCount(), { timeout: 120_000 }).toBe(1);
-  await app.leave();
+  await queueUpdateOffline(app, context, coordinator.url, '?shard=9');
 
   // The page's own uploads fail (page.route sees only the page's requests), so only the service worker can deliver.
   await page.route('**/updates/**', (route) => route.abort('internetdisconnected'));
@@ -85,6 +75,17 @@ test('Background Sync delivers the outbox from the service worker, and the open 
   await expect(page.getByTestId('log')).toContainText('Round 1 (in the background): update delivered');
   expect((await coordinator.task()).round).toMatchObject({ id: 1, received: 1 });
 });
+
+/** A person visits once, goes offline, joins and leaves: one update made offline waits in the outbox. */
+async function queueUpdateOffline(app: CoveyApp, context: BrowserContext, url: string, query: string): Promise<void> {
+  await app.open(url, query);
+  await app.loadSampleData();
+  await app.waitUntilReadyOffline();
+  await context.setOffline(true);
+  await app.join();
+  await expect.poll(() => app.outboxCount(), { timeout: 120_000 }).toBe(1);
+  await app.leave();
+}
 
 async function closeRoundWithOtherClients(c: RunningCoordinator): Promise<void> {
   const { encodeUpdateFrame } = await import('../src/core/update-frame.ts');

@@ -35,10 +35,7 @@ export class FederationPanel {
   private contributions = 0;
 
   constructor(private readonly o: FederationPanelOptions) {
-    $('join').addEventListener('click', () => {
-      if (this.joining) return;
-      void (this.session ? this.leave() : this.join());
-    });
+    $('join').addEventListener('click', () => void (this.session ? this.leave() : this.join()));
   }
 
   /** Rejoins if the person had joined before this page loaded (a reload, a closed tab, a restart). */
@@ -59,7 +56,7 @@ export class FederationPanel {
     } finally {
       this.joining = false;
     }
-    if (this.session || this.closed) return;
+    if (this.closed) return;
     const session = (this.session = new AbortController());
     $('join').textContent = 'Leave';
     const client = new FederationClient({ ...this.o, onEvent: (e) => this.show(e) });

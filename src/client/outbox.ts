@@ -43,8 +43,7 @@ const MIN_SCHEDULE_MS = 1_000;
 
 export class Outbox {
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private stopped = false;
-  /** Aborts a scheduled delivery's drain in flight when the outbox stops. */
+  /** Aborted by {@link stop}: ends scheduled deliveries, and a drain of one in flight. */
   private readonly stopping = new AbortController();
 
   constructor(
@@ -76,14 +75,10 @@ export class Outbox {
   async deliver(opts: { force?: boolean } = {}): Promise<DrainReport | undefined> {
     // Known to be offline: no try (each would count towards giving up) and no timer; the page's `online`
     // listener calls again when the network is back.
-    if (this.stopped || (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine === false) return undefined;
-    let report: DrainReport | undefined;
-    try {
-      report = await this.drain({ ...opts, signal: this.stopping.signal });
-    } catch {
-      report = undefined;
-    }
-    if (report?.nextAttemptAt != null && !this.stopped) {
+    const { signal } = this.stopping;
+    if (signal.aborted || (globalThis as { navigator?: { onLine?: boolean } }).navigator?.onLine === false) return undefined;
+    const report = await this.drain({ ...opts, signal }).catch(() => undefined);
+    if (report?.nextAttemptAt != null && !signal.aborted) {
       clearTimeout(this.timer);
       this.timer = setTimeout(() => void this.deliver(), Math.max(MIN_SCHEDULE_MS, report.nextAttemptAt - this.now()));
     }
@@ -92,7 +87,6 @@ export class Outbox {
 
   /** Stops scheduled deliveries and aborts one in flight (the page or the connection is going away). */
   stop(): void {
-    this.stopped = true;
     clearTimeout(this.timer);
     this.stopping.abort(new DOMException('the outbox stopped', 'AbortError'));
   }

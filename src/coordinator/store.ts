@@ -42,15 +42,17 @@ export interface NewUpdate extends StoredUpdate {
   bodySha256: string;
 }
 
+/** The evaluations table as of schema v3 (numbers nullable); also what the v3 migration rebuilds it as. */
+const EVALUATION_COLUMNS = `task_id TEXT NOT NULL, version INTEGER NOT NULL, accuracy REAL, loss REAL,
+  evaluated_at INTEGER NOT NULL, metrics TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (task_id, version)`;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS model_versions (
   task_id TEXT NOT NULL, version INTEGER NOT NULL, round_id INTEGER, weights BLOB NOT NULL,
   num_clients INTEGER NOT NULL DEFAULT 0, num_examples INTEGER NOT NULL DEFAULT 0, client_loss REAL,
   created_at INTEGER NOT NULL, PRIMARY KEY (task_id, version));
 CREATE TABLE IF NOT EXISTS lineages (task_id TEXT PRIMARY KEY, lineage TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS evaluations (
-  task_id TEXT NOT NULL, version INTEGER NOT NULL, accuracy REAL, loss REAL,
-  evaluated_at INTEGER NOT NULL, metrics TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (task_id, version));
+CREATE TABLE IF NOT EXISTS evaluations (${EVALUATION_COLUMNS});
 CREATE TABLE IF NOT EXISTS rounds (
   task_id TEXT NOT NULL, round_id INTEGER NOT NULL, base_version INTEGER NOT NULL, state TEXT NOT NULL,
   min_clients INTEGER NOT NULL, target_clients INTEGER NOT NULL, opened_at INTEGER NOT NULL,
@@ -81,7 +83,8 @@ export class CoordinatorStore {
   private migrate(): void {
     const version = this.db.pragma('user_version', { simple: true }) as number;
     this.db.transaction(() => {
-      const hasColumn = (table: string, column: string) => (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
+      const column = (table: string, name: string) => (this.db.prepare(`PRAGMA table_info(${table})`).all() as { name: string; notnull: number }[]).find((c) => c.name === name);
+      const hasColumn = (table: string, name: string) => column(table, name) !== undefined;
       if (version < 1 && !hasColumn('evaluations', 'metrics')) {
         // v1: every held-out metric of a version (accuracy, auc, f1) as JSON.
         this.db.exec("ALTER TABLE evaluations ADD COLUMN metrics TEXT NOT NULL DEFAULT '{}'");
@@ -90,13 +93,10 @@ export class CoordinatorStore {
         // v2: a digest of each accepted body, so that a retry is told apart from another body under the same id.
         this.db.exec('ALTER TABLE updates ADD COLUMN body_sha256 TEXT');
       }
-      const lossColumn = (this.db.prepare('PRAGMA table_info(evaluations)').all() as { name: string; notnull: number }[]).find((c) => c.name === 'loss');
-      if (version < 3 && lossColumn?.notnull) {
+      if (version < 3 && column('evaluations', 'loss')?.notnull) {
         // v3: a model whose held-out loss is not a number (diverged) is recorded as null, not refused by SQLite.
         this.db.exec(`
-          CREATE TABLE evaluations_v3 (
-            task_id TEXT NOT NULL, version INTEGER NOT NULL, accuracy REAL, loss REAL,
-            evaluated_at INTEGER NOT NULL, metrics TEXT NOT NULL DEFAULT '{}', PRIMARY KEY (task_id, version));
+          CREATE TABLE evaluations_v3 (${EVALUATION_COLUMNS});
           INSERT INTO evaluations_v3 (task_id, version, accuracy, loss, evaluated_at, metrics)
             SELECT task_id, version, accuracy, loss, evaluated_at, metrics FROM evaluations;
           DROP TABLE evaluations;
