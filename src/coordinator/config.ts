@@ -17,7 +17,8 @@ export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv
   const targetClients = read('COVEY_TARGET_CLIENTS', defaults.targetClients, 1);
   const minClients = read('COVEY_MIN_CLIENTS', Math.min(defaults.minClients, targetClients), 1);
   if (minClients > targetClients) throw new Error(`COVEY_MIN_CLIENTS (${minClients}) exceeds COVEY_TARGET_CLIENTS (${targetClients})`);
-  return { minClients, targetClients, deadlineMs: read('COVEY_ROUND_DEADLINE_S', defaults.deadlineMs / 1000, 1) * 1000 };
+  const deadlineMs = read('COVEY_ROUND_DEADLINE_S', defaults.deadlineMs / 1000, 1) * 1000;
+  return { minClients, targetClients, deadlineMs, ...(defaults.leaseMs === undefined ? {} : { leaseMs: Math.min(defaults.leaseMs, deadlineMs) }) };
 }
 
 /** `COVEY_ALLOWED_ORIGINS=https://a.example,https://b.example`: origins every task allows, besides its own list. */

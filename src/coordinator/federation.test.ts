@@ -125,12 +125,56 @@ describe('Federation', () => {
     expect([...store.latestVersion('tiny')!.weights]).toEqual([...init]);
   });
 
-  it('takes an upload from a client that trained offline as its check-in, while the round has room', () => {
+  it('takes an upload from a client that trained offline as its check-in', () => {
     const { fed } = setup();
     expect(fed.acceptUpload(1, 'update-0001', updateFrame('client-offline', ones(1)))).toMatchObject({ duplicate: false, received: 1 });
     expect(fed.summary().round).toMatchObject({ assigned: 1, received: 1 });
-    for (const id of ['client-bbbb', 'client-cccc']) checkin(fed, id); // target 2 → at most 3 assigned
-    expect(refusal(() => fed.acceptUpload(1, 'update-0002', updateFrame('client-dddd', ones(1))))).toMatchObject({ status: 409, code: 'round_full' });
+  });
+
+  it('never keeps an honest client out of a round for clients that check in and stay silent', () => {
+    let now = 0;
+    const { fed, closed } = setup(() => now); // target 2: 3 places; deadline 60 s: leases of 15 s
+    for (const id of ['fake-client-1', 'fake-client-2', 'fake-client-3']) expect(checkin(fed, id)).toMatchObject({ status: 'assigned' });
+    expect(checkin(fed, 'honest-client-1')).toMatchObject({ status: 'wait', reason: 'round 1 is full' });
+    expect(fed.summary().round).toMatchObject({ state: 'training', assigned: 3 });
+    // An honest update is counted whether or not its client holds a place.
+    expect(fed.acceptUpload(1, 'update-0001', updateFrame('honest-client-1', ones(1)))).toMatchObject({ received: 1 });
+    const full = checkin(fed, 'honest-client-2');
+    expect(full).toMatchObject({ status: 'wait' });
+    expect(full.status === 'wait' && full.retryAfterMs).toBeLessThanOrEqual(5_000);
+    // The silent clients' leases lapse: their places go to others, and they do not get them back this round.
+    now = 15_000;
+    expect(checkin(fed, 'honest-client-2')).toMatchObject({ status: 'assigned', roundId: 1 });
+    expect(fed.summary().round).toMatchObject({ state: 'open', assigned: 5 });
+    expect(checkin(fed, 'fake-client-1')).toMatchObject({ status: 'wait', reason: expect.stringContaining('lapsed') });
+    // A reload within the lease gets its assignment again.
+    expect(checkin(fed, 'honest-client-2')).toMatchObject({ status: 'assigned', roundId: 1 });
+    fed.acceptUpload(1, 'update-0002', updateFrame('honest-client-2', ones(3)));
+    fed.advance();
+    expect(closed).toEqual([1]);
+  });
+
+  it('keeps silent clients\' places across a restart until their leases lapse', () => {
+    let now = 0;
+    const path = join(mkdtempSync(join(tmpdir(), 'covey-')), 'state.sqlite');
+    const first = setup(() => now, path);
+    for (const id of ['fake-client-1', 'fake-client-2', 'fake-client-3']) checkin(first.fed, id);
+    now = 10_000;
+    const second = setup(() => now, path);
+    expect(checkin(second.fed, 'honest-client-1')).toMatchObject({ status: 'wait', reason: 'round 1 is full' });
+    now = 15_000;
+    expect(checkin(second.fed, 'honest-client-1')).toMatchObject({ status: 'assigned' });
+  });
+
+  it('weights an update by at most the task\'s maxExamplesPerClient, whatever the client claims', () => {
+    const store = new CoordinatorStore(':memory:');
+    const fed = new Federation(tinyTask({ maxExamplesPerClient: 20 }), init, store);
+    fed.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(1), { numExamples: 10 }));
+    fed.acceptUpload(1, 'update-0002', updateFrame('client-bbbb', ones(4), { numExamples: 10_000_000 }));
+    fed.advance();
+    // (10·1 + 20·4) / 30 = 3; unclamped, the claimed 10,000,000 would make it ≈ 4.
+    expect([...store.latestVersion('tiny')!.weights]).toEqual(ones(4));
+    expect(store.history('tiny')[1]).toMatchObject({ numExamples: 30 });
   });
 
   it('refuses an update over the task\'s norm bound, and clips when the task says so', () => {

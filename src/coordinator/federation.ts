@@ -16,9 +16,10 @@ import { withNormClipping } from '../core/strategies/norm-clipping.ts';
 import { applyDelta, findNonFinite, l2Norm } from '../core/vector.ts';
 import { ApiFailure } from './api-failure.ts';
 import { failpoint } from './failpoint.ts';
+import { AssignmentLeases } from './assignment-leases.ts';
 import { acceptsCheckins, acceptsUploads, dueEvent, transition, type RoundSnapshot } from './round-machine.ts';
 import type { CoordinatorStore, RoundRow } from './store.ts';
-import type { TaskDefinition } from './task.ts';
+import { assignmentLeaseMs, DEFAULT_MAX_EXAMPLES_PER_CLIENT, type TaskDefinition } from './task.ts';
 
 export interface FederationEvents {
   /** A round closed; `version` is the new model version, or null when the round failed (`why`). */
@@ -38,6 +39,8 @@ export class Federation {
   private weights!: Weights;
   private round!: RoundRow;
   private assigned = 0;
+  private readonly leases: AssignmentLeases;
+  private readonly maxExamplesPerClient: number;
   private accumulator!: Accumulator;
   private lossSum = 0;
   private timer: NodeJS.Timeout | undefined;
@@ -52,6 +55,8 @@ export class Federation {
     this.parameterCount = initialWeights.length;
     const strategy = getStrategy(task.strategy);
     this.strategy = task.clipNorm ? withNormClipping(strategy, task.clipNorm) : strategy;
+    this.leases = new AssignmentLeases(assignmentLeaseMs(task.rounds));
+    this.maxExamplesPerClient = task.maxExamplesPerClient ?? DEFAULT_MAX_EXAMPLES_PER_CLIENT;
     store.initialiseTask(task.id, initialWeights, this.newRoundRow(0, now()));
     this.lineage = store.lineage(task.id);
     this.restore();
@@ -108,15 +113,20 @@ export class Federation {
   checkin(req: CheckinRequest): CheckinResponse {
     this.advance();
     const r = this.round;
+    const now = this.now();
     const wait = (reason: string, retryAfterMs: number): CheckinResponse => ({ status: 'wait', reason, retryAfterMs });
     if (req.exampleCount < 1) return wait('no examples to train on', 30_000);
     if (this.store.hasClientUpdate(this.task.id, r.roundId, req.clientId)) {
       return wait(`already contributed to round ${r.roundId}`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
     }
-    const known = this.store.isAssigned(this.task.id, r.roundId, req.clientId);
-    if (!known) {
-      if (!acceptsCheckins(this.snapshot())) return wait(`round ${r.roundId} is full`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
-      this.store.assign(this.task.id, r.roundId, req.clientId, this.now());
+    if (this.store.isAssigned(this.task.id, r.roundId, req.clientId)) {
+      // Assigned before: the same assignment while its lease runs (a reload); once it lapsed, the place is
+      // someone else's, though an update that arrives while the round takes them still counts.
+      if (!this.leases.isLive(req.clientId, now)) return wait(`your place in round ${r.roundId} lapsed; an update you trained still counts until the round closes`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
+    } else {
+      if (!acceptsCheckins(this.snapshot())) return wait(`round ${r.roundId} is full`, this.untilPlaceFrees());
+      this.store.assign(this.task.id, r.roundId, req.clientId, now);
+      this.leases.assign(req.clientId, now);
       this.assigned += 1;
       this.advance();
     }
@@ -165,22 +175,25 @@ export class Federation {
     if (meta.baseVersion !== round.baseVersion) {
       throw new ApiFailure(409, 'stale_model', `round ${roundId} trains model version ${round.baseVersion}, not ${meta.baseVersion}`, 'meta.baseVersion');
     }
-    if (!this.store.isAssigned(this.task.id, roundId, meta.clientId)) {
-      // A client that trained offline could not check in: its upload is its check-in, if the round has room.
-      if (!acceptsCheckins(this.snapshot())) throw new ApiFailure(409, 'round_full', `round ${roundId} already has all the clients it takes`, 'round');
-      this.store.assign(this.task.id, roundId, meta.clientId, this.now());
-      this.assigned += 1;
-    }
     if (this.store.hasClientUpdate(this.task.id, roundId, meta.clientId)) {
       throw new ApiFailure(409, 'client_already_reported', `client already sent an update for round ${roundId}`, 'meta.clientId');
     }
+    // The round is decided by the first updates that pass validation, whether their clients hold a place
+    // (checked in, lease running) or not (trained offline, or their lease lapsed): an upload is its own check-in.
+    if (!this.store.isAssigned(this.task.id, roundId, meta.clientId)) {
+      this.store.assign(this.task.id, roundId, meta.clientId, this.now());
+      this.assigned += 1;
+    }
+    // A client's say is bounded: its claimed example count weights its update up to the task's cap.
+    const weight = Math.min(meta.numExamples, this.maxExamplesPerClient);
     // Durable first, then in memory: an acknowledged update survives a crash, a failed write changes nothing.
-    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, numExamples: meta.numExamples, loss: meta.loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest }, this.now());
+    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, numExamples: weight, loss: meta.loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest }, this.now());
     failpoint('update-stored');
-    this.accumulator.add(delta, meta.numExamples);
-    this.lossSum += meta.loss * meta.numExamples;
+    this.leases.release(meta.clientId);
+    this.accumulator.add(delta, weight);
+    this.lossSum += meta.loss * weight;
     const received = this.accumulator.count;
-    this.events.onUpdateAccepted?.(this.task.id, { norm, numExamples: meta.numExamples });
+    this.events.onUpdateAccepted?.(this.task.id, { norm, numExamples: weight });
     setImmediate(() => this.advance());
     return { status: 'accepted', duplicate: false, roundId, received };
   }
@@ -208,7 +221,7 @@ export class Federation {
   advance(): void {
     const event = dueEvent(this.snapshot(), this.now());
     if (!event) return;
-    if (event.type === 'assignments-full') {
+    if (event.type === 'assignments-full' || event.type === 'assignments-lapsed') {
       this.round.state = transition(this.round.state, event);
       this.store.setRoundState(this.task.id, this.round.roundId, this.round.state);
     } else if (event.type === 'quorum') {
@@ -252,6 +265,8 @@ export class Federation {
     this.weights = asWeights(latest.weights);
     this.round = round;
     this.assigned = this.store.countAssigned(this.task.id, round.roundId);
+    this.leases.clear();
+    for (const a of this.store.silentAssignments(this.task.id, round.roundId)) this.leases.assign(a.clientId, a.assignedAt);
     this.accumulator = this.strategy.createAccumulator(this.parameterCount);
     this.lossSum = 0;
     for (const u of this.store.iterateUpdates(this.task.id, round.roundId)) {
@@ -262,7 +277,7 @@ export class Federation {
 
   private snapshot(): RoundSnapshot {
     const r = this.round;
-    return { state: r.state, assigned: this.assigned, received: this.accumulator.count, minClients: r.minClients, targetClients: r.targetClients, deadlineAt: r.deadlineAt };
+    return { state: r.state, liveAssigned: this.leases.count(this.now()), received: this.accumulator.count, minClients: r.minClients, targetClients: r.targetClients, deadlineAt: r.deadlineAt };
   }
 
   private newRoundRow(baseVersion: number, now: number): Omit<RoundRow, 'taskId' | 'roundId'> {
@@ -272,5 +287,11 @@ export class Federation {
 
   private untilDeadline(floorMs: number): number {
     return Math.max(floorMs, Math.min(this.round.deadlineAt - this.now(), 5_000));
+  }
+
+  /** A full round: come back when the next lease lapses, if that is sooner than the usual wait. */
+  private untilPlaceFrees(): number {
+    const lapse = this.leases.nextLapseInMs(this.now());
+    return lapse === null ? this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS) : Math.max(WAIT_BETWEEN_ROUNDS_MS, Math.min(lapse, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS)));
   }
 }

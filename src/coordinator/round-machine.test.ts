@@ -3,7 +3,7 @@ import { acceptsCheckins, dueEvent, maxAssignments, transition, type RoundSnapsh
 
 const round = (over: Partial<RoundSnapshot> = {}): RoundSnapshot => ({
   state: 'open',
-  assigned: 0,
+  liveAssigned: 0,
   received: 0,
   minClients: 2,
   targetClients: 3,
@@ -27,8 +27,8 @@ describe('round state machine', () => {
   });
 
   it('aggregates as soon as the target is reached, before the deadline', () => {
-    expect(dueEvent(round({ received: 3, assigned: 3 }), 0)).toEqual({ type: 'quorum' });
-    expect(dueEvent(round({ received: 2, assigned: 3 }), 0)).toBeNull();
+    expect(dueEvent(round({ received: 3 }), 0)).toEqual({ type: 'quorum' });
+    expect(dueEvent(round({ received: 2, liveAssigned: 1 }), 0)).toBeNull();
   });
 
   it('at the deadline, aggregates with at least min updates and fails with fewer', () => {
@@ -39,10 +39,18 @@ describe('round state machine', () => {
   it('over-selects by 30 % and stops assigning when full', () => {
     expect(maxAssignments(3)).toBe(4);
     expect(maxAssignments(100)).toBe(130);
-    expect(acceptsCheckins(round({ assigned: 3 }))).toBe(true);
-    expect(acceptsCheckins(round({ assigned: 4 }))).toBe(false);
-    expect(dueEvent(round({ assigned: 4 }), 0)).toEqual({ type: 'assignments-full' });
+    expect(acceptsCheckins(round({ liveAssigned: 3 }))).toBe(true);
+    expect(acceptsCheckins(round({ liveAssigned: 4 }))).toBe(false);
+    expect(acceptsCheckins(round({ liveAssigned: 2, received: 2 }))).toBe(false);
+    expect(dueEvent(round({ liveAssigned: 4 }), 0)).toEqual({ type: 'assignments-full' });
     expect(acceptsCheckins(round({ state: 'training' }))).toBe(false);
+  });
+
+  it('opens again when a silent client\'s lease lapses and frees its place', () => {
+    expect(dueEvent(round({ state: 'training', liveAssigned: 3 }), 0)).toEqual({ type: 'assignments-lapsed' });
+    expect(transition('training', { type: 'assignments-lapsed' })).toBe('open');
+    expect(() => transition('open', { type: 'assignments-lapsed' })).toThrow();
+    expect(dueEvent(round({ state: 'training', liveAssigned: 2, received: 2 }), 0)).toBeNull();
   });
 
   it('has nothing due once a round stops taking updates', () => {

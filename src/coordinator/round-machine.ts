@@ -2,15 +2,20 @@
  * The round's state machine, pure: which transitions exist, and which one is due given what the round holds
  * and the time. The runtime (federation.ts) applies them and persists the result.
  *
- *   open ──assignments full──▶ training
+ *   open ──places full──▶ training ──a lease lapsed──▶ open
  *   open | training ──target reached, or deadline with ≥ min updates──▶ aggregating ──model written──▶ closed
  *   open | training ──deadline with < min updates──▶ closed (failed; the model stays as it was)
+ *
+ * A round has ⌈1.3 × target⌉ places. An update received holds one for good; an assignment holds one only
+ * while its lease runs (assignment-leases.ts), so silent clients cannot fill a round. Uploads are not
+ * limited by places: the round is decided by the first updates that pass validation, assigned or not.
  */
 import { assertNever } from '../core/validate.ts';
 import type { RoundState } from '../core/protocol.ts';
 
 export type RoundEvent =
   | { type: 'assignments-full' }
+  | { type: 'assignments-lapsed' }
   | { type: 'quorum' }
   | { type: 'deadline-without-quorum' }
   | { type: 'aggregated' };
@@ -20,7 +25,8 @@ export const OVER_SELECTION = 1.3;
 
 export interface RoundSnapshot {
   state: RoundState;
-  assigned: number;
+  /** Assignments whose lease still runs and whose client has not reported. */
+  liveAssigned: number;
   received: number;
   minClients: number;
   targetClients: number;
@@ -31,8 +37,13 @@ export function maxAssignments(targetClients: number): number {
   return Math.ceil(targetClients * OVER_SELECTION);
 }
 
+/** Places held: by updates received, and by assignments whose lease runs. */
+export function placesHeld(r: RoundSnapshot): number {
+  return r.received + r.liveAssigned;
+}
+
 export function acceptsCheckins(r: RoundSnapshot): boolean {
-  return r.state === 'open' && r.assigned < maxAssignments(r.targetClients);
+  return r.state === 'open' && placesHeld(r) < maxAssignments(r.targetClients);
 }
 
 export function acceptsUploads(state: RoundState): boolean {
@@ -44,6 +55,9 @@ export function transition(state: RoundState, event: RoundEvent): RoundState {
   switch (event.type) {
     case 'assignments-full':
       if (state === 'open') return 'training';
+      break;
+    case 'assignments-lapsed':
+      if (state === 'training') return 'open';
       break;
     case 'quorum':
       if (acceptsUploads(state)) return 'aggregating';
@@ -65,6 +79,8 @@ export function dueEvent(r: RoundSnapshot, now: number): RoundEvent | null {
   if (!acceptsUploads(r.state)) return null;
   if (r.received >= r.targetClients) return { type: 'quorum' };
   if (now >= r.deadlineAt) return r.received >= r.minClients ? { type: 'quorum' } : { type: 'deadline-without-quorum' };
-  if (r.state === 'open' && r.assigned >= maxAssignments(r.targetClients)) return { type: 'assignments-full' };
+  const full = placesHeld(r) >= maxAssignments(r.targetClients);
+  if (r.state === 'open' && full) return { type: 'assignments-full' };
+  if (r.state === 'training' && !full) return { type: 'assignments-lapsed' };
   return null;
 }

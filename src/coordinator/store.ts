@@ -172,6 +172,18 @@ export class CoordinatorStore {
     return !!this.db.prepare('SELECT 1 FROM assignments WHERE task_id = ? AND round_id = ? AND client_id = ?').get(taskId, roundId, clientId);
   }
 
+  /** The round's assignments whose client has not reported, oldest first (to rebuild their leases). */
+  silentAssignments(taskId: string, roundId: number): { clientId: string; assignedAt: number }[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT a.client_id, a.assigned_at FROM assignments a LEFT JOIN updates u ON u.task_id = a.task_id AND u.round_id = a.round_id AND u.client_id = a.client_id
+           WHERE a.task_id = ? AND a.round_id = ? AND u.update_id IS NULL ORDER BY a.assigned_at`,
+        )
+        .all(taskId, roundId) as { client_id: string; assigned_at: number }[]
+    ).map((r) => ({ clientId: r.client_id, assignedAt: r.assigned_at }));
+  }
+
   countAssigned(taskId: string, roundId: number): number {
     return (this.db.prepare('SELECT COUNT(*) n FROM assignments WHERE task_id = ? AND round_id = ?').get(taskId, roundId) as { n: number }).n;
   }

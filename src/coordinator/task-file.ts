@@ -7,9 +7,10 @@
  *   labels                     class names; tabular labels are their index in the label column
  *   model                      {builtin: "digits-cnn"} | {builtin: "mlp", hidden: [..]} | {layersModel: "path/model.json"}
  *   training                   {epochs, batchSize, learningRate, optimizer, codec, classWeights?}
- *   rounds                     {minClients, targetClients, deadlineS}
+ *   rounds                     {minClients, targetClients, deadlineS, assignmentLeaseS?}
  *   strategy                   fedavg | median | trimmed-mean | krum | multi-krum, or {name, clipNorm}
  *   maxUpdateNorm              optional: updates with a larger L2 norm are refused
+ *   maxExamplesPerClient       optional: the most examples an update is weighted by (claims above are clamped)
  *   evaluation                 {testSet: "path", format: "records" | "csv", metrics: [accuracy|auc|f1, …]}
  *   allowedOrigins             origins whose pages may join through the SDK
  */
@@ -50,6 +51,7 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
   if (training.classWeights && training.classWeights.length !== labels.length) throw new ValidationError('training.classWeights', `must have one weight per label (${labels.length})`);
   const { strategy, clipNorm } = readStrategy(o.strategy);
   const maxUpdateNorm = o.maxUpdateNorm === undefined ? undefined : readNumber(o, 'maxUpdateNorm', { min: Number.MIN_VALUE });
+  const maxExamplesPerClient = o.maxExamplesPerClient === undefined ? undefined : readNumber(o, 'maxExamplesPerClient', { min: 1, max: 1e7, integer: true });
   const evaluation = readEvaluation(o.evaluation, baseDir, input, labels.length);
   return {
     id: asTaskId(id),
@@ -63,6 +65,7 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
     strategy,
     ...(clipNorm === undefined ? {} : { clipNorm }),
     ...(maxUpdateNorm === undefined ? {} : { maxUpdateNorm }),
+    ...(maxExamplesPerClient === undefined ? {} : { maxExamplesPerClient }),
     metrics: evaluation.metrics,
     allowedOrigins: readOrigins(o.allowedOrigins),
     loadTestSet: evaluation.load,
@@ -106,7 +109,8 @@ function readRounds(value: unknown): TaskDefinition['rounds'] {
   const targetClients = readNumber(o, 'targetClients', { integer: true, min: 1, max: 100_000 }, 'rounds.targetClients');
   const minClients = readNumber(o, 'minClients', { integer: true, min: 1, max: targetClients }, 'rounds.minClients');
   const deadlineS = readNumber(o, 'deadlineS', { min: 1, max: 7 * 24 * 3600 }, 'rounds.deadlineS');
-  return { minClients, targetClients, deadlineMs: deadlineS * 1000 };
+  const leaseS = o.assignmentLeaseS === undefined ? undefined : readNumber(o, 'assignmentLeaseS', { min: 1, max: deadlineS }, 'rounds.assignmentLeaseS');
+  return { minClients, targetClients, deadlineMs: deadlineS * 1000, ...(leaseS === undefined ? {} : { leaseMs: leaseS * 1000 }) };
 }
 
 function readOrigins(value: unknown): string[] {

@@ -12,7 +12,20 @@ export interface RoundPolicy {
   targetClients: number;
   /** How long a round waits for its clients, from its opening. */
   deadlineMs: number;
+  /**
+   * How long an assigned client holds its place in the round before it uploads; a silent client's place is
+   * then given to another (see assignment-leases.ts). Default: {@link assignmentLeaseMs}.
+   */
+  leaseMs?: number;
 }
+
+/** A quarter of the deadline, at least 10 s (and at most the deadline): long enough to train a round's model in a browser. */
+export function assignmentLeaseMs(p: RoundPolicy): number {
+  return p.leaseMs ?? Math.min(p.deadlineMs, Math.max(10_000, p.deadlineMs / 4));
+}
+
+/** The example count an update is weighted by at most, when a task does not say (`maxExamplesPerClient`). */
+export const DEFAULT_MAX_EXAMPLES_PER_CLIENT = 10_000;
 
 /** A federated task as the coordinator runs it, made from a task file (see task-file.ts). */
 export interface TaskDefinition {
@@ -31,6 +44,12 @@ export interface TaskDefinition {
   clipNorm?: number;
   /** When set, an update whose L2 norm exceeds it is refused (400 norm_too_large). */
   maxUpdateNorm?: number;
+  /**
+   * The most examples an update is weighted by: a client's claimed count above it is clamped, so no one
+   * client outweighs this many examples of others (1 gives every update the same weight). Default
+   * {@link DEFAULT_MAX_EXAMPLES_PER_CLIENT}.
+   */
+  maxExamplesPerClient?: number;
   /** Held-out metrics to compute for each model version; the first is the headline. */
   metrics: MetricName[];
   /** Origins (scheme://host:port) whose pages may use this task through the SDK, besides the coordinator's own. */

@@ -16,6 +16,19 @@ describe('protocol guards', () => {
     expect(refusedField(() => parseCheckinResponse({ status: 'assigned', config: {} }))).toBe('roundId');
   });
 
+  it('bounds every number and string of an update\'s metadata', () => {
+    const meta = { clientId: 'client-0001', baseVersion: 0, numExamples: 3, loss: 1 };
+    expect(parseUpdateMeta({ ...meta, loss: 9_999, trainMs: 1_000, accuracy: 1, backend: 'webgl', lineage: 'abc' })).toMatchObject({ loss: 9_999 });
+    expect(refusedField(() => parseUpdateMeta({ ...meta, loss: 1e308 }))).toBe('meta.loss');
+    expect(refusedField(() => parseUpdateMeta({ ...meta, numExamples: 1e7 + 1 }))).toBe('meta.numExamples');
+    expect(refusedField(() => parseUpdateMeta({ ...meta, trainMs: 1e300 }))).toBe('meta.trainMs');
+    expect(refusedField(() => parseUpdateMeta({ ...meta, baseVersion: 2 ** 31 }))).toBe('meta.baseVersion');
+    expect(refusedField(() => parseUpdateMeta({ ...meta, accuracy: 1.5 }))).toBe('meta.accuracy');
+    expect(refusedField(() => parseUpdateMeta({ ...meta, backend: 'w'.repeat(65) }))).toBe('meta.backend');
+    expect(refusedField(() => parseUpdateMeta({ ...meta, lineage: 'line\nbreak' }))).toBe('meta.lineage');
+    expect(refusedField(() => parseCheckinRequest({ clientId: 'client-0001', exampleCount: 1e9 }))).toBe('exampleCount');
+  });
+
   it('reads an API error body and ignores anything else', () => {
     expect(readApiError({ error: { code: 'x', message: 'y', field: 'z' } })).toEqual({ code: 'x', message: 'y', field: 'z' });
     expect(readApiError({ error: 'nope' })).toBeNull();

@@ -168,9 +168,31 @@ export function parseCheckinRequest(body: unknown): CheckinRequest {
   if (!isWellFormedId(clientId)) throw new ValidationError('clientId', 'must be 8–64 characters of A–Z, a–z, 0–9, _ or -');
   return {
     clientId,
-    exampleCount: readNumber(o, 'exampleCount', { min: 0, integer: true, max: 1e9 }),
-    backend: readOptionalString(o, 'backend')?.slice(0, 32),
+    exampleCount: readNumber(o, 'exampleCount', { min: 0, integer: true, max: META_LIMITS.numExamples }),
+    backend: readOptionalShortString(o, 'backend', 'backend'),
   };
+}
+
+/**
+ * Bounds of the numbers a client reports. Each is far above what an honest client sends (a cross-entropy
+ * loss of a softmax is at most ~16 per example, times a class weight), so only nonsense is refused.
+ */
+export const META_LIMITS = {
+  /** Examples a client may say it holds; the weight of its update is capped lower, per task. */
+  numExamples: 10_000_000,
+  loss: 10_000,
+  /** A week of training, in ms. */
+  trainMs: 7 * 24 * 3600_000,
+  version: 2 ** 31 - 1,
+  /** Characters of a free-form string field (backend name, lineage). */
+  text: 64,
+} as const;
+
+function readOptionalShortString(o: Record<string, unknown>, key: string, field: string): string | undefined {
+  const v = readOptionalString(o, key, field);
+  if (v !== undefined && !/^[\x20-\x7e]*$/.test(v)) throw new ValidationError(field, 'must be printable ASCII');
+  if (v !== undefined && v.length > META_LIMITS.text) throw new ValidationError(field, `must be at most ${META_LIMITS.text} characters`);
+  return v;
 }
 
 export function parseUpdateMeta(meta: unknown): UpdateMeta {
@@ -179,13 +201,13 @@ export function parseUpdateMeta(meta: unknown): UpdateMeta {
   if (!isWellFormedId(clientId)) throw new ValidationError('meta.clientId', 'is not a well-formed id');
   return {
     clientId,
-    baseVersion: readNumber(o, 'baseVersion', { min: 0, integer: true }, 'meta.baseVersion'),
-    numExamples: readNumber(o, 'numExamples', { min: 1, integer: true, max: 1e7 }, 'meta.numExamples'),
-    loss: readNumber(o, 'loss', { min: 0 }, 'meta.loss'),
+    baseVersion: readNumber(o, 'baseVersion', { min: 0, integer: true, max: META_LIMITS.version }, 'meta.baseVersion'),
+    numExamples: readNumber(o, 'numExamples', { min: 1, integer: true, max: META_LIMITS.numExamples }, 'meta.numExamples'),
+    loss: readNumber(o, 'loss', { min: 0, max: META_LIMITS.loss }, 'meta.loss'),
     accuracy: readOptionalNumber(o, 'accuracy', { min: 0, max: 1 }, 'meta.accuracy'),
-    backend: readOptionalString(o, 'backend', 'meta.backend')?.slice(0, 32),
-    trainMs: readOptionalNumber(o, 'trainMs', { min: 0 }, 'meta.trainMs'),
-    lineage: readOptionalString(o, 'lineage', 'meta.lineage'),
+    backend: readOptionalShortString(o, 'backend', 'meta.backend'),
+    trainMs: readOptionalNumber(o, 'trainMs', { min: 0, max: META_LIMITS.trainMs }, 'meta.trainMs'),
+    lineage: readOptionalShortString(o, 'lineage', 'meta.lineage'),
   };
 }
 
