@@ -32,7 +32,7 @@ async function residentBytes(c: RunningCoordinator): Promise<number> {
 }
 
 async function run(clients: number) {
-  const c = await startCoordinator({ COVEY_MIN_CLIENTS: String(clients), COVEY_TARGET_CLIENTS: String(clients), COVEY_ROUND_DEADLINE_S: '3600', COVEY_RATE_LIMIT_IP: '1000000/1000000' });
+  const c = await startCoordinator({ COVEY_MIN_CLIENTS: String(clients), COVEY_TARGET_CLIENTS: String(clients), COVEY_ROUND_DEADLINE_S: '3600', COVEY_RATE_LIMIT_IP: '1000000/1000000', COVEY_RATE_LIMIT_ENROL: '1000000', COVEY_MAX_UPLOADS_PER_IP: '1000' });
   try {
     const { parameterCount } = await c.task();
     const delta = new Float32Array(parameterCount).map((_, i) => Math.sin(i) * 1e-3);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiFailure } from './api-failure.ts';
-import { Admission, TokenBuckets } from './admission.ts';
+import { Admission, DEFAULT_LIMITS, TokenBuckets } from './admission.ts';
 
 describe('token buckets', () => {
   it('allow a burst, then one request per 1/rate seconds, and say how long to wait', () => {
@@ -25,18 +25,37 @@ describe('token buckets', () => {
 
 describe('admission', () => {
   it('answers 429 with Retry-After when an address or a client goes too fast', () => {
-    const admission = new Admission({ maxInFlightUploads: 1, ipBurst: 1, ipPerSecond: 1, clientBurst: 1, clientPerSecond: 1, maxTrackedKeys: 10 }, () => 0);
+    const admission = new Admission({ ...DEFAULT_LIMITS, maxInFlightUploads: 1, ipBurst: 1, ipPerSecond: 1, clientBurst: 1, clientPerSecond: 1, maxTrackedKeys: 10 }, () => 0);
     admission.checkIp('1.2.3.4');
     expect(() => admission.checkIp('1.2.3.4')).toThrow(expect.objectContaining({ status: 429, code: 'rate_limited', retryAfterS: 1 }));
     admission.checkClient('client-a');
     expect(() => admission.checkClient('client-a')).toThrow(ApiFailure);
   });
 
-  it('answers 503 busy when too many uploads are in flight, and frees the slot after each', () => {
-    const admission = new Admission({ maxInFlightUploads: 1, ipBurst: 9, ipPerSecond: 9, clientBurst: 9, clientPerSecond: 9, maxTrackedKeys: 10 });
-    admission.enterUpload();
-    expect(() => admission.enterUpload()).toThrow(expect.objectContaining({ status: 503, code: 'busy', retryAfterS: 2 }));
-    admission.leaveUpload();
-    expect(() => admission.enterUpload()).not.toThrow();
+  it('answers 503 busy when too many uploads are in flight, 429 when one address has too many, and frees each slot once', () => {
+    const admission = new Admission({ ...DEFAULT_LIMITS, maxInFlightUploads: 3, maxUploadsPerIp: 2 });
+    const a1 = admission.enterUpload('1.1.1.1');
+    admission.enterUpload('1.1.1.1');
+    expect(() => admission.enterUpload('1.1.1.1')).toThrow(expect.objectContaining({ status: 429, code: 'too_many_uploads', retryAfterS: 2 }));
+    const b1 = admission.enterUpload('2.2.2.2');
+    expect(() => admission.enterUpload('3.3.3.3')).toThrow(expect.objectContaining({ status: 503, code: 'busy', retryAfterS: 2 }));
+    b1();
+    b1(); // a second call gives back nothing more
+    expect(admission.uploadsInFlight).toBe(2);
+    a1();
+    expect(() => admission.enterUpload('1.1.1.1')).not.toThrow();
+    expect(() => admission.enterUpload('3.3.3.3')).not.toThrow();
+    expect(() => admission.enterUpload('4.4.4.4')).toThrow(expect.objectContaining({ code: 'busy' }));
+  });
+
+  it('limits enrolments per address to an hour\'s allowance', () => {
+    let now = 0;
+    const admission = new Admission({ ...DEFAULT_LIMITS, enrolmentsPerIpPerHour: 2 }, () => now);
+    admission.checkEnrolment('1.1.1.1');
+    admission.checkEnrolment('1.1.1.1');
+    expect(() => admission.checkEnrolment('1.1.1.1')).toThrow(expect.objectContaining({ status: 429, code: 'rate_limited', retryAfterS: 1800 }));
+    admission.checkEnrolment('2.2.2.2');
+    now = 1_800_000;
+    expect(() => admission.checkEnrolment('1.1.1.1')).not.toThrow();
   });
 });

@@ -1,15 +1,25 @@
 /**
  * Admission control: what keeps a busy or abused coordinator standing.
- * - Back-pressure: at most `maxInFlightUploads` uploads are received at once; the next is answered 503
- *   `busy` with Retry-After, and the client's outbox retries later. Nothing queues without bound.
- * - Rate limits: token buckets per client IP (every API request) and per client id (check-ins); an empty
- *   bucket is answered 429 `rate_limited` with Retry-After.
+ * - Back-pressure: at most `maxInFlightUploads` uploads are received at once, and at most
+ *   `maxUploadsPerIp` from one address; the next is answered 503 `busy` (or 429 `too_many_uploads`) with
+ *   Retry-After, and the client's outbox retries later. Nothing queues without bound. An upload is admitted
+ *   only once its token is verified, and its body must keep a pace (body-watchdog.ts).
+ * - Rate limits: token buckets per client IP (every API request), per client id (check-ins) and per IP for
+ *   enrolments (an hour's worth); an empty bucket is answered 429 `rate_limited` with Retry-After.
  * Memory is bounded: at most `maxTrackedKeys` buckets, the least recently used dropped first.
  */
 import { ApiFailure } from './api-failure.ts';
 
 export interface AdmissionLimits {
   maxInFlightUploads: number;
+  /** Uploads one address may have in flight at once. */
+  maxUploadsPerIp: number;
+  /** Enrolments (new tokens) one address may ask for in an hour. */
+  enrolmentsPerIpPerHour: number;
+  /** Request bodies: the longest they may take, and the slowest pace after a grace period (body-watchdog.ts). */
+  bodyTimeoutMs: number;
+  minBodyBytesPerSecond: number;
+  bodyGraceMs: number;
   /** Requests a client IP may make in a burst, and per second after it. */
   ipBurst: number;
   ipPerSecond: number;
@@ -19,7 +29,19 @@ export interface AdmissionLimits {
   maxTrackedKeys: number;
 }
 
-export const DEFAULT_LIMITS: AdmissionLimits = { maxInFlightUploads: 64, ipBurst: 300, ipPerSecond: 50, clientBurst: 20, clientPerSecond: 2, maxTrackedKeys: 100_000 };
+export const DEFAULT_LIMITS: AdmissionLimits = {
+  maxInFlightUploads: 64,
+  maxUploadsPerIp: 4,
+  enrolmentsPerIpPerHour: 60,
+  bodyTimeoutMs: 120_000,
+  minBodyBytesPerSecond: 1_024,
+  bodyGraceMs: 5_000,
+  ipBurst: 300,
+  ipPerSecond: 50,
+  clientBurst: 20,
+  clientPerSecond: 2,
+  maxTrackedKeys: 100_000,
+};
 
 export class TokenBuckets {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
@@ -53,12 +75,22 @@ export class TokenBuckets {
 
 export class Admission {
   private inFlight = 0;
+  /** Uploads in flight per address; an address is forgotten when it has none. */
+  private readonly inFlightByIp = new Map<string, number>();
   private readonly perIp: TokenBuckets;
   private readonly perClient: TokenBuckets;
+  private readonly enrolments: TokenBuckets;
 
   constructor(readonly limits: AdmissionLimits = DEFAULT_LIMITS, now: () => number = Date.now) {
     this.perIp = new TokenBuckets(limits.ipBurst, limits.ipPerSecond, limits.maxTrackedKeys, now);
     this.perClient = new TokenBuckets(limits.clientBurst, limits.clientPerSecond, limits.maxTrackedKeys, now);
+    this.enrolments = new TokenBuckets(limits.enrolmentsPerIpPerHour, limits.enrolmentsPerIpPerHour / 3600, limits.maxTrackedKeys, now);
+  }
+
+  /** One enrolment from `ip`: at most `enrolmentsPerIpPerHour` (a burst of that many, refilled over an hour). */
+  checkEnrolment(ip: string): void {
+    const wait = this.enrolments.take(ip);
+    if (wait > 0) throw new ApiFailure(429, 'rate_limited', 'too many enrolments from this address; try again later', undefined, wait);
   }
 
   checkIp(ip: string): void {
@@ -72,16 +104,25 @@ export class Admission {
   }
 
   /**
-   * Admits an upload from its first byte (before its body is buffered) until its answer is sent, so that
-   * at most `maxInFlightUploads` bodies are held in memory at once. Call `leaveUpload` when it is done.
+   * Admits an upload whose token was verified, before its body is read, until its answer is sent, so that at
+   * most `maxInFlightUploads` bodies (and `maxUploadsPerIp` from one address) are held at once. Returns the
+   * function that gives the slot back; call it once, when the request is done.
    */
-  enterUpload(): void {
+  enterUpload(ip: string): () => void {
+    const mine = this.inFlightByIp.get(ip) ?? 0;
+    if (mine >= this.limits.maxUploadsPerIp) throw new ApiFailure(429, 'too_many_uploads', `this address already has ${mine} uploads in flight; send one at a time`, undefined, 2);
     if (this.inFlight >= this.limits.maxInFlightUploads) throw new ApiFailure(503, 'busy', 'the coordinator is busy; try again shortly', undefined, 2);
     this.inFlight += 1;
-  }
-
-  leaveUpload(): void {
-    this.inFlight = Math.max(0, this.inFlight - 1);
+    this.inFlightByIp.set(ip, mine + 1);
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      this.inFlight -= 1;
+      const n = (this.inFlightByIp.get(ip) ?? 1) - 1;
+      if (n > 0) this.inFlightByIp.set(ip, n);
+      else this.inFlightByIp.delete(ip);
+    };
   }
 
   get uploadsInFlight(): number {

@@ -36,7 +36,9 @@ export function allowedOriginsFromEnv(env: NodeJS.ProcessEnv = process.env): str
 
 /**
  * Rate limits and back-pressure: COVEY_RATE_LIMIT_IP and COVEY_RATE_LIMIT_CLIENT as "burst/perSecond"
- * (defaults 300/50 and 20/2), COVEY_MAX_INFLIGHT_UPLOADS (64).
+ * (defaults 300/50 and 20/2), COVEY_MAX_INFLIGHT_UPLOADS (64), COVEY_MAX_UPLOADS_PER_IP (4),
+ * COVEY_RATE_LIMIT_ENROL (enrolments per address per hour, 60), COVEY_BODY_TIMEOUT_S (120) and
+ * COVEY_BODY_MIN_RATE (bytes per second after the first 5 s, 1024).
  */
 export function limitsFromEnv(defaults: AdmissionLimits, env: NodeJS.ProcessEnv = process.env): AdmissionLimits {
   const pair = (name: string, burst: number, perSecond: number): [number, number] => {
@@ -46,11 +48,27 @@ export function limitsFromEnv(defaults: AdmissionLimits, env: NodeJS.ProcessEnv 
     if (!m || Number(m[1]) < 1 || !(Number(m[2]) > 0)) throw new Error(`${name} must look like "300/50" (burst/per second), got "${raw}"`);
     return [Number(m[1]), Number(m[2])];
   };
+  const positive = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (!raw) return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw) || value < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
+    return value;
+  };
   const [ipBurst, ipPerSecond] = pair('COVEY_RATE_LIMIT_IP', defaults.ipBurst, defaults.ipPerSecond);
   const [clientBurst, clientPerSecond] = pair('COVEY_RATE_LIMIT_CLIENT', defaults.clientBurst, defaults.clientPerSecond);
-  const inflight = env.COVEY_MAX_INFLIGHT_UPLOADS ? Number(env.COVEY_MAX_INFLIGHT_UPLOADS) : defaults.maxInFlightUploads;
-  if (!Number.isInteger(inflight) || inflight < 1) throw new Error('COVEY_MAX_INFLIGHT_UPLOADS must be a positive integer');
-  return { ...defaults, ipBurst, ipPerSecond, clientBurst, clientPerSecond, maxInFlightUploads: inflight };
+  return {
+    ...defaults,
+    ipBurst,
+    ipPerSecond,
+    clientBurst,
+    clientPerSecond,
+    maxInFlightUploads: positive('COVEY_MAX_INFLIGHT_UPLOADS', defaults.maxInFlightUploads),
+    maxUploadsPerIp: positive('COVEY_MAX_UPLOADS_PER_IP', defaults.maxUploadsPerIp),
+    enrolmentsPerIpPerHour: positive('COVEY_RATE_LIMIT_ENROL', defaults.enrolmentsPerIpPerHour),
+    bodyTimeoutMs: positive('COVEY_BODY_TIMEOUT_S', defaults.bodyTimeoutMs / 1000) * 1000,
+    minBodyBytesPerSecond: positive('COVEY_BODY_MIN_RATE', defaults.minBodyBytesPerSecond),
+  };
 }
 
 /**

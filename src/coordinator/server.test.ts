@@ -167,13 +167,15 @@ describe('admission control and reverse proxies', () => {
 
   it('gives back the slot of an upload abandoned mid-body, and refuses while busy with headers a page can read', async () => {
     const { hostname, port } = new URL(dbase);
-    const abandoned = request({ hostname, port, method: 'PUT', path: '/v1/tasks/tiny/rounds/1/updates/update-abandoned', headers: { 'content-type': 'application/octet-stream', 'content-length': '1000' } });
+    const token = await authHeaders(dbase, 'client-abandons', 'tiny');
+    const abandoned = request({ hostname, port, method: 'PUT', path: '/v1/tasks/tiny/rounds/1/updates/update-abandoned', headers: { 'content-type': 'application/octet-stream', 'content-length': '1000', ...token } });
     abandoned.on('error', () => undefined);
     abandoned.write(Buffer.alloc(10));
     await expect.poll(inFlight).toBe(1);
 
     const origin = 'https://allowed.example';
-    const busy = await fetch(`${dbase}/v1/tasks/tiny/rounds/1/updates/update-busy1`, { method: 'PUT', headers: { origin, 'content-type': 'application/octet-stream' }, body: new Uint8Array(8) });
+    const busyToken = await authHeaders(dbase, 'client-busy1', 'tiny');
+    const busy = await fetch(`${dbase}/v1/tasks/tiny/rounds/1/updates/update-busy1`, { method: 'PUT', headers: { origin, 'content-type': 'application/octet-stream', 'x-forwarded-for': '198.51.100.9', ...busyToken }, body: new Uint8Array(8) });
     expect(busy.headers.get('access-control-allow-origin')).toBe(origin);
     expect(busy.headers.get('access-control-expose-headers')).toBe('retry-after');
     expect(Number(busy.headers.get('retry-after'))).toBeGreaterThan(0);
@@ -202,5 +204,77 @@ describe('admission control and reverse proxies', () => {
       body: JSON.stringify({ clientId: 'client-proxied' }),
     });
     expect(res.status).toBe(200);
+  });
+});
+
+describe('slow connections', () => {
+  let d: Coordinator;
+  let dbase: string;
+  const limits = { ...DEFAULT_LIMITS, maxInFlightUploads: 3, maxUploadsPerIp: 2, bodyTimeoutMs: 2_000, bodyGraceMs: 500, minBodyBytesPerSecond: 200 };
+  beforeAll(async () => {
+    // Behind a "proxy" (trusted), so that X-Forwarded-For gives each simulated person an address of their own.
+    ({ coordinator: d, base: dbase } = await startTestCoordinator(undefined, { limits, trustProxy: true }));
+  });
+  afterAll(() => d.close());
+
+  const inFlight = async () => Number(/^covey_uploads_in_flight\{\} (\d+)$/m.exec(await (await fetch(`${dbase}/metrics`)).text())?.[1]);
+
+  /** An upload that declares 1,000 bytes and trickles one every 300 ms; resolves with the answer it gets. */
+  function trickle(address: string, id: string, headers: Record<string, string> = {}): { answer: Promise<{ status: number; body: string }>; stop(): void } {
+    const { hostname, port } = new URL(dbase);
+    const req = request({ hostname, port, method: 'PUT', path: `/v1/tasks/tiny/rounds/1/updates/${id}`, headers: { 'content-type': 'application/octet-stream', 'content-length': '1000', 'x-forwarded-for': address, ...headers } });
+    const timer = setInterval(() => req.write(Buffer.alloc(1)), 300);
+    const stop = () => {
+      clearInterval(timer);
+      req.destroy();
+    };
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      req.on('response', (res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => {
+          clearInterval(timer);
+          resolve({ status: res.statusCode!, body });
+        });
+      });
+      req.on('error', (e) => (req.destroyed ? undefined : reject(e)));
+    });
+    req.write(Buffer.alloc(1));
+    return { answer, stop };
+  }
+
+  it('holds no slot for a tokenless body, at most a few per address, cuts off slow bodies, and lets honest uploads through meanwhile', { timeout: 15_000 }, async () => {
+    // Slow bodies without a token are refused before their body is read, holding nothing.
+    const tokenless = Array.from({ length: 8 }, (_, i) => trickle(`203.0.113.${i + 1}`, `update-nokey${i}`));
+    for (const t of tokenless) expect((await t.answer).status).toBe(401);
+    expect(await inFlight()).toBe(0);
+
+    // With a token, one address holds at most two slots.
+    const token = await authHeaders(dbase, 'client-slow1', 'tiny');
+    const slow = [trickle('203.0.113.50', 'update-slow01', token), trickle('203.0.113.50', 'update-slow02', token)];
+    await expect.poll(inFlight).toBe(2);
+    const third = trickle('203.0.113.50', 'update-slow03', token);
+    const refused = await third.answer;
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.body)).toMatchObject({ error: { code: 'too_many_uploads' } });
+
+    // An honest upload from elsewhere gets through while they trickle.
+    const honest = await authHeaders(dbase, 'client-honest', 'tiny');
+    const ok = await fetch(`${dbase}/v1/tasks/tiny/rounds/1/updates/update-honest1`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream', 'x-forwarded-for': '198.51.100.1', ...honest },
+      body: updateFrame('client-honest', new Float32Array(TINY_PARAMS)),
+    });
+    expect(ok.status).toBe(200);
+
+    // The slow bodies are cut off (408, the API's error shape) and their slots come back.
+    for (const s of slow) {
+      const answer = await s.answer;
+      expect(answer.status).toBe(408);
+      expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'body_timeout', field: 'body' } });
+    }
+    await expect.poll(inFlight).toBe(0);
+    for (const t of [...tokenless, ...slow, third]) t.stop();
+    expect(d.tasks.get('tiny')!.federation.summary().round!.received).toBe(1);
   });
 });

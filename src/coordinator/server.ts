@@ -11,6 +11,7 @@ import { ValidationError } from '../core/validate.ts';
 import type { ModelSpec } from '../worker/tf-model.ts';
 import { Admission, DEFAULT_LIMITS, type AdmissionLimits } from './admission.ts';
 import { ApiFailure } from './api-failure.ts';
+import { watchBody } from './body-watchdog.ts';
 import { registerCors } from './cors.ts';
 import { Metrics, type MetricName } from './metrics.ts';
 import { registerSecurityHeaders } from './security-headers.ts';
@@ -59,28 +60,33 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const isUpload = (req: FastifyRequest) => req.method === 'PUT' && req.url.startsWith('/v1/');
   app.setErrorHandler((err: FastifyError, req, reply) => {
     const failure = toApiFailure(err);
-    if (failure.status >= 500) req.log.error(err);
+    // A refusal we chose (busy) is a warning without a stack; only what we did not foresee is an error.
+    if (err instanceof ApiFailure && failure.status >= 500) req.log.warn({ code: failure.code }, failure.message);
+    else if (failure.status >= 500) req.log.error(err);
+    // Refused before its body was read (token, slots, pace): do not read the rest of it, close the connection.
+    if (!req.raw.complete) reply.header('connection', 'close');
     // Every refused upload is counted by reason, whichever layer refused it (token, size, type, busy, …).
     const task = UPLOAD_PATH.exec(req.url)?.[1];
     if (isUpload(req) && task !== undefined && opts.tasks.has(task)) metrics.inc('covey_updates_refused_total', { task, reason: failure.code });
     return sendError(reply, failure);
   });
-  const admission = new Admission(opts.limits ?? DEFAULT_LIMITS);
+  const limits = opts.limits ?? DEFAULT_LIMITS;
+  const admission = new Admission(limits);
+  /** The client id each admitted upload's verified token speaks for. */
+  const uploaders = new WeakMap<FastifyRequest, string>();
   registerSecurityHeaders(app);
   // CORS first: a refusal by admission control (429, 503) must still be readable by an embedding page.
   registerCors(app, {
     forTask: (id) => new Set(opts.tasks.get(id)?.federation.task.allowedOrigins ?? []),
     any: () => new Set([...opts.tasks.values()].flatMap((t) => t.federation.task.allowedOrigins)),
   });
-  app.addHook('onRequest', async (req, reply) => {
-    if (!req.url.startsWith('/v1/')) return;
-    admission.checkIp(req.ip);
-    if (isUpload(req)) {
-      admission.enterUpload();
-      // 'close' comes once the answer is sent or the connection drops, also for a client that gave up
-      // mid-body (no 'onResponse' then): the slot is always given back, and only once.
-      reply.raw.once('close', () => admission.leaveUpload());
-    }
+  app.addHook('onRequest', async (req) => {
+    if (req.url.startsWith('/v1/')) admission.checkIp(req.ip);
+  });
+  const pace = { timeoutMs: limits.bodyTimeoutMs, minBytesPerSecond: limits.minBodyBytesPerSecond, graceMs: limits.bodyGraceMs };
+  app.addHook('preParsing', async (req, _reply, payload) => {
+    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    return hasBody ? watchBody(payload, pace) : payload;
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -93,10 +99,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     if (!t) throw new ApiFailure(404, 'unknown_task', `no task "${id}"`, 'task');
     return t;
   };
+  // Strict decimal: `0x7`, `7.0`, ` 7 ` and `0b111` are not 7.
   const versionOf = (raw: string): number => {
-    const v = Number(raw);
-    if (!Number.isInteger(v) || v < 0) throw new ApiFailure(400, 'bad_version', 'version must be a non-negative integer', 'version');
-    return v;
+    if (!/^(0|[1-9]\d{0,9})$/.test(raw)) throw new ApiFailure(400, 'bad_version', 'version must be a non-negative decimal integer', 'version');
+    return Number(raw);
+  };
+  const roundOf = (raw: string): number => {
+    if (!/^[1-9]\d{0,9}$/.test(raw)) throw new ApiFailure(400, 'bad_round', 'round must be a positive decimal integer', 'round');
+    return Number(raw);
   };
   /** A model URL from another lineage names a version of a federation this coordinator no longer has. */
   const checkLineage = (federation: Federation, query: unknown, version: string) => {
@@ -127,6 +137,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   app.post<{ Params: { task: string } }>('/v1/tasks/:task/enrol', async (req) => {
     taskOf(req.params.task);
+    admission.checkEnrolment(req.ip);
     const clientId = parseEnrolRequest(req.body).clientId;
     admission.checkClient(clientId);
     return opts.tokens.issue(req.params.task, clientId);
@@ -169,14 +180,27 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     return weights;
   });
 
-  app.put<{ Params: { task: string; round: string; updateId: string } }>(
+  type UploadRoute = { Params: { task: string; round: string; updateId: string } };
+  app.put<UploadRoute>(
     '/v1/tasks/:task/rounds/:round/updates/:updateId',
-    { bodyLimit: largestUpload },
+    {
+      bodyLimit: largestUpload,
+      // Before a byte of the body is read: the task, the round and the token must be right, and only then
+      // does the upload take a slot. Slow or tokenless connections hold nothing.
+      preParsing: async (req, reply, payload) => {
+        taskOf(req.params.task);
+        roundOf(req.params.round);
+        uploaders.set(req, opts.tokens.verify(req.headers.authorization, req.params.task));
+        // 'close' comes once the answer is sent or the connection drops, also for a client that gave up
+        // mid-body (no 'onResponse' then): the slot is always given back, and only once.
+        reply.raw.once('close', admission.enterUpload(req.ip));
+        return payload;
+      },
+    },
     async (req) => {
       const { federation } = taskOf(req.params.task);
-      const tokenClient = opts.tokens.verify(req.headers.authorization, req.params.task);
-      const round = Number(req.params.round);
-      if (!Number.isInteger(round) || round < 1) throw new ApiFailure(400, 'bad_round', 'round must be a positive integer', 'round');
+      const tokenClient = uploaders.get(req)!;
+      const round = roundOf(req.params.round);
       if (!Buffer.isBuffer(req.body)) throw new ApiFailure(415, 'unsupported_media_type', 'send the update frame as application/octet-stream', 'content-type');
       if (req.body.byteLength > federation.maxUploadBytes) {
         throw new ApiFailure(413, 'body_too_large', `update of ${req.body.byteLength} bytes exceeds this task's ${federation.maxUploadBytes}`, 'body');
