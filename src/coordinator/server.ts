@@ -7,12 +7,12 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCheckinRequest, parseEnrolRequest } from '../core/protocol.ts';
-import { ValidationError } from '../core/validate.ts';
 import type { ModelSpec } from '../worker/tf-model.ts';
 import { Admission, DEFAULT_LIMITS, type AdmissionLimits } from './admission.ts';
 import { ApiFailure } from './api-failure.ts';
 import { watchBody } from './body-watchdog.ts';
 import { registerCors } from './cors.ts';
+import { clientErrorHandler, frameworkErrors, refuseUnroutable, routeNotFound, toApiFailure } from './http-refusals.ts';
 import { Metrics, type MetricName } from './metrics.ts';
 import { registerSecurityHeaders } from './security-headers.ts';
 import type { TokenIssuer } from './tokens.ts';
@@ -53,7 +53,7 @@ const UPLOAD_PATH = /^\/v1\/tasks\/([^/?]+)\/rounds\//;
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const largestUpload = Math.max(1024, ...[...opts.tasks.values()].map((t) => t.federation.maxUploadBytes));
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, trustProxy: opts.trustProxy ?? false });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, trustProxy: opts.trustProxy ?? false, clientErrorHandler, frameworkErrors });
 
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: largestUpload }, (_req, body, done) => done(null, body));
   const metrics = opts.metrics ?? new Metrics();
@@ -92,7 +92,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.observe('covey_http_request_duration_seconds', { method: req.method, route, status: `${Math.floor(reply.statusCode / 100)}xx` }, reply.elapsedTime / 1000);
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, new ApiFailure(404, 'not_found', `no route for ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler((_req, reply) => sendError(reply, routeNotFound()));
+  // After CORS and admission control, so a 404 is readable cross-origin and rate-limited like any request.
+  app.addHook('onRequest', refuseUnroutable);
 
   const taskOf = (id: string): ServedTask => {
     const t = opts.tasks.get(id);
@@ -256,23 +258,6 @@ function registerDatasets(app: FastifyInstance, dir: string): void {
     if (!/^\d{2}\.csv$/.test(req.params.file)) throw new ApiFailure(404, 'not_found', 'no such client file');
     return send(reply, join(dir, 'fraud', 'clients', req.params.file), 'text/csv; charset=utf-8');
   });
-}
-
-function toApiFailure(err: FastifyError | Error): ApiFailure {
-  if (err instanceof ApiFailure) return err;
-  if (err instanceof ValidationError) return new ApiFailure(400, 'invalid_request', err.message, err.field);
-  const fe = err as FastifyError;
-  switch (fe.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new ApiFailure(413, 'body_too_large', 'request body is larger than this endpoint accepts', 'body');
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new ApiFailure(415, 'unsupported_media_type', 'unsupported content type', 'content-type');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return new ApiFailure(400, 'invalid_json', 'body is not valid JSON', 'body');
-  }
-  if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) return new ApiFailure(fe.statusCode, 'bad_request', fe.message);
-  return new ApiFailure(500, 'internal', 'internal error');
 }
 
 function sendError(reply: FastifyReply, failure: ApiFailure): FastifyReply {
