@@ -6,7 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { HistoryPoint, TaskSummary } from '../src/core/protocol.ts';
+import { enrolmentProof, makeSigningKey } from '../src/client/client-key.ts';
+import type { EnrolRequest, HistoryPoint, TaskSummary } from '../src/core/protocol.ts';
 
 export interface RunningCoordinator {
   url: string;
@@ -73,9 +74,31 @@ function waitForUrl(child: ChildProcess): Promise<string> {
   });
 }
 
+/** Each simulated client's key pair, made at its first enrolment as a browser would. */
+const keys = new Map<string, Promise<CryptoKeyPair>>();
+
+export function clientKey(clientId: string): Promise<CryptoKeyPair> {
+  if (!keys.has(clientId)) keys.set(clientId, makeSigningKey());
+  return keys.get(clientId)!;
+}
+
+const postJson = (url: string, body: unknown, headers: Record<string, string> = {}) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+
+/** Enrols as a browser does: a challenge signed with the client's key (`keyPair`, else its own), or no proof when `keyPair` is null. */
+export async function enrol(base: string, clientId: string, task = 'digits', keyPair?: CryptoKeyPair | null, headers: Record<string, string> = {}): Promise<Response> {
+  const body: EnrolRequest = { clientId };
+  if (keyPair !== null) {
+    const res = await postJson(`${base}/v1/tasks/${task}/enrol/challenge`, { clientId }, headers);
+    if (!res.ok) return res;
+    body.proof = await enrolmentProof(keyPair ?? (await clientKey(clientId)), ((await res.json()) as { challenge: string }).challenge);
+  }
+  return postJson(`${base}/v1/tasks/${task}/enrol`, body, headers);
+}
+
 /** Enrols `clientId` for `task` at the coordinator at `base`; the headers to send with its check-ins and uploads. */
-export async function authHeaders(base: string, clientId: string, task = 'digits'): Promise<Record<string, string>> {
-  const res = await fetch(`${base}/v1/tasks/${task}/enrol`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId }) });
+export async function authHeaders(base: string, clientId: string, task = 'digits', headers: Record<string, string> = {}): Promise<Record<string, string>> {
+  const res = await enrol(base, clientId, task, undefined, headers);
   if (!res.ok) throw new Error(`enrol ${clientId}: HTTP ${res.status} ${await res.text()}`);
   return { authorization: `Bearer ${((await res.json()) as { token: string }).token}` };
 }

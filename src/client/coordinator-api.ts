@@ -3,6 +3,7 @@
  * becomes an {@link ApiRequestError} carrying the coordinator's code and field.
  */
 import {
+  parseChallengeResponse,
   parseCheckinResponse,
   parseEnrolResponse,
   parseTaskSummary,
@@ -10,11 +11,13 @@ import {
   readApiError,
   type CheckinRequest,
   type CheckinResponse,
+  type EnrolRequest,
   type EnrolResponse,
   type HistoryPoint,
   type TaskSummary,
   type UploadAck,
 } from '../core/protocol.ts';
+import { canSign, enrolmentProof } from './client-key.ts';
 
 export class ApiRequestError extends Error {
   override readonly name = 'ApiRequestError';
@@ -31,9 +34,11 @@ export class ApiRequestError extends Error {
   }
 }
 
-/** Where the client's id and tokens are kept (the CoveyStore's settings). */
+/** Where the client's id, key and tokens are kept (the CoveyStore's settings). */
 export interface CredentialKeeper {
   clientId(): Promise<string>;
+  /** The key pair the client proves itself with (client-key.ts). */
+  signingKey(): Promise<CryptoKeyPair>;
   setting<T>(key: string, guard: (v: unknown) => v is T): Promise<T | undefined>;
   putSetting(key: string, value: unknown): Promise<void>;
 }
@@ -108,11 +113,21 @@ export class CoordinatorApi {
     const clientId = await this.credentials.clientId();
     const saved = renew ? undefined : await this.credentials.setting(key, isSavedToken);
     if (saved && saved.clientId === clientId && Date.parse(saved.expiresAt) - Date.now() > RENEW_BEFORE_MS) return saved.token;
-    const issued = parseEnrolResponse(
-      await this.request(`/v1/tasks/${encodeURIComponent(taskId)}/enrol`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ clientId }), signal }),
-    );
+    const issued = parseEnrolResponse(await this.post(`/v1/tasks/${encodeURIComponent(taskId)}/enrol`, await this.enrolment(taskId, clientId, signal), signal));
     await this.credentials.putSetting(key, { ...issued, clientId } satisfies SavedToken);
     return issued.token;
+  }
+
+  /** The enrolment, signed with this browser's key over a fresh challenge where WebCrypto allows. */
+  private async enrolment(taskId: string, clientId: string, signal?: AbortSignal): Promise<EnrolRequest> {
+    if (!canSign()) return { clientId };
+    const keys = await this.credentials!.signingKey();
+    const { challenge } = parseChallengeResponse(await this.post(`/v1/tasks/${encodeURIComponent(taskId)}/enrol/challenge`, { clientId }, signal));
+    return { clientId, proof: await enrolmentProof(keys, challenge) };
+  }
+
+  private post(path: string, body: unknown, signal?: AbortSignal): Promise<unknown> {
+    return this.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
   }
 
   private async request(path: string, init: RequestInit): Promise<unknown> {

@@ -87,4 +87,19 @@ describe('CoveyStore', () => {
     expect(await again.clientId()).not.toBe(id);
     again.close();
   });
+
+  it('makes one non-extractable key pair for the client and keeps it', async () => {
+    const store = await CoveyStore.open(freshName());
+    const [a, b] = await Promise.all([store.signingKey(), store.signingKey()]);
+    const again = await store.signingKey();
+    const spki = async (k: CryptoKeyPair) => new Uint8Array(await crypto.subtle.exportKey('spki', k.publicKey));
+    expect(await spki(b)).toEqual(await spki(a));
+    expect(await spki(again)).toEqual(await spki(a));
+    expect(again.privateKey.extractable).toBe(false);
+    await expect(crypto.subtle.exportKey('pkcs8', again.privateKey)).rejects.toThrow();
+    // It still signs after the round trip through IndexedDB.
+    const data = new TextEncoder().encode('hello');
+    const sig = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, again.privateKey, data);
+    expect(await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, a.publicKey, sig, data)).toBe(true);
+  });
 });

@@ -5,6 +5,7 @@
  * read back is checked, since IndexedDB is another boundary.
  */
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type StoreNames } from 'idb';
+import { isSigningKey, makeSigningKey } from './client-key.ts';
 
 export type ExampleSource = 'drawn' | 'sample' | 'imported';
 
@@ -164,6 +165,23 @@ export class CoveyStore {
     if (id !== existing) await tx.store.put(id, 'clientId');
     await tx.done;
     return id;
+  }
+
+  /**
+   * This browser's key pair (client-key.ts), made on first use and kept with the client id. IndexedDB keeps a
+   * non-extractable CryptoKey as it is: usable from here, never readable as bytes.
+   */
+  async signingKey(): Promise<CryptoKeyPair> {
+    const existing: unknown = await this.db.get('settings', 'signingKey');
+    if (isSigningKey(existing)) return existing;
+    // Made outside the transaction (only IndexedDB may be awaited in one); two tabs at once keep the first.
+    const made = await makeSigningKey();
+    const tx = this.db.transaction('settings', 'readwrite');
+    const raced: unknown = await tx.store.get('signingKey');
+    const keys = isSigningKey(raced) ? raced : made;
+    if (keys === made) await tx.store.put(made, 'signingKey');
+    await tx.done;
+    return keys;
   }
 
   /** A setting, if present and accepted by `guard`. */

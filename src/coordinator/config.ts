@@ -83,3 +83,12 @@ export function trustProxyFromEnv(env: NodeJS.ProcessEnv = process.env): boolean
   if (!/^[0-9a-fA-F.:/,\s]+$/.test(raw)) throw new Error(`COVEY_TRUST_PROXY must be true or the proxies' addresses, got "${raw}"`);
   return raw;
 }
+
+/** A yes/no setting: "true"/"1" or "false"/"0" (absent: `fallback`). */
+export function flagFromEnv(name: string, fallback: boolean, env: NodeJS.ProcessEnv = process.env): boolean {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new Error(`${name} must be true or false, got "${raw}"`);
+}

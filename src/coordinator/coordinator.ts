@@ -29,6 +29,8 @@ export interface CoordinatorOptions {
   seed?: number;
   /** Trust a reverse proxy's X-Forwarded-* headers (see ServerOptions.trustProxy). */
   trustProxy?: boolean | string;
+  /** Enrol only clients that sign a challenge with a key (see ServerOptions.requireClientKeys). */
+  requireClientKeys?: boolean;
 }
 
 export interface Coordinator {
@@ -69,7 +71,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
   }
 
   const tokens = new TokenIssuer(opts.tokenSecret ?? randomBytes(32));
-  const server = await buildServer({ store, tasks, metrics, tokens, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger, trustProxy: opts.trustProxy });
+  const server = await buildServer({ store, tasks, metrics, tokens, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger, trustProxy: opts.trustProxy, requireClientKeys: opts.requireClientKeys });
   for (const { federation } of tasks.values()) federation.start();
   const evaluated = () => Promise.all([...evaluators.values()].map((e) => e.evaluatePending())).then(() => undefined);
   void evaluated();

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from './admission.ts';
 import { readWeights } from '../worker/tf-model.ts';
 import type { Coordinator } from './coordinator.ts';
-import { authHeaders } from '../../e2e/coordinator.ts';
+import { makeSigningKey } from '../client/client-key.ts';
+import { authHeaders, enrol } from '../../e2e/coordinator.ts';
 import { TINY_PARAMS, startTestCoordinator, updateFrame } from './test-fixtures.ts';
 
 let c: Coordinator;
@@ -46,6 +47,18 @@ describe('HTTP API', () => {
     await expectRefusal(await fetch(`${base}/v1/tasks/tiny/rounds/1/updates/update-0009`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: updateFrame('client-aaaa', new Float32Array(TINY_PARAMS)) }), 401, 'token_required');
     await expectRefusal(await fetch(`${base}/v1/tasks/tiny/rounds/1/updates/update-0009`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...other }, body: updateFrame('client-aaaa', new Float32Array(TINY_PARAMS)) }), 403, 'token_mismatch', 'meta.clientId');
     expect(c.tasks.get('tiny')!.federation.summary().round!.received).toBe(0);
+  });
+
+  it('lets only the holder of a client id\'s key enrol it again', async () => {
+    const mine = await makeSigningKey();
+    expect((await enrol(base, 'client-keyed', 'tiny', mine)).status).toBe(200);
+    await expectRefusal(await enrol(base, 'client-keyed', 'tiny', null), 401, 'proof_required', 'proof');
+    await expectRefusal(await enrol(base, 'client-keyed', 'tiny', await makeSigningKey()), 403, 'invalid_signature', 'proof.signature');
+    const renewed = await enrol(base, 'client-keyed', 'tiny', mine);
+    expect(renewed.status).toBe(200);
+    const { token } = (await renewed.json()) as { token: string };
+    const checkin = await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` }, body: JSON.stringify({ clientId: 'client-keyed', exampleCount: 0 }) });
+    expect(checkin.status).toBe(200);
   });
 
   it('assigns on check-in and says Retry-After when a client must wait', async () => {
@@ -133,7 +146,7 @@ describe('HTTP API', () => {
   it('rate-limits a client that checks in too often, with Retry-After', async () => {
     const statuses: number[] = [];
     let retryAfter: string | null = null;
-    const hasty = await authHeaders(base, 'hasty-client', 'tiny'); // the enrolment takes one of its 20
+    const hasty = await authHeaders(base, 'hasty-client', 'tiny'); // the challenge and the enrolment take two of its 20
     for (let i = 0; i < 25; i++) {
       const res = await fetch(`${base}/v1/tasks/tiny/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', ...hasty }, body: JSON.stringify({ clientId: 'hasty-client', exampleCount: 5 }) });
       statuses.push(res.status);
@@ -142,7 +155,7 @@ describe('HTTP API', () => {
         expect(((await res.json()) as { error: { code: string } }).error.code).toBe('rate_limited');
       } else await res.body?.cancel();
     }
-    expect(statuses.slice(0, 19).every((s) => s === 200)).toBe(true);
+    expect(statuses.slice(0, 18).every((s) => s === 200)).toBe(true);
     expect(statuses.slice(20)).toContain(429);
     expect(Number(retryAfter)).toBeGreaterThan(0);
   });

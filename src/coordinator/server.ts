@@ -6,11 +6,12 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCheckinRequest, parseEnrolRequest } from '../core/protocol.ts';
+import { parseChallengeRequest, parseCheckinRequest, parseEnrolRequest } from '../core/protocol.ts';
 import type { ModelSpec } from '../worker/tf-model.ts';
 import { Admission, DEFAULT_LIMITS, type AdmissionLimits } from './admission.ts';
 import { ApiFailure } from './api-failure.ts';
 import { watchBody } from './body-watchdog.ts';
+import { ClientKeys } from './client-keys.ts';
 import { registerCors } from './cors.ts';
 import { clientErrorHandler, frameworkErrors, refuseUnroutable, routeNotFound, toApiFailure } from './http-refusals.ts';
 import { Metrics, type MetricName } from './metrics.ts';
@@ -32,6 +33,8 @@ export interface ServerOptions {
   limits?: AdmissionLimits;
   /** Issues and checks client tokens. */
   tokens: TokenIssuer;
+  /** Refuse enrolments without a signed challenge, even for client ids with no key yet (see client-keys.ts). */
+  requireClientKeys?: boolean;
   tasks: ReadonlyMap<string, ServedTask>;
   /** The built PWA (Vite's `dist/`); not served when absent. */
   appDir?: string;
@@ -137,12 +140,19 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     return opts.store.history(req.params.task);
   });
 
+  const clientKeys = new ClientKeys(opts.store, opts.tokens, opts.requireClientKeys ?? false);
+  app.post<{ Params: { task: string } }>('/v1/tasks/:task/enrol/challenge', async (req) => {
+    taskOf(req.params.task);
+    const { clientId } = parseChallengeRequest(req.body);
+    admission.checkClient(clientId);
+    return clientKeys.challenge(req.params.task, clientId);
+  });
   app.post<{ Params: { task: string } }>('/v1/tasks/:task/enrol', async (req) => {
     taskOf(req.params.task);
     admission.checkEnrolment(req.ip);
-    const clientId = parseEnrolRequest(req.body).clientId;
-    admission.checkClient(clientId);
-    return opts.tokens.issue(req.params.task, clientId);
+    const enrolment = parseEnrolRequest(req.body);
+    admission.checkClient(enrolment.clientId);
+    return clientKeys.enrol(req.params.task, enrolment);
   });
 
   app.post<{ Params: { task: string } }>('/v1/tasks/:task/checkin', async (req, reply) => {

@@ -60,6 +60,8 @@ CREATE TABLE IF NOT EXISTS rounds (
 CREATE TABLE IF NOT EXISTS assignments (
   task_id TEXT NOT NULL, round_id INTEGER NOT NULL, client_id TEXT NOT NULL, assigned_at INTEGER NOT NULL,
   PRIMARY KEY (task_id, round_id, client_id));
+CREATE TABLE IF NOT EXISTS client_keys (
+  client_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, registered_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS updates (
   update_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, round_id INTEGER NOT NULL, client_id TEXT NOT NULL,
   num_examples INTEGER NOT NULL, loss REAL NOT NULL, backend TEXT, bytes INTEGER NOT NULL,
@@ -102,7 +104,8 @@ export class CoordinatorStore {
           DROP TABLE evaluations;
           ALTER TABLE evaluations_v3 RENAME TO evaluations;`);
       }
-      this.db.pragma('user_version = 3');
+      // v4: client_keys (created above by the schema): each client id's public key, registered at its first signed enrolment.
+      this.db.pragma('user_version = 4');
     })();
   }
 
@@ -138,6 +141,17 @@ export class CoordinatorStore {
   lineage(taskId: string): string {
     this.db.prepare('INSERT OR IGNORE INTO lineages (task_id, lineage) VALUES (?, ?)').run(taskId, randomBytes(9).toString('base64url'));
     return (this.db.prepare('SELECT lineage FROM lineages WHERE task_id = ?').get(taskId) as { lineage: string }).lineage;
+  }
+
+  /** The public key registered for a client id (a JWK's JSON), or null. */
+  clientKey(clientId: string): string | null {
+    const row = this.db.prepare('SELECT public_key FROM client_keys WHERE client_id = ?').get(clientId) as { public_key: string } | undefined;
+    return row?.public_key ?? null;
+  }
+
+  /** Registers a client id's key; false (and nothing changes) when the id already has one. */
+  registerClientKey(clientId: string, publicKey: string, now: number): boolean {
+    return this.db.prepare('INSERT OR IGNORE INTO client_keys (client_id, public_key, registered_at) VALUES (?, ?, ?)').run(clientId, publicKey, now).changes === 1;
   }
 
   /** Writes the initial model (version 0) and the first round, unless the task has a model already. */

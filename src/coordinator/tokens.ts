@@ -3,6 +3,9 @@
  * its client id to the task until an expiry, signed with HMAC-SHA256 under the coordinator's secret. Check-ins
  * and uploads must carry it (`Authorization: Bearer …`), and may speak only for that client id: nobody can
  * report as, or use up the rounds of, another client. Format: base64url(JSON {t, c, exp}) "." base64url(MAC).
+ *
+ * Enrolment challenges (client-keys.ts) are signed the same way with a purpose, {p: "challenge", t, c, exp,
+ * n}, so that neither can stand in for the other.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -10,6 +13,8 @@ import { dirname } from 'node:path';
 import { ApiFailure } from './api-failure.ts';
 
 export const DEFAULT_TOKEN_TTL_MS = 30 * 24 * 3600_000;
+/** How long a client has to sign an enrolment challenge. */
+export const CHALLENGE_TTL_MS = 5 * 60_000;
 
 export interface IssuedToken {
   token: string;
@@ -33,18 +38,44 @@ export class TokenIssuer {
 
   /** The client id a valid token for `taskId` speaks for; throws a 401 ApiFailure otherwise. */
   verify(authorization: string | undefined, taskId: string): string {
-    const match = /^Bearer ([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(authorization ?? '');
+    const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(authorization ?? '');
     if (!authorization) throw new ApiFailure(401, 'token_required', 'enrol first (POST /v1/tasks/{task}/enrol) and send the token as "Authorization: Bearer …"', 'authorization');
     if (!match) throw new ApiFailure(401, 'invalid_token', 'the Authorization header is not a Covey bearer token', 'authorization');
-    const [, payload, mac] = match as unknown as [string, string, string];
-    const expected = Buffer.from(this.mac(payload));
-    if (expected.byteLength !== mac.length || !timingSafeEqual(expected, Buffer.from(mac))) {
-      throw new ApiFailure(401, 'invalid_token', 'the token was not issued by this coordinator', 'authorization');
-    }
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { t: string; c: string; exp: number };
-    if (claims.t !== taskId) throw new ApiFailure(401, 'invalid_token', `the token is for task "${claims.t}"`, 'authorization');
+    const claims = this.open(match[1]!);
+    if (!claims || claims.p !== undefined) throw new ApiFailure(401, 'invalid_token', 'the token was not issued by this coordinator', 'authorization');
+    if (claims.t !== taskId) throw new ApiFailure(401, 'invalid_token', `the token is for another task`, 'authorization');
     if (claims.exp <= this.now()) throw new ApiFailure(401, 'token_expired', 'the token has expired; enrol again', 'authorization');
     return claims.c;
+  }
+
+  /** A challenge for `clientId` to sign with its key, good for one enrolment in `taskId` within {@link CHALLENGE_TTL_MS}. */
+  issueChallenge(taskId: string, clientId: string): { challenge: string; expiresAt: string } {
+    const exp = this.now() + CHALLENGE_TTL_MS;
+    const payload = Buffer.from(JSON.stringify({ p: 'challenge', t: taskId, c: clientId, exp, n: randomBytes(12).toString('base64url') })).toString('base64url');
+    return { challenge: `${payload}.${this.mac(payload)}`, expiresAt: new Date(exp).toISOString() };
+  }
+
+  /** Checks that `challenge` was issued here for this task and client and has not expired; throws a 401 otherwise. */
+  checkChallenge(challenge: string, taskId: string, clientId: string): { expiresAt: number } {
+    const claims = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(challenge) ? this.open(challenge) : null;
+    if (!claims || claims.p !== 'challenge' || claims.t !== taskId || claims.c !== clientId) {
+      throw new ApiFailure(401, 'invalid_challenge', 'the challenge was not issued by this coordinator for this client and task', 'challenge');
+    }
+    if (claims.exp <= this.now()) throw new ApiFailure(401, 'invalid_challenge', 'the challenge has expired; ask for a new one', 'challenge');
+    return { expiresAt: claims.exp };
+  }
+
+  /** The claims of a `payload.mac` string whose MAC is ours; null otherwise. */
+  private open(signed: string): { p?: string; t: string; c: string; exp: number } | null {
+    const [payload, mac] = signed.split('.') as [string, string];
+    const expected = Buffer.from(this.mac(payload));
+    if (expected.byteLength !== mac.length || !timingSafeEqual(expected, Buffer.from(mac))) return null;
+    try {
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { p?: string; t: string; c: string; exp: number };
+      return typeof claims.t === 'string' && typeof claims.c === 'string' && typeof claims.exp === 'number' ? claims : null;
+    } catch {
+      return null;
+    }
   }
 
   private mac(payload: string): string {

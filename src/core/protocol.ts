@@ -6,6 +6,7 @@
  * |---|---|---|
  * | GET | /v1/tasks | → {@link TaskSummary}[] |
  * | GET | /v1/tasks/{task} | → {@link TaskSummary} |
+ * | POST | /v1/tasks/{task}/enrol/challenge | {@link ChallengeRequest} → {@link ChallengeResponse} |
  * | POST | /v1/tasks/{task}/enrol | {@link EnrolRequest} → {@link EnrolResponse} |
  * | POST | /v1/tasks/{task}/checkin | {@link CheckinRequest} → {@link CheckinResponse} (bearer token) |
  * | GET | /v1/tasks/{task}/models/{version}/model.json?lineage={lineage} | TF.js layers model (immutable) |
@@ -26,6 +27,7 @@ import {
   readOptionalNumber,
   readOptionalString,
   readString,
+  type Fields,
 } from './validate.ts';
 
 /** What the client does with the round's model: sent by the coordinator with each assignment. */
@@ -139,9 +141,48 @@ export interface ApiError {
   error: { code: string; message: string; field?: string };
 }
 
-/** `POST /v1/tasks/{task}/enrol`: a client asks for its token. */
+/** A client's ECDSA P-256 public key as a JWK (the fields WebCrypto exports that matter). */
+export interface PublicKeyJwk {
+  kty: 'EC';
+  crv: 'P-256';
+  /** The point's coordinates, 32 bytes each, base64url without padding. */
+  x: string;
+  y: string;
+}
+
+/** `POST /v1/tasks/{task}/enrol/challenge`: a client asks for a challenge to sign before it enrols. */
+export interface ChallengeRequest {
+  clientId: string;
+}
+
+/** Sign `enrolmentMessage(challenge)` and send it with the enrolment before `expiresAt`; good once. */
+export interface ChallengeResponse {
+  challenge: string;
+  expiresAt: string;
+}
+
+/**
+ * `POST /v1/tasks/{task}/enrol`: a client asks for its token. It proves it is itself with a key pair it made
+ * at its first enrolment (non-extractable, kept in IndexedDB): `publicKey`, a `challenge` from
+ * …/enrol/challenge and its `signature`. The first enrolment of a client id registers the key; every later
+ * one must be signed with it. Without the three (a client from before keys, or a page where WebCrypto is
+ * not available), only a client id with no registered key is enrolled, and only if the coordinator allows it.
+ */
 export interface EnrolRequest {
   clientId: string;
+  proof?: EnrolmentProof;
+}
+
+export interface EnrolmentProof {
+  publicKey: PublicKeyJwk;
+  challenge: string;
+  /** ECDSA P-256 with SHA-256 over {@link enrolmentMessage}, as WebCrypto makes it (r‖s, 64 bytes), base64url. */
+  signature: string;
+}
+
+/** What a client signs to enrol: bound to the challenge, which binds the coordinator, task, client id and time. */
+export function enrolmentMessage(challenge: string): string {
+  return `covey-enrol-v1:${challenge}`;
 }
 
 /** The answer to an enrolment: send `token` as `Authorization: Bearer <token>` until `expiresAt`. */
@@ -150,11 +191,39 @@ export interface EnrolResponse {
   expiresAt: string;
 }
 
-export function parseEnrolRequest(body: unknown): EnrolRequest {
-  const o = asObject(body, 'body');
+const B64URL_32_BYTES = /^[A-Za-z0-9_-]{43}$/;
+
+function readClientId(o: Fields): string {
   const clientId = readString(o, 'clientId');
   if (!isWellFormedId(clientId)) throw new ValidationError('clientId', 'must be 8–64 characters of A–Z, a–z, 0–9, _ or -');
-  return { clientId };
+  return clientId;
+}
+
+export function parseChallengeRequest(body: unknown): ChallengeRequest {
+  return { clientId: readClientId(asObject(body, 'body')) };
+}
+
+export function parseChallengeResponse(body: unknown): ChallengeResponse {
+  const o = asObject(body, 'challenge');
+  return { challenge: readString(o, 'challenge'), expiresAt: readString(o, 'expiresAt') };
+}
+
+export function parseEnrolRequest(body: unknown): EnrolRequest {
+  const o = asObject(body, 'body');
+  const clientId = readClientId(o);
+  if (o.proof === undefined) return { clientId };
+  const p = asObject(o.proof, 'proof');
+  const k = asObject(p.publicKey, 'proof.publicKey');
+  readOneOf(k, 'kty', ['EC'] as const, 'proof.publicKey.kty');
+  readOneOf(k, 'crv', ['P-256'] as const, 'proof.publicKey.crv');
+  const [x, y] = [readString(k, 'x', 'proof.publicKey.x'), readString(k, 'y', 'proof.publicKey.y')];
+  if (!B64URL_32_BYTES.test(x)) throw new ValidationError('proof.publicKey.x', 'must be 32 bytes, base64url');
+  if (!B64URL_32_BYTES.test(y)) throw new ValidationError('proof.publicKey.y', 'must be 32 bytes, base64url');
+  const challenge = readString(p, 'challenge', 'proof.challenge');
+  if (challenge.length > 512) throw new ValidationError('proof.challenge', 'is too long');
+  const signature = readString(p, 'signature', 'proof.signature');
+  if (!/^[A-Za-z0-9_-]{86}$/.test(signature)) throw new ValidationError('proof.signature', 'must be 64 bytes (r‖s), base64url');
+  return { clientId, proof: { publicKey: { kty: 'EC', crv: 'P-256', x, y }, challenge, signature } };
 }
 
 export function parseEnrolResponse(body: unknown): EnrolResponse {
@@ -164,10 +233,8 @@ export function parseEnrolResponse(body: unknown): EnrolResponse {
 
 export function parseCheckinRequest(body: unknown): CheckinRequest {
   const o = asObject(body, 'body');
-  const clientId = readString(o, 'clientId');
-  if (!isWellFormedId(clientId)) throw new ValidationError('clientId', 'must be 8–64 characters of A–Z, a–z, 0–9, _ or -');
   return {
-    clientId,
+    clientId: readClientId(o),
     exampleCount: readNumber(o, 'exampleCount', { min: 0, integer: true, max: META_LIMITS.numExamples }),
     backend: readOptionalShortString(o, 'backend', 'backend'),
   };
