@@ -23,13 +23,28 @@ export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv
 
 /** `COVEY_ALLOWED_ORIGINS=https://a.example,https://b.example`: origins every task allows, besides its own list. */
 export function allowedOriginsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
-  const raw = env.COVEY_ALLOWED_ORIGINS ?? '';
+  return originsFromEnv('COVEY_ALLOWED_ORIGINS', env);
+}
+
+/** `COVEY_PUBLIC_ORIGINS=https://covey.example`: the origins people reach this coordinator at (host-check.ts). */
+export function publicOriginsFromEnv(env: NodeJS.ProcessEnv = process.env): string[] {
+  return originsFromEnv('COVEY_PUBLIC_ORIGINS', env);
+}
+
+function originsFromEnv(name: string, env: NodeJS.ProcessEnv): string[] {
+  const raw = env[name] ?? '';
   return raw
     .split(',')
     .map((o) => o.trim())
     .filter(Boolean)
     .map((o) => {
-      if (new URL(o).origin !== o) throw new Error(`COVEY_ALLOWED_ORIGINS: "${o}" is not an origin (scheme://host[:port])`);
+      let origin: string | undefined;
+      try {
+        origin = new URL(o).origin;
+      } catch {
+        // reported below
+      }
+      if (origin !== o) throw new Error(`${name}: "${o}" is not an origin (scheme://host[:port])`);
       return o;
     });
 }

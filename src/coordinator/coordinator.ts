@@ -8,6 +8,7 @@ import { describeModel, readWeights } from '../worker/tf-model.ts';
 import type { AdmissionLimits } from './admission.ts';
 import { randomBytes } from 'node:crypto';
 import { Evaluator } from './evaluator.ts';
+import type { HostPolicy } from './host-check.ts';
 import { TokenIssuer } from './tokens.ts';
 import { Federation } from './federation.ts';
 import { Metrics } from './metrics.ts';
@@ -31,6 +32,8 @@ export interface CoordinatorOptions {
   trustProxy?: boolean | string;
   /** Enrol only clients that sign a challenge with a key (see ServerOptions.requireClientKeys). */
   requireClientKeys?: boolean;
+  /** The Host names it answers to (see ServerOptions.hosts). */
+  hosts?: HostPolicy;
 }
 
 export interface Coordinator {
@@ -71,7 +74,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
   }
 
   const tokens = new TokenIssuer(opts.tokenSecret ?? randomBytes(32));
-  const server = await buildServer({ store, tasks, metrics, tokens, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger, trustProxy: opts.trustProxy, requireClientKeys: opts.requireClientKeys });
+  const server = await buildServer({ store, tasks, metrics, tokens, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger, trustProxy: opts.trustProxy, requireClientKeys: opts.requireClientKeys, hosts: opts.hosts });
   for (const { federation } of tasks.values()) federation.start();
   const evaluated = () => Promise.all([...evaluators.values()].map((e) => e.evaluatePending())).then(() => undefined);
   void evaluated();

@@ -3,8 +3,10 @@
  * the SDK, the trainer and the demo data) only if that task lists its origin in `allowedOrigins`. Requests
  * from the coordinator's own pages are same-origin and pass untouched.
  *
- * A refused preflight gets no CORS headers, so the browser blocks the request. A refused simple GET is
- * answered 403 `origin_not_allowed` with the origin echoed, so the SDK can tell the site owner why.
+ * A refused request, preflight or not, is answered 403 `origin_not_allowed` without any CORS header: the
+ * browser then blocks it and the page reads nothing, not even why (the SDK tells that case apart from an
+ * unreachable coordinator with an opaque probe). `Origin: null` (sandboxed frames, file: pages) is never
+ * allowed, and the origin is never echoed.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiError } from '../core/protocol.ts';
@@ -30,9 +32,8 @@ export function registerCors(app: FastifyInstance, policy: CorsPolicy): void {
       if (req.method === 'OPTIONS') return preflight(reply);
       return;
     }
-    if (req.method === 'OPTIONS') return reply.code(403).send();
-    const body: ApiError = { error: { code: 'origin_not_allowed', message: `pages from ${origin} may not use this coordinator's task; its operator can add the origin to the task's allowedOrigins`, field: 'origin' } };
-    return reply.code(403).header('access-control-allow-origin', origin).header('vary', 'Origin').type('application/json').send(body);
+    const body: ApiError = { error: { code: 'origin_not_allowed', message: "pages from that origin may not use this coordinator's task; its operator can add the origin to the task's allowedOrigins", field: 'origin' } };
+    return reply.code(403).header('vary', 'Origin').type('application/json').send(body);
   });
 }
 

@@ -91,7 +91,11 @@ const families: ((m: string) => Probe)[] = [
   (m) => ({ kind: 'unknown route', status: 404, bytes: line(`${pick(['GET', 'DELETE', 'PATCH', 'POST'])} ${pick(['/v1/', '/v1/tasks/tiny/', '/.env/', '/admin/'])}${m} HTTP/1.1`) }),
   (m) => ({ kind: 'long unknown route', status: 404, bytes: line(`GET /v1/${m}/${'r'.repeat(200 + int(10_000))} HTTP/1.1`) }),
   (m) => ({ kind: 'encoded NUL in unknown route', status: 404, bytes: line(`GET /v1/nope/${m}%00${pick(['', 'x', '%00'])} HTTP/1.1`) }),
-  (m) => ({ kind: 'HTTP/0.9 request line', status: 404, bytes: `GET /v1/${m}\r\n\r\n` }),
+  // Host: only the coordinator's own names (DNS rebinding), and requests without one.
+  (m) => ({ kind: 'HTTP/0.9 request line', status: 421, bytes: `GET /v1/${m}\r\n\r\n` }),
+  (m) => ({ kind: 'foreign Host', status: 421, bytes: `GET /v1/tasks/tiny?t=${m} HTTP/1.1\r\nHost: ${pick(['evil.example', 'evil.example:8080', 'localhost.evil.example', '127.0.0.1.nip.io', `${m}.example`])}\r\nOrigin: http://evil.example\r\nConnection: close\r\n\r\n` }),
+  (m) => ({ kind: 'no Host', status: 421, bytes: `${pick(['GET /v1/tasks/tiny', 'POST /v1/tasks/tiny/enrol'])}?t=${m} HTTP/1.1\r\nConnection: close\r\nContent-Length: 0\r\n\r\n` }),
+  (m) => ({ kind: 'unknown Expect', status: 417, bytes: `POST /v1/tasks/tiny/checkin HTTP/1.1\r\n${HEAD}Expect: ${pick(['200-ok', 'x', `${m}`])}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}` }),
   (m) => {
     const length = 65 * 1024 + int(4_000_000);
     const path = pick(['/v1/tasks/tiny/rounds/1/', '/v1/tasks/tiny/', '/v1/', '/uploads/']);

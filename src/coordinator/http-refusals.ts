@@ -7,7 +7,7 @@
  * could land in logs, proxies or a page that renders it).
  */
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { STATUS_CODES, type ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { ValidationError } from '../core/validate.ts';
 import { ApiFailure } from './api-failure.ts';
@@ -87,6 +87,13 @@ function rawResponse(failure: ApiFailure): string {
   };
   const head = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`);
   return `HTTP/1.1 ${failure.status} ${STATUS_CODES[failure.status] ?? 'Error'}\r\n${head.join('')}\r\n${body}`;
+}
+
+/** Node's 'checkExpectation': an Expect other than 100-continue, which Node would refuse with an empty 417. */
+export function refuseExpectation(_req: IncomingMessage, res: ServerResponse): void {
+  const failure = new ApiFailure(417, 'expectation_failed', 'only "Expect: 100-continue" is understood here', 'expect');
+  const body = JSON.stringify(failure.toBody());
+  res.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close', ...SECURITY_HEADERS }).end(body);
 }
 
 /**

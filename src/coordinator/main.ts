@@ -10,12 +10,14 @@
  * (comma-separated) adds origins allowed to every task; COVEY_RATE_LIMIT_IP, COVEY_RATE_LIMIT_CLIENT and
  * COVEY_MAX_INFLIGHT_UPLOADS set the rate limits and back-pressure (config.ts); COVEY_TOKEN_SECRET signs
  * client tokens (else a random secret kept in <data dir>/token-secret); COVEY_TRUST_PROXY trusts a reverse
- * proxy's X-Forwarded-* headers; COVEY_REQUIRE_CLIENT_KEYS refuses enrolments without a signed challenge.
+ * proxy's X-Forwarded-* headers; COVEY_REQUIRE_CLIENT_KEYS refuses enrolments without a signed challenge;
+ * COVEY_PUBLIC_ORIGINS names the origins people reach it at (other Host names are refused).
  */
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { DEFAULT_LIMITS } from './admission.ts';
-import { allowedOriginsFromEnv, flagFromEnv, limitsFromEnv, roundPolicyFromEnv, trustProxyFromEnv } from './config.ts';
+import { allowedOriginsFromEnv, flagFromEnv, limitsFromEnv, publicOriginsFromEnv, roundPolicyFromEnv, trustProxyFromEnv } from './config.ts';
+import { hostPolicy } from './host-check.ts';
 import { createCoordinator } from './coordinator.ts';
 import { loadTokenSecret } from './tokens.ts';
 import { loadTasks } from './task-registry.ts';
@@ -46,6 +48,7 @@ const coordinator = await createCoordinator({
   logger: { level: process.env.LOG_LEVEL ?? 'info' },
   trustProxy: trustProxyFromEnv(),
   requireClientKeys: flagFromEnv('COVEY_REQUIRE_CLIENT_KEYS', false),
+  hosts: hostPolicy(publicOriginsFromEnv(), host),
 });
 
 const shutdown = async (signal: string) => {

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from './admission.ts';
+import { hostPolicy } from './host-check.ts';
 import { readWeights } from '../worker/tf-model.ts';
 import type { Coordinator } from './coordinator.ts';
 import { makeSigningKey } from '../client/client-key.ts';
@@ -102,13 +103,21 @@ describe('HTTP API', () => {
     expect(allowed.status).toBe(204);
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://allowed.example');
     expect(allowed.headers.get('access-control-allow-methods')).toContain('PUT');
-    const refused = await preflight('https://evil.example');
-    expect(refused.status).toBe(403);
-    expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+    for (const origin of ['https://evil.example', 'null']) {
+      const refused = await preflight(origin);
+      expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+      await expectRefusal(refused, 403, 'origin_not_allowed', 'origin');
+    }
 
     const get = (origin: string) => fetch(`${base}/v1/tasks/tiny`, { headers: { origin } });
     expect((await get('https://allowed.example')).headers.get('access-control-allow-origin')).toBe('https://allowed.example');
-    await expectRefusal(await get('https://evil.example'), 403, 'origin_not_allowed', 'origin');
+    for (const origin of ['https://evil.example', 'null']) {
+      const refused = await get(origin);
+      // Nothing a page of that origin may read, and nothing of its request echoed.
+      expect(refused.headers.get('access-control-allow-origin')).toBeNull();
+      expect(await refused.clone().text()).not.toContain(origin === 'null' ? '"null"' : 'evil.example');
+      await expectRefusal(refused, 403, 'origin_not_allowed', 'origin');
+    }
     // The coordinator's own pages are same-origin.
     expect((await get(base)).status).toBe(200);
     // A path that is not a valid escape is a client error, not a server error.
@@ -119,6 +128,27 @@ describe('HTTP API', () => {
     // Without COVEY_TRUST_PROXY, a forwarded scheme is not believed: https is another origin than this http.
     const spoofed = await fetch(`${base}/v1/tasks/tiny`, { headers: { origin: base.replace('http:', 'https:'), 'x-forwarded-proto': 'https' } });
     await expectRefusal(spoofed, 403, 'origin_not_allowed');
+  });
+
+  it('answers only to its own host names, so a rebound DNS name gets nothing', async () => {
+    const { port } = new URL(base);
+    const asEvil = (path: string, init: { method?: string; body?: string } = {}) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ hostname: '127.0.0.1', port, path, method: init.method ?? 'GET', headers: { host: `evil.example:${port}`, origin: `http://evil.example:${port}`, 'content-type': 'application/json' } }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => (body += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body }));
+        });
+        req.on('error', reject);
+        req.end(init.body);
+      });
+    for (const [path, init] of [['/v1/tasks/tiny/enrol', { method: 'POST', body: JSON.stringify({ clientId: 'client-rebound' }) }], ['/v1/tasks/tiny', {}], ['/', {}]] as const) {
+      const answer = await asEvil(path, init);
+      expect(answer.status, path).toBe(421);
+      expect(JSON.parse(answer.body)).toMatchObject({ error: { code: 'unknown_host', field: 'host' } });
+      expect(answer.body).not.toContain('evil.example');
+    }
+    expect((await asEvil('/healthz')).status).toBe(200);
   });
 
   it('exposes Prometheus metrics: updates accepted and refused by reason, latencies, round gauges', async () => {
@@ -172,7 +202,7 @@ describe('admission control and reverse proxies', () => {
   let d: Coordinator;
   let dbase: string;
   beforeAll(async () => {
-    ({ coordinator: d, base: dbase } = await startTestCoordinator(undefined, { limits: { ...DEFAULT_LIMITS, maxInFlightUploads: 1 }, trustProxy: true }));
+    ({ coordinator: d, base: dbase } = await startTestCoordinator(undefined, { limits: { ...DEFAULT_LIMITS, maxInFlightUploads: 1 }, trustProxy: true, hosts: hostPolicy(['https://covey.example']) }));
   });
   afterAll(() => d.close());
 

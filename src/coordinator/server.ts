@@ -13,7 +13,8 @@ import { ApiFailure } from './api-failure.ts';
 import { watchBody } from './body-watchdog.ts';
 import { ClientKeys } from './client-keys.ts';
 import { registerCors } from './cors.ts';
-import { clientErrorHandler, frameworkErrors, refuseUnroutable, routeNotFound, toApiFailure } from './http-refusals.ts';
+import { hostPolicy, registerHostCheck, type HostPolicy } from './host-check.ts';
+import { clientErrorHandler, frameworkErrors, refuseExpectation, refuseUnroutable, routeNotFound, toApiFailure } from './http-refusals.ts';
 import { Metrics, type MetricName } from './metrics.ts';
 import { registerSecurityHeaders } from './security-headers.ts';
 import type { TokenIssuer } from './tokens.ts';
@@ -35,6 +36,8 @@ export interface ServerOptions {
   tokens: TokenIssuer;
   /** Refuse enrolments without a signed challenge, even for client ids with no key yet (see client-keys.ts). */
   requireClientKeys?: boolean;
+  /** The Host names this coordinator answers to (default: the loopback names); see host-check.ts. */
+  hosts?: HostPolicy;
   tasks: ReadonlyMap<string, ServedTask>;
   /** The built PWA (Vite's `dist/`); not served when absent. */
   appDir?: string;
@@ -56,7 +59,11 @@ const UPLOAD_PATH = /^\/v1\/tasks\/([^/?]+)\/rounds\//;
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const largestUpload = Math.max(1024, ...[...opts.tasks.values()].map((t) => t.federation.maxUploadBytes));
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, trustProxy: opts.trustProxy ?? false, clientErrorHandler, frameworkErrors });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, trustProxy: opts.trustProxy ?? false, clientErrorHandler, frameworkErrors,
+    // A request without Host is refused by the host check, in the API's shape, rather than by Node with an empty 400.
+    http: { requireHostHeader: false },
+  });
+  app.server.on('checkExpectation', refuseExpectation);
 
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: largestUpload }, (_req, body, done) => done(null, body));
   const metrics = opts.metrics ?? new Metrics();
@@ -78,6 +85,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   /** The client id each admitted upload's verified token speaks for. */
   const uploaders = new WeakMap<FastifyRequest, string>();
   registerSecurityHeaders(app);
+  registerHostCheck(app, opts.hosts ?? hostPolicy());
   // CORS first: a refusal by admission control (429, 503) must still be readable by an embedding page.
   registerCors(app, {
     forTask: (id) => new Set(opts.tasks.get(id)?.federation.task.allowedOrigins ?? []),
@@ -101,7 +109,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
 
   const taskOf = (id: string): ServedTask => {
     const t = opts.tasks.get(id);
-    if (!t) throw new ApiFailure(404, 'unknown_task', `no task "${id}"`, 'task');
+    if (!t) throw new ApiFailure(404, 'unknown_task', 'no such task', 'task');
     return t;
   };
   // Strict decimal: `0x7`, `7.0`, ` 7 ` and `0b111` are not 7.
@@ -114,10 +122,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     return Number(raw);
   };
   /** A model URL from another lineage names a version of a federation this coordinator no longer has. */
-  const checkLineage = (federation: Federation, query: unknown, version: string) => {
+  const checkLineage = (federation: Federation, query: unknown) => {
     const lineage = (query as { lineage?: unknown }).lineage;
     if (lineage !== undefined && lineage !== federation.lineage) {
-      throw new ApiFailure(404, 'unknown_version', `model version ${version} of lineage ${String(lineage)} is not here (this federation is ${federation.lineage}; the coordinator was started afresh)`, 'lineage');
+      throw new ApiFailure(404, 'unknown_version', `that model version is of another lineage (this federation is ${federation.lineage}; the coordinator was started afresh)`, 'lineage');
     }
   };
 
@@ -170,9 +178,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.get<{ Params: { task: string; version: string } }>('/v1/tasks/:task/models/:version/model.json', async (req, reply) => {
     const { federation, spec } = taskOf(req.params.task);
     const version = versionOf(req.params.version);
-    checkLineage(federation, req.query, req.params.version);
+    checkLineage(federation, req.query);
     if (version > federation.modelVersion || !opts.store.hasVersion(req.params.task, version)) {
-      throw new ApiFailure(404, 'unknown_version', `task ${req.params.task} has no model version ${version}`, 'version');
+      throw new ApiFailure(404, 'unknown_version', 'no such model version', 'version');
     }
     reply.header('cache-control', IMMUTABLE);
     return {
@@ -185,9 +193,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   app.get<{ Params: { task: string; version: string } }>('/v1/tasks/:task/models/:version/weights.bin', async (req, reply) => {
-    checkLineage(taskOf(req.params.task).federation, req.query, req.params.version);
+    checkLineage(taskOf(req.params.task).federation, req.query);
     const weights = opts.store.modelWeights(req.params.task, versionOf(req.params.version));
-    if (!weights) throw new ApiFailure(404, 'unknown_version', `task ${req.params.task} has no model version ${req.params.version}`, 'version');
+    if (!weights) throw new ApiFailure(404, 'unknown_version', 'no such model version', 'version');
     reply.header('cache-control', IMMUTABLE).type('application/octet-stream');
     return weights;
   });

@@ -121,18 +121,34 @@ export async function connect(options: ConnectOptions): Promise<Covey> {
     task = await api.task(options.task);
   } catch (e) {
     store.close();
-    throw toCoveyError(e, options);
+    throw await toCoveyError(e, options);
   }
   return new Connection(task, api, store, options);
 }
 
-function toCoveyError(e: unknown, options: ConnectOptions): CoveyError {
+async function toCoveyError(e: unknown, options: ConnectOptions): Promise<CoveyError> {
   if (e instanceof ApiRequestError) {
     if (e.code === 'unknown_task') return new CoveyError('unknown_task', `the coordinator has no task "${options.task}"`);
     if (e.code === 'origin_not_allowed') return new CoveyError('origin_not_allowed', e.message);
-    if (e.status === undefined) return new CoveyError('coordinator_unreachable', `no answer from ${options.coordinator}: ${e.message}`);
+    if (e.status === undefined) {
+      // A refused origin gets no CORS headers, so the page cannot read the refusal: it looks like no answer.
+      // An opaque (no-cors) request tells the two apart: it resolves when the coordinator answered at all.
+      if (await answersOpaquely(options.coordinator)) {
+        return new CoveyError('origin_not_allowed', `${options.coordinator} answered but does not let pages of ${globalThis.location?.origin ?? "this origin"} use task "${options.task}"; its operator can add this origin to the task's allowedOrigins`);
+      }
+      return new CoveyError('coordinator_unreachable', `no answer from ${options.coordinator}: ${e.message}`);
+    }
   }
   return new CoveyError('coordinator_unreachable', e instanceof Error ? e.message : String(e));
+}
+
+async function answersOpaquely(coordinator: string): Promise<boolean> {
+  try {
+    await fetch(new URL('/healthz', coordinator), { mode: 'no-cors', cache: 'no-store' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** The trainer's file name beside this module in the library build (a variable, so bundlers leave it be). */
