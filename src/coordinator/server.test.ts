@@ -1,5 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from './admission.ts';
 import { hostPolicy } from './host-check.ts';
@@ -13,7 +16,10 @@ let c: Coordinator;
 let base: string;
 
 beforeAll(async () => {
-  ({ coordinator: c, base } = await startTestCoordinator());
+  // A one-page "app", so that pages and their headers are served as the built PWA's are.
+  const appDir = mkdtempSync(join(tmpdir(), 'covey-app-'));
+  writeFileSync(join(appDir, 'index.html'), '<!doctype html><title>Covey</title><script type="module" src="/main.js"></script>');
+  ({ coordinator: c, base } = await startTestCoordinator(undefined, { appDir }));
 });
 afterAll(() => c.close());
 
@@ -171,6 +177,21 @@ describe('HTTP API', () => {
     const res = await fetch(`${base}/healthz`);
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
     expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('content-security-policy')).toBeNull();
+
+    const page = await fetch(`${base}/`);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const csp = new Map((page.headers.get('content-security-policy') ?? '').split(';').map((d) => d.trim().split(/\s+/)).map(([name, ...values]) => [name!, values]));
+    // Only the app's own origin, for everything; WebAssembly may compile (TF.js's wasm backend), inline scripts may not run.
+    expect(csp.get('default-src')).toEqual(["'self'"]);
+    expect(csp.get('script-src')).toEqual(["'self'", "'wasm-unsafe-eval'"]);
+    expect(csp.get('connect-src')).toEqual(["'self'"]);
+    expect(csp.get('worker-src')).toEqual(["'self'"]);
+    expect(csp.get('object-src')).toEqual(["'none'"]);
+    expect(csp.get('frame-ancestors')).toEqual(["'none'"]);
+    expect(csp.get('base-uri')).toEqual(["'self'"]);
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    expect(page.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
   it('rate-limits a client that checks in too often, with Retry-After', async () => {

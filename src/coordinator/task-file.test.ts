@@ -31,6 +31,7 @@ describe('task files', () => {
   it('reads a valid file into a task, test set and model included', async () => {
     const task = parseTaskFile(valid, dir);
     expect(task).toMatchObject({ id: 'toy', labels: ['no', 'yes'], metrics: ['auc', 'accuracy'], rounds: { minClients: 1, targetClients: 2, deadlineMs: 30_000 }, allowedOrigins: ['https://shop.example'] });
+    expect(parseTaskFile({ ...valid, maxExamplesPerClient: 500, rounds: { ...valid.rounds, assignmentLeaseS: 20 } }, dir)).toMatchObject({ maxExamplesPerClient: 500, rounds: { leaseMs: 20_000 } });
     const test = task.loadTestSet();
     expect(test.count).toBe(3);
     expect([...test.labels]).toEqual([0, 1, 1]);
@@ -54,6 +55,9 @@ describe('task files', () => {
     [{ strategy: 'fedmagic' }, 'strategy'],
     [{ strategy: { name: 'median', clipNorm: -1 } }, 'strategy.clipNorm'],
     [{ maxUpdateNorm: 0 }, 'maxUpdateNorm'],
+    [{ maxExamplesPerClient: 0 }, 'maxExamplesPerClient'],
+    [{ maxExamplesPerClient: 2.5 }, 'maxExamplesPerClient'],
+    [{ rounds: { minClients: 1, targetClients: 2, deadlineS: 30, assignmentLeaseS: 31 } }, 'rounds.assignmentLeaseS'],
     [{ evaluation: { ...valid.evaluation, format: 'records' } }, 'evaluation.format'],
     [{ evaluation: { ...valid.evaluation, metrics: ['precision'] } }, 'evaluation.metrics'],
     [{ allowedOrigins: ['https://shop.example/path'] }, 'allowedOrigins[0]'],
