@@ -342,3 +342,27 @@ describe('slow connections', () => {
     expect(d.tasks.get('tiny')!.federation.summary().round!.received).toBe(1);
   });
 });
+
+describe('logs', () => {
+  it('logs a busy refusal as a warning without a stack trace', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const stream = { write: (line: string) => lines.push(JSON.parse(line) as Record<string, unknown>) };
+    const { coordinator: d, base: dbase } = await startTestCoordinator(undefined, { limits: { ...DEFAULT_LIMITS, maxInFlightUploads: 1 }, logger: { level: 'info', stream } });
+    try {
+      const { hostname, port } = new URL(dbase);
+      const holder = request({ hostname, port, method: 'PUT', path: '/v1/tasks/tiny/rounds/1/updates/update-holds1', headers: { 'content-type': 'application/octet-stream', 'content-length': '1000', ...(await authHeaders(dbase, 'client-holds', 'tiny')) } });
+      holder.on('error', () => undefined);
+      holder.write(Buffer.alloc(10));
+      await expect.poll(async () => (await fetch(`${dbase}/metrics`)).text()).toMatch(/^covey_uploads_in_flight\{\} 1$/m);
+      const busy = await fetch(`${dbase}/v1/tasks/tiny/rounds/1/updates/update-busy2`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...(await authHeaders(dbase, 'client-busy2', 'tiny')) }, body: new Uint8Array(8) });
+      expect(busy.status).toBe(503);
+      holder.destroy();
+      const logged = lines.find((l) => l.code === 'busy');
+      expect(logged).toMatchObject({ level: 40, msg: expect.stringContaining('busy') });
+      expect(JSON.stringify(logged)).not.toContain('stack');
+      expect(lines.some((l) => (l.level as number) >= 50)).toBe(false);
+    } finally {
+      await d.close();
+    }
+  });
+});
