@@ -1,7 +1,7 @@
 /**
  * Cross-origin access for sites that embed Covey: a page from another origin may use a task's API (and load
- * the SDK, the trainer and the demo data) only if that task lists its origin in `allowedOrigins`. Requests
- * from the coordinator's own pages are same-origin and pass untouched.
+ * the demo data) only if that task lists its origin in `allowedOrigins`. The SDK and its trainer are public
+ * code, loadable from anywhere. Requests from the coordinator's own pages are same-origin and pass untouched.
  *
  * A refused request, preflight or not, is answered 403 `origin_not_allowed` without any CORS header: the
  * browser then blocks it and the page reads nothing, not even why (the SDK tells that case apart from an
@@ -19,12 +19,18 @@ export interface CorsPolicy {
 }
 
 const TASK_PATH = /^\/v1\/tasks\/([^/?]+)/;
-const SHARED_PATH = /^\/(v1\/tasks\/?(\?|$)|sdk\/|datasets\/)/;
+const SHARED_PATH = /^\/(v1\/tasks\/?(\?|$)|datasets\/)/;
+/** The SDK's own files: the same public code as the npm package, so any page may load them and then be told, by the API, whether its origin may take part. */
+const PUBLIC_PATH = /^\/sdk\//;
 
 export function registerCors(app: FastifyInstance, policy: CorsPolicy): void {
   app.addHook('onRequest', async (req, reply) => {
     const origin = req.headers.origin;
     if (!origin || origin === ownOrigin(req)) return;
+    if (PUBLIC_PATH.test(req.url)) {
+      reply.header('access-control-allow-origin', '*');
+      return;
+    }
     const allowed = allowedFor(req.url, policy);
     if (allowed?.has(origin)) {
       // Retry-After (429, 503) is not a header a page may read cross-origin unless it is exposed.

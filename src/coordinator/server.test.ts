@@ -19,7 +19,9 @@ beforeAll(async () => {
   // A one-page "app", so that pages and their headers are served as the built PWA's are.
   const appDir = mkdtempSync(join(tmpdir(), 'covey-app-'));
   writeFileSync(join(appDir, 'index.html'), '<!doctype html><title>Covey</title><script type="module" src="/main.js"></script>');
-  ({ coordinator: c, base } = await startTestCoordinator(undefined, { appDir }));
+  const sdkDir = mkdtempSync(join(tmpdir(), 'covey-sdk-'));
+  writeFileSync(join(sdkDir, 'covey.js'), 'export const connect = () => {};');
+  ({ coordinator: c, base } = await startTestCoordinator(undefined, { appDir, sdkDir }));
 });
 afterAll(() => c.close());
 
@@ -124,6 +126,10 @@ describe('HTTP API', () => {
       expect(await refused.clone().text()).not.toContain(origin === 'null' ? '"null"' : 'evil.example');
       await expectRefusal(refused, 403, 'origin_not_allowed', 'origin');
     }
+    // The SDK's code is public, like the npm package: any page may load it and then learn from the API that it may not take part.
+    const sdk = await fetch(`${base}/sdk/covey.js`, { headers: { origin: 'https://evil.example' } });
+    expect(sdk.status).toBe(200);
+    expect(sdk.headers.get('access-control-allow-origin')).toBe('*');
     // The coordinator's own pages are same-origin.
     expect((await get(base)).status).toBe(200);
     // A path that is not a valid escape is a client error, not a server error.
