@@ -74,7 +74,7 @@ async function inWorker(backend: BackendName, count: number): Promise<BenchResul
 async function onMainThread(backend: BackendName, count: number): Promise<BenchResult> {
   const tf = await import('@tensorflow/tfjs');
   const { chooseBackend } = await import('../src/worker/backend.ts');
-  const { trainLocally } = await import('../src/worker/tf-model.ts');
+  const { trainLocally } = await import('../src/model/tf-model.ts');
   const report = await chooseBackend(backend);
   const job = async (n: number) => {
     const data = await examples(n);

@@ -17,7 +17,7 @@ import { withNormClipping } from '../src/core/strategies/norm-clipping.ts';
 import { trimmedMean } from '../src/core/strategies/trimmed-mean.ts';
 import { applyDelta, l2Norm, subtractWeights } from '../src/core/vector.ts';
 import { loadTaskFile, readCsvFile } from '../src/coordinator/task-file.ts';
-import { evaluate, readWeights, trainLocally, writeWeights, type Evaluation } from '../src/worker/tf-model.ts';
+import { evaluate, readWeights, trainLocally, writeWeights, type Evaluation } from '../src/model/tf-model.ts';
 
 tf.env().set('PROD', true);
 const ROUNDS = Number(process.env.POISON_ROUNDS ?? 5);

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { FastifyInstance } from 'fastify';
-import { describeModel, readWeights } from '../worker/tf-model.ts';
+import { describeModel, readWeights } from '../model/tf-model.ts';
 import type { AdmissionLimits } from './admission.ts';
 import { randomBytes } from 'node:crypto';
 import { Evaluator } from './evaluator.ts';

@@ -6,7 +6,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import { inputShape } from '../core/features.ts';
 import type { MetricName } from '../core/protocol.ts';
-import { evaluate, writeWeights, type ExampleBatch } from '../worker/tf-model.ts';
+import { evaluate, writeWeights, type ExampleBatch } from '../model/tf-model.ts';
 import type { CoordinatorStore } from './store.ts';
 import type { TaskDefinition } from './task.ts';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from './admission.ts';
 import { hostPolicy } from './host-check.ts';
-import { readWeights } from '../worker/tf-model.ts';
+import { readWeights } from '../model/tf-model.ts';
 import type { Coordinator } from './coordinator.ts';
 import { makeSigningKey } from '../client/client-key.ts';
 import { authHeaders, enrol } from '../../e2e/coordinator.ts';

@@ -7,7 +7,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseChallengeRequest, parseCheckinRequest, parseEnrolRequest } from '../core/protocol.ts';
-import type { ModelSpec } from '../worker/tf-model.ts';
+import type { ModelSpec } from '../model/tf-model.ts';
 import { Admission, DEFAULT_LIMITS, type AdmissionLimits } from './admission.ts';
 import { ApiFailure } from './api-failure.ts';
 import { watchBody } from './body-watchdog.ts';

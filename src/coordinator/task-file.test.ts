@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { refusedField } from '../core/test-helpers.ts';
-import { readWeights } from '../worker/tf-model.ts';
+import { readWeights } from '../model/tf-model.ts';
 import { addTask } from './task-registry.ts';
 import { loadTaskFile, parseTaskFile } from './task-file.ts';
 

@@ -24,8 +24,8 @@ import { asTaskId } from '../core/ids.ts';
 import { METRIC_NAMES, parseTrainingConfig, type MetricName } from '../core/protocol.ts';
 import { strategies } from '../core/strategies/index.ts';
 import { ValidationError, asObject, readNumber, readOneOf, readString, type Fields } from '../core/validate.ts';
-import type { ExampleBatch } from '../worker/tf-model.ts';
-import { buildModel, type ModelSource } from './models.ts';
+import type { ExampleBatch } from '../model/tf-model.ts';
+import { buildModel, type ModelSource } from '../model/models.ts';
 import type { TaskDefinition } from './task.ts';
 
 /** Reads and checks a task file; relative paths in it are resolved against its folder. */

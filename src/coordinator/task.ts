@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { InputSpec } from '../core/features.ts';
 import type { TaskId } from '../core/ids.ts';
 import type { MetricName, TrainingConfig } from '../core/protocol.ts';
-import type { ExampleBatch } from '../worker/tf-model.ts';
+import type { ExampleBatch } from '../model/tf-model.ts';
 
 /** When a round closes. */
 export interface RoundPolicy {

@@ -10,7 +10,7 @@ import { subtractWeights } from '../core/vector.ts';
 import { chooseBackend } from './backend.ts';
 import type { BackendReport, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
 import { BACKEND_NAMES } from './protocol.ts';
-import { readWeights, trainLocally } from './tf-model.ts';
+import { readWeights, trainLocally } from '../model/tf-model.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
