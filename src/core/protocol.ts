@@ -40,6 +40,8 @@ export interface TrainingConfig {
   codec: string;
   /** Loss weight per class, for imbalanced tasks (fraud is rare); all 1 when absent. */
   classWeights?: number[];
+  /** FedProx's μ: the client adds μ/2·‖w − w_global‖² to its loss (Li et al. 2020); absent or 0 is FedAvg. */
+  proximalMu?: number;
 }
 
 /** Held-out metrics the coordinator can compute; `auc` and `f1` need two classes (the second positive). */
@@ -304,6 +306,7 @@ export function parseTrainingConfig(value: unknown): TrainingConfig {
     optimizer: readOneOf(c, 'optimizer', ['sgd', 'adam'] as const, 'config.optimizer'),
     codec: readString(c, 'codec', 'config.codec'),
     ...(c.classWeights === undefined ? {} : { classWeights: readClassWeights(c.classWeights) }),
+    ...(c.proximalMu === undefined ? {} : { proximalMu: readNumber(c, 'proximalMu', { min: 0, max: 1e3 }, 'config.proximalMu') }),
   };
 }
 

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { asWeights, type Weights } from '../core/ids.ts';
 import { f1Score, rocAuc } from '../core/metrics.ts';
 import type { TrainingConfig } from '../core/protocol.ts';
+import { createRng as createSeededRandom } from '../core/rng.ts';
 
 /** The layers-format description of a model, without its weight values. */
 export interface ModelSpec {
@@ -86,51 +87,78 @@ export interface TrainOptions {
   numClasses: number;
   onProgress?: (p: TrainProgress) => void;
   signal?: AbortSignal;
-  /** Seed for the shuffling of examples between epochs. */
+  /** Seed for the order of examples in each epoch: the same seed, data and weights train the same model. Random when absent. */
   seed?: number;
 }
 
-/** Trains `model` in place on `data` with the round's config and returns the new weights. */
+/**
+ * Trains `model` in place on `data` with the round's config and returns the new weights. Minibatch SGD or
+ * Adam on the cross-entropy of the model's softmax output (each example weighted by its class's weight),
+ * plus FedProx's proximal term μ/2·‖w − w_global‖² when `config.proximalMu` is set (Li et al. 2020): it
+ * keeps a client near the model it was sent, which is what helps when clients' data differ. A full batch
+ * (`batchSize` ≥ the examples) for one epoch with SGD is FedSGD's single gradient step.
+ */
 export async function trainLocally(model: tf.LayersModel, data: ExampleBatch, config: TrainingConfig, opts: TrainOptions): Promise<TrainResult> {
   const started = performance.now();
-  model.compile({
-    optimizer: config.optimizer === 'adam' ? tf.train.adam(config.learningRate) : tf.train.sgd(config.learningRate),
-    loss: 'sparseCategoricalCrossentropy',
-    metrics: ['accuracy'],
-  });
+  const optimizer = config.optimizer === 'adam' ? tf.train.adam(config.learningRate) : tf.train.sgd(config.learningRate);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const mu = config.proximalMu ?? 0;
+  const anchors = mu > 0 ? variables.map((v) => tf.clone(v)) : [];
   const xs = tf.tensor(data.features, [data.count, ...opts.inputShape]);
-  const ys = tf.tensor1d(data.labels, 'float32');
-  const batchesPerEpoch = Math.ceil(data.count / config.batchSize);
-  let epoch = 0;
-  const abort = () => (model.stopTraining = true);
-  opts.signal?.addEventListener('abort', abort);
+  const ys = tf.tensor1d(data.labels, 'int32');
+  const classWeights = tf.tensor1d(config.classWeights ?? new Array<number>(opts.numClasses).fill(1));
+  const batchSize = Math.min(config.batchSize, data.count);
+  const batchesPerEpoch = Math.ceil(data.count / batchSize);
+  const random = createSeededRandom(opts.seed ?? Math.floor(Math.random() * 2 ** 31));
+  let lossSum = 0, correct = 0;
   try {
-    const history = await model.fit(xs, ys, {
-      epochs: config.epochs,
-      batchSize: config.batchSize,
-      shuffle: true,
-      verbose: 0,
-      ...(config.classWeights ? { classWeight: Object.fromEntries(config.classWeights.map((w, i) => [i, w])) } : {}),
-      yieldEvery: 'batch',
-      callbacks: {
-        onEpochBegin: async (e) => {
-          epoch = e;
-        },
-        onBatchEnd: async (batch, logs) => {
-          opts.onProgress?.({ epoch, epochs: config.epochs, batch: batch + 1, batchesPerEpoch, loss: logs?.loss ?? NaN });
-        },
-      },
-    });
-    opts.signal?.throwIfAborted();
-    const last = (key: string): number => {
-      const values = history.history[key] ?? history.history[key === 'accuracy' ? 'acc' : key] ?? [];
-      return Number(values[values.length - 1] ?? NaN);
-    };
-    return { weights: await readWeights(model), loss: last('loss'), accuracy: last('accuracy'), numExamples: data.count, trainMs: performance.now() - started };
+    for (let epoch = 0; epoch < config.epochs; epoch++) {
+      const order = tf.tensor1d(permutation(data.count, random), 'int32');
+      lossSum = 0;
+      correct = 0;
+      for (let batch = 0; batch < batchesPerEpoch; batch++) {
+        opts.signal?.throwIfAborted();
+        const [loss, hits] = tf.tidy(() => {
+          const idx = order.slice(batch * batchSize, Math.min(batchSize, data.count - batch * batchSize));
+          const x = tf.gather(xs, idx);
+          const y = tf.gather(ys, idx);
+          let hitCount: tf.Scalar | undefined;
+          const cost = optimizer.minimize(() => {
+            const probs = model.apply(x, { training: true }) as tf.Tensor2D;
+            hitCount = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(probs, 1), y), 'float32'))) as tf.Scalar;
+            const picked = tf.sum(tf.mul(probs, tf.oneHot(y, opts.numClasses)), 1);
+            const perExample = tf.mul(tf.neg(tf.log(tf.clipByValue(picked, 1e-7, 1))), tf.gather(classWeights, y));
+            const crossEntropy = tf.mean(perExample);
+            if (mu === 0) return crossEntropy as tf.Scalar;
+            const distance = tf.addN(variables.map((v, k) => tf.sum(tf.square(tf.sub(v, anchors[k]!)))));
+            return tf.add(crossEntropy, tf.mul(mu / 2, distance)) as tf.Scalar;
+          }, true, variables)!;
+          return [cost, hitCount!];
+        });
+        const [lossValue, hitValue] = await Promise.all([loss.data(), hits.data()]);
+        tf.dispose([loss, hits]);
+        const size = Math.min(batchSize, data.count - batch * batchSize);
+        lossSum += lossValue[0]! * size;
+        correct += hitValue[0]!;
+        opts.onProgress?.({ epoch, epochs: config.epochs, batch: batch + 1, batchesPerEpoch, loss: lossValue[0]! });
+      }
+      order.dispose();
+    }
+    return { weights: await readWeights(model), loss: lossSum / data.count, accuracy: correct / data.count, numExamples: data.count, trainMs: performance.now() - started };
   } finally {
-    opts.signal?.removeEventListener('abort', abort);
-    tf.dispose([xs, ys]);
+    tf.dispose([xs, ys, classWeights, ...anchors]);
+    optimizer.dispose();
   }
+}
+
+/** A shuffled 0…n−1. */
+function permutation(n: number, random: () => number): Int32Array {
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  return order;
 }
 
 export interface Evaluation {

@@ -1,0 +1,67 @@
+import * as tf from '@tensorflow/tfjs';
+import { describe, expect, it } from 'vitest';
+import type { TrainingConfig } from '../core/protocol.ts';
+import { readWeights, trainLocally, writeWeights } from './tf-model.ts';
+
+const model = () => tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 2, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) })] });
+const data = { features: Float32Array.of(1, 0, 2, 0, 1, -1, 2, 2, 0, -1, 0, 1), labels: Int32Array.of(0, 1, 1, 0), count: 4 };
+const opts = { inputShape: [3], numClasses: 2, seed: 9 };
+const sgd = (over: Partial<TrainingConfig> = {}): TrainingConfig => ({ epochs: 1, batchSize: 2, learningRate: 0.5, optimizer: 'sgd', codec: 'f32', ...over });
+
+async function train(config: TrainingConfig, from: Float32Array, count = data.count, seed = opts.seed) {
+  const m = model();
+  writeWeights(m, from);
+  const result = await trainLocally(m, { ...data, count, features: data.features.subarray(0, count * 3), labels: data.labels.subarray(0, count) }, config, { ...opts, seed });
+  m.dispose();
+  return result.weights;
+}
+
+describe('local training', () => {
+  it('is the same for the same seed and weights, and shuffles otherwise for another seed', async () => {
+    const w0 = await readWeights(model());
+    expect([...(await train(sgd(), w0))]).toEqual([...(await train(sgd(), w0))]);
+    expect([...(await train(sgd(), w0, 4, 10))]).not.toEqual([...(await train(sgd(), w0, 4, 9))]);
+  });
+
+  it('adds FedProx\'s gradient μ·(w − w_global): the second step moves back towards the global model by ημ(w1 − w0)', async () => {
+    const w0 = await readWeights(model());
+    const mu = 0.3;
+    const eta = 0.5;
+    // One example per batch, two batches: the first step is the same with or without the term (w = w_global
+    // there), so w2(μ) = w2(0) − ημ(w1 − w0) exactly.
+    const twoSteps = await train(sgd({ batchSize: 1 }), w0, 2, 1);
+    const twoStepsProx = await train(sgd({ batchSize: 1, proximalMu: mu }), w0, 2, 1);
+    const w1 = await firstStep(w0, 1);
+    expect([...w1]).not.toEqual([...w0]);
+    for (let i = 0; i < w0.length; i++) expect(twoStepsProx[i]).toBeCloseTo(twoSteps[i]! - eta * mu * (w1[i]! - w0[i]!), 5);
+  });
+
+  it('takes one full-batch gradient step for FedSGD: w − η·mean gradient', async () => {
+    const w0 = await readWeights(model());
+    const stepped = await train(sgd({ batchSize: 1_000, learningRate: 0.1 }), w0);
+    const m = model();
+    writeWeights(m, w0);
+    const x = tf.tensor2d(data.features, [4, 3]);
+    const y = tf.oneHot(tf.tensor1d(data.labels, 'int32'), 2);
+    const vars = m.trainableWeights.map((w) => w.read() as tf.Variable);
+    const { grads } = tf.variableGrads(() => tf.mean(tf.neg(tf.log(tf.sum(tf.mul(m.apply(x) as tf.Tensor, y), 1)))) as tf.Scalar, vars);
+    const g = Float32Array.from((await Promise.all(vars.map((v) => grads[v.name]!.data()))).flatMap((d) => [...d]));
+    for (let i = 0; i < w0.length; i++) expect(stepped[i]).toBeCloseTo(w0[i]! - 0.1 * g[i]!, 5);
+  });
+});
+
+/** The weights after the first of the two SGD steps on the first two examples (in the order `seed` gives them). */
+async function firstStep(w0: Float32Array, seed: number): Promise<Float32Array> {
+  const m = model();
+  writeWeights(m, w0);
+  const snapshot: Float32Array[] = [];
+  await trainLocally(m, { features: data.features.subarray(0, 6), labels: data.labels.subarray(0, 2), count: 2 }, sgd({ batchSize: 1 }), {
+    ...opts,
+    seed,
+    onProgress: () => {
+      snapshot.push(Float32Array.from(m.getWeights().flatMap((t) => [...t.dataSync()])));
+    },
+  });
+  m.dispose();
+  return snapshot[0]!;
+}
