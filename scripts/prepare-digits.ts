@@ -10,17 +10,14 @@
  * Deterministic (seeded), and skipped when the outputs are newer than this script.
  */
 import { mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeRecords, type LabelledExample } from '../src/core/example-records.ts';
 import { createRng, shuffleInPlace } from '../src/core/rng.ts';
+import { FEATURES, SEED, splitDigits } from '../src/sim/mnist.ts';
 
-const FEATURES = 28 * 28;
-const TEST_PER_LABEL = 100;
 const IID_SHARDS = 18;
 const PIECES_PER_LABEL = 4; // non-IID: each label's examples cut into 4 pieces, 2 pieces a shard (20 shards)
-const SEED = 20170217;
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const DIGITS_DIR = join(root, '.generated', 'datasets', 'digits');
@@ -38,20 +35,6 @@ export interface DigitsManifest {
   partitions: Record<'iid' | 'noniid', ShardInfo[]>;
 }
 
-function loadMnist(): LabelledExample[] {
-  const require = createRequire(import.meta.url);
-  const examples: LabelledExample[] = [];
-  for (let label = 0; label < 10; label++) {
-    const raw = (require(`mnist/src/digits/${label}.json`) as { data: number[] }).data;
-    for (let offset = 0; offset + FEATURES <= raw.length; offset += FEATURES) {
-      const pixels = new Uint8Array(FEATURES);
-      for (let i = 0; i < FEATURES; i++) pixels[i] = Math.round(raw[offset + i]! * 255);
-      examples.push({ label, pixels });
-    }
-  }
-  return examples;
-}
-
 function writeShard(dir: string, name: string, examples: LabelledExample[]): ShardInfo {
   const file = `${name}.bin`;
   writeFileSync(join(dir, file), encodeRecords(examples, FEATURES));
@@ -61,16 +44,7 @@ function writeShard(dir: string, name: string, examples: LabelledExample[]): Sha
 
 export function prepareDigits(): DigitsManifest {
   const rng = createRng(SEED);
-  const all = shuffleInPlace(loadMnist(), rng);
-  const test: LabelledExample[] = [];
-  const train: LabelledExample[] = [];
-  const testCount = new Array<number>(10).fill(0);
-  for (const ex of all) {
-    if (testCount[ex.label]! < TEST_PER_LABEL) {
-      testCount[ex.label]! += 1;
-      test.push(ex);
-    } else train.push(ex);
-  }
+  const { test, train } = splitDigits(rng);
 
   mkdirSync(join(DIGITS_DIR, 'iid'), { recursive: true });
   mkdirSync(join(DIGITS_DIR, 'noniid'), { recursive: true });

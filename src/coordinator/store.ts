@@ -71,12 +71,13 @@ CREATE TABLE IF NOT EXISTS updates (
 export class CoordinatorStore {
   private readonly db: Database.Database;
 
-  constructor(path: string) {
+  /** `durable: false` (simulations, whose store is thrown away) skips the fsync of every commit. */
+  constructor(path: string, opts: { durable?: boolean } = {}) {
     if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     // FULL: a commit survives power loss too, not only a process crash.
-    this.db.pragma('synchronous = FULL');
+    this.db.pragma(opts.durable === false ? 'synchronous = OFF' : 'synchronous = FULL');
     this.db.exec(SCHEMA);
     this.migrate();
   }

@@ -29,9 +29,12 @@ export async function buildModel(source: ModelSource, inputShape: number[], clas
       ],
     });
   }
-  const hidden = source.hidden.map((units, i) => tf.layers.dense({ units, activation: 'relu', kernelInitializer: init(i + 1), ...(i === 0 ? { inputShape } : {}) }));
-  const output = tf.layers.dense({ units: classes, activation: 'softmax', kernelInitializer: init(99), ...(hidden.length === 0 ? { inputShape } : {}) });
-  return tf.sequential({ layers: [...hidden, output] });
+  // An image is flattened first (the FedAvg paper's 2NN is mlp:200,200 on 28×28 digits).
+  const flatten = inputShape.length > 1 ? [tf.layers.flatten({ inputShape })] : [];
+  const first = flatten.length === 0 ? { inputShape } : {};
+  const hidden = source.hidden.map((units, i) => tf.layers.dense({ units, activation: 'relu', kernelInitializer: init(i + 1), ...(i === 0 ? first : {}) }));
+  const output = tf.layers.dense({ units: classes, activation: 'softmax', kernelInitializer: init(99), ...(hidden.length === 0 ? first : {}) });
+  return tf.sequential({ layers: [...flatten, ...hidden, output] });
 }
 
 /** Loads `model.json` and the weight files its manifest names, from disk (tfjs-node's file:// without tfjs-node). */

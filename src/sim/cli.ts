@@ -1,0 +1,156 @@
+/**
+ * `npm run sim -- [flags]`: a simulated federation (simulation.ts) from the command line, with a progress
+ * line, and in `--out`: rounds.json, rounds.csv, plot.svg (held-out accuracy per round) and run.json (the
+ * configuration, the partition's label counts, the backend and totals). The same flags and seed give the
+ * same numbers.
+ *
+ *   --task digits|fraud|path.json   --model mlp:H1,H2,…|digits-cnn|path/model.json   --clients 100
+ *   --fraction 0.1   --rounds 300   --partition iid|labels:K|shards:S|dirichlet:α   --strategy fedavg|median|…
+ *   --epochs 1   --batch 10|full   --lr 0.1   --optimizer sgd|adam   --mu 0 (FedProx)   --holdout 0.15
+ *   --target 0.95 (stop once reached)   --seed 1   --backend wasm|cpu (default: wasm, cpu for convolutions)
+ *   --out results/NAME   --label NAME
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { inputShape } from '../core/features.ts';
+import { parsePartitionSpec } from '../core/partition.ts';
+import { getStrategy } from '../core/strategies/index.ts';
+import { loadTaskFile } from '../coordinator/task-file.ts';
+import type { TaskDefinition } from '../coordinator/task.ts';
+import { buildModel, type ModelSource } from '../model/models.ts';
+import { loadSimData } from './datasets.ts';
+import { renderPlot } from './plot.ts';
+import { simulate, trainingFor, type RoundRecord } from './simulation.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    task: { type: 'string', default: 'digits' },
+    model: { type: 'string' },
+    clients: { type: 'string', default: '100' },
+    fraction: { type: 'string', default: '0.1' },
+    rounds: { type: 'string', default: '100' },
+    partition: { type: 'string', default: 'iid' },
+    strategy: { type: 'string' },
+    epochs: { type: 'string' },
+    batch: { type: 'string' },
+    lr: { type: 'string' },
+    optimizer: { type: 'string' },
+    mu: { type: 'string' },
+    holdout: { type: 'string', default: '0.15' },
+    target: { type: 'string' },
+    seed: { type: 'string', default: '1' },
+    backend: { type: 'string' },
+    out: { type: 'string' },
+    label: { type: 'string' },
+    quiet: { type: 'boolean', default: false },
+  },
+});
+
+const number = (name: keyof typeof flags, min: number, integer = false): number => {
+  const v = Number(flags[name]);
+  if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v))) throw new Error(`--${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min}, got "${String(flags[name])}"`);
+  return v;
+};
+const optional = (name: keyof typeof flags, min: number, integer = false) => (flags[name] === undefined ? undefined : number(name, min, integer));
+
+function modelSource(text: string): ModelSource {
+  if (text === 'digits-cnn') return { builtin: 'digits-cnn' };
+  const mlp = /^mlp:(\d+(?:,\d+)*)$/.exec(text);
+  if (mlp) return { builtin: 'mlp', hidden: mlp[1]!.split(',').map(Number) };
+  if (text.endsWith('.json')) return { layersModel: resolve(text) };
+  throw new Error(`--model "${text}": use mlp:H1,H2,…, digits-cnn or a path to a model.json`);
+}
+
+function configure(): { task: TaskDefinition; usesConvolutions: boolean } {
+  const path = flags.task!.endsWith('.json') ? flags.task! : join('tasks', `${flags.task}.json`);
+  const base = loadTaskFile(path);
+  const source = flags.model ? modelSource(flags.model) : undefined;
+  if (flags.strategy) getStrategy(flags.strategy); // an unknown name fails here, listing the known ones
+  const batch = flags.batch === 'full' ? Number.MAX_SAFE_INTEGER : optional('batch', 1, true);
+  const training = trainingFor(base.training, {
+    epochs: optional('epochs', 1, true),
+    batchSize: batch,
+    learningRate: optional('lr', 0),
+    optimizer: flags.optimizer === undefined ? undefined : flags.optimizer === 'adam' ? 'adam' : flags.optimizer === 'sgd' ? 'sgd' : failOptimizer(),
+    proximalMu: optional('mu', 0),
+  });
+  const shape = inputShape(base.input);
+  const task: TaskDefinition = {
+    ...base,
+    training,
+    strategy: flags.strategy ?? base.strategy,
+    buildModel: source ? (seed) => buildModel(source, shape, base.labels.length, seed) : base.buildModel,
+    // A simulated client trains for as long as it needs, and its claimed example count is its real one.
+    maxExamplesPerClient: Number.MAX_SAFE_INTEGER,
+  };
+  const usesConvolutions = source ? 'builtin' in source && source.builtin === 'digits-cnn' : JSON.stringify(base).includes('digits-cnn') || flags.task === 'digits';
+  return { task, usesConvolutions };
+}
+
+function failOptimizer(): never {
+  throw new Error(`--optimizer must be sgd or adam, got "${flags.optimizer}"`);
+}
+
+const HEADERS: (keyof RoundRecord)[] = ['round', 'accuracy', 'loss', 'federatedAccuracy', 'federatedLoss', 'clients', 'clientLoss', 'bytesUp', 'bytesDown', 'wallMs', 'samplesPerSecond'];
+
+async function main(): Promise<void> {
+  tf.env().set('PROD', true);
+  const { task, usesConvolutions } = configure();
+  const backend = flags.backend ?? (usesConvolutions ? 'cpu' : 'wasm');
+  if (!(await tf.setBackend(backend))) throw new Error(`TF.js backend "${backend}" is not available`);
+  await tf.ready();
+  const clients = number('clients', 1, true);
+  const perRound = Math.max(1, Math.round(number('fraction', 0) * clients));
+  const rounds = number('rounds', 1, true);
+  const seed = number('seed', 0, true);
+  const partitionSpec = parsePartitionSpec(flags.partition!);
+  const data = loadSimData(task, { clients, partition: partitionSpec, holdout: number('holdout', 0), seed });
+  task.rounds = { minClients: perRound, targetClients: perRound, deadlineMs: 365 * 24 * 3600_000 };
+  const label = flags.label ?? `${task.strategy} ${flags.partition} E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize}`;
+  const log = (line: string) => process.stderr.write(line + '\n');
+  log(`covey sim: task ${task.id}, ${clients} clients (${perRound} a round), partition ${flags.partition}, ${task.strategy}, E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize} lr=${task.training.learningRate} ${task.training.optimizer}${task.training.proximalMu ? ` μ=${task.training.proximalMu}` : ''}, backend ${backend}, seed ${seed}`);
+  log(describePartition(data.labelCounts));
+
+  const started = performance.now();
+  const target = optional('target', 0);
+  const records = await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound, rounds, seed, targetAccuracy: target }, (r) => {
+    if (flags.quiet) return;
+    const elapsed = (performance.now() - started) / 1000;
+    const eta = (elapsed / r.round) * (rounds - r.round);
+    const bar = '█'.repeat(Math.round((r.round / rounds) * 24)).padEnd(24, '·');
+    const line = `${bar} round ${r.round}/${rounds}  accuracy ${(r.accuracy * 100).toFixed(1)} %${r.federatedAccuracy === null ? '' : `  federated ${(r.federatedAccuracy * 100).toFixed(1)} %`}  ${elapsed.toFixed(0)} s, ETA ${eta.toFixed(0)} s`;
+    process.stderr.write(process.stderr.isTTY ? `\r${line}` : r.round % 10 === 0 || r.round === rounds ? `${line}\n` : '');
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  const reached = target === undefined ? undefined : records.find((r) => r.accuracy >= target)?.round ?? null;
+  const last = records[records.length - 1]!;
+  const totals = { rounds: records.length, finalAccuracy: last.accuracy, bestAccuracy: Math.max(...records.map((r) => r.accuracy)), roundsToTarget: reached, wallS: (performance.now() - started) / 1000 };
+  log(`done: ${totals.rounds} rounds in ${totals.wallS.toFixed(0)} s, held-out accuracy ${(last.accuracy * 100).toFixed(1)} % (best ${(totals.bestAccuracy * 100).toFixed(1)} %)${target === undefined ? '' : `, target ${(target * 100).toFixed(1)} % ${reached ? `reached in round ${reached}` : 'not reached'}`}`);
+  if (flags.out) {
+    const out = resolve(flags.out);
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'rounds.json'), JSON.stringify(records, null, 1));
+    writeFileSync(join(out, 'rounds.csv'), [HEADERS.join(','), ...records.map((r) => HEADERS.map((h) => r[h] ?? '').join(','))].join('\n') + '\n');
+    writeFileSync(join(out, 'run.json'), JSON.stringify({ label, task: task.id, model: flags.model ?? 'task', clients, perRound, partition: flags.partition, strategy: task.strategy, training: task.training, holdout: Number(flags.holdout), seed, backend, target, totals, labelCounts: data.labelCounts }, null, 1));
+    writeFileSync(join(out, 'plot.svg'), renderPlot([{ label, points: records.map((r) => [r.round, r.accuracy]) }], { title: `${task.id}: held-out accuracy`, xLabel: 'round', yLabel: 'accuracy', marks: target === undefined ? [] : [{ y: target, label: `target ${(target * 100).toFixed(1)} %` }] }));
+    log(`wrote ${out}/{rounds.json,rounds.csv,run.json,plot.svg}`);
+  }
+}
+
+/** A few lines: how many labels clients hold, and the first clients' label counts. */
+function describePartition(counts: number[][]): string {
+  const held = counts.map((c) => c.filter((n) => n > 0).length);
+  const sizes = counts.map((c) => c.reduce((a, b) => a + b, 0));
+  const lines = [`partition: ${counts.length} clients, ${Math.min(...sizes)}–${Math.max(...sizes)} examples, ${Math.min(...held)}–${Math.max(...held)} labels each (mean ${(held.reduce((a, b) => a + b, 0) / held.length).toFixed(1)})`];
+  for (const [i, c] of counts.slice(0, 5).entries()) lines.push(`  client ${i}: ${c.map((n, l) => (n ? `${l}×${n}` : '')).filter(Boolean).join(' ')}`);
+  if (counts.length > 5) lines.push(`  … ${counts.length - 5} more`);
+  return lines.join('\n');
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});

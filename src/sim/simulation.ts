@@ -1,0 +1,150 @@
+/**
+ * A simulated federation: N clients in this process, through the project's real parts — the coordinator's
+ * `Federation` (round machine, validation, the task's strategy, a store on a temporary SQLite file), the
+ * update frame and codec the browser sends, and the TF.js training code the browser's worker runs
+ * (src/model). What is simulated is only who the clients are and when they come: each round it samples a
+ * fraction of them (seeded), and each checks in, evaluates the model it received on its own held-out
+ * examples, trains, and uploads.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { codecsByName } from '../core/codecs/index.ts';
+import { asWeights } from '../core/ids.ts';
+import type { TrainingConfig } from '../core/protocol.ts';
+import { createRng } from '../core/rng.ts';
+import { encodeUpdateFrame } from '../core/update-frame.ts';
+import { subtractWeights } from '../core/vector.ts';
+import { Federation } from '../coordinator/federation.ts';
+import { CoordinatorStore } from '../coordinator/store.ts';
+import type { TaskDefinition } from '../coordinator/task.ts';
+import { describeModel, evaluate, readWeights, trainLocally, writeWeights, type ExampleBatch } from '../model/tf-model.ts';
+
+export interface SimClient {
+  id: string;
+  /** What it trains on. */
+  train: ExampleBatch;
+  /** Its own held-out part, never trained on: the federated evaluation's examples (may be empty). */
+  heldOut: ExampleBatch;
+}
+
+export interface SimulationOptions {
+  task: TaskDefinition;
+  clients: SimClient[];
+  /** The server's held-out set. */
+  test: ExampleBatch;
+  inputShape: number[];
+  /** Clients sampled each round (C × N, at least 1). */
+  perRound: number;
+  rounds: number;
+  seed: number;
+  /** Stop early once the held-out accuracy reaches this (after `patience` more rounds, to show the plateau). */
+  targetAccuracy?: number;
+  signal?: AbortSignal;
+}
+
+export interface RoundRecord {
+  round: number;
+  /** Held-out accuracy and loss of the model this round produced. */
+  accuracy: number;
+  loss: number;
+  /** The received model's accuracy on the sampled clients' own held-out examples, before they trained (weighted by count); null without any. */
+  federatedAccuracy: number | null;
+  federatedLoss: number | null;
+  clients: number;
+  /** Mean client training loss this round. */
+  clientLoss: number;
+  /** Per client-round, mean: the update frame sent, and the model (model.json + weights.bin) received. */
+  bytesUp: number;
+  bytesDown: number;
+  wallMs: number;
+  /** Samples trained per second this round, over all its clients. */
+  samplesPerSecond: number;
+}
+
+export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord) => void): Promise<RoundRecord[]> {
+  const { task, clients, test, inputShape } = opts;
+  const dir = mkdtempSync(join(tmpdir(), 'covey-sim-'));
+  const store = new CoordinatorStore(join(dir, 'sim.sqlite'), { durable: false });
+  const model = await task.buildModel(opts.seed);
+  const spec = await describeModel(model);
+  const modelJsonBytes = JSON.stringify({ format: 'layers-model', modelTopology: spec.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: spec.weightSpecs }] }).length;
+  let clock = 0; // a simulated clock: the same seed replays the same store rows
+  const federation = new Federation(task, await readWeights(model), store, {}, () => clock);
+  const codec = codecsByName.get(task.training.codec)!;
+  const rng = createRng(opts.seed);
+  const classes = task.labels.length;
+  const records: RoundRecord[] = [];
+  try {
+    for (let round = 1; round <= opts.rounds && !opts.signal?.aborted; round++) {
+      const started = performance.now();
+      const summary = federation.summary();
+      const global = asWeights(store.latestVersion(task.id)!.weights);
+      const sampled = sample(clients, opts.perRound, rng);
+      let up = 0, trained = 0, lossSum = 0, fedCorrect = 0, fedLoss = 0, fedCount = 0;
+      for (const client of sampled) {
+        clock += 1;
+        const answer = federation.checkin({ clientId: client.id, exampleCount: client.train.count });
+        if (answer.status !== 'assigned') throw new Error(`simulated client ${client.id} was not assigned: ${answer.reason}`);
+        writeWeights(model, global);
+        if (client.heldOut.count > 0) {
+          const e = await evaluate(model, client.heldOut, inputShape);
+          fedCorrect += e.accuracy * client.heldOut.count;
+          fedLoss += e.loss * client.heldOut.count;
+          fedCount += client.heldOut.count;
+        }
+        const result = await trainLocally(model, client.train, task.training, { inputShape, numClasses: classes, seed: Math.floor(rng() * 2 ** 31) });
+        const frame = encodeUpdateFrame(codec, { clientId: client.id, baseVersion: answer.modelVersion, numExamples: result.numExamples, loss: Math.min(result.loss, 1e4), lineage: federation.lineage }, subtractWeights(result.weights, global));
+        federation.acceptUpload(answer.roundId, `r${round}-${client.id}`, frame, client.id);
+        up += frame.byteLength;
+        trained += result.numExamples * task.training.epochs;
+        lossSum += result.loss;
+      }
+      clock += 1;
+      federation.advance();
+      if (federation.modelVersion !== summary.modelVersion + 1) throw new Error(`round ${round} did not produce a model (version ${federation.modelVersion})`);
+      writeWeights(model, store.latestVersion(task.id)!.weights);
+      const held = await evaluate(model, test, inputShape);
+      const wallMs = performance.now() - started;
+      const record: RoundRecord = {
+        round,
+        accuracy: held.accuracy,
+        loss: held.loss,
+        federatedAccuracy: fedCount > 0 ? fedCorrect / fedCount : null,
+        federatedLoss: fedCount > 0 ? fedLoss / fedCount : null,
+        clients: sampled.length,
+        clientLoss: lossSum / sampled.length,
+        bytesUp: up / sampled.length,
+        bytesDown: modelJsonBytes + federation.parameterCount * 4,
+        wallMs,
+        samplesPerSecond: trained / (wallMs / 1000),
+      };
+      records.push(record);
+      onRound(record);
+      if (opts.targetAccuracy !== undefined && held.accuracy >= opts.targetAccuracy) break;
+    }
+    return records;
+  } finally {
+    federation.stop();
+    model.dispose();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+    tf.disposeVariables();
+  }
+}
+
+/** `k` distinct clients, uniformly, driven by `rng`. */
+function sample<T>(items: readonly T[], k: number, rng: () => number): T[] {
+  const pool = [...items];
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(rng() * (pool.length - i));
+    [pool[i], pool[j]] = [pool[j]!, pool[i]!];
+  }
+  return pool.slice(0, k);
+}
+
+/** The task's training config with simulator overrides (FedSGD: a full batch, one epoch, plain SGD). */
+export function trainingFor(base: TrainingConfig, over: Partial<TrainingConfig>): TrainingConfig {
+  return { ...base, ...Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)) };
+}
