@@ -12,7 +12,7 @@ import { encodeUpdateFrame } from '../core/update-frame.ts';
 import { authHeaders, startCoordinator, type RunningCoordinator } from '../../e2e/coordinator.ts';
 
 /** A one-layer task (4 parameters) in its own tasks folder, so the test needs no demo data. */
-function tinyTasksDir(): string {
+function tinyTasksDir(over: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'covey-crash-tasks-'));
   writeFileSync(join(dir, 'test.csv'), 'x,y\n0,0\n1,1\n');
   const task = {
@@ -26,6 +26,7 @@ function tinyTasksDir(): string {
     rounds: { minClients: 3, targetClients: 3, deadlineS: 3600 },
     strategy: 'fedavg',
     evaluation: { testSet: 'test.csv', format: 'csv', metrics: ['accuracy'] },
+    ...over,
   };
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'tiny.json'), JSON.stringify(task));
@@ -41,11 +42,11 @@ async function checkin(c: RunningCoordinator, clientId: string): Promise<void> {
 }
 
 /** Client k sends delta [k, k, k, k] with 10·k examples; null when the connection died before an answer. */
-async function upload(c: RunningCoordinator, k: number): Promise<{ http: number; duplicate?: boolean } | null> {
-  const frame = encodeUpdateFrame(f32, { clientId: `client-${k}000`, baseVersion: 0, numExamples: 10 * k, loss: 1 }, new Float32Array(4).fill(k));
+async function upload(c: RunningCoordinator, k: number, round = 1): Promise<{ http: number; duplicate?: boolean } | null> {
+  const frame = encodeUpdateFrame(f32, { clientId: `client-${k}000`, baseVersion: round - 1, numExamples: 10 * k, loss: 1 }, new Float32Array(4).fill(k));
   try {
     const auth = await authHeaders(c.url, `client-${k}000`, 'tiny');
-    const res = await fetch(`${c.url}/v1/tasks/tiny/rounds/1/updates/update-${k}000`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...auth }, body: frame });
+    const res = await fetch(`${c.url}/v1/tasks/tiny/rounds/${round}/updates/update-${k}000`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...auth }, body: frame });
     return { http: res.status, duplicate: ((await res.json()) as { duplicate?: boolean }).duplicate };
   } catch {
     return null;
@@ -100,6 +101,23 @@ describe('crash safety (SIGKILL at each step of a round)', { timeout: 60_000 }, 
     // A client that never heard back retries: recognised, not counted again.
     expect(await upload(c, 3)).toMatchObject({ http: 200, duplicate: true });
     expect((await history(c)).at(-1)).toMatchObject({ version: 1, numClients: 3 });
+    await c.stop();
+  });
+
+  it('a server optimizer\'s momentum is written with the version it produced, and survives a kill right after', async () => {
+    const dir = tinyTasksDir({ serverOptimizer: { name: 'fedavgm', lr: 1, beta1: 0.9 }, rounds: { minClients: 1, targetClients: 1, deadlineS: 3600 } });
+    const dataDir = mkdtempSync(join(tmpdir(), 'covey-crash-'));
+    let c = await startCoordinator({ COVEY_TASKS_DIR: dir, COVEY_FAILPOINT: 'model-written' }, { dataDir });
+    const v0 = await weights(c, 0);
+    await upload(c, 1, 1); // accepted; round 1 then aggregates (m1 = Δ1 = 1) and the process dies, before or after the answer
+    expect(await c.exited).toBe('SIGKILL');
+
+    c = await startCoordinator({ COVEY_TASKS_DIR: dir }, { dataDir });
+    expect(await upload(c, 2, 2)).toMatchObject({ http: 200 });
+    await expect.poll(async () => (await history(c)).length).toBe(3);
+    // m2 = 0.9·m1 + Δ2 = 2.9: v2 = v1 + 2.9 = v0 + 3.9 (a lost momentum would give v0 + 3).
+    expect(await weights(c, 1)).toEqual(v0.map((w) => Math.fround(w + 1)));
+    (await weights(c, 2)).forEach((w, i) => expect(w).toBeCloseTo(v0[i]! + 3.9, 5));
     await c.stop();
   });
 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { ApiFailure } from './api-failure.ts';
 import { Federation } from './federation.ts';
 import { CoordinatorStore } from './store.ts';
+import { serverOptimizerConfig } from '../core/server-optimizer.ts';
 import { TINY_PARAMS, tinyTask, updateFrame } from './test-fixtures.ts';
 
 const init = new Float32Array(TINY_PARAMS).fill(1);
@@ -234,5 +235,19 @@ describe('Federation', () => {
     expect([...second.store.latestVersion('tiny')!.weights]).toEqual(ones(4));
     const third = setup(() => 0, path);
     expect(third.fed.summary()).toMatchObject({ modelVersion: 1, round: { id: 2, received: 0 } });
+  });
+
+  it('steps the model with the task\'s server optimizer, whose momentum survives a restart with the version it produced', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'covey-')), 'state.sqlite');
+    const task = tinyTask({ serverOptimizer: serverOptimizerConfig('fedavgm', { lr: 1, beta1: 0.9 }), rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000 } });
+    const first = new Federation(task, init, new CoordinatorStore(path));
+    first.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(2)));
+    first.advance(); // m1 = Δ1 = 2, x1 = 1 + 2 = 3
+    // No close(): as if the process died here. The momentum is read back with version 1.
+    const store = new CoordinatorStore(path);
+    const second = new Federation(task, init, store);
+    second.acceptUpload(2, 'update-0002', updateFrame('client-aaaa', ones(1), { baseVersion: 1 }));
+    second.advance(); // m2 = 0.9·2 + 1 = 2.8, x2 = 3 + 2.8 = 5.8 (without the restored momentum it would be 4)
+    store.latestVersion('tiny')!.weights.forEach((w) => expect(w).toBeCloseTo(5.8, 5));
   });
 });

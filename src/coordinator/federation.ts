@@ -10,6 +10,8 @@ import { asWeights, isWellFormedId, type Weights } from '../core/ids.ts';
 import { modelPaths, parseUpdateMeta, type CheckinRequest, type CheckinResponse, type TaskSummary, type UploadAck } from '../core/protocol.ts';
 import type { Accumulator, Strategy } from '../core/strategy.ts';
 import { getStrategy } from '../core/strategies/index.ts';
+import { getServerOptimizer } from '../core/optimizers/index.ts';
+import { packState, unpackState, type OptimizerState, type ServerOptimizer } from '../core/server-optimizer.ts';
 import { decodeUpdateFrame, MAX_META_BYTES } from '../core/update-frame.ts';
 import { ValidationError } from '../core/validate.ts';
 import { withNormClipping } from '../core/strategies/norm-clipping.ts';
@@ -35,6 +37,9 @@ export class Federation {
   /** See TaskSummary.lineage. */
   readonly lineage: string;
   private readonly strategy: Strategy;
+  /** Steps the model with the aggregate delta, when the task names one; its state is restored with the model. */
+  private readonly optimizer: ServerOptimizer | null;
+  private optimizerState: OptimizerState | null = null;
   private version = 0;
   private weights!: Weights;
   private round!: RoundRow;
@@ -56,6 +61,7 @@ export class Federation {
     const strategy = getStrategy(task.strategy);
     this.strategy = task.clipNorm ? withNormClipping(strategy, task.clipNorm) : strategy;
     this.leases = new AssignmentLeases(assignmentLeaseMs(task.rounds));
+    this.optimizer = task.serverOptimizer ? getServerOptimizer(task.serverOptimizer) : null;
     this.maxExamplesPerClient = task.maxExamplesPerClient ?? DEFAULT_MAX_EXAMPLES_PER_CLIENT;
     store.initialiseTask(task.id, initialWeights, this.newRoundRow(0, now()));
     this.lineage = store.lineage(task.id);
@@ -236,11 +242,15 @@ export class Federation {
 
   private aggregate(): void {
     const acc = this.accumulator;
-    const next = applyDelta(this.weights, acc.finish());
+    const delta = acc.finish();
+    // The optimizer's state is updated on copies: a round that fails below leaves the stored state as it was.
+    const stepped = this.optimizer?.step(this.weights, delta, this.optimizerState?.map((v) => v.slice()) ?? null);
+    const next = stepped?.weights ?? applyDelta(this.weights, delta);
     // Each update was finite, but their weighted sum can still overflow float32: never publish such a model.
     const bad = findNonFinite(next);
     if (bad >= 0) return this.closeRound(null, `the aggregate was not finite (parameter ${bad} is ${next[bad]}); the model stays at v${this.version}`);
-    this.closeRound({ version: this.version + 1, weights: next, numClients: acc.count, numExamples: acc.totalExamples, clientLoss: this.lossSum / acc.totalExamples });
+    const optimizerState = stepped ? packState(stepped.state) : null;
+    this.closeRound({ version: this.version + 1, weights: next, numClients: acc.count, numExamples: acc.totalExamples, clientLoss: this.lossSum / acc.totalExamples, optimizerState });
   }
 
   private closeRound(result: Parameters<CoordinatorStore['closeRound']>[0]['result'], why?: string): void {
@@ -263,6 +273,7 @@ export class Federation {
     }
     this.version = latest.version;
     this.weights = asWeights(latest.weights);
+    this.optimizerState = latest.optimizerState ? unpackState(latest.optimizerState, this.parameterCount) : null;
     this.round = round;
     this.assigned = this.store.countAssigned(this.task.id, round.roundId);
     this.leases.clear();

@@ -106,7 +106,11 @@ export class CoordinatorStore {
           ALTER TABLE evaluations_v3 RENAME TO evaluations;`);
       }
       // v4: client_keys (created above by the schema): each client id's public key, registered at its first signed enrolment.
-      this.db.pragma('user_version = 4');
+      if (version < 5 && !hasColumn('model_versions', 'optimizer_state')) {
+        // v5: the server optimizer's state (momentum, moments) that produced each version, written with it.
+        this.db.exec('ALTER TABLE model_versions ADD COLUMN optimizer_state BLOB');
+      }
+      this.db.pragma('user_version = 5');
     })();
   }
 
@@ -114,11 +118,12 @@ export class CoordinatorStore {
     this.db.close();
   }
 
-  latestVersion(taskId: string): { version: number; weights: Float32Array } | null {
+  /** The newest model version, and the server optimizer's state written with it (null when none). */
+  latestVersion(taskId: string): { version: number; weights: Float32Array; optimizerState: Uint8Array | null } | null {
     const row = this.db
-      .prepare('SELECT version, weights FROM model_versions WHERE task_id = ? ORDER BY version DESC LIMIT 1')
-      .get(taskId) as { version: number; weights: Buffer } | undefined;
-    return row ? { version: row.version, weights: toFloat32(row.weights) } : null;
+      .prepare('SELECT version, weights, optimizer_state FROM model_versions WHERE task_id = ? ORDER BY version DESC LIMIT 1')
+      .get(taskId) as { version: number; weights: Buffer; optimizer_state: Buffer | null } | undefined;
+    return row ? { version: row.version, weights: toFloat32(row.weights), optimizerState: row.optimizer_state ? new Uint8Array(row.optimizer_state) : null } : null;
   }
 
   /** Whether the version exists, without reading its weights. */
@@ -246,12 +251,12 @@ export class CoordinatorStore {
     taskId: string;
     roundId: number;
     now: number;
-    result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number } | null;
+    result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number; optimizerState?: Uint8Array | null } | null;
     next: Omit<RoundRow, 'taskId' | 'roundId'>;
   }): void {
     const { taskId, roundId, now, result } = args;
     this.db.transaction(() => {
-      if (result) this.insertVersion(taskId, result.version, roundId, result.weights, result.numClients, result.numExamples, result.clientLoss);
+      if (result) this.insertVersion(taskId, result.version, roundId, result.weights, result.numClients, result.numExamples, result.clientLoss, result.optimizerState ?? null);
       failpoint('model-writing');
       this.db
         .prepare("UPDATE rounds SET state = 'closed', closed_at = ?, outcome = ? WHERE task_id = ? AND round_id = ?")
@@ -295,10 +300,10 @@ export class CoordinatorStore {
     }));
   }
 
-  private insertVersion(taskId: string, version: number, roundId: number | null, weights: Float32Array, numClients: number, numExamples: number, clientLoss: number | null): void {
+  private insertVersion(taskId: string, version: number, roundId: number | null, weights: Float32Array, numClients: number, numExamples: number, clientLoss: number | null, optimizerState: Uint8Array | null = null): void {
     this.db
-      .prepare('INSERT INTO model_versions VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(taskId, version, roundId, fromFloat32(weights), numClients, numExamples, clientLoss, Date.now());
+      .prepare('INSERT INTO model_versions (task_id, version, round_id, weights, num_clients, num_examples, client_loss, created_at, optimizer_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(taskId, version, roundId, fromFloat32(weights), numClients, numExamples, clientLoss, Date.now(), optimizerState);
   }
 
   private insertRound(r: RoundRow): void {

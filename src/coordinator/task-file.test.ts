@@ -31,6 +31,7 @@ describe('task files', () => {
   it('reads a valid file into a task, test set and model included', async () => {
     const task = parseTaskFile(valid, dir);
     expect(task).toMatchObject({ id: 'toy', labels: ['no', 'yes'], metrics: ['auc', 'accuracy'], rounds: { minClients: 1, targetClients: 2, deadlineMs: 30_000 }, allowedOrigins: ['https://shop.example'] });
+    expect(parseTaskFile({ ...valid, serverOptimizer: { name: 'fedadam', lr: 0.03 } }, dir).serverOptimizer).toEqual({ name: 'fedadam', lr: 0.03, beta1: 0.9, beta2: 0.99, tau: 0.001 });
     expect(parseTaskFile({ ...valid, maxExamplesPerClient: 500, rounds: { ...valid.rounds, assignmentLeaseS: 20 } }, dir)).toMatchObject({ maxExamplesPerClient: 500, rounds: { leaseMs: 20_000 } });
     const test = task.loadTestSet();
     expect(test.count).toBe(3);
@@ -56,6 +57,8 @@ describe('task files', () => {
     [{ strategy: { name: 'median', clipNorm: -1 } }, 'strategy.clipNorm'],
     [{ maxUpdateNorm: 0 }, 'maxUpdateNorm'],
     [{ maxExamplesPerClient: 0 }, 'maxExamplesPerClient'],
+    [{ serverOptimizer: 'sgdm' }, 'serverOptimizer'],
+    [{ serverOptimizer: { name: 'fedadam', beta2: 1 } }, 'serverOptimizer.beta2'],
     [{ maxExamplesPerClient: 2.5 }, 'maxExamplesPerClient'],
     [{ rounds: { minClients: 1, targetClients: 2, deadlineS: 30, assignmentLeaseS: 31 } }, 'rounds.assignmentLeaseS'],
     [{ evaluation: { ...valid.evaluation, format: 'records' } }, 'evaluation.format'],

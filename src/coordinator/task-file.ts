@@ -9,6 +9,7 @@
  *   training                   {epochs, batchSize, learningRate, optimizer, codec, classWeights?}
  *   rounds                     {minClients, targetClients, deadlineS, assignmentLeaseS?}
  *   strategy                   fedavg | median | trimmed-mean | krum | multi-krum, or {name, clipNorm}
+ *   serverOptimizer            optional: fedavgm | fedadam | fedyogi | fedadagrad, or {name, lr, beta1, beta2, tau}
  *   maxUpdateNorm              optional: updates with a larger L2 norm are refused
  *   maxExamplesPerClient       optional: the most examples an update is weighted by (claims above are clamped)
  *   evaluation                 {testSet: "path", format: "records" | "csv", metrics: [accuracy|auc|f1, …]}
@@ -22,6 +23,8 @@ import { decodeRecords } from '../core/example-records.ts';
 import { encodeRow, featureCount, inputShape, parseInputSpec, type InputSpec } from '../core/features.ts';
 import { asTaskId } from '../core/ids.ts';
 import { METRIC_NAMES, parseTrainingConfig, type MetricName } from '../core/protocol.ts';
+import { serverOptimizers } from '../core/optimizers/index.ts';
+import { serverOptimizerConfig, type ServerOptimizerConfig } from '../core/server-optimizer.ts';
 import { strategies } from '../core/strategies/index.ts';
 import { ValidationError, asObject, readNumber, readOneOf, readString, type Fields } from '../core/validate.ts';
 import type { ExampleBatch } from '../model/tf-model.ts';
@@ -50,6 +53,7 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
   if (!codecsByName.has(training.codec)) throw new ValidationError('training.codec', `unknown codec "${training.codec}"; known: ${[...codecsByName.keys()].join(', ')}`);
   if (training.classWeights && training.classWeights.length !== labels.length) throw new ValidationError('training.classWeights', `must have one weight per label (${labels.length})`);
   const { strategy, clipNorm } = readStrategy(o.strategy);
+  const serverOptimizer = o.serverOptimizer === undefined ? undefined : readServerOptimizer(o.serverOptimizer);
   const maxUpdateNorm = o.maxUpdateNorm === undefined ? undefined : readNumber(o, 'maxUpdateNorm', { min: Number.MIN_VALUE });
   const maxExamplesPerClient = o.maxExamplesPerClient === undefined ? undefined : readNumber(o, 'maxExamplesPerClient', { min: 1, max: 1e7, integer: true });
   const evaluation = readEvaluation(o.evaluation, baseDir, input, labels.length);
@@ -64,6 +68,7 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
     rounds: readRounds(o.rounds),
     strategy,
     ...(clipNorm === undefined ? {} : { clipNorm }),
+    ...(serverOptimizer === undefined ? {} : { serverOptimizer }),
     ...(maxUpdateNorm === undefined ? {} : { maxUpdateNorm }),
     ...(maxExamplesPerClient === undefined ? {} : { maxExamplesPerClient }),
     metrics: evaluation.metrics,
@@ -102,6 +107,16 @@ function readStrategy(value: unknown): { strategy: string; clipNorm?: number } {
   if (!strategies[name]) throw new ValidationError(typeof value === 'string' ? 'strategy' : 'strategy.name', `unknown strategy "${name}"; known: ${Object.keys(strategies).join(', ')}`);
   const clipNorm = o.clipNorm === undefined ? undefined : readNumber(o, 'clipNorm', { min: Number.MIN_VALUE }, 'strategy.clipNorm');
   return { strategy: name, ...(clipNorm === undefined ? {} : { clipNorm }) };
+}
+
+/** `"fedadam"`, or `{"name": "fedadam", "lr": 0.01, "beta1": 0.9, "beta2": 0.99, "tau": 0.001}`. */
+function readServerOptimizer(value: unknown): ServerOptimizerConfig {
+  const o: Fields = typeof value === 'string' ? { name: value } : asObject(value, 'serverOptimizer');
+  const name = readString(o, 'name', typeof value === 'string' ? 'serverOptimizer' : 'serverOptimizer.name');
+  if (!serverOptimizers[name]) throw new ValidationError('serverOptimizer', `unknown server optimizer "${name}"; known: ${Object.keys(serverOptimizers).join(', ')}`);
+  const num = (key: string, min: number, max: number) => (o[key] === undefined ? undefined : readNumber(o, key, { min, max }, `serverOptimizer.${key}`));
+  const over = { lr: num('lr', Number.MIN_VALUE, 100), beta1: num('beta1', 0, 0.9999), beta2: num('beta2', 0, 0.9999), tau: num('tau', Number.MIN_VALUE, 10) };
+  return serverOptimizerConfig(name, Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)));
 }
 
 function readRounds(value: unknown): TaskDefinition['rounds'] {

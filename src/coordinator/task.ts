@@ -2,6 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { InputSpec } from '../core/features.ts';
 import type { TaskId } from '../core/ids.ts';
 import type { MetricName, TrainingConfig } from '../core/protocol.ts';
+import type { ServerOptimizerConfig } from '../core/server-optimizer.ts';
 import type { ExampleBatch } from '../model/tf-model.ts';
 
 /** When a round closes. */
@@ -42,6 +43,8 @@ export interface TaskDefinition {
   strategy: string;
   /** When set, each update is scaled down to this L2 norm before aggregation (norm clipping). */
   clipNorm?: number;
+  /** When set, the aggregate delta steps the model through this server optimizer (FedAvgM, FedAdam, …). */
+  serverOptimizer?: ServerOptimizerConfig;
   /** When set, an update whose L2 norm exceeds it is refused (400 norm_too_large). */
   maxUpdateNorm?: number;
   /**

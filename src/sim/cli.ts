@@ -7,6 +7,7 @@
  *   --task digits|fraud|path.json   --model mlp:H1,H2,…|digits-cnn|path/model.json   --clients 100
  *   --fraction 0.1   --rounds 300   --partition iid|labels:K|shards:S|dirichlet:α   --strategy fedavg|median|…
  *   --epochs 1   --batch 10|full   --lr 0.1   --optimizer sgd|adam   --mu 0 (FedProx)   --holdout 0.15
+ *   --server-optimizer none|fedavgm|fedadam|fedyogi|fedadagrad   --server-lr η
  *   --target 0.95 (stop once reached)   --seed 1   --backend wasm|cpu (default: wasm, cpu for convolutions)
  *   --out results/NAME   --label NAME
  */
@@ -17,6 +18,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { inputShape } from '../core/features.ts';
 import { parsePartitionSpec } from '../core/partition.ts';
+import { getServerOptimizer } from '../core/optimizers/index.ts';
+import { serverOptimizerConfig } from '../core/server-optimizer.ts';
 import { getStrategy } from '../core/strategies/index.ts';
 import { loadTaskFile } from '../coordinator/task-file.ts';
 import type { TaskDefinition } from '../coordinator/task.ts';
@@ -39,6 +42,8 @@ const { values: flags } = parseArgs({
     lr: { type: 'string' },
     optimizer: { type: 'string' },
     mu: { type: 'string' },
+    'server-optimizer': { type: 'string' },
+    'server-lr': { type: 'string' },
     holdout: { type: 'string', default: '0.15' },
     target: { type: 'string' },
     seed: { type: 'string', default: '1' },
@@ -78,9 +83,14 @@ function configure(): { task: TaskDefinition; usesConvolutions: boolean } {
     proximalMu: optional('mu', 0),
   });
   const shape = inputShape(base.input);
+  const optimizerName = flags['server-optimizer'];
+  const serverLr = optional('server-lr', Number.MIN_VALUE);
+  const serverOptimizer = optimizerName === undefined ? base.serverOptimizer : optimizerName === 'none' ? undefined : serverOptimizerConfig(optimizerName, serverLr === undefined ? {} : { lr: serverLr });
+  if (serverOptimizer) getServerOptimizer(serverOptimizer); // an unknown name fails here
   const task: TaskDefinition = {
     ...base,
     training,
+    serverOptimizer,
     strategy: flags.strategy ?? base.strategy,
     buildModel: source ? (seed) => buildModel(source, shape, base.labels.length, seed) : base.buildModel,
     // A simulated client trains for as long as it needs, and its claimed example count is its real one.
@@ -111,7 +121,7 @@ async function main(): Promise<void> {
   task.rounds = { minClients: perRound, targetClients: perRound, deadlineMs: 365 * 24 * 3600_000 };
   const label = flags.label ?? `${task.strategy} ${flags.partition} E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize}`;
   const log = (line: string) => process.stderr.write(line + '\n');
-  log(`covey sim: task ${task.id}, ${clients} clients (${perRound} a round), partition ${flags.partition}, ${task.strategy}, E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize} lr=${task.training.learningRate} ${task.training.optimizer}${task.training.proximalMu ? ` μ=${task.training.proximalMu}` : ''}, backend ${backend}, seed ${seed}`);
+  log(`covey sim: task ${task.id}, ${clients} clients (${perRound} a round), partition ${flags.partition}, ${task.strategy}${task.serverOptimizer ? ` + ${task.serverOptimizer.name} (η ${task.serverOptimizer.lr})` : ''}, E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize} lr=${task.training.learningRate} ${task.training.optimizer}${task.training.proximalMu ? ` μ=${task.training.proximalMu}` : ''}, backend ${backend}, seed ${seed}`);
   log(describePartition(data.labelCounts));
 
   const started = performance.now();
@@ -134,7 +144,7 @@ async function main(): Promise<void> {
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'rounds.json'), JSON.stringify(records, null, 1));
     writeFileSync(join(out, 'rounds.csv'), [HEADERS.join(','), ...records.map((r) => HEADERS.map((h) => r[h] ?? '').join(','))].join('\n') + '\n');
-    writeFileSync(join(out, 'run.json'), JSON.stringify({ label, task: task.id, model: flags.model ?? 'task', clients, perRound, partition: flags.partition, strategy: task.strategy, training: task.training, holdout: Number(flags.holdout), seed, backend, target, totals, labelCounts: data.labelCounts }, null, 1));
+    writeFileSync(join(out, 'run.json'), JSON.stringify({ label, task: task.id, model: flags.model ?? 'task', clients, perRound, partition: flags.partition, strategy: task.strategy, serverOptimizer: task.serverOptimizer ?? null, training: task.training, holdout: Number(flags.holdout), seed, backend, target, totals, labelCounts: data.labelCounts }, null, 1));
     writeFileSync(join(out, 'plot.svg'), renderPlot([{ label, points: records.map((r) => [r.round, r.accuracy]) }], { title: `${task.id}: held-out accuracy`, xLabel: 'round', yLabel: 'accuracy', marks: target === undefined ? [] : [{ y: target, label: `target ${(target * 100).toFixed(1)} %` }] }));
     log(`wrote ${out}/{rounds.json,rounds.csv,run.json,plot.svg}`);
   }
