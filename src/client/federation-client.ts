@@ -11,7 +11,7 @@ import type { BackendReport } from '../worker/protocol.ts';
 import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
 import type { Outbox } from './outbox.ts';
 import { backoffDelayMs, sleep } from './retry-policy.ts';
-import type { CoveyStore } from './store.ts';
+import { randomId, type CoveyStore } from './store.ts';
 import type { WorkerBridge } from './worker-bridge.ts';
 
 export type Phase = 'checking-in' | 'waiting' | 'training' | 'uploading' | 'offline' | 'retrying';
@@ -148,7 +148,7 @@ export class FederationClient {
     const meta = { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs) };
     const frame = encodeUpdateFrame(codec, task.lineage ? { ...meta, lineage: task.lineage } : meta, result.delta);
     // The id is made now, before the first try, so that a retry after a lost answer is counted once.
-    const updateId = `u-${crypto.randomUUID()}`;
+    const updateId = `u-${randomId()}`;
     await this.o.outbox.enqueue({ updateId, taskId: task.id, roundId: a.roundId, url: this.o.api.url(`${base}/rounds/${a.roundId}/updates/`), frame: frame.buffer });
     await this.o.store.putSetting(this.trainedKey, trainedMark(task, a.roundId));
     emit({ type: 'queued', roundId: a.roundId, updateId, bytes: frame.byteLength, loss: result.loss, numExamples: result.numExamples, trainMs: result.trainMs });

@@ -161,7 +161,7 @@ export class CoveyStore {
     // One read-write transaction: two tabs opening for the first time at once still agree on one id.
     const tx = this.db.transaction('settings', 'readwrite');
     const existing = await tx.store.get('clientId');
-    const id = typeof existing === 'string' ? existing : `c-${crypto.randomUUID()}`;
+    const id = typeof existing === 'string' ? existing : `c-${randomId()}`;
     if (id !== existing) await tx.store.put(id, 'clientId');
     await tx.done;
     return id;
@@ -217,6 +217,14 @@ export class CoveyStore {
     this.db.close();
     await deleteDB(this.name);
   }
+}
+
+/**
+ * 128 random bits as 32 hex digits. `crypto.randomUUID` exists only in secure contexts; getRandomValues is
+ * everywhere, so a page on plain http (a coordinator on the local network) still gets a client id.
+ */
+export function randomId(): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 function isQuotaError(e: unknown): boolean {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiFailure } from './api-failure.ts';
-import { Admission, DEFAULT_LIMITS, TokenBuckets } from './admission.ts';
+import { Admission, DEFAULT_LIMITS, TokenBuckets, addressKey } from './admission.ts';
 
 describe('token buckets', () => {
   it('allow a burst, then one request per 1/rate seconds, and say how long to wait', () => {
@@ -57,5 +57,17 @@ describe('admission', () => {
     admission.checkEnrolment('2.2.2.2');
     now = 1_800_000;
     expect(() => admission.checkEnrolment('1.1.1.1')).not.toThrow();
+  });
+
+  it('counts an IPv6 host by its /64 and an IPv4-mapped address as IPv4', () => {
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:0db8:0001:0002:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    const admission = new Admission({ ...DEFAULT_LIMITS, maxUploadsPerIp: 1 });
+    admission.enterUpload('2001:db8:1:2::1');
+    expect(() => admission.enterUpload('2001:db8:1:2::2')).toThrow(expect.objectContaining({ code: 'too_many_uploads' }));
   });
 });

@@ -89,12 +89,12 @@ export class Admission {
 
   /** One enrolment from `ip`: at most `enrolmentsPerIpPerHour` (a burst of that many, refilled over an hour). */
   checkEnrolment(ip: string): void {
-    const wait = this.enrolments.take(ip);
+    const wait = this.enrolments.take(addressKey(ip));
     if (wait > 0) throw new ApiFailure(429, 'rate_limited', 'too many enrolments from this address; try again later', undefined, wait);
   }
 
   checkIp(ip: string): void {
-    const wait = this.perIp.take(ip);
+    const wait = this.perIp.take(addressKey(ip));
     if (wait > 0) throw new ApiFailure(429, 'rate_limited', 'too many requests from this address; slow down', undefined, wait);
   }
 
@@ -108,7 +108,8 @@ export class Admission {
    * most `maxInFlightUploads` bodies (and `maxUploadsPerIp` from one address) are held at once. Returns the
    * function that gives the slot back; call it once, when the request is done.
    */
-  enterUpload(ip: string): () => void {
+  enterUpload(address: string): () => void {
+    const ip = addressKey(address);
     const mine = this.inFlightByIp.get(ip) ?? 0;
     if (mine >= this.limits.maxUploadsPerIp) throw new ApiFailure(429, 'too_many_uploads', `this address already has ${mine} uploads in flight; send one at a time`, undefined, 2);
     if (this.inFlight >= this.limits.maxInFlightUploads) throw new ApiFailure(503, 'busy', 'the coordinator is busy; try again shortly', undefined, 2);
@@ -128,4 +129,20 @@ export class Admission {
   get uploadsInFlight(): number {
     return this.inFlight;
   }
+}
+
+/**
+ * What per-address limits count by: an IPv4 address (also when written IPv4-mapped, `::ffff:a.b.c.d`), or an
+ * IPv6 address's /64, the block one host or subscriber is usually given (one host can take any of its 2⁶⁴
+ * addresses, so counting them one by one would limit nothing).
+ */
+export function addressKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped) return mapped[1]!;
+  if (!ip.includes(':')) return ip;
+  const [head, tail] = ip.toLowerCase().split('%')[0]!.split('::') as [string, string | undefined];
+  const left = head ? head.split(':') : [];
+  const right = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? left : [...left, ...new Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`;
 }

@@ -79,4 +79,14 @@ describe('client keys', () => {
     const offCurve = { ...proof, publicKey: { ...proof.publicKey, y: proof.publicKey.x } };
     expect(await refusal(() => keys.enrol('digits', { clientId: 'client-aaaa', proof: offCurve }))).toBe('400 invalid_request');
   });
+
+  it('accept a token only while it matches the id\'s registered key: a keyless token stops working once a key is registered', async () => {
+    const { keys } = setup();
+    const keyless = keys.enrol('digits', { clientId: 'client-aaaa' }).token;
+    expect(keys.verify(`Bearer ${keyless}`, 'digits')).toBe('client-aaaa');
+    const mine = await makeSigningKey();
+    const keyed = keys.enrol('digits', { clientId: 'client-aaaa', proof: await enrolmentProof(mine, keys.challenge('digits', 'client-aaaa').challenge) }).token;
+    expect(keys.verify(`Bearer ${keyed}`, 'digits')).toBe('client-aaaa');
+    expect(await refusal(() => keys.verify(`Bearer ${keyless}`, 'digits'))).toBe('401 invalid_token');
+  });
 });

@@ -8,7 +8,7 @@
  * Clients from before keys enrol without a proof while their id has no key (they register at their next
  * enrolment with a newer app); `requireProof` (COVEY_REQUIRE_CLIENT_KEYS) refuses that too.
  */
-import { createPublicKey, verify } from 'node:crypto';
+import { createHash, createPublicKey, verify } from 'node:crypto';
 import { enrolmentMessage, type EnrolRequest, type PublicKeyJwk } from '../core/protocol.ts';
 import { ApiFailure } from './api-failure.ts';
 import type { CoordinatorStore } from './store.ts';
@@ -26,6 +26,20 @@ export class ClientKeys {
     private readonly requireProof = false,
     private readonly now: () => number = Date.now,
   ) {}
+
+  /**
+   * The client id a bearer token speaks for. A token carries the fingerprint of the key its client proved
+   * (none for a keyless enrolment): it is refused once that is not the id's registered key, so a token
+   * minted before the id registered one (or elsewhere, under a shared secret) stops working.
+   */
+  verify(authorization: string | undefined, taskId: string): string {
+    const { clientId, keyFingerprint } = this.tokens.verifyClaims(authorization, taskId);
+    const registered = this.store.clientKey(clientId);
+    if ((registered === null ? null : fingerprint(JSON.parse(registered) as PublicKeyJwk)) !== keyFingerprint) {
+      throw new ApiFailure(401, 'invalid_token', 'the token was not issued for this client\'s registered key; enrol again', 'authorization');
+    }
+    return clientId;
+  }
 
   challenge(taskId: string, clientId: string): { challenge: string; expiresAt: string } {
     return this.tokens.issueChallenge(taskId, clientId);
@@ -48,8 +62,10 @@ export class ClientKeys {
       throw new ApiFailure(403, 'invalid_signature', why, 'proof.signature');
     }
     this.spend(challenge, expiresAt);
-    if (registered === null) this.store.registerClientKey(req.clientId, JSON.stringify(publicKey), this.now());
-    return this.tokens.issue(taskId, req.clientId);
+    if (registered === null && !this.store.registerClientKey(req.clientId, JSON.stringify(publicKey), this.now())) {
+      throw new ApiFailure(409, 'key_conflict', 'another key was registered for this client id meanwhile', 'proof.publicKey');
+    }
+    return this.tokens.issue(taskId, req.clientId, fingerprint(key));
   }
 
   private spend(challenge: string, expiresAt: number): void {
@@ -60,6 +76,11 @@ export class ClientKeys {
     }
     this.spent.set(challenge, expiresAt);
   }
+}
+
+/** A short, stable name of a public key: base64url of SHA-256 over its coordinates, 22 characters. */
+export function fingerprint(jwk: PublicKeyJwk): string {
+  return createHash('sha256').update(`${jwk.x}.${jwk.y}`).digest('base64url').slice(0, 22);
 }
 
 function isSignedBy(jwk: PublicKeyJwk, message: string, signature: string): boolean {

@@ -155,6 +155,21 @@ describe('Federation', () => {
     expect(closed).toEqual([1]);
   });
 
+  it('does not give the same silent clients places again in the next rounds', () => {
+    let now = 0;
+    const { fed } = setup(() => now); // target 2, min 1: 3 places; deadline 60 s: leases of 15 s
+    for (const id of ['fake-client-1', 'fake-client-2', 'fake-client-3']) checkin(fed, id);
+    now = 15_000; // lapsed
+    checkin(fed, 'honest-client-1');
+    fed.acceptUpload(1, 'update-0001', updateFrame('honest-client-1', ones(1)));
+    now = 60_000; // the deadline: round 1 aggregates the one update, round 2 opens
+    fed.advance();
+    expect(fed.summary().round).toMatchObject({ id: 2 });
+    for (const id of ['fake-client-1', 'fake-client-2', 'fake-client-3']) expect(checkin(fed, id)).toMatchObject({ status: 'wait', reason: expect.stringContaining('lapsed') });
+    expect(checkin(fed, 'honest-client-1')).toMatchObject({ status: 'assigned', roundId: 2 });
+    expect(checkin(fed, 'honest-client-2')).toMatchObject({ status: 'assigned', roundId: 2 });
+  });
+
   it('keeps silent clients\' places across a restart until their leases lapse', () => {
     let now = 0;
     const path = join(mkdtempSync(join(tmpdir(), 'covey-')), 'state.sqlite');

@@ -31,6 +31,12 @@ export interface FederationEvents {
 }
 
 const WAIT_BETWEEN_ROUNDS_MS = 2_000;
+/**
+ * A client that let its place lapse is not assigned one again for this many rounds (its uploads still
+ * count): the same silent ids cannot take the places back every round, so squatting needs fresh ids, which
+ * the enrolment limit per address rations.
+ */
+export const LAPSE_COOLDOWN_ROUNDS = 3;
 
 export class Federation {
   readonly parameterCount: number;
@@ -130,6 +136,9 @@ export class Federation {
       // someone else's, though an update that arrives while the round takes them still counts.
       if (!this.leases.isLive(req.clientId, now)) return wait(`your place in round ${r.roundId} lapsed; an update you trained still counts until the round closes`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
     } else {
+      if (this.store.lapsedSince(this.task.id, req.clientId, r.roundId - LAPSE_COOLDOWN_ROUNDS, r.roundId, this.leases.leaseMs, now)) {
+        return wait(`your place in a recent round lapsed; you are assigned again after ${LAPSE_COOLDOWN_ROUNDS} rounds (an update you send still counts)`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
+      }
       if (!acceptsCheckins(this.snapshot())) return wait(`round ${r.roundId} is full`, this.untilPlaceFrees());
       this.store.assign(this.task.id, r.roundId, req.clientId, now);
       this.leases.assign(req.clientId, now);
@@ -176,10 +185,10 @@ export class Federation {
       throw new ApiFailure(403, 'token_mismatch', 'the update names another client than the token', 'meta.clientId');
     }
     if (meta.lineage !== undefined && meta.lineage !== this.lineage) {
-      throw new ApiFailure(409, 'other_lineage', `the update was trained from a model of lineage ${meta.lineage}; this federation is ${this.lineage} (the coordinator was started afresh)`, 'meta.lineage');
+      throw new ApiFailure(409, 'other_lineage', `the update was trained from a model of another lineage; this federation is ${this.lineage} (the coordinator was started afresh)`, 'meta.lineage');
     }
     if (meta.baseVersion !== round.baseVersion) {
-      throw new ApiFailure(409, 'stale_model', `round ${roundId} trains model version ${round.baseVersion}, not ${meta.baseVersion}`, 'meta.baseVersion');
+      throw new ApiFailure(409, 'stale_model', `round ${roundId} trains model version ${round.baseVersion}, not the one the update was trained from`, 'meta.baseVersion');
     }
     if (this.store.hasClientUpdate(this.task.id, roundId, meta.clientId)) {
       throw new ApiFailure(409, 'client_already_reported', `client already sent an update for round ${roundId}`, 'meta.clientId');

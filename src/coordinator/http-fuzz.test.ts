@@ -91,6 +91,7 @@ const families: ((m: string) => Probe)[] = [
   (m) => ({ kind: 'unknown route', status: 404, bytes: line(`${pick(['GET', 'DELETE', 'PATCH', 'POST'])} ${pick(['/v1/', '/v1/tasks/tiny/', '/.env/', '/admin/'])}${m} HTTP/1.1`) }),
   (m) => ({ kind: 'long unknown route', status: 404, bytes: line(`GET /v1/${m}/${'r'.repeat(200 + int(10_000))} HTTP/1.1`) }),
   (m) => ({ kind: 'encoded NUL in unknown route', status: 404, bytes: line(`GET /v1/nope/${m}%00${pick(['', 'x', '%00'])} HTTP/1.1`) }),
+  (m) => ({ kind: 'absolute-form target', status: 400, bytes: line(`${pick(['GET', 'POST'])} http://${pick(['127.0.0.1', 'x', 'evil.example'])}/v1/tasks/tiny?t=${m} HTTP/1.1`) }),
   // Host: only the coordinator's own names (DNS rebinding), and requests without one.
   (m) => ({ kind: 'HTTP/0.9 request line', status: 421, bytes: `GET /v1/${m}\r\n\r\n` }),
   (m) => ({ kind: 'foreign Host', status: 421, bytes: `GET /v1/tasks/tiny?t=${m} HTTP/1.1\r\nHost: ${pick(['evil.example', 'evil.example:8080', 'localhost.evil.example', '127.0.0.1.nip.io', `${m}.example`])}\r\nOrigin: http://evil.example\r\nConnection: close\r\n\r\n` }),

@@ -62,6 +62,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, trustProxy: opts.trustProxy ?? false, clientErrorHandler, frameworkErrors,
     // A request without Host is refused by the host check, in the API's shape, rather than by Node with an empty 400.
     http: { requireHostHeader: false },
+    // A connection idle this long is closed: a client that stops reading its answers holds nothing for ever.
+    connectionTimeout: (opts.limits ?? DEFAULT_LIMITS).bodyTimeoutMs + 10_000,
   });
   app.server.on('checkExpectation', refuseExpectation);
 
@@ -85,6 +87,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   /** The client id each admitted upload's verified token speaks for. */
   const uploaders = new WeakMap<FastifyRequest, string>();
   registerSecurityHeaders(app);
+  // Origin-form targets only: an absolute-form `GET http://x/v1/…` is routed like `/v1/…` but would slip past
+  // every check that reads the path (rate limits, upload accounting).
+  app.addHook('onRequest', async (req) => {
+    if (!req.url.startsWith('/')) throw new ApiFailure(400, 'bad_url', 'the request target must be a path (origin-form)', 'url');
+  });
   registerHostCheck(app, opts.hosts ?? hostPolicy());
   // CORS first: a refusal by admission control (429, 503) must still be readable by an embedding page.
   registerCors(app, {
@@ -151,22 +158,20 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const clientKeys = new ClientKeys(opts.store, opts.tokens, opts.requireClientKeys ?? false);
   app.post<{ Params: { task: string } }>('/v1/tasks/:task/enrol/challenge', async (req) => {
     taskOf(req.params.task);
+    // Not counted against the client id's check-ins: anyone may name any id here, and must not spend its budget.
     const { clientId } = parseChallengeRequest(req.body);
-    admission.checkClient(clientId);
     return clientKeys.challenge(req.params.task, clientId);
   });
   app.post<{ Params: { task: string } }>('/v1/tasks/:task/enrol', async (req) => {
     taskOf(req.params.task);
     admission.checkEnrolment(req.ip);
-    const enrolment = parseEnrolRequest(req.body);
-    admission.checkClient(enrolment.clientId);
-    return clientKeys.enrol(req.params.task, enrolment);
+    return clientKeys.enrol(req.params.task, parseEnrolRequest(req.body));
   });
 
   app.post<{ Params: { task: string } }>('/v1/tasks/:task/checkin', async (req, reply) => {
     const { federation } = taskOf(req.params.task);
     const checkin = parseCheckinRequest(req.body);
-    const tokenClient = opts.tokens.verify(req.headers.authorization, req.params.task);
+    const tokenClient = clientKeys.verify(req.headers.authorization, req.params.task);
     if (tokenClient !== checkin.clientId) throw new ApiFailure(403, 'token_mismatch', 'the token was issued to another client id', 'clientId');
     admission.checkClient(checkin.clientId);
     const answer = federation.checkin(checkin);
@@ -210,10 +215,13 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       preParsing: async (req, reply, payload) => {
         taskOf(req.params.task);
         roundOf(req.params.round);
-        uploaders.set(req, opts.tokens.verify(req.headers.authorization, req.params.task));
-        // 'close' comes once the answer is sent or the connection drops, also for a client that gave up
-        // mid-body (no 'onResponse' then): the slot is always given back, and only once.
-        reply.raw.once('close', admission.enterUpload(req.ip));
+        uploaders.set(req, clientKeys.verify(req.headers.authorization, req.params.task));
+        // The slot is given back once (the release is idempotent) at whichever comes first: the request's
+        // 'close' (its body was read, or the connection dropped mid-body) or the answer's. The answer's alone
+        // is not enough: a response queued behind a pipelined one never closes if the client stops reading.
+        const release = admission.enterUpload(req.ip);
+        req.raw.once('close', release);
+        reply.raw.once('close', release);
         return payload;
       },
     },

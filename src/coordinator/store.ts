@@ -60,6 +60,7 @@ CREATE TABLE IF NOT EXISTS rounds (
 CREATE TABLE IF NOT EXISTS assignments (
   task_id TEXT NOT NULL, round_id INTEGER NOT NULL, client_id TEXT NOT NULL, assigned_at INTEGER NOT NULL,
   PRIMARY KEY (task_id, round_id, client_id));
+CREATE INDEX IF NOT EXISTS assignments_by_client ON assignments (task_id, client_id, round_id);
 CREATE TABLE IF NOT EXISTS client_keys (
   client_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, registered_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS updates (
@@ -202,6 +203,21 @@ export class CoordinatorStore {
         )
         .all(taskId, roundId) as { client_id: string; assigned_at: number }[]
     ).map((r) => ({ clientId: r.client_id, assignedAt: r.assigned_at }));
+  }
+
+  /**
+   * Whether `clientId` held a place in one of rounds [fromRound, beforeRound) and let it lapse: no update from
+   * it in that round, and its lease (`leaseMs`) over before the round closed.
+   */
+  lapsedSince(taskId: string, clientId: string, fromRound: number, beforeRound: number, leaseMs: number, now: number): boolean {
+    return !!this.db
+      .prepare(
+        `SELECT 1 FROM assignments a JOIN rounds r ON r.task_id = a.task_id AND r.round_id = a.round_id
+         LEFT JOIN updates u ON u.task_id = a.task_id AND u.round_id = a.round_id AND u.client_id = a.client_id
+         WHERE a.task_id = ? AND a.client_id = ? AND a.round_id >= ? AND a.round_id < ? AND u.update_id IS NULL
+           AND a.assigned_at + ? <= COALESCE(r.closed_at, ?) LIMIT 1`,
+      )
+      .get(taskId, clientId, fromRound, beforeRound, leaseMs, now);
   }
 
   countAssigned(taskId: string, roundId: number): number {

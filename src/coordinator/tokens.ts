@@ -30,14 +30,20 @@ export class TokenIssuer {
     if (secret.byteLength < 16) throw new Error('the token secret must be at least 16 bytes');
   }
 
-  issue(taskId: string, clientId: string): IssuedToken {
+  /** A token for `clientId` in `taskId`; `keyFingerprint` binds it to the key the client proved (client-keys.ts). */
+  issue(taskId: string, clientId: string, keyFingerprint?: string): IssuedToken {
     const exp = this.now() + this.ttlMs;
-    const payload = Buffer.from(JSON.stringify({ t: taskId, c: clientId, exp })).toString('base64url');
+    const payload = Buffer.from(JSON.stringify({ t: taskId, c: clientId, exp, ...(keyFingerprint ? { k: keyFingerprint } : {}) })).toString('base64url');
     return { token: `${payload}.${this.mac(payload)}`, expiresAt: new Date(exp).toISOString() };
   }
 
   /** The client id a valid token for `taskId` speaks for; throws a 401 ApiFailure otherwise. */
   verify(authorization: string | undefined, taskId: string): string {
+    return this.verifyClaims(authorization, taskId).clientId;
+  }
+
+  /** The client id and the fingerprint of the key (if any) that a valid token for `taskId` was issued against. */
+  verifyClaims(authorization: string | undefined, taskId: string): { clientId: string; keyFingerprint: string | null } {
     const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/.exec(authorization ?? '');
     if (!authorization) throw new ApiFailure(401, 'token_required', 'enrol first (POST /v1/tasks/{task}/enrol) and send the token as "Authorization: Bearer …"', 'authorization');
     if (!match) throw new ApiFailure(401, 'invalid_token', 'the Authorization header is not a Covey bearer token', 'authorization');
@@ -45,7 +51,7 @@ export class TokenIssuer {
     if (!claims || claims.p !== undefined) throw new ApiFailure(401, 'invalid_token', 'the token was not issued by this coordinator', 'authorization');
     if (claims.t !== taskId) throw new ApiFailure(401, 'invalid_token', `the token is for another task`, 'authorization');
     if (claims.exp <= this.now()) throw new ApiFailure(401, 'token_expired', 'the token has expired; enrol again', 'authorization');
-    return claims.c;
+    return { clientId: claims.c, keyFingerprint: claims.k ?? null };
   }
 
   /** A challenge for `clientId` to sign with its key, good for one enrolment in `taskId` within {@link CHALLENGE_TTL_MS}. */
@@ -66,12 +72,12 @@ export class TokenIssuer {
   }
 
   /** The claims of a `payload.mac` string whose MAC is ours; null otherwise. */
-  private open(signed: string): { p?: string; t: string; c: string; exp: number } | null {
+  private open(signed: string): { p?: string; t: string; c: string; exp: number; k?: string } | null {
     const [payload, mac] = signed.split('.') as [string, string];
     const expected = Buffer.from(this.mac(payload));
     if (expected.byteLength !== mac.length || !timingSafeEqual(expected, Buffer.from(mac))) return null;
     try {
-      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { p?: string; t: string; c: string; exp: number };
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { p?: string; t: string; c: string; exp: number; k?: string };
       return typeof claims.t === 'string' && typeof claims.c === 'string' && typeof claims.exp === 'number' ? claims : null;
     } catch {
       return null;

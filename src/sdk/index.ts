@@ -134,7 +134,7 @@ async function toCoveyError(e: unknown, options: ConnectOptions): Promise<CoveyE
       // A refused origin gets no CORS headers, so the page cannot read the refusal: it looks like no answer.
       // An opaque (no-cors) request tells the two apart: it resolves when the coordinator answered at all.
       if (await answersOpaquely(options.coordinator)) {
-        return new CoveyError('origin_not_allowed', `${options.coordinator} answered but does not let pages of ${globalThis.location?.origin ?? "this origin"} use task "${options.task}"; its operator can add this origin to the task's allowedOrigins`);
+        return new CoveyError('origin_not_allowed', `${options.coordinator} answered but refused this page: most likely the task does not allow pages of ${globalThis.location?.origin ?? 'this origin'} (its operator can add the origin to the task's allowedOrigins), or the coordinator does not know the host name it was reached by (COVEY_PUBLIC_ORIGINS)`);
       }
       return new CoveyError('coordinator_unreachable', `no answer from ${options.coordinator}: ${e.message}`);
     }

@@ -13,7 +13,6 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { inputShape } from '../core/features.ts';
@@ -25,8 +24,8 @@ import { loadTaskFile } from '../coordinator/task-file.ts';
 import type { TaskDefinition } from '../coordinator/task.ts';
 import { buildModel, type ModelSource } from '../model/models.ts';
 import { loadSimData } from './datasets.ts';
-import { renderPlot } from './plot.ts';
-import { simulate, trainingFor, type RoundRecord } from './simulation.ts';
+import { describePartition, writeRun } from './report.ts';
+import { simulate, trainingFor } from './simulation.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -104,8 +103,6 @@ function failOptimizer(): never {
   throw new Error(`--optimizer must be sgd or adam, got "${flags.optimizer}"`);
 }
 
-const HEADERS: (keyof RoundRecord)[] = ['round', 'accuracy', 'loss', 'federatedAccuracy', 'federatedLoss', 'clients', 'clientLoss', 'bytesUp', 'bytesDown', 'wallMs', 'samplesPerSecond'];
-
 async function main(): Promise<void> {
   tf.env().set('PROD', true);
   const { task, usesConvolutions } = configure();
@@ -141,23 +138,9 @@ async function main(): Promise<void> {
   log(`done: ${totals.rounds} rounds in ${totals.wallS.toFixed(0)} s, held-out accuracy ${(last.accuracy * 100).toFixed(1)} % (best ${(totals.bestAccuracy * 100).toFixed(1)} %)${target === undefined ? '' : `, target ${(target * 100).toFixed(1)} % ${reached ? `reached in round ${reached}` : 'not reached'}`}`);
   if (flags.out) {
     const out = resolve(flags.out);
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'rounds.json'), JSON.stringify(records, null, 1));
-    writeFileSync(join(out, 'rounds.csv'), [HEADERS.join(','), ...records.map((r) => HEADERS.map((h) => r[h] ?? '').join(','))].join('\n') + '\n');
-    writeFileSync(join(out, 'run.json'), JSON.stringify({ label, task: task.id, model: flags.model ?? 'task', clients, perRound, partition: flags.partition, strategy: task.strategy, serverOptimizer: task.serverOptimizer ?? null, training: task.training, holdout: Number(flags.holdout), seed, backend, target, totals, labelCounts: data.labelCounts }, null, 1));
-    writeFileSync(join(out, 'plot.svg'), renderPlot([{ label, points: records.map((r) => [r.round, r.accuracy]) }], { title: `${task.id}: held-out accuracy`, xLabel: 'round', yLabel: 'accuracy', marks: target === undefined ? [] : [{ y: target, label: `target ${(target * 100).toFixed(1)} %` }] }));
+    writeRun(out, records, { label, task: task.id, model: flags.model ?? 'task', clients, perRound, partition: flags.partition, strategy: task.strategy, serverOptimizer: task.serverOptimizer ?? null, training: task.training, holdout: Number(flags.holdout), seed, backend, target, totals, labelCounts: data.labelCounts });
     log(`wrote ${out}/{rounds.json,rounds.csv,run.json,plot.svg}`);
   }
-}
-
-/** A few lines: how many labels clients hold, and the first clients' label counts. */
-function describePartition(counts: number[][]): string {
-  const held = counts.map((c) => c.filter((n) => n > 0).length);
-  const sizes = counts.map((c) => c.reduce((a, b) => a + b, 0));
-  const lines = [`partition: ${counts.length} clients, ${Math.min(...sizes)}–${Math.max(...sizes)} examples, ${Math.min(...held)}–${Math.max(...held)} labels each (mean ${(held.reduce((a, b) => a + b, 0) / held.length).toFixed(1)})`];
-  for (const [i, c] of counts.slice(0, 5).entries()) lines.push(`  client ${i}: ${c.map((n, l) => (n ? `${l}×${n}` : '')).filter(Boolean).join(' ')}`);
-  if (counts.length > 5) lines.push(`  … ${counts.length - 5} more`);
-  return lines.join('\n');
 }
 
 main().catch((e: unknown) => {
