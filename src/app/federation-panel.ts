@@ -117,7 +117,8 @@ export class FederationPanel {
     const history: HistoryPoint[] = await this.o.api.history(this.o.taskId);
     renderMetricChart($<SVGSVGElement>('chart'), history, metric);
     say('metric-name', `Held-out ${metric === 'auc' ? 'AUC' : metric}`);
-    say('chart-caption', `Held-out ${metric === 'auc' ? 'ROC AUC' : metric} of each global model, measured by the coordinator on examples no client holds.`);
+    const federated = metric === 'accuracy' && history.some((p) => p.federated);
+    say('chart-caption', `Held-out ${metric === 'auc' ? 'ROC AUC' : metric} of each global model, measured by the coordinator on examples no client holds${federated ? ' (solid), and by the people taking part on their own held-out examples (dashed)' : ''}.`);
     const last = history.filter((p) => p.metrics[metric] !== undefined).at(-1);
     if (last) say('accuracy', metricText(metric, last.metrics[metric]!));
   }
@@ -157,6 +158,7 @@ export class FederationPanel {
         break;
       case 'queued':
         log(`Round ${e.roundId}: trained on ${e.numExamples} examples in ${(e.trainMs / 1000).toFixed(1)} s, loss ${e.loss.toFixed(3)}; ${formatBytes(e.bytes)} update ready to send`);
+        if (e.heldOut) log(`The model you received got ${(e.heldOut.accuracy * 100).toFixed(1)} % of your ${e.heldOut.count} held-out examples right (they are never trained on)`);
         void this.refreshOutbox();
         this.o.onQueued();
         break;

@@ -1,4 +1,7 @@
-/** A dependency-free SVG line chart of a held-out metric (0–1) of the global model per version. */
+/**
+ * A dependency-free SVG line chart of a held-out metric (0–1) of the global model per version, measured by
+ * the coordinator (solid) and, for accuracy, by the clients on their own held-out examples (dashed).
+ */
 import type { HistoryPoint, MetricName } from '../core/protocol.ts';
 
 const W = 360, H = 180, PAD_L = 36, PAD_B = 24, PAD_T = 10, PAD_R = 10;
@@ -17,6 +20,14 @@ export function renderMetricChart(svg: SVGSVGElement, history: readonly HistoryP
     add(svg, 'text', { x: PAD_L - 6, y: y(a) + 4, 'text-anchor': 'end', class: 'tick' }).textContent = `${a * 100}%`;
   }
   add(svg, 'text', { x: (W + PAD_L) / 2, y: H - 4, 'text-anchor': 'middle', class: 'tick' }).textContent = 'model version';
+  const federated = metric === 'accuracy' ? history.flatMap((p) => (typeof p.federated?.accuracy === 'number' ? [{ version: p.version, value: p.federated.accuracy, examples: p.federated.examples }] : [])) : [];
+  if (federated.length > 0) {
+    add(svg, 'polyline', { points: federated.map((p) => `${x(p.version)},${y(p.value)}`).join(' '), class: 'line federated' });
+    for (const p of federated) {
+      const dot = add(svg, 'circle', { cx: x(p.version), cy: y(p.value), r: 3, class: 'dot federated' });
+      add(dot, 'title', {}).textContent = `v${p.version}: ${metricText(metric, p.value)} on ${p.examples} examples people held out`;
+    }
+  }
   if (points.length === 0) return;
   add(svg, 'polyline', { points: points.map((p) => `${x(p.version)},${y(p.value)}`).join(' '), class: 'line' });
   for (const p of points) {

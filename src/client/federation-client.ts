@@ -7,7 +7,7 @@
 import { codecsByName } from '../core/codecs/index.ts';
 import { isTaskSummary, modelPaths, type TaskSummary, type TrainingConfig } from '../core/protocol.ts';
 import { encodeUpdateFrame } from '../core/update-frame.ts';
-import type { BackendReport } from '../worker/protocol.ts';
+import type { BackendReport, HeldOutEvaluation } from '../worker/protocol.ts';
 import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
 import type { Outbox } from './outbox.ts';
 import { backoffDelayMs, sleep } from './retry-policy.ts';
@@ -22,7 +22,7 @@ export type FederationEvent =
   | { type: 'task'; task: TaskSummary; offline: boolean }
   | { type: 'round'; roundId: number; modelVersion: number; offline: boolean }
   | { type: 'progress'; fraction: number; epoch: number; epochs: number; loss: number }
-  | { type: 'queued'; roundId: number; updateId: string; bytes: number; loss: number; numExamples: number; trainMs: number }
+  | { type: 'queued'; roundId: number; updateId: string; bytes: number; loss: number; numExamples: number; trainMs: number; heldOut?: HeldOutEvaluation }
   | { type: 'error'; message: string };
 
 export interface FederationClientOptions {
@@ -90,7 +90,8 @@ export class FederationClient {
     emit({ type: 'task', task, offline: false });
     await this.o.outbox.drain({ signal });
     emit({ type: 'phase', phase: 'checking-in', message: 'Checking in with the coordinator' });
-    const exampleCount = await this.o.store.count(this.o.taskId);
+    // Held-out examples are never trained on: only the rest count as what this client can train with.
+    const exampleCount = await this.o.store.countTraining(this.o.taskId);
     const answer = await this.o.api.checkin(this.o.taskId, { clientId, exampleCount, backend: report.backend }, signal);
     if (answer.status === 'wait') {
       emit({ type: 'phase', phase: 'waiting', message: `Waiting: ${answer.reason}` });
@@ -116,7 +117,7 @@ export class FederationClient {
     const task = await this.o.store.setting(this.taskKey, isTaskSummary);
     const round = task?.round;
     if (!task || !round || (await this.o.store.setting(this.trainedKey, isString)) === trainedMark(task, round.id)) return;
-    if ((await this.o.store.count(this.o.taskId)) === 0) return;
+    if ((await this.o.store.countTraining(this.o.taskId)) === 0) return;
     this.o.onEvent({ type: 'task', task, offline: true });
     await this.contribute(task, clientId, { roundId: round.id, modelVersion: round.baseVersion, config: task.config, offline: true }, signal);
   }
@@ -125,7 +126,9 @@ export class FederationClient {
     const emit = this.o.onEvent;
     emit({ type: 'round', roundId: a.roundId, modelVersion: a.modelVersion, offline: a.offline });
     const featureCount = task.inputShape.reduce((x, y) => x * y, 1);
-    const data = await this.o.store.readPacked(this.o.taskId, featureCount);
+    const data = await this.o.store.readPacked(this.o.taskId, featureCount, 'train');
+    const heldOut = await this.o.store.readPacked(this.o.taskId, featureCount, 'held-out');
+    const sameKind = heldOut.count > 0 && heldOut.features instanceof Float32Array === data.features instanceof Float32Array;
     emit({ type: 'phase', phase: 'training', message: `Training model v${a.modelVersion} on ${data.count} examples (round ${a.roundId}${a.offline ? ', offline' : ''})` });
     const base = `/v1/tasks/${encodeURIComponent(task.id)}`;
     const result = await this.o.bridge.train(
@@ -139,19 +142,21 @@ export class FederationClient {
         labels: data.labels.buffer as ArrayBuffer,
         count: data.count,
         featureScale: task.input.kind === 'image' ? task.input.scale : 1,
+        ...(sameKind ? { heldOut: { features: heldOut.features.buffer as ArrayBuffer, labels: heldOut.labels.buffer as ArrayBuffer, count: heldOut.count } } : {}),
       },
       (p) => emit({ type: 'progress', fraction: (p.epoch * p.batchesPerEpoch + p.batch) / (p.epochs * p.batchesPerEpoch), epoch: p.epoch + 1, epochs: p.epochs, loss: p.loss }),
       signal,
     );
     const codec = codecsByName.get(a.config.codec);
     if (!codec) throw new Error(`the coordinator asked for codec "${a.config.codec}", which this client does not have`);
-    const meta = { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs) };
+    const evaluation = result.evaluation && Number.isFinite(result.evaluation.loss) ? { eval: { accuracy: clamp01(result.evaluation.accuracy) ?? 0, loss: result.evaluation.loss, count: result.evaluation.count } } : {};
+    const meta = { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs), ...evaluation };
     const frame = encodeUpdateFrame(codec, task.lineage ? { ...meta, lineage: task.lineage } : meta, result.delta);
     // The id is made now, before the first try, so that a retry after a lost answer is counted once.
     const updateId = `u-${randomId()}`;
     await this.o.outbox.enqueue({ updateId, taskId: task.id, roundId: a.roundId, url: this.o.api.url(`${base}/rounds/${a.roundId}/updates/`), frame: frame.buffer });
     await this.o.store.putSetting(this.trainedKey, trainedMark(task, a.roundId));
-    emit({ type: 'queued', roundId: a.roundId, updateId, bytes: frame.byteLength, loss: result.loss, numExamples: result.numExamples, trainMs: result.trainMs });
+    emit({ type: 'queued', roundId: a.roundId, updateId, bytes: frame.byteLength, loss: result.loss, numExamples: result.numExamples, trainMs: result.trainMs, ...(result.evaluation ? { heldOut: result.evaluation } : {}) });
   }
 
   /** Waits for the `online` event when the browser knows it is offline, else backs off (the coordinator may be down). */

@@ -1,7 +1,7 @@
 import 'fake-indexeddb/auto';
 import { openDB } from 'idb';
 import { describe, expect, it } from 'vitest';
-import { CoveyStore, DB_VERSION } from './store.ts';
+import { CoveyStore, DB_VERSION, isHeldOut } from './store.ts';
 
 let n = 0;
 const freshName = () => `covey-test-${n++}`;
@@ -101,5 +101,20 @@ describe('CoveyStore', () => {
     const data = new TextEncoder().encode('hello');
     const sig = await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, again.privateKey, data);
     expect(await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, a.publicKey, sig, data)).toBe(true);
+  });
+
+  it('holds about 15 % of the examples out of training, the same ones every time, and packs the parts apart', async () => {
+    const share = Array.from({ length: 10_000 }, (_, i) => isHeldOut({ id: i + 1 })).filter(Boolean).length / 10_000;
+    expect(share).toBeGreaterThan(0.14);
+    expect(share).toBeLessThan(0.16);
+    const store = await CoveyStore.open(freshName());
+    await store.add(Array.from({ length: 200 }, (_, i) => example(i % 10)));
+    const train = await store.readPacked('digits', 4, 'train');
+    const heldOut = await store.readPacked('digits', 4, 'held-out');
+    expect(train.count + heldOut.count).toBe(200);
+    expect(heldOut.count).toBeGreaterThan(10);
+    expect(await store.countTraining('digits')).toBe(train.count);
+    const ids = (await store.readExamples('digits')).map((e) => e.id!);
+    expect(ids.filter((id) => isHeldOut({ id })).length).toBe(heldOut.count);
   });
 });

@@ -9,6 +9,18 @@ import { isSigningKey, makeSigningKey } from './client-key.ts';
 
 export type ExampleSource = 'drawn' | 'sample' | 'imported';
 
+/** Which examples: those trained on, those held out for federated evaluation, or all. */
+export type ExamplePart = 'train' | 'held-out' | 'all';
+
+/**
+ * Federated evaluation's held-out part: about 15 % of a person's examples, chosen by a fixed hash of each
+ * example's key, so an example is held out (never trained on) or not for as long as it is stored, and the
+ * choice needs no field of its own (examples stored before it existed are split the same way).
+ */
+export function isHeldOut(e: { id?: number }): boolean {
+  return e.id !== undefined && Math.imul(e.id, 2654435761) >>> 0 < 0.15 * 2 ** 32;
+}
+
 /** Features as stored: uint8 intensities for image tasks, encoded floats for tabular ones (core/features.ts). */
 export type Features = Uint8Array | Float32Array;
 
@@ -127,8 +139,8 @@ export class CoveyStore {
    * Every valid example of the task, packed; records that fail the checks (wrong length, or another dtype
    * than the first example's) are skipped and counted.
    */
-  async readPacked(taskId: string, featureCount: number): Promise<PackedExamples & { skipped: number }> {
-    const all = (await this.readExamples(taskId)).filter((e) => e.features.length === featureCount);
+  async readPacked(taskId: string, featureCount: number, part: ExamplePart = 'all'): Promise<PackedExamples & { skipped: number }> {
+    const all = (await this.readExamples(taskId)).filter((e) => e.features.length === featureCount && (part === 'all' || isHeldOut(e) === (part === 'held-out')));
     const float = all[0]?.features instanceof Float32Array;
     const valid = all.filter((e) => e.features instanceof Float32Array === float);
     const features = float ? new Float32Array(valid.length * featureCount) : new Uint8Array(valid.length * featureCount);
@@ -137,7 +149,13 @@ export class CoveyStore {
       features.set(e.features, i * featureCount);
       labels[i] = e.label;
     });
-    return { features, labels, count: valid.length, skipped: (await this.count(taskId)) - valid.length };
+    return { features, labels, count: valid.length, skipped: part === 'all' ? (await this.count(taskId)) - valid.length : 0 };
+  }
+
+  /** Examples of the task that are trained on (not held out). */
+  async countTraining(taskId: string): Promise<number> {
+    const ids = await this.db.getAllKeysFromIndex('examples', 'by-task', taskId);
+    return ids.filter((id) => !isHeldOut({ id })).length;
   }
 
   /** The task's examples that pass the checks, oldest first. */

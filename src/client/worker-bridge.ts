@@ -2,7 +2,7 @@
  * Owns the trainer worker (house style 11): starts it on first use, runs one training job at a time,
  * terminates it when a job is aborted (TF.js cannot always stop mid-kernel), and reports the backend it got.
  */
-import type { BackendName, BackendReport, TrainJob, WorkerRequest, WorkerResponse } from '../worker/protocol.ts';
+import type { BackendName, BackendReport, HeldOutEvaluation, TrainJob, WorkerRequest, WorkerResponse } from '../worker/protocol.ts';
 
 export interface TrainOutcome {
   delta: Float32Array;
@@ -11,6 +11,8 @@ export interface TrainOutcome {
   numExamples: number;
   trainMs: number;
   backend: BackendName;
+  /** The received model on the held-out examples, when the job had some. */
+  evaluation?: HeldOutEvaluation;
 }
 
 export type ProgressListener = (p: Extract<WorkerResponse, { type: 'progress' }>) => void;
@@ -80,12 +82,12 @@ export class WorkerBridge {
         if (m.type === 'progress') return onProgress(m);
         cleanup();
         if (m.type === 'trained') {
-          resolve({ delta: new Float32Array(m.delta), loss: m.loss, accuracy: m.accuracy, numExamples: m.numExamples, trainMs: m.trainMs, backend: m.backend });
+          resolve({ delta: new Float32Array(m.delta), loss: m.loss, accuracy: m.accuracy, numExamples: m.numExamples, trainMs: m.trainMs, backend: m.backend, ...(m.evaluation ? { evaluation: m.evaluation } : {}) });
         } else if (m.type === 'failed') reject(new Error(m.message));
       };
       worker.addEventListener('message', onMessage);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.post({ type: 'train', jobId, job }, [job.features, job.labels]);
+      this.post({ type: 'train', jobId, job }, [job.features, job.labels, ...(job.heldOut ? [job.heldOut.features, job.heldOut.labels] : [])]);
     });
   }
 

@@ -40,6 +40,8 @@ export interface NewUpdate extends StoredUpdate {
   bytes: number;
   /** SHA-256 of the upload body, hex. */
   bodySha256: string;
+  /** Federated evaluation of the base model on the client's held-out examples, when it sent one. */
+  eval?: { accuracy: number; loss: number; count: number };
 }
 
 /** The evaluations table as of schema v3 (numbers nullable); also what the v3 migration rebuilds it as. */
@@ -106,12 +108,16 @@ export class CoordinatorStore {
           DROP TABLE evaluations;
           ALTER TABLE evaluations_v3 RENAME TO evaluations;`);
       }
+      if (version < 6 && !hasColumn('updates', 'eval_count')) {
+        // v6: federated evaluation: each update's report of its base model on the client's held-out examples.
+        this.db.exec('ALTER TABLE updates ADD COLUMN eval_count INTEGER; ALTER TABLE updates ADD COLUMN eval_accuracy REAL; ALTER TABLE updates ADD COLUMN eval_loss REAL;');
+      }
       // v4: client_keys (created above by the schema): each client id's public key, registered at its first signed enrolment.
       if (version < 5 && !hasColumn('model_versions', 'optimizer_state')) {
         // v5: the server optimizer's state (momentum, moments) that produced each version, written with it.
         this.db.exec('ALTER TABLE model_versions ADD COLUMN optimizer_state BLOB');
       }
-      this.db.pragma('user_version = 5');
+      this.db.pragma('user_version = 6');
     })();
   }
 
@@ -239,9 +245,9 @@ export class CoordinatorStore {
   insertUpdate(u: NewUpdate, now: number): void {
     this.db
       .prepare(
-        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256);
+      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null);
   }
 
   countUpdates(taskId: string, roundId: number): number {
@@ -299,10 +305,17 @@ export class CoordinatorStore {
   history(taskId: string): HistoryPoint[] {
     const rows = this.db
       .prepare(
-        `SELECT m.version, m.round_id, m.num_clients, m.num_examples, m.client_loss, m.created_at, e.accuracy, e.loss, e.metrics
-         FROM model_versions m LEFT JOIN evaluations e USING (task_id, version) WHERE m.task_id = ? ORDER BY m.version`,
+        `WITH federated AS (
+           SELECT r.base_version AS version, SUM(u.eval_count) AS examples, COUNT(*) AS clients,
+                  SUM(u.eval_accuracy * u.eval_count) AS correct, SUM(u.eval_loss * u.eval_count) AS loss_sum
+           FROM updates u JOIN rounds r ON r.task_id = u.task_id AND r.round_id = u.round_id
+           WHERE u.task_id = ? AND u.eval_count IS NOT NULL GROUP BY r.base_version)
+         SELECT m.version, m.round_id, m.num_clients, m.num_examples, m.client_loss, m.created_at, e.accuracy, e.loss, e.metrics,
+                f.examples AS fed_examples, f.clients AS fed_clients, f.correct AS fed_correct, f.loss_sum AS fed_loss_sum
+         FROM model_versions m LEFT JOIN evaluations e USING (task_id, version) LEFT JOIN federated f ON f.version = m.version
+         WHERE m.task_id = ? ORDER BY m.version`,
       )
-      .all(taskId) as (Record<string, number | null> & { metrics: string | null })[];
+      .all(taskId, taskId) as (Record<string, number | null> & { metrics: string | null })[];
     return rows.map((r) => ({
       version: r.version!,
       roundId: r.round_id ?? null,
@@ -312,6 +325,7 @@ export class CoordinatorStore {
       accuracy: r.accuracy ?? null,
       loss: r.loss ?? null,
       metrics: r.metrics ? (JSON.parse(r.metrics) as HistoryPoint['metrics']) : {},
+      federated: r.fed_examples ? { accuracy: r.fed_correct! / r.fed_examples, loss: r.fed_loss_sum! / r.fed_examples, examples: r.fed_examples, clients: r.fed_clients! } : null,
       createdAt: new Date(r.created_at!).toISOString(),
     }));
   }

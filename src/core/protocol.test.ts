@@ -27,6 +27,9 @@ describe('protocol guards', () => {
     expect(refusedField(() => parseUpdateMeta({ ...meta, backend: 'w'.repeat(65) }))).toBe('meta.backend');
     expect(refusedField(() => parseUpdateMeta({ ...meta, lineage: 'line\nbreak' }))).toBe('meta.lineage');
     expect(refusedField(() => parseCheckinRequest({ clientId: 'client-0001', exampleCount: 1e9 }))).toBe('exampleCount');
+    expect(parseUpdateMeta({ ...meta, eval: { accuracy: 0.9, loss: 0.3, count: 15 } }).eval).toEqual({ accuracy: 0.9, loss: 0.3, count: 15 });
+    expect(refusedField(() => parseUpdateMeta({ ...meta, eval: { accuracy: 1.1, loss: 0.3, count: 15 } }))).toBe('meta.eval.accuracy');
+    expect(refusedField(() => parseUpdateMeta({ ...meta, eval: { accuracy: 0.9, loss: 0.3, count: 0 } }))).toBe('meta.eval.count');
   });
 
   it('reads an API error body and ignores anything else', () => {

@@ -136,6 +136,11 @@ export interface HistoryPoint {
   loss: number | null;
   /** Every held-out metric of the task (accuracy, auc, f1), once evaluated. */
   metrics: Partial<Record<MetricName, number>>;
+  /**
+   * Federated evaluation: this version's accuracy and loss on the held-out examples of the clients that
+   * received it, weighted by their counts (reported with their updates); null until one reports.
+   */
+  federated: { accuracy: number; loss: number; examples: number; clients: number } | null;
   createdAt: string;
 }
 
@@ -277,6 +282,16 @@ export function parseUpdateMeta(meta: unknown): UpdateMeta {
     backend: readOptionalShortString(o, 'backend', 'meta.backend'),
     trainMs: readOptionalNumber(o, 'trainMs', { min: 0, max: META_LIMITS.trainMs }, 'meta.trainMs'),
     lineage: readOptionalShortString(o, 'lineage', 'meta.lineage'),
+    ...(o.eval === undefined ? {} : { eval: readEvaluation(o.eval) }),
+  };
+}
+
+function readEvaluation(value: unknown): NonNullable<UpdateMeta['eval']> {
+  const e = asObject(value, 'meta.eval');
+  return {
+    accuracy: readNumber(e, 'accuracy', { min: 0, max: 1 }, 'meta.eval.accuracy'),
+    loss: readNumber(e, 'loss', { min: 0, max: META_LIMITS.loss }, 'meta.eval.loss'),
+    count: readNumber(e, 'count', { min: 1, max: META_LIMITS.numExamples, integer: true }, 'meta.eval.count'),
   };
 }
 

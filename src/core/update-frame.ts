@@ -38,6 +38,11 @@ export interface UpdateMeta {
   trainMs?: number;
   /** The lineage of the model it was trained from (TaskSummary.lineage); refused when it is not the coordinator's. */
   lineage?: string;
+  /**
+   * Federated evaluation: how the model it received (`baseVersion`) did on the client's own held-out
+   * examples, before it trained. Only aggregate numbers; absent when the client holds none apart.
+   */
+  eval?: { accuracy: number; loss: number; count: number };
 }
 
 export interface DecodedFrame {

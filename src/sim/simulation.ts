@@ -49,7 +49,7 @@ export interface RoundRecord {
   /** Held-out accuracy and loss of the model this round produced. */
   accuracy: number;
   loss: number;
-  /** The received model's accuracy on the sampled clients' own held-out examples, before they trained (weighted by count); null without any. */
+  /** The received model's accuracy on the sampled clients' own held-out examples, before they trained, as the coordinator aggregated their reports; null without any. */
   federatedAccuracy: number | null;
   federatedLoss: number | null;
   clients: number;
@@ -82,20 +82,17 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
       const summary = federation.summary();
       const global = asWeights(store.latestVersion(task.id)!.weights);
       const sampled = sample(clients, opts.perRound, rng);
-      let up = 0, trained = 0, lossSum = 0, fedCorrect = 0, fedLoss = 0, fedCount = 0;
+      let up = 0, trained = 0, lossSum = 0;
       for (const client of sampled) {
         clock += 1;
         const answer = federation.checkin({ clientId: client.id, exampleCount: client.train.count });
         if (answer.status !== 'assigned') throw new Error(`simulated client ${client.id} was not assigned: ${answer.reason}`);
         writeWeights(model, global);
-        if (client.heldOut.count > 0) {
-          const e = await evaluate(model, client.heldOut, inputShape);
-          fedCorrect += e.accuracy * client.heldOut.count;
-          fedLoss += e.loss * client.heldOut.count;
-          fedCount += client.heldOut.count;
-        }
+        // Federated evaluation, as the browser does it: the received model on the client's held-out part, reported with the update.
+        const held = client.heldOut.count > 0 ? await evaluate(model, client.heldOut, inputShape) : null;
+        const evaluation = held ? { eval: { accuracy: held.accuracy, loss: Math.min(held.loss, 1e4), count: client.heldOut.count } } : {};
         const result = await trainLocally(model, client.train, task.training, { inputShape, numClasses: classes, seed: Math.floor(rng() * 2 ** 31) });
-        const frame = encodeUpdateFrame(codec, { clientId: client.id, baseVersion: answer.modelVersion, numExamples: result.numExamples, loss: Math.min(result.loss, 1e4), lineage: federation.lineage }, subtractWeights(result.weights, global));
+        const frame = encodeUpdateFrame(codec, { clientId: client.id, baseVersion: answer.modelVersion, numExamples: result.numExamples, loss: Math.min(result.loss, 1e4), lineage: federation.lineage, ...evaluation }, subtractWeights(result.weights, global));
         federation.acceptUpload(answer.roundId, `r${round}-${client.id}`, frame, client.id);
         up += frame.byteLength;
         trained += result.numExamples * task.training.epochs;
@@ -106,13 +103,15 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
       if (federation.modelVersion !== summary.modelVersion + 1) throw new Error(`round ${round} did not produce a model (version ${federation.modelVersion})`);
       writeWeights(model, store.latestVersion(task.id)!.weights);
       const held = await evaluate(model, test, inputShape);
+      // As the coordinator aggregated it: the round's base version, judged by the clients that received it.
+      const federated = store.history(task.id).find((p) => p.version === summary.modelVersion)?.federated ?? null;
       const wallMs = performance.now() - started;
       const record: RoundRecord = {
         round,
         accuracy: held.accuracy,
         loss: held.loss,
-        federatedAccuracy: fedCount > 0 ? fedCorrect / fedCount : null,
-        federatedLoss: fedCount > 0 ? fedLoss / fedCount : null,
+        federatedAccuracy: federated?.accuracy ?? null,
+        federatedLoss: federated?.loss ?? null,
         clients: sampled.length,
         clientLoss: lossSum / sampled.length,
         bytesUp: up / sampled.length,

@@ -27,6 +27,15 @@ export interface TrainJob {
   labels: ArrayBuffer;
   count: number;
   featureScale: number;
+  /** The client's held-out examples, in the same form: the received model is evaluated on them before training. */
+  heldOut?: { features: ArrayBuffer; labels: ArrayBuffer; count: number };
+}
+
+/** How the received model did on the held-out examples (federated evaluation). */
+export interface HeldOutEvaluation {
+  accuracy: number;
+  loss: number;
+  count: number;
 }
 
 export type WorkerRequest =
@@ -47,5 +56,6 @@ export type WorkerResponse =
       numExamples: number;
       trainMs: number;
       backend: BackendName;
+      evaluation?: HeldOutEvaluation;
     }
   | { type: 'failed'; jobId: number | null; message: string; aborted: boolean };

@@ -8,9 +8,9 @@ import * as tf from '@tensorflow/tfjs';
 import { assertNever } from '../core/validate.ts';
 import { subtractWeights } from '../core/vector.ts';
 import { chooseBackend } from './backend.ts';
-import type { BackendReport, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
+import type { BackendReport, HeldOutEvaluation, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
 import { BACKEND_NAMES } from './protocol.ts';
-import { readWeights, trainLocally } from '../model/tf-model.ts';
+import { evaluate, readWeights, trainLocally, type ExampleBatch } from '../model/tf-model.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -66,11 +66,9 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
     const report = await (backend ??= chooseBackend());
     model = await tf.loadLayersModel(job.modelUrl);
     const global = await readWeights(model);
-    const features = new Float32Array(job.count * job.inputShape.reduce((a, b) => a * b, 1));
-    const raw = job.dtype === 'float32' ? new Float32Array(job.features) : new Uint8Array(job.features);
-    for (let i = 0; i < features.length; i++) features[i] = raw[i]! * job.featureScale;
-    const labels = Int32Array.from(new Uint8Array(job.labels));
-    const result = await trainLocally(model, { features, labels, count: job.count }, job.config, {
+    // Federated evaluation first: the model as received, on examples it will never train on.
+    const evaluation = job.heldOut && job.heldOut.count > 0 ? await evaluateHeldOut(model, job) : undefined;
+    const result = await trainLocally(model, unpack(job, job), job.config, {
       inputShape: job.inputShape,
       numClasses: job.numClasses,
       signal: controller.signal,
@@ -78,7 +76,7 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
     });
     const delta = subtractWeights(result.weights, global);
     post(
-      { type: 'trained', jobId, delta: delta.buffer as ArrayBuffer, loss: result.loss, accuracy: result.accuracy, numExamples: result.numExamples, trainMs: result.trainMs, backend: report.backend },
+      { type: 'trained', jobId, delta: delta.buffer as ArrayBuffer, loss: result.loss, accuracy: result.accuracy, numExamples: result.numExamples, trainMs: result.trainMs, backend: report.backend, ...(evaluation ? { evaluation } : {}) },
       [delta.buffer as ArrayBuffer],
     );
   } catch (e) {
@@ -87,6 +85,19 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
     running.delete(jobId);
     model?.dispose();
   }
+}
+
+/** Examples as the model takes them: stored features (uint8 or float32) scaled to floats, labels as int32. */
+function unpack(job: TrainJob, part: { features: ArrayBuffer; labels: ArrayBuffer; count: number }): ExampleBatch {
+  const features = new Float32Array(part.count * job.inputShape.reduce((a, b) => a * b, 1));
+  const raw = job.dtype === 'float32' ? new Float32Array(part.features) : new Uint8Array(part.features);
+  for (let i = 0; i < features.length; i++) features[i] = raw[i]! * job.featureScale;
+  return { features, labels: Int32Array.from(new Uint8Array(part.labels)), count: part.count };
+}
+
+async function evaluateHeldOut(model: tf.LayersModel, job: TrainJob): Promise<HeldOutEvaluation> {
+  const { accuracy, loss } = await evaluate(model, unpack(job, job.heldOut!), job.inputShape);
+  return { accuracy, loss: Math.min(loss, 1e4), count: job.heldOut!.count };
 }
 
 const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
