@@ -20,9 +20,9 @@ import type { TaskDefinition } from '../coordinator/task.ts';
 import { buildModel } from '../model/models.ts';
 import { evaluate, trainLocally, type ExampleBatch } from '../model/tf-model.ts';
 import { loadSimData } from './datasets.ts';
+import { runSpec, type RunSpec } from './experiments.ts';
 import { renderPlot } from './plot.ts';
-import { writeRun } from './report.ts';
-import { simulate, type RoundRecord } from './simulation.ts';
+import type { RoundRecord } from './simulation.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const SEED = env('PAPER_SEED', 1);
@@ -49,18 +49,6 @@ const ALGORITHMS: Algorithm[] = [
   { name: 'FedAvg E=1 B=10', epochs: 1, batchSize: 10, learningRate: env('PAPER_LR_FEDAVG', 0.05), maxRounds: env('PAPER_MAX_ROUNDS_FEDAVG', 300) },
   { name: 'FedAvg E=5 B=10', epochs: 5, batchSize: 10, learningRate: env('PAPER_LR_FEDAVG', 0.05), maxRounds: env('PAPER_MAX_ROUNDS_FEDAVG', 300) },
 ];
-
-function task2nn(base: TaskDefinition, a: Algorithm): TaskDefinition {
-  const shape = inputShape(base.input);
-  return {
-    ...base,
-    buildModel: (seed) => buildModel({ builtin: 'mlp', hidden: [200, 200] }, shape, 10, seed),
-    training: { ...base.training, epochs: a.epochs, batchSize: a.batchSize, learningRate: a.learningRate, optimizer: 'sgd' },
-    strategy: 'fedavg',
-    rounds: { minClients: PER_ROUND, targetClients: PER_ROUND, deadlineMs: 365 * 24 * 3600_000 },
-    maxExamplesPerClient: Number.MAX_SAFE_INTEGER,
-  };
-}
 
 /** The same 2NN trained on all the clients' examples together (SGD, B = 10): the best held-out accuracy over its epochs. */
 async function centralized(base: TaskDefinition, epochs: number): Promise<number> {
@@ -90,17 +78,10 @@ async function main(): Promise<void> {
   const results: { partition: string; algorithm: string; rounds: number | null; maxRounds: number; records: RoundRecord[]; wallS: number }[] = [];
   for (const partition of ['iid', 'labels:2']) {
     for (const a of ALGORITHMS) {
-      const task = task2nn(base, a);
-      const data = loadSimData(task, { clients: CLIENTS, partition: parsePartitionSpec(partition), holdout: 0, seed: SEED });
-      const t0 = performance.now();
-      const records = await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound: PER_ROUND, rounds: a.maxRounds, seed: SEED, targetAccuracy: target }, (r) => {
-        if (r.round % 25 === 0) process.stderr.write(`  ${partition} ${a.name}: round ${r.round}, ${(r.accuracy * 100).toFixed(1)} %\n`);
-      });
-      const reached = records.find((r) => r.accuracy >= target)?.round ?? null;
-      const wallS = (performance.now() - t0) / 1000;
-      results.push({ partition, algorithm: a.name, rounds: reached, maxRounds: a.maxRounds, records, wallS });
-      process.stderr.write(`${partition} ${a.name}: ${reached === null ? `not reached in ${a.maxRounds}` : `${reached} rounds`} (${wallS.toFixed(0)} s)\n`);
-      writeRun(join(OUT, `${partition.replace(':', '')}-${a.name.replace(/[ =]/g, '').toLowerCase()}`), records, { label: `${partition} ${a.name}`, target, ...a, partition, clients: CLIENTS, perRound: PER_ROUND, seed: SEED, roundsToTarget: reached });
+      const spec: RunSpec = { label: `${partition} ${a.name}`, partition, training: { epochs: a.epochs, batchSize: a.batchSize, learningRate: a.learningRate }, clients: CLIENTS, perRound: PER_ROUND, maxRounds: a.maxRounds, holdout: 0, seed: SEED, target };
+      const run = await runSpec(base, spec, join(OUT, `${partition.replace(':', '')}-${a.name.replace(/[ =]/g, '').toLowerCase()}`), (line) => process.stderr.write(`${line}\n`));
+      results.push({ partition, algorithm: a.name, rounds: run.roundsToTarget, maxRounds: a.maxRounds, records: run.records, wallS: run.wallS });
+      process.stderr.write(`${partition} ${a.name}: ${run.roundsToTarget === null ? `not reached in ${a.maxRounds}` : `${run.roundsToTarget} rounds`} (${run.wallS.toFixed(0)} s)\n`);
     }
   }
   mkdirSync(OUT, { recursive: true });
