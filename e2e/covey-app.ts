@@ -27,6 +27,12 @@ export class CoveyApp {
 
   /** Draws a rough stroke shape on the pad with the mouse and saves it under `label`. */
   async drawDigit(label: number): Promise<void> {
+    await this.sketchDigit(label);
+    await this.page.getByRole('button', { name: String(label), exact: true }).click();
+  }
+
+  /** Draws a rough `label` (1, or a 7 for anything else) on the pad without saving it. */
+  async sketchDigit(label: number): Promise<void> {
     const box = (await this.page.getByTestId('pad').boundingBox())!;
     const at = (fx: number, fy: number) => [box.x + fx * box.width, box.y + fy * box.height] as const;
     const strokes: [number, number][][] = label === 1 ? [[[0.5, 0.2], [0.5, 0.8]]] : [[[0.3, 0.25], [0.7, 0.25], [0.45, 0.8]]];
@@ -36,7 +42,6 @@ export class CoveyApp {
       for (const point of stroke.slice(1)) await this.page.mouse.move(...at(...point), { steps: 12 });
       await this.page.mouse.up();
     }
-    await this.page.getByRole('button', { name: String(label), exact: true }).click();
   }
 
   async deleteAllExamples(): Promise<void> {

@@ -1,6 +1,16 @@
 import { expect, test } from './fixtures.ts';
 
 
+test('drawing a digit shows what the shared model predicts, with its top probabilities', async ({ participant, coordinator }) => {
+  const { app, page } = await participant();
+  await app.open(coordinator.url);
+  await expect(page.getByTestId('model-version')).toHaveText('v0');
+  await app.sketchDigit(1);
+  await expect(page.getByTestId('prediction')).toHaveText(/^The shared model \(v0\) sees \d \(\d+ %\), \d \(\d+ %\), \d \(\d+ %\)$/, { timeout: 30_000 });
+  await page.getByRole('button', { name: 'Clear drawing' }).click();
+  await expect(page.getByTestId('prediction')).toHaveText('');
+});
+
 test('a person draws and labels digits, keeps them across a reload, and deletes them', async ({ participant, coordinator }) => {
   const { app, page } = await participant();
   await app.open(coordinator.url);

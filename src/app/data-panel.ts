@@ -16,6 +16,8 @@ export interface DataPanelOptions {
   /** Sample from `?shard=N`, else null for a random one. */
   shard: number | null;
   onChange: () => void;
+  /** Class probabilities of a drawn digit under the shared model; null when there is no model to ask yet. */
+  predict?: (pixels: Uint8Array) => Promise<Float32Array | null>;
 }
 
 export class DataPanel {
@@ -23,7 +25,8 @@ export class DataPanel {
   private task: TaskSummary | undefined;
 
   constructor(private readonly o: DataPanelOptions) {
-    $('clear-pad').addEventListener('click', () => this.pad.clear());
+    $('clear-pad').addEventListener('click', () => this.clearPad());
+    this.pad.onStrokeEnd = () => void this.showPrediction();
     $('load-sample').addEventListener('click', () => void this.loadSample());
     $('delete-all').addEventListener('click', () => void this.deleteAll());
     $<HTMLInputElement>('import-csv').addEventListener('change', (e) => void this.importCsvFile(e.target as HTMLInputElement));
@@ -68,6 +71,26 @@ export class DataPanel {
     return b;
   }
 
+  private clearPad(): void {
+    this.pad.clear();
+    say('prediction', '');
+  }
+
+  /** What the shared model makes of the drawing so far: its three likeliest labels. */
+  private async showPrediction(): Promise<void> {
+    const pixels = this.pad.toDigit();
+    if (!pixels || !this.o.predict || !this.task) return;
+    const labels = this.task.labels;
+    try {
+      const probs = await this.o.predict(pixels);
+      if (!probs || this.pad.isEmpty) return;
+      const top = [...probs].map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p).slice(0, 3);
+      say('prediction', `The shared model (v${this.task.modelVersion}) sees ${top.map((t) => `${labels[t.i] ?? t.i} (${(t.p * 100).toFixed(0)} %)`).join(', ')}`);
+    } catch (e) {
+      say('prediction', `The shared model could not be asked: ${errorText(e)}`);
+    }
+  }
+
   private async saveDrawing(label: number): Promise<void> {
     const features = this.pad.toDigit();
     if (!features) return say('data-message', 'Draw a digit first.');
@@ -75,7 +98,7 @@ export class DataPanel {
       await this.o.store.add([{ taskId: this.o.taskId, label, features, source: 'drawn', addedAt: Date.now() }]);
       return `Saved a drawing of ${this.task?.labels[label] ?? label}.`;
     });
-    this.pad.clear();
+    this.clearPad();
   }
 
   private async importCsvFile(input: HTMLInputElement): Promise<void> {

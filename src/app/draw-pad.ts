@@ -6,6 +6,9 @@ export class DrawPad {
   private drawing = false;
   private inked = false;
 
+  /** Called when a stroke ends (the person lifted the pen). */
+  onStrokeEnd: () => void = () => undefined;
+
   constructor(readonly canvas: HTMLCanvasElement) {
     const ctx = canvas.getContext('2d', { willReadFrequently: true });
     if (!ctx) throw new Error('2D canvas is not available');
@@ -13,7 +16,12 @@ export class DrawPad {
     this.clear();
     canvas.addEventListener('pointerdown', (e) => this.start(e));
     canvas.addEventListener('pointermove', (e) => this.move(e));
-    for (const type of ['pointerup', 'pointercancel', 'pointerleave'] as const) canvas.addEventListener(type, () => (this.drawing = false));
+    for (const type of ['pointerup', 'pointercancel', 'pointerleave'] as const) {
+      canvas.addEventListener(type, () => {
+        if (this.drawing && this.inked) this.onStrokeEnd();
+        this.drawing = false;
+      });
+    }
   }
 
   get isEmpty(): boolean {

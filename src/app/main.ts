@@ -37,6 +37,14 @@ const data = new DataPanel({
   partition: params.get('partition') === 'noniid' ? 'noniid' : 'iid',
   shard: params.get('shard') !== null ? Number(params.get('shard')) : null,
   onChange: () => void storage.requestPersistence(),
+  predict: async (pixels) => {
+    if (!task || task.input.kind !== 'image') return null;
+    const scale = task.input.scale;
+    const features = Float32Array.from(pixels, (v) => v * scale);
+    const url = new URL(modelPaths(task.id, task.modelVersion, task.lineage).modelJson, location.origin).href;
+    const [probs] = await bridge.predict({ modelUrl: url, inputShape: task.inputShape, features: features.buffer, count: 1 });
+    return probs ?? null;
+  },
 });
 const storage = new StoragePanel({
   store,

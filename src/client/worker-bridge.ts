@@ -2,7 +2,7 @@
  * Owns the trainer worker (house style 11): starts it on first use, runs one training job at a time,
  * terminates it when a job is aborted (TF.js cannot always stop mid-kernel), and reports the backend it got.
  */
-import type { BackendName, BackendReport, HeldOutEvaluation, TrainJob, WorkerRequest, WorkerResponse } from '../worker/protocol.ts';
+import type { BackendName, BackendReport, HeldOutEvaluation, PredictJob, TrainJob, WorkerRequest, WorkerResponse } from '../worker/protocol.ts';
 
 export interface TrainOutcome {
   delta: Float32Array;
@@ -53,6 +53,29 @@ export class WorkerBridge {
     const run = this.queue.then(() => this.runJob(job, onProgress, signal));
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * Each example's class probabilities under the model at `job.modelUrl`. Not queued behind training: a
+   * prediction is small and the worker serves it between training steps.
+   */
+  async predict(job: PredictJob): Promise<Float32Array[]> {
+    await this.backend();
+    const worker = this.worker!;
+    const jobId = this.nextJobId++;
+    return new Promise((resolve, reject) => {
+      const onMessage = (e: MessageEvent<WorkerResponse>) => {
+        const m = e.data;
+        if (!('jobId' in m) || m.jobId !== jobId) return;
+        worker.removeEventListener('message', onMessage);
+        if (m.type === 'predicted') {
+          const all = new Float32Array(m.probabilities);
+          resolve(Array.from({ length: job.count }, (_, i) => all.subarray(i * m.classes, (i + 1) * m.classes)));
+        } else if (m.type === 'failed') reject(new Error(m.message));
+      };
+      worker.addEventListener('message', onMessage);
+      this.post({ type: 'predict', jobId, job }, [job.features]);
+    });
   }
 
   terminate(): void {

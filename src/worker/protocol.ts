@@ -38,9 +38,19 @@ export interface HeldOutEvaluation {
   count: number;
 }
 
+/** Class probabilities for some examples under a model: what the app shows for a drawn digit. */
+export interface PredictJob {
+  modelUrl: string;
+  inputShape: number[];
+  /** `count × prod(inputShape)` float32 features, already scaled as the model takes them. */
+  features: ArrayBuffer;
+  count: number;
+}
+
 export type WorkerRequest =
   | { type: 'init'; preferredBackend?: BackendName }
   | { type: 'train'; jobId: number; job: TrainJob }
+  | { type: 'predict'; jobId: number; job: PredictJob }
   | { type: 'cancel'; jobId: number };
 
 export type WorkerResponse =
@@ -57,5 +67,12 @@ export type WorkerResponse =
       trainMs: number;
       backend: BackendName;
       evaluation?: HeldOutEvaluation;
+    }
+  | {
+      type: 'predicted';
+      jobId: number;
+      /** Float32, `count × classes`: each example's class probabilities. */
+      probabilities: ArrayBuffer;
+      classes: number;
     }
   | { type: 'failed'; jobId: number | null; message: string; aborted: boolean };

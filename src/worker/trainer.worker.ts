@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { assertNever } from '../core/validate.ts';
 import { subtractWeights } from '../core/vector.ts';
 import { chooseBackend } from './backend.ts';
-import type { BackendReport, HeldOutEvaluation, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
+import type { BackendReport, HeldOutEvaluation, PredictJob, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
 import { BACKEND_NAMES } from './protocol.ts';
 import { evaluate, readWeights, trainLocally, type ExampleBatch } from '../model/tf-model.ts';
 
@@ -50,6 +50,9 @@ self.onmessage = (event: MessageEvent<unknown>) => {
     case 'train':
       void runJob(msg.jobId, msg.job);
       break;
+    case 'predict':
+      void predict(msg.jobId, msg.job);
+      break;
     case 'cancel':
       running.get(msg.jobId)?.abort();
       break;
@@ -84,6 +87,28 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
   } finally {
     running.delete(jobId);
     model?.dispose();
+  }
+}
+
+/** The model last used for predictions, kept while its URL (an immutable version) stays the same. */
+let predictor: { url: string; model: Promise<tf.LayersModel> } | undefined;
+
+async function predict(jobId: number, job: PredictJob): Promise<void> {
+  try {
+    await (backend ??= chooseBackend());
+    if (predictor?.url !== job.modelUrl) {
+      void predictor?.model.then((m) => m.dispose(), () => undefined);
+      predictor = { url: job.modelUrl, model: tf.loadLayersModel(job.modelUrl) };
+    }
+    const model = await predictor.model;
+    const out = tf.tidy(() => model.predict(tf.tensor(new Float32Array(job.features), [job.count, ...job.inputShape])) as tf.Tensor2D);
+    const probabilities = (await out.data<'float32'>()).slice();
+    const classes = out.shape[1];
+    out.dispose();
+    post({ type: 'predicted', jobId, probabilities: probabilities.buffer as ArrayBuffer, classes }, [probabilities.buffer as ArrayBuffer]);
+  } catch (e) {
+    if (predictor?.url === job.modelUrl) predictor = undefined;
+    post({ type: 'failed', jobId, message: errorMessage(e), aborted: false });
   }
 }
 
