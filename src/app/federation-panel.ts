@@ -159,6 +159,9 @@ export class FederationPanel {
       case 'queued':
         log(`Round ${e.roundId}: trained on ${e.numExamples} examples in ${(e.trainMs / 1000).toFixed(1)} s, loss ${e.loss.toFixed(3)}; ${formatBytes(e.bytes)} update ready to send`);
         if (e.heldOut) log(`The model you received got ${(e.heldOut.accuracy * 100).toFixed(1)} % of your ${e.heldOut.count} held-out examples right (they are never trained on)`);
+        if (e.heldOut?.personalAccuracy !== undefined) {
+          say('personal', `Your model: ${(e.heldOut.personalAccuracy * 100).toFixed(0)} % on your ${e.heldOut.count} held-out examples; the shared model: ${(e.heldOut.accuracy * 100).toFixed(0)} %.`);
+        }
         void this.refreshOutbox();
         this.o.onQueued();
         break;

@@ -149,7 +149,20 @@ export class FederationClient {
     );
     const codec = codecsByName.get(a.config.codec);
     if (!codec) throw new Error(`the coordinator asked for codec "${a.config.codec}", which this client does not have`);
-    const evaluation = result.evaluation && Number.isFinite(result.evaluation.loss) ? { eval: { accuracy: clamp01(result.evaluation.accuracy) ?? 0, loss: result.evaluation.loss, count: result.evaluation.count } } : {};
+    const e = result.evaluation;
+    const personalAccuracy = e?.personalAccuracy === undefined ? {} : { personalAccuracy: clamp01(e.personalAccuracy) ?? 0 };
+    const evaluation = e && Number.isFinite(e.loss) ? { eval: { accuracy: clamp01(e.accuracy) ?? 0, loss: e.loss, count: e.count, ...personalAccuracy } } : {};
+    if (result.personalWeights) {
+      await this.o.store.putPersonalModel(task.id, {
+        lineage: task.lineage,
+        baseVersion: a.modelVersion,
+        weights: result.personalWeights,
+        accuracy: e?.personalAccuracy ?? null,
+        globalAccuracy: e?.accuracy ?? null,
+        heldOut: e?.count ?? 0,
+        createdAt: Date.now(),
+      });
+    }
     const meta = { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs), ...evaluation };
     const frame = encodeUpdateFrame(codec, task.lineage ? { ...meta, lineage: task.lineage } : meta, result.delta);
     // The id is made now, before the first try, so that a retry after a lost answer is counted once.

@@ -9,6 +9,24 @@ import { isSigningKey, makeSigningKey } from './client-key.ts';
 
 export type ExampleSource = 'drawn' | 'sample' | 'imported';
 
+/** A personal model: the weights fine-tuned from global version `baseVersion` of `lineage`, and how both did on the person's held-out examples. */
+export interface PersonalModel {
+  lineage: string;
+  baseVersion: number;
+  weights: Float32Array;
+  /** Accuracy on the held-out examples: the personal model's, and the shared model's it started from; null without held-out examples. */
+  accuracy: number | null;
+  globalAccuracy: number | null;
+  heldOut: number;
+  createdAt: number;
+}
+
+function isPersonalModel(v: unknown): v is PersonalModel {
+  if (typeof v !== 'object' || v === null) return false;
+  const m = v as Partial<PersonalModel>;
+  return typeof m.lineage === 'string' && typeof m.baseVersion === 'number' && m.weights instanceof Float32Array;
+}
+
 /** Which examples: those trained on, those held out for federated evaluation, or all. */
 export type ExamplePart = 'train' | 'held-out' | 'all';
 
@@ -164,7 +182,24 @@ export class CoveyStore {
     return all.filter(isValidExample);
   }
 
+  /** This person's own model of the task (personalization), fine-tuned on their examples; never sent anywhere. */
+  async personalModel(taskId: string): Promise<PersonalModel | undefined> {
+    const v: unknown = await this.db.get('settings', `personal-model:${taskId}`);
+    return isPersonalModel(v) ? v : undefined;
+  }
+
+  async putPersonalModel(taskId: string, model: PersonalModel): Promise<void> {
+    try {
+      await this.db.put('settings', model, `personal-model:${taskId}`);
+    } catch (e) {
+      if (isQuotaError(e)) throw new StorageFullError('This browser has no room left to keep your personal model.');
+      throw e;
+    }
+  }
+
+  /** Deletes the task's examples, and the personal model trained on them. */
   async deleteTask(taskId: string): Promise<void> {
+    await this.db.delete('settings', `personal-model:${taskId}`);
     const tx = this.db.transaction('examples', 'readwrite');
     let cursor = await tx.store.index('by-task').openCursor(taskId);
     while (cursor) {

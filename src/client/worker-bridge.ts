@@ -13,6 +13,8 @@ export interface TrainOutcome {
   backend: BackendName;
   /** The received model on the held-out examples, when the job had some. */
   evaluation?: HeldOutEvaluation;
+  /** With personalization: the personal model's weights. */
+  personalWeights?: Float32Array;
 }
 
 export type ProgressListener = (p: Extract<WorkerResponse, { type: 'progress' }>) => void;
@@ -105,7 +107,7 @@ export class WorkerBridge {
         if (m.type === 'progress') return onProgress(m);
         cleanup();
         if (m.type === 'trained') {
-          resolve({ delta: new Float32Array(m.delta), loss: m.loss, accuracy: m.accuracy, numExamples: m.numExamples, trainMs: m.trainMs, backend: m.backend, ...(m.evaluation ? { evaluation: m.evaluation } : {}) });
+          resolve({ delta: new Float32Array(m.delta), loss: m.loss, accuracy: m.accuracy, numExamples: m.numExamples, trainMs: m.trainMs, backend: m.backend, ...(m.evaluation ? { evaluation: m.evaluation } : {}), ...(m.personalWeights ? { personalWeights: new Float32Array(m.personalWeights) } : {}) });
         } else if (m.type === 'failed') reject(new Error(m.message));
       };
       worker.addEventListener('message', onMessage);

@@ -268,12 +268,13 @@ describe('Federation', () => {
 
   it('aggregates the clients\' federated evaluations of each version, weighted by their held-out counts', () => {
     const { fed, store } = setup();
-    fed.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(1), { eval: { accuracy: 0.5, loss: 1, count: 10 } }));
+    fed.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(1), { eval: { accuracy: 0.5, loss: 1, count: 10, personalAccuracy: 0.9 } }));
     fed.acceptUpload(1, 'update-0002', updateFrame('client-bbbb', ones(1), { eval: { accuracy: 1, loss: 0.5, count: 30 } }));
     fed.advance();
     const [v0, v1] = store.history('tiny');
     // (0.5·10 + 1·30) / 40 = 0.875; (1·10 + 0.5·30) / 40 = 0.625. They judge version 0, the model the clients received.
-    expect(v0!.federated).toEqual({ accuracy: 0.875, loss: 0.625, examples: 40, clients: 2 });
+    // Personal accuracy over the clients that report one: 0.9 on client a's 10.
+    expect(v0!.federated).toEqual({ accuracy: 0.875, loss: 0.625, examples: 40, clients: 2, personalAccuracy: 0.9 });
     expect(v1!.federated).toBeNull();
   });
 });

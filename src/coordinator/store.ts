@@ -41,7 +41,7 @@ export interface NewUpdate extends StoredUpdate {
   /** SHA-256 of the upload body, hex. */
   bodySha256: string;
   /** Federated evaluation of the base model on the client's held-out examples, when it sent one. */
-  eval?: { accuracy: number; loss: number; count: number };
+  eval?: { accuracy: number; loss: number; count: number; personalAccuracy?: number };
 }
 
 /** The evaluations table as of schema v3 (numbers nullable); also what the v3 migration rebuilds it as. */
@@ -110,7 +110,8 @@ export class CoordinatorStore {
       }
       if (version < 6 && !hasColumn('updates', 'eval_count')) {
         // v6: federated evaluation: each update's report of its base model on the client's held-out examples.
-        this.db.exec('ALTER TABLE updates ADD COLUMN eval_count INTEGER; ALTER TABLE updates ADD COLUMN eval_accuracy REAL; ALTER TABLE updates ADD COLUMN eval_loss REAL;');
+        this.db.exec(`ALTER TABLE updates ADD COLUMN eval_count INTEGER; ALTER TABLE updates ADD COLUMN eval_accuracy REAL;
+          ALTER TABLE updates ADD COLUMN eval_loss REAL; ALTER TABLE updates ADD COLUMN eval_personal_accuracy REAL;`);
       }
       // v4: client_keys (created above by the schema): each client id's public key, registered at its first signed enrolment.
       if (version < 5 && !hasColumn('model_versions', 'optimizer_state')) {
@@ -245,9 +246,9 @@ export class CoordinatorStore {
   insertUpdate(u: NewUpdate, now: number): void {
     this.db
       .prepare(
-        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss, eval_personal_accuracy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null);
+      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null, u.eval?.personalAccuracy ?? null);
   }
 
   countUpdates(taskId: string, roundId: number): number {
@@ -307,11 +308,14 @@ export class CoordinatorStore {
       .prepare(
         `WITH federated AS (
            SELECT r.base_version AS version, SUM(u.eval_count) AS examples, COUNT(*) AS clients,
-                  SUM(u.eval_accuracy * u.eval_count) AS correct, SUM(u.eval_loss * u.eval_count) AS loss_sum
+                  SUM(u.eval_accuracy * u.eval_count) AS correct, SUM(u.eval_loss * u.eval_count) AS loss_sum,
+                  SUM(u.eval_personal_accuracy * u.eval_count) AS personal_correct,
+                  SUM(CASE WHEN u.eval_personal_accuracy IS NULL THEN 0 ELSE u.eval_count END) AS personal_examples
            FROM updates u JOIN rounds r ON r.task_id = u.task_id AND r.round_id = u.round_id
            WHERE u.task_id = ? AND u.eval_count IS NOT NULL GROUP BY r.base_version)
          SELECT m.version, m.round_id, m.num_clients, m.num_examples, m.client_loss, m.created_at, e.accuracy, e.loss, e.metrics,
-                f.examples AS fed_examples, f.clients AS fed_clients, f.correct AS fed_correct, f.loss_sum AS fed_loss_sum
+                f.examples AS fed_examples, f.clients AS fed_clients, f.correct AS fed_correct, f.loss_sum AS fed_loss_sum,
+                f.personal_correct AS fed_personal_correct, f.personal_examples AS fed_personal_examples
          FROM model_versions m LEFT JOIN evaluations e USING (task_id, version) LEFT JOIN federated f ON f.version = m.version
          WHERE m.task_id = ? ORDER BY m.version`,
       )
@@ -325,7 +329,15 @@ export class CoordinatorStore {
       accuracy: r.accuracy ?? null,
       loss: r.loss ?? null,
       metrics: r.metrics ? (JSON.parse(r.metrics) as HistoryPoint['metrics']) : {},
-      federated: r.fed_examples ? { accuracy: r.fed_correct! / r.fed_examples, loss: r.fed_loss_sum! / r.fed_examples, examples: r.fed_examples, clients: r.fed_clients! } : null,
+      federated: r.fed_examples
+        ? {
+            accuracy: r.fed_correct! / r.fed_examples,
+            loss: r.fed_loss_sum! / r.fed_examples,
+            examples: r.fed_examples,
+            clients: r.fed_clients!,
+            ...(r.fed_personal_examples ? { personalAccuracy: r.fed_personal_correct! / r.fed_personal_examples } : {}),
+          }
+        : null,
       createdAt: new Date(r.created_at!).toISOString(),
     }));
   }

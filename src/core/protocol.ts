@@ -42,6 +42,12 @@ export interface TrainingConfig {
   classWeights?: number[];
   /** FedProx's μ: the client adds μ/2·‖w − w_global‖² to its loss (Li et al. 2020); absent or 0 is FedAvg. */
   proximalMu?: number;
+  /**
+   * Personalization: each round the client also fine-tunes a copy of the received model on its own
+   * examples (`layers`: `all`, or `last:K`, the last K layers with weights) for `epochs`, keeps it, and
+   * reports how it and the shared model do on its held-out examples. The copy never leaves the device.
+   */
+  personalization?: { epochs: number; layers: string };
 }
 
 /** Held-out metrics the coordinator can compute; `auc` and `f1` need two classes (the second positive). */
@@ -140,7 +146,7 @@ export interface HistoryPoint {
    * Federated evaluation: this version's accuracy and loss on the held-out examples of the clients that
    * received it, weighted by their counts (reported with their updates); null until one reports.
    */
-  federated: { accuracy: number; loss: number; examples: number; clients: number } | null;
+  federated: { accuracy: number; loss: number; examples: number; clients: number; personalAccuracy?: number } | null;
   createdAt: string;
 }
 
@@ -288,10 +294,12 @@ export function parseUpdateMeta(meta: unknown): UpdateMeta {
 
 function readEvaluation(value: unknown): NonNullable<UpdateMeta['eval']> {
   const e = asObject(value, 'meta.eval');
+  const personalAccuracy = readOptionalNumber(e, 'personalAccuracy', { min: 0, max: 1 }, 'meta.eval.personalAccuracy');
   return {
     accuracy: readNumber(e, 'accuracy', { min: 0, max: 1 }, 'meta.eval.accuracy'),
     loss: readNumber(e, 'loss', { min: 0, max: META_LIMITS.loss }, 'meta.eval.loss'),
     count: readNumber(e, 'count', { min: 1, max: META_LIMITS.numExamples, integer: true }, 'meta.eval.count'),
+    ...(personalAccuracy === undefined ? {} : { personalAccuracy }),
   };
 }
 
@@ -322,7 +330,15 @@ export function parseTrainingConfig(value: unknown): TrainingConfig {
     codec: readString(c, 'codec', 'config.codec'),
     ...(c.classWeights === undefined ? {} : { classWeights: readClassWeights(c.classWeights) }),
     ...(c.proximalMu === undefined ? {} : { proximalMu: readNumber(c, 'proximalMu', { min: 0, max: 1e3 }, 'config.proximalMu') }),
+    ...(c.personalization === undefined ? {} : { personalization: readPersonalization(c.personalization) }),
   };
+}
+
+function readPersonalization(value: unknown): NonNullable<TrainingConfig['personalization']> {
+  const p = asObject(value, 'config.personalization');
+  const layers = readString(p, 'layers', 'config.personalization.layers');
+  if (!/^(all|last:[1-9]\d?)$/.test(layers)) throw new ValidationError('config.personalization.layers', 'must be "all" or "last:K"');
+  return { epochs: readNumber(p, 'epochs', { integer: true, min: 1, max: 50 }, 'config.personalization.epochs'), layers };
 }
 
 function readClassWeights(value: unknown): number[] {

@@ -42,7 +42,13 @@ export interface UpdateMeta {
    * Federated evaluation: how the model it received (`baseVersion`) did on the client's own held-out
    * examples, before it trained. Only aggregate numbers; absent when the client holds none apart.
    */
-  eval?: { accuracy: number; loss: number; count: number };
+  eval?: {
+    accuracy: number;
+    loss: number;
+    count: number;
+    /** With personalization: the client's own fine-tuned copy on the same examples. */
+    personalAccuracy?: number;
+  };
 }
 
 export interface DecodedFrame {

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { TrainingConfig } from '../core/protocol.ts';
-import { readWeights, trainLocally, writeWeights } from './tf-model.ts';
+import { personalize, readWeights, trainLocally, writeWeights } from './tf-model.ts';
 
 const model = () => tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 2, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) })] });
 const data = { features: Float32Array.of(1, 0, 2, 0, 1, -1, 2, 2, 0, -1, 0, 1), labels: Int32Array.of(0, 1, 1, 0), count: 4 };
@@ -15,6 +15,21 @@ async function train(config: TrainingConfig, from: Float32Array, count = data.co
   m.dispose();
   return result.weights;
 }
+
+describe('personalization', () => {
+  it('fine-tunes only the last K layers with weights, and leaves the layers trainable as they were', async () => {
+    const m = tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 4, activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }), tf.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) })] });
+    const before = m.getWeights().map((t) => [...t.dataSync()]);
+    await personalize(m, data, sgd({ personalization: { epochs: 2, layers: 'last:1' } }), opts);
+    const after = m.getWeights().map((t) => [...t.dataSync()]);
+    expect(after[0]).toEqual(before[0]); // first layer's kernel and bias: frozen
+    expect(after[1]).toEqual(before[1]);
+    expect(after[2]).not.toEqual(before[2]); // the last layer's kernel moved
+    expect(m.layers.every((l) => l.trainable)).toBe(true);
+    await personalize(m, data, sgd({ personalization: { epochs: 1, layers: 'all' } }), opts);
+    expect([...m.getWeights()[0]!.dataSync()]).not.toEqual(after[0]);
+  });
+});
 
 describe('local training', () => {
   it('is the same for the same seed and weights, and shuffles otherwise for another seed', async () => {

@@ -151,6 +151,26 @@ export async function trainLocally(model: tf.LayersModel, data: ExampleBatch, co
   }
 }
 
+/**
+ * Personalization by fine-tuning: trains `model` in place on `data` for the config's personalization epochs,
+ * only its last K layers with weights (`last:K`) or all of them, without FedProx's pull towards the global
+ * model (a personal model may drift from it). Layers' trainable flags are restored afterwards.
+ */
+export async function personalize(model: tf.LayersModel, data: ExampleBatch, config: TrainingConfig, opts: TrainOptions): Promise<TrainResult> {
+  const p = config.personalization;
+  if (!p) throw new Error('the round has no personalization config');
+  const withWeights = model.layers.filter((l) => l.getWeights().length > 0);
+  const tuned = p.layers === 'all' ? withWeights.length : Number(p.layers.slice('last:'.length));
+  const frozen = withWeights.slice(0, Math.max(0, withWeights.length - tuned));
+  const before = frozen.map((l) => l.trainable);
+  for (const l of frozen) l.trainable = false;
+  try {
+    return await trainLocally(model, data, { ...config, epochs: p.epochs, proximalMu: 0 }, opts);
+  } finally {
+    frozen.forEach((l, i) => (l.trainable = before[i]!));
+  }
+}
+
 /** A shuffled 0…n−1. */
 function permutation(n: number, random: () => number): Int32Array {
   const order = Int32Array.from({ length: n }, (_, i) => i);

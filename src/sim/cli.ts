@@ -8,6 +8,7 @@
  *   --fraction 0.1   --rounds 300   --partition iid|labels:K|shards:S|dirichlet:α   --strategy fedavg|median|…
  *   --epochs 1   --batch 10|full   --lr 0.1   --optimizer sgd|adam   --mu 0 (FedProx)   --holdout 0.15
  *   --server-optimizer none|fedavgm|fedadam|fedyogi|fedadagrad   --server-lr η
+ *   --personalize all|last:K   --personal-epochs 1   (each client also fine-tunes a personal copy and scores it)
  *   --target 0.95 (stop once reached)   --seed 1   --backend wasm|cpu (default: wasm, cpu for convolutions)
  *   --out results/NAME   --label NAME
  */
@@ -16,6 +17,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { inputShape } from '../core/features.ts';
+import { parseTrainingConfig } from '../core/protocol.ts';
 import { parsePartitionSpec } from '../core/partition.ts';
 import { getServerOptimizer } from '../core/optimizers/index.ts';
 import { serverOptimizerConfig } from '../core/server-optimizer.ts';
@@ -42,6 +44,8 @@ const { values: flags } = parseArgs({
     optimizer: { type: 'string' },
     mu: { type: 'string' },
     'server-optimizer': { type: 'string' },
+    personalize: { type: 'string' },
+    'personal-epochs': { type: 'string' },
     'server-lr': { type: 'string' },
     holdout: { type: 'string', default: '0.15' },
     target: { type: 'string' },
@@ -80,7 +84,9 @@ function configure(): { task: TaskDefinition; usesConvolutions: boolean } {
     learningRate: optional('lr', 0),
     optimizer: flags.optimizer === undefined ? undefined : flags.optimizer === 'adam' ? 'adam' : flags.optimizer === 'sgd' ? 'sgd' : failOptimizer(),
     proximalMu: optional('mu', 0),
+    personalization: flags.personalize === undefined ? undefined : { epochs: optional('personal-epochs', 1, true) ?? 1, layers: flags.personalize },
   });
+  if (training.personalization) parseTrainingConfig(training); // "last:K" or "all", else it fails here
   const shape = inputShape(base.input);
   const optimizerName = flags['server-optimizer'];
   const serverLr = optional('server-lr', Number.MIN_VALUE);
@@ -128,7 +134,7 @@ async function main(): Promise<void> {
     const elapsed = (performance.now() - started) / 1000;
     const eta = (elapsed / r.round) * (rounds - r.round);
     const bar = '█'.repeat(Math.round((r.round / rounds) * 24)).padEnd(24, '·');
-    const line = `${bar} round ${r.round}/${rounds}  accuracy ${(r.accuracy * 100).toFixed(1)} %${r.federatedAccuracy === null ? '' : `  federated ${(r.federatedAccuracy * 100).toFixed(1)} %`}  ${elapsed.toFixed(0)} s, ETA ${eta.toFixed(0)} s`;
+    const line = `${bar} round ${r.round}/${rounds}  accuracy ${(r.accuracy * 100).toFixed(1)} %${r.federatedAccuracy === null ? '' : `  federated ${(r.federatedAccuracy * 100).toFixed(1)} %`}${r.personalAccuracy === null ? '' : `  personal ${(r.personalAccuracy * 100).toFixed(1)} %`}  ${elapsed.toFixed(0)} s, ETA ${eta.toFixed(0)} s`;
     process.stderr.write(process.stderr.isTTY ? `\r${line}` : r.round % 10 === 0 || r.round === rounds ? `${line}\n` : '');
   });
   if (process.stderr.isTTY) process.stderr.write('\n');

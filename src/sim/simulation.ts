@@ -19,7 +19,7 @@ import { subtractWeights } from '../core/vector.ts';
 import { Federation } from '../coordinator/federation.ts';
 import { CoordinatorStore } from '../coordinator/store.ts';
 import type { TaskDefinition } from '../coordinator/task.ts';
-import { describeModel, evaluate, readWeights, trainLocally, writeWeights, type ExampleBatch } from '../model/tf-model.ts';
+import { describeModel, evaluate, personalize, readWeights, trainLocally, writeWeights, type ExampleBatch } from '../model/tf-model.ts';
 
 export interface SimClient {
   id: string;
@@ -52,6 +52,8 @@ export interface RoundRecord {
   /** The received model's accuracy on the sampled clients' own held-out examples, before they trained, as the coordinator aggregated their reports; null without any. */
   federatedAccuracy: number | null;
   federatedLoss: number | null;
+  /** With personalization: the clients' fine-tuned personal models on the same held-out examples. */
+  personalAccuracy: number | null;
   clients: number;
   /** Mean client training loss this round. */
   clientLoss: number;
@@ -90,7 +92,14 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         writeWeights(model, global);
         // Federated evaluation, as the browser does it: the received model on the client's held-out part, reported with the update.
         const held = client.heldOut.count > 0 ? await evaluate(model, client.heldOut, inputShape) : null;
-        const evaluation = held ? { eval: { accuracy: held.accuracy, loss: Math.min(held.loss, 1e4), count: client.heldOut.count } } : {};
+        let personalAccuracy: { personalAccuracy?: number } = {};
+        if (held && task.training.personalization) {
+          // Personalization, as the browser does it: fine-tune a copy of the received model, score it, go back to the global one.
+          await personalize(model, client.train, task.training, { inputShape, numClasses: classes, seed: Math.floor(rng() * 2 ** 31) });
+          personalAccuracy = { personalAccuracy: (await evaluate(model, client.heldOut, inputShape)).accuracy };
+          writeWeights(model, global);
+        }
+        const evaluation = held ? { eval: { accuracy: held.accuracy, loss: Math.min(held.loss, 1e4), count: client.heldOut.count, ...personalAccuracy } } : {};
         const result = await trainLocally(model, client.train, task.training, { inputShape, numClasses: classes, seed: Math.floor(rng() * 2 ** 31) });
         const frame = encodeUpdateFrame(codec, { clientId: client.id, baseVersion: answer.modelVersion, numExamples: result.numExamples, loss: Math.min(result.loss, 1e4), lineage: federation.lineage, ...evaluation }, subtractWeights(result.weights, global));
         federation.acceptUpload(answer.roundId, `r${round}-${client.id}`, frame, client.id);
@@ -112,6 +121,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         loss: held.loss,
         federatedAccuracy: federated?.accuracy ?? null,
         federatedLoss: federated?.loss ?? null,
+        personalAccuracy: federated?.personalAccuracy ?? null,
         clients: sampled.length,
         clientLoss: lossSum / sampled.length,
         bytesUp: up / sampled.length,

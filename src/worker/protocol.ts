@@ -36,6 +36,8 @@ export interface HeldOutEvaluation {
   accuracy: number;
   loss: number;
   count: number;
+  /** With personalization: the personal model's accuracy on the same examples. */
+  personalAccuracy?: number;
 }
 
 /** Class probabilities for some examples under a model: what the app shows for a drawn digit. */
@@ -67,6 +69,8 @@ export type WorkerResponse =
       trainMs: number;
       backend: BackendName;
       evaluation?: HeldOutEvaluation;
+      /** With personalization: the personal model's weights (float32, the global model's layout), never uploaded. */
+      personalWeights?: ArrayBuffer;
     }
   | {
       type: 'predicted';

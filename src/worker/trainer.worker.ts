@@ -10,7 +10,7 @@ import { subtractWeights } from '../core/vector.ts';
 import { chooseBackend } from './backend.ts';
 import type { BackendReport, HeldOutEvaluation, PredictJob, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
 import { BACKEND_NAMES } from './protocol.ts';
-import { evaluate, readWeights, trainLocally, type ExampleBatch } from '../model/tf-model.ts';
+import { evaluate, personalize, readWeights, trainLocally, writeWeights, type ExampleBatch } from '../model/tf-model.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -70,8 +70,17 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
     model = await tf.loadLayersModel(job.modelUrl);
     const global = await readWeights(model);
     // Federated evaluation first: the model as received, on examples it will never train on.
-    const evaluation = job.heldOut && job.heldOut.count > 0 ? await evaluateHeldOut(model, job) : undefined;
-    const result = await trainLocally(model, unpack(job, job), job.config, {
+    const train = unpack(job, job);
+    const heldOut = job.heldOut && job.heldOut.count > 0 ? unpack(job, job.heldOut) : undefined;
+    let evaluation = heldOut ? await evaluateOn(model, heldOut, job) : undefined;
+    let personalWeights: Float32Array | undefined;
+    if (job.config.personalization) {
+      // A personal copy: fine-tuned from the received model, kept on the device; then back to the global one.
+      personalWeights = (await personalize(model, train, job.config, { inputShape: job.inputShape, numClasses: job.numClasses, signal: controller.signal })).weights;
+      if (evaluation && heldOut) evaluation = { ...evaluation, personalAccuracy: (await evaluateOn(model, heldOut, job)).accuracy };
+      writeWeights(model, global);
+    }
+    const result = await trainLocally(model, train, job.config, {
       inputShape: job.inputShape,
       numClasses: job.numClasses,
       signal: controller.signal,
@@ -79,8 +88,19 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
     });
     const delta = subtractWeights(result.weights, global);
     post(
-      { type: 'trained', jobId, delta: delta.buffer as ArrayBuffer, loss: result.loss, accuracy: result.accuracy, numExamples: result.numExamples, trainMs: result.trainMs, backend: report.backend, ...(evaluation ? { evaluation } : {}) },
-      [delta.buffer as ArrayBuffer],
+      {
+        type: 'trained',
+        jobId,
+        delta: delta.buffer as ArrayBuffer,
+        loss: result.loss,
+        accuracy: result.accuracy,
+        numExamples: result.numExamples,
+        trainMs: result.trainMs,
+        backend: report.backend,
+        ...(evaluation ? { evaluation } : {}),
+        ...(personalWeights ? { personalWeights: personalWeights.buffer as ArrayBuffer } : {}),
+      },
+      [delta.buffer as ArrayBuffer, ...(personalWeights ? [personalWeights.buffer as ArrayBuffer] : [])],
     );
   } catch (e) {
     post({ type: 'failed', jobId, message: errorMessage(e), aborted: controller.signal.aborted });
@@ -120,9 +140,9 @@ function unpack(job: TrainJob, part: { features: ArrayBuffer; labels: ArrayBuffe
   return { features, labels: Int32Array.from(new Uint8Array(part.labels)), count: part.count };
 }
 
-async function evaluateHeldOut(model: tf.LayersModel, job: TrainJob): Promise<HeldOutEvaluation> {
-  const { accuracy, loss } = await evaluate(model, unpack(job, job.heldOut!), job.inputShape);
-  return { accuracy, loss: Math.min(loss, 1e4), count: job.heldOut!.count };
+async function evaluateOn(model: tf.LayersModel, heldOut: ExampleBatch, job: TrainJob): Promise<HeldOutEvaluation> {
+  const { accuracy, loss } = await evaluate(model, heldOut, job.inputShape);
+  return { accuracy, loss: Math.min(loss, 1e4), count: heldOut.count };
 }
 
 const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
