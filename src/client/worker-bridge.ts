@@ -68,7 +68,9 @@ export class WorkerBridge {
     return new Promise((resolve, reject) => {
       const onMessage = (e: MessageEvent<WorkerResponse>) => {
         const m = e.data;
-        if (!('jobId' in m) || m.jobId !== jobId) return;
+        // A message the worker could not read comes back without a job id: it was this one, or it would hang.
+        const refused = m.type === 'failed' && m.jobId === null;
+        if (!refused && (!('jobId' in m) || m.jobId !== jobId)) return;
         worker.removeEventListener('message', onMessage);
         if (m.type === 'predicted') {
           const all = new Float32Array(m.probabilities);

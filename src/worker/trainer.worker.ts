@@ -25,6 +25,10 @@ function isRequest(data: unknown): data is WorkerRequest {
   const m = data as Partial<Record<string, unknown>>;
   if (m.type === 'init') return true;
   if (m.type === 'cancel') return typeof m.jobId === 'number';
+  if (m.type === 'predict') {
+    const job = (typeof m.job === 'object' && m.job !== null ? m.job : {}) as Partial<PredictJob>;
+    return typeof m.jobId === 'number' && typeof job.modelUrl === 'string' && job.features instanceof ArrayBuffer && Number.isInteger(job.count) && Array.isArray(job.inputShape);
+  }
   if (m.type !== 'train' || typeof m.jobId !== 'number' || typeof m.job !== 'object' || m.job === null) return false;
   const job = m.job as Partial<TrainJob>;
   return typeof job.modelUrl === 'string' && job.features instanceof ArrayBuffer && (job.dtype === 'uint8' || job.dtype === 'float32') && job.labels instanceof ArrayBuffer
