@@ -6,13 +6,13 @@
  * | `iid` | an equal share of the shuffled examples |
  * | `labels:K` | K shards of the label-sorted examples, dealt at random (McMahan et al. 2017's pathological non-IID: 200 shards of 300 for 100 clients is `labels:2`), so at most K labels |
  * | `shards:S` | shards of S label-sorted examples, as many per client as divide evenly (`shards:300` on 60k examples and 100 clients is the paper's split again) |
- * | `dirichlet:α` | for each label, its examples split among the clients in proportions drawn from Dir(α): small α, few labels per client; large α, close to IID. Redrawn until every client holds at least `minSize` |
+ * | `dirichlet:α` | an equal share of examples whose label proportions are drawn from Dir(α) for each client (Hsu et al. 2019): small α, few labels per client; large α, close to IID. A label that runs out is left out of the remaining draws |
  *
  * Pure and seeded: the same labels, clients, spec and seed give the same partition.
  */
 import { createRng, shuffleInPlace } from './rng.ts';
 
-export type PartitionSpec = { kind: 'iid' } | { kind: 'labels'; perClient: number } | { kind: 'shards'; size: number } | { kind: 'dirichlet'; alpha: number; minSize?: number };
+export type PartitionSpec = { kind: 'iid' } | { kind: 'labels'; perClient: number } | { kind: 'shards'; size: number } | { kind: 'dirichlet'; alpha: number };
 
 export function parsePartitionSpec(text: string): PartitionSpec {
   const [kind, arg] = text.split(':') as [string, string | undefined];
@@ -38,7 +38,7 @@ export function partition(labels: ArrayLike<number>, clients: number, spec: Part
       return byShards(labels, clients, spec.size, perClient, rng);
     }
     case 'dirichlet':
-      return dirichlet(labels, clients, spec.alpha, spec.minSize ?? Math.min(10, Math.floor(labels.length / clients / 2)), rng);
+      return dirichlet(labels, clients, spec.alpha, rng);
   }
 }
 
@@ -67,30 +67,30 @@ function byShards(labels: ArrayLike<number>, clients: number, shardSize: number,
   return range(clients).map((c) => shards.slice(c * perClient, (c + 1) * perClient).flatMap((s) => order.slice(s * shardSize, (s + 1) * shardSize)));
 }
 
-function dirichlet(labels: ArrayLike<number>, clients: number, alpha: number, minSize: number, rng: () => number): number[][] {
-  const byLabel = new Map<number, number[]>();
-  for (const i of shuffleInPlace(range(labels.length), rng)) {
-    const l = labels[i]!;
-    if (!byLabel.has(l)) byLabel.set(l, []);
-    byLabel.get(l)!.push(i);
-  }
-  for (let attempt = 0; attempt < 1000; attempt++) {
-    const parts: number[][] = range(clients).map(() => []);
-    for (const indices of [...byLabel.keys()].sort((a, b) => a - b).map((l) => byLabel.get(l)!)) {
-      const p = range(clients).map(() => gamma(alpha, rng));
-      const total = p.reduce((a, b) => a + b, 0);
-      let start = 0;
-      let cumulative = 0;
-      p.forEach((share, c) => {
-        cumulative += share / total;
-        const end = c === clients - 1 ? indices.length : Math.round(cumulative * indices.length);
-        parts[c]!.push(...indices.slice(start, end));
-        start = end;
-      });
+function dirichlet(labels: ArrayLike<number>, clients: number, alpha: number, rng: () => number): number[][] {
+  const classes = Math.max(...Array.from(labels)) + 1;
+  const pools: number[][] = range(classes).map(() => []);
+  for (const i of shuffleInPlace(range(labels.length), rng)) pools[labels[i]!]!.push(i);
+  const size = Math.floor(labels.length / clients);
+  return range(clients).map(() => {
+    // This client's label proportions q ~ Dir(α): normalised Gamma(α) draws.
+    const q = range(classes).map(() => gamma(alpha, rng));
+    const mine: number[] = [];
+    while (mine.length < size) {
+      const weights = q.map((w, l) => (pools[l]!.length > 0 ? w : 0));
+      let total = weights.reduce((a, b) => a + b, 0);
+      if (total === 0) {
+        // Every label this client favours is used up: it takes from those left, evenly.
+        weights.forEach((_, l) => (weights[l] = pools[l]!.length > 0 ? 1 : 0));
+        total = weights.reduce((a, b) => a + b, 0);
+      }
+      let pick = rng() * total;
+      let label = 0;
+      while (label < classes - 1 && (pick -= weights[label]!) >= 0) label++;
+      mine.push(pools[label]!.pop()!);
     }
-    if (parts.every((part) => part.length >= minSize)) return parts;
-  }
-  throw new Error(`dirichlet:${alpha}: no draw in 1000 gave every one of ${clients} clients at least ${minSize} examples; use fewer clients or a larger α`);
+    return mine;
+  });
 }
 
 /** A Gamma(shape, 1) draw (Marsaglia and Tsang 2000; shape < 1 through Gamma(shape + 1)·U^(1/shape)). */
