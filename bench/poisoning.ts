@@ -1,76 +1,72 @@
 /**
- * Poisoning benchmark: the fraud task simulated in Node (TF.js CPU backend) with 10 clients, 2 of them
- * (20 %) hostile: they train honestly, then send their delta sign-flipped and scaled by 10. Each strategy
- * runs the same rounds from the same initial model; the held-out metrics after the last round are printed
- * beside a clean FedAvg run (no attackers).
+ * Poisoning benchmark, on the simulator: the fraud task's first 10 natural clients, every one in every round,
+ * 2 of them (20 %) hostile: they train honestly, then send their delta sign-flipped and scaled by 10. Each
+ * strategy runs the same rounds from the same initial model through the real Federation (the task's norm
+ * bound lifted, so that the strategy alone must cope); the held-out metrics after the last round are
+ * printed beside a clean FedAvg run (no attackers).
  *
  * Options (environment): POISON_ROUNDS (5), POISON_SCALE (10).
  */
 import * as tf from '@tensorflow/tfjs';
-import { join } from 'node:path';
 import { inputShape } from '../src/core/features.ts';
-import type { Strategy } from '../src/core/strategy.ts';
-import { fedAvg } from '../src/core/strategies/fedavg.ts';
-import { krum, multiKrum } from '../src/core/strategies/krum.ts';
-import { median } from '../src/core/strategies/median.ts';
-import { withNormClipping } from '../src/core/strategies/norm-clipping.ts';
-import { trimmedMean } from '../src/core/strategies/trimmed-mean.ts';
-import { applyDelta, l2Norm, subtractWeights } from '../src/core/vector.ts';
-import { loadTaskFile, readCsvFile } from '../src/coordinator/task-file.ts';
-import { evaluate, readWeights, trainLocally, writeWeights, type Evaluation } from '../src/model/tf-model.ts';
+import { parsePartitionSpec } from '../src/core/partition.ts';
+import { l2Norm, subtractWeights } from '../src/core/vector.ts';
+import { loadTaskFile } from '../src/coordinator/task-file.ts';
+import type { TaskDefinition } from '../src/coordinator/task.ts';
+import { readWeights, trainLocally, writeWeights } from '../src/model/tf-model.ts';
+import { loadSimData } from '../src/sim/datasets.ts';
+import { simulate } from '../src/sim/simulation.ts';
 
 tf.env().set('PROD', true);
 const ROUNDS = Number(process.env.POISON_ROUNDS ?? 5);
 const SCALE = Number(process.env.POISON_SCALE ?? 10);
 const CLIENTS = 10;
-const HOSTILE = new Set([3, 7]);
+const HOSTILE = new Set(['sim-client-0003', 'sim-client-0007']);
 
-const task = loadTaskFile('tasks/fraud.json');
-const shape = inputShape(task.input);
-const test = task.loadTestSet();
-const data = Array.from({ length: CLIENTS }, (_, i) => readCsvFile(join('.generated/datasets/fraud/clients', `${String(i).padStart(2, '0')}.csv`), task.input, 2));
-const model = await task.buildModel(1);
-const initial = await readWeights(model);
-
-async function run(strategy: Strategy, attack: boolean): Promise<Evaluation> {
-  let global = initial;
-  for (let round = 0; round < ROUNDS; round++) {
-    const acc = strategy.createAccumulator(global.length);
-    for (let c = 0; c < CLIENTS; c++) {
-      writeWeights(model, global);
-      const result = await trainLocally(model, data[c]!, task.training, { inputShape: shape, numClasses: 2 });
-      const delta = subtractWeights(result.weights, global);
-      if (attack && HOSTILE.has(c)) acc.add(delta.map((v) => -SCALE * v), result.numExamples);
-      else acc.add(delta, result.numExamples);
-    }
-    global = applyDelta(global, acc.finish());
-  }
-  writeWeights(model, global);
-  return evaluate(model, test, shape);
-}
+const base = loadTaskFile('tasks/fraud.json');
+const shape = inputShape(base.input);
+const data = loadSimData(base, { clients: CLIENTS, partition: parsePartitionSpec('iid'), holdout: 0, seed: 1 });
 
 // Norm clipping needs a bound: the median honest update norm of a clean first round is a fair, known value.
+const model = await base.buildModel(1);
+const initial = await readWeights(model);
 const norms: number[] = [];
-for (let c = 0; c < CLIENTS; c++) {
+for (const c of data.clients) {
   writeWeights(model, initial);
-  const r = await trainLocally(model, data[c]!, task.training, { inputShape: shape, numClasses: 2 });
+  const r = await trainLocally(model, c.train, base.training, { inputShape: shape, numClasses: 2, seed: 1 });
   norms.push(l2Norm(subtractWeights(r.weights, initial)));
 }
+model.dispose();
 const clip = norms.sort((a, b) => a - b)[CLIENTS >> 1]!;
 
-const runs: [string, Strategy, boolean][] = [
-  ['fedavg, no attackers', fedAvg, false],
-  ['fedavg', fedAvg, true],
-  [`fedavg + clipping at ${clip.toFixed(2)}`, withNormClipping(fedAvg, clip), true],
-  ['median', median, true],
-  ['trimmed-mean (β 0.2)', trimmedMean, true],
-  ['krum', krum, true],
-  ['multi-krum', multiKrum, true],
+const runs: [string, Partial<TaskDefinition>, boolean][] = [
+  ['fedavg, no attackers', { strategy: 'fedavg' }, false],
+  ['fedavg', { strategy: 'fedavg' }, true],
+  [`fedavg + clipping at ${clip.toFixed(2)}`, { strategy: 'fedavg', clipNorm: clip }, true],
+  ['median', { strategy: 'median' }, true],
+  ['trimmed-mean (β 0.2)', { strategy: 'trimmed-mean' }, true],
+  ['krum', { strategy: 'krum' }, true],
+  ['multi-krum', { strategy: 'multi-krum' }, true],
 ];
-console.log(`\nPoisoning: fraud task, ${CLIENTS} clients, ${HOSTILE.size} hostile (sign flip × ${SCALE}), ${ROUNDS} rounds; held-out set of ${test.count}\n`);
+console.log(`\nPoisoning: fraud task, ${CLIENTS} clients, ${HOSTILE.size} hostile (sign flip × ${SCALE}), ${ROUNDS} rounds; held-out set of ${data.test.count}\n`);
 console.log('strategy                          AUC     F1   accuracy');
-for (const [name, strategy, attack] of runs) {
+for (const [name, over, attack] of runs) {
   const started = performance.now();
-  const e = await run(strategy, attack);
-  console.log(`${name.padEnd(32)}  ${(e.auc ?? NaN).toFixed(3)}  ${(e.f1 ?? NaN).toFixed(3)}  ${(e.accuracy * 100).toFixed(1).padStart(6)} %   (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+  const task: TaskDefinition = { ...base, maxUpdateNorm: undefined, ...over, rounds: { minClients: 1, targetClients: CLIENTS, deadlineMs: 365 * 24 * 3600_000 }, maxExamplesPerClient: Number.MAX_SAFE_INTEGER };
+  let last: { accuracy: number; auc?: number; f1?: number } = { accuracy: NaN };
+  await simulate(
+    {
+      task,
+      clients: data.clients,
+      test: data.test,
+      inputShape: shape,
+      perRound: CLIENTS,
+      rounds: ROUNDS,
+      seed: 1,
+      tamper: attack ? (id, delta) => (HOSTILE.has(id) ? delta.map((v) => -SCALE * v) : delta) : undefined,
+      onEvaluated: (_round, metrics) => (last = metrics),
+    },
+    () => undefined,
+  );
+  console.log(`${name.padEnd(32)}  ${(last.auc ?? NaN).toFixed(3)}  ${(last.f1 ?? NaN).toFixed(3)}  ${(last.accuracy * 100).toFixed(1).padStart(6)} %   (${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }

@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   const seed = number('seed', 0, true);
   const partitionSpec = parsePartitionSpec(flags.partition!);
   const data = loadSimData(task, { clients, partition: partitionSpec, holdout: number('holdout', 0), seed });
-  task.rounds = { minClients: perRound, targetClients: perRound, deadlineMs: 365 * 24 * 3600_000 };
+  task.rounds = { minClients: 1, targetClients: perRound, deadlineMs: 365 * 24 * 3600_000 };
   const label = flags.label ?? `${task.strategy} ${flags.partition} E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize}`;
   const log = (line: string) => process.stderr.write(line + '\n');
   log(`covey sim: task ${task.id}, ${clients} clients (${perRound} a round), partition ${flags.partition}, ${task.strategy}${task.serverOptimizer ? ` + ${task.serverOptimizer.name} (η ${task.serverOptimizer.lr})` : ''}, E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize} lr=${task.training.learningRate} ${task.training.optimizer}${task.training.proximalMu ? ` μ=${task.training.proximalMu}` : ''}, backend ${backend}, seed ${seed}`);

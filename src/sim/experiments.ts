@@ -42,7 +42,7 @@ export function mlp2nnTask(base: TaskDefinition, spec: RunSpec): TaskDefinition 
     training: { ...base.training, optimizer: 'sgd', ...spec.training },
     strategy: 'fedavg',
     ...(spec.serverOptimizer ? { serverOptimizer: spec.serverOptimizer } : {}),
-    rounds: { minClients: spec.perRound, targetClients: spec.perRound, deadlineMs: 365 * 24 * 3600_000 },
+    rounds: { minClients: 1, targetClients: spec.perRound, deadlineMs: 365 * 24 * 3600_000 },
     maxExamplesPerClient: Number.MAX_SAFE_INTEGER,
   };
 }

@@ -16,6 +16,7 @@ import type { TrainingConfig } from '../core/protocol.ts';
 import { createRng } from '../core/rng.ts';
 import { encodeUpdateFrame } from '../core/update-frame.ts';
 import { subtractWeights } from '../core/vector.ts';
+import { ApiFailure } from '../coordinator/api-failure.ts';
 import { Federation } from '../coordinator/federation.ts';
 import { CoordinatorStore } from '../coordinator/store.ts';
 import type { TaskDefinition } from '../coordinator/task.ts';
@@ -42,6 +43,10 @@ export interface SimulationOptions {
   /** Stop early once the held-out accuracy reaches this (after `patience` more rounds, to show the plateau). */
   targetAccuracy?: number;
   signal?: AbortSignal;
+  /** An adversary: what a hostile client sends instead of its honest delta (poisoning experiments); identity for the honest. */
+  tamper?: (clientId: string, delta: Float32Array) => Float32Array;
+  /** Test-set metrics besides accuracy and loss (AUC, F1 for two-class tasks), per round. */
+  onEvaluated?: (round: number, metrics: { accuracy: number; loss: number; auc?: number; f1?: number }) => void;
 }
 
 export interface RoundRecord {
@@ -55,6 +60,8 @@ export interface RoundRecord {
   /** With personalization: the clients' fine-tuned personal models on the same held-out examples. */
   personalAccuracy: number | null;
   clients: number;
+  /** Uploads the coordinator refused (a norm bound, say): they count for nothing. */
+  refused: number;
   /** Mean client training loss this round. */
   clientLoss: number;
   /** Per client-round, mean: the update frame sent, and the model (model.json + weights.bin) received. */
@@ -84,7 +91,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
       const summary = federation.summary();
       const global = asWeights(store.latestVersion(task.id)!.weights);
       const sampled = sample(clients, opts.perRound, rng);
-      let up = 0, trained = 0, lossSum = 0;
+      let up = 0, trained = 0, lossSum = 0, refused = 0;
       for (const client of sampled) {
         clock += 1;
         const answer = federation.checkin({ clientId: client.id, exampleCount: client.train.count });
@@ -101,17 +108,30 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         }
         const evaluation = held ? { eval: { accuracy: held.accuracy, loss: Math.min(held.loss, 1e4), count: client.heldOut.count, ...personalAccuracy } } : {};
         const result = await trainLocally(model, client.train, task.training, { inputShape, numClasses: classes, seed: Math.floor(rng() * 2 ** 31) });
-        const frame = encodeUpdateFrame(codec, { clientId: client.id, baseVersion: answer.modelVersion, numExamples: result.numExamples, loss: Math.min(result.loss, 1e4), lineage: federation.lineage, ...evaluation }, subtractWeights(result.weights, global));
-        federation.acceptUpload(answer.roundId, `r${round}-${client.id}`, frame, client.id);
+        const honest = subtractWeights(result.weights, global);
+        const delta = opts.tamper ? opts.tamper(client.id, honest) : honest;
+        const frame = encodeUpdateFrame(codec, { clientId: client.id, baseVersion: answer.modelVersion, numExamples: result.numExamples, loss: Math.min(result.loss, 1e4), lineage: federation.lineage, ...evaluation }, delta);
+        try {
+          federation.acceptUpload(answer.roundId, `r${round}-${client.id}`, frame, client.id);
+        } catch (e) {
+          if (!(e instanceof ApiFailure)) throw e;
+          refused += 1;
+        }
         up += frame.byteLength;
         trained += result.numExamples * task.training.epochs;
         lossSum += result.loss;
       }
       clock += 1;
       federation.advance();
-      if (federation.modelVersion !== summary.modelVersion + 1) throw new Error(`round ${round} did not produce a model (version ${federation.modelVersion})`);
+      if (federation.modelVersion === summary.modelVersion) {
+        // Some uploads were refused and the round is short of its target: its deadline comes, and it
+        // aggregates what it has (or fails, and the model stays as it was).
+        clock = Math.max(clock, Date.parse(summary.round!.deadline));
+        federation.advance();
+      }
       writeWeights(model, store.latestVersion(task.id)!.weights);
       const held = await evaluate(model, test, inputShape);
+      opts.onEvaluated?.(round, held);
       // As the coordinator aggregated it: the round's base version, judged by the clients that received it.
       const federated = store.history(task.id).find((p) => p.version === summary.modelVersion)?.federated ?? null;
       const wallMs = performance.now() - started;
@@ -123,6 +143,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         federatedLoss: federated?.loss ?? null,
         personalAccuracy: federated?.personalAccuracy ?? null,
         clients: sampled.length,
+        refused,
         clientLoss: lossSum / sampled.length,
         bytesUp: up / sampled.length,
         bytesDown: modelJsonBytes + federation.parameterCount * 4,
