@@ -25,11 +25,19 @@ export type FederationEvent =
   | { type: 'queued'; roundId: number; updateId: string; bytes: number; loss: number; numExamples: number; trainMs: number; heldOut?: HeldOutEvaluation }
   | { type: 'error'; message: string };
 
+/** What the round loop needs of the person's storage: small, so Node (a simulator, a test) can supply its own. */
+export type FederationStore = Pick<CoveyStore, 'clientId' | 'countTraining' | 'readPacked' | 'setting' | 'putSetting' | 'putPersonalModel'>;
+/** What it needs of a trainer: the browser's is the worker bridge. */
+export type Trainer = Pick<WorkerBridge, 'backend' | 'train'>;
+/** What it needs of the coordinator and the outbox. */
+export type FederationApi = Pick<CoordinatorApi, 'checkin' | 'task' | 'url'>;
+export type FederationOutbox = Pick<Outbox, 'drain' | 'pending' | 'enqueue'>;
+
 export interface FederationClientOptions {
-  api: CoordinatorApi;
-  store: CoveyStore;
-  bridge: WorkerBridge;
-  outbox: Outbox;
+  api: FederationApi;
+  store: FederationStore;
+  bridge: Trainer;
+  outbox: FederationOutbox;
   taskId: string;
   onEvent: (e: FederationEvent) => void;
 }
