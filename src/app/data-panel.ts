@@ -16,8 +16,8 @@ export interface DataPanelOptions {
   /** Sample from `?shard=N`, else null for a random one. */
   shard: number | null;
   onChange: () => void;
-  /** Class probabilities of a drawn digit under the shared model; null when there is no model to ask yet. */
-  predict?: (pixels: Uint8Array) => Promise<Float32Array | null>;
+  /** Class probabilities of a drawn digit under the shared model (and the person's own, if any); null when there is no model to ask yet. */
+  predict?: (pixels: Uint8Array) => Promise<{ shared: Float32Array; personal?: Float32Array } | null>;
 }
 
 export class DataPanel {
@@ -82,10 +82,17 @@ export class DataPanel {
     if (!pixels || !this.o.predict || !this.task) return;
     const labels = this.task.labels;
     try {
-      const probs = await this.o.predict(pixels);
-      if (!probs || this.pad.isEmpty) return;
-      const top = [...probs].map((p, i) => ({ p, i })).sort((a, b) => b.p - a.p).slice(0, 3);
-      say('prediction', `The shared model (v${this.task.modelVersion}) sees ${top.map((t) => `${labels[t.i] ?? t.i} (${(t.p * 100).toFixed(0)} %)`).join(', ')}`);
+      const answer = await this.o.predict(pixels);
+      if (!answer || this.pad.isEmpty) return;
+      const top = (probs: Float32Array) =>
+        [...probs]
+          .map((p, i) => ({ p, i }))
+          .sort((a, b) => b.p - a.p)
+          .slice(0, 3)
+          .map((t) => `${labels[t.i] ?? t.i} (${(t.p * 100).toFixed(0)} %)`)
+          .join(', ');
+      const personal = answer.personal ? `; your own model sees ${top(answer.personal)}` : '';
+      say('prediction', `The shared model (v${this.task.modelVersion}) sees ${top(answer.shared)}${personal}`);
     } catch (e) {
       say('prediction', `The shared model could not be asked: ${errorText(e)}`);
     }

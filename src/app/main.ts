@@ -39,11 +39,15 @@ const data = new DataPanel({
   onChange: () => void storage.requestPersistence(),
   predict: async (pixels) => {
     if (!task || task.input.kind !== 'image') return null;
-    const scale = task.input.scale;
-    const features = Float32Array.from(pixels, (v) => v * scale);
-    const url = new URL(modelPaths(task.id, task.modelVersion, task.lineage).modelJson, location.origin).href;
-    const [probs] = await bridge.predict({ modelUrl: url, inputShape: task.inputShape, features: features.buffer, count: 1 });
-    return probs ?? null;
+    const t = task;
+    const scale = t.input.kind === 'image' ? t.input.scale : 1;
+    const features = () => Float32Array.from(pixels, (v) => v * scale).buffer;
+    const url = new URL(modelPaths(t.id, t.modelVersion, t.lineage).modelJson, location.origin).href;
+    const [shared] = await bridge.predict({ modelUrl: url, inputShape: t.inputShape, features: features(), count: 1 });
+    const mine = await store.personalModel(t.id);
+    if (!shared || !mine || mine.lineage !== t.lineage) return shared ? { shared } : null;
+    const [personal] = await bridge.predict({ modelUrl: url, inputShape: t.inputShape, features: features(), count: 1, weights: mine.weights.slice().buffer });
+    return { shared, ...(personal ? { personal } : {}) };
   },
 });
 const storage = new StoragePanel({

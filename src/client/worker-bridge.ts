@@ -78,7 +78,7 @@ export class WorkerBridge {
         } else if (m.type === 'failed') reject(new Error(m.message));
       };
       worker.addEventListener('message', onMessage);
-      this.post({ type: 'predict', jobId, job }, [job.features]);
+      this.post({ type: 'predict', jobId, job }, [job.features, ...(job.weights ? [job.weights] : [])]);
     });
   }
 

@@ -47,6 +47,8 @@ export interface PredictJob {
   /** `count × prod(inputShape)` float32 features, already scaled as the model takes them. */
   features: ArrayBuffer;
   count: number;
+  /** A personal model's weights (float32, the model's layout) to predict with instead of the model's own. */
+  weights?: ArrayBuffer;
 }
 
 export type WorkerRequest =

@@ -114,24 +114,33 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
   }
 }
 
-/** The model last used for predictions, kept while its URL (an immutable version) stays the same. */
-let predictor: { url: string; model: Promise<tf.LayersModel> } | undefined;
+/**
+ * The models last used for predictions, kept while their URL (an immutable version) stays the same: the
+ * shared one, and one whose weights are replaced by a person's own for each personal prediction.
+ */
+const predictors: Record<'shared' | 'personal', { url: string; model: Promise<tf.LayersModel> } | undefined> = { shared: undefined, personal: undefined };
+
+function predictorFor(kind: 'shared' | 'personal', url: string): Promise<tf.LayersModel> {
+  const current = predictors[kind];
+  if (current?.url === url) return current.model;
+  void current?.model.then((m) => m.dispose(), () => undefined);
+  const model = tf.loadLayersModel(url);
+  predictors[kind] = { url, model };
+  model.catch(() => (predictors[kind] = undefined));
+  return model;
+}
 
 async function predict(jobId: number, job: PredictJob): Promise<void> {
   try {
     await (backend ??= chooseBackend());
-    if (predictor?.url !== job.modelUrl) {
-      void predictor?.model.then((m) => m.dispose(), () => undefined);
-      predictor = { url: job.modelUrl, model: tf.loadLayersModel(job.modelUrl) };
-    }
-    const model = await predictor.model;
+    const model = await predictorFor(job.weights ? 'personal' : 'shared', job.modelUrl);
+    if (job.weights) writeWeights(model, new Float32Array(job.weights));
     const out = tf.tidy(() => model.predict(tf.tensor(new Float32Array(job.features), [job.count, ...job.inputShape])) as tf.Tensor2D);
     const probabilities = (await out.data<'float32'>()).slice();
     const classes = out.shape[1];
     out.dispose();
     post({ type: 'predicted', jobId, probabilities: probabilities.buffer as ArrayBuffer, classes }, [probabilities.buffer as ArrayBuffer]);
   } catch (e) {
-    if (predictor?.url === job.modelUrl) predictor = undefined;
     post({ type: 'failed', jobId, message: errorMessage(e), aborted: false });
   }
 }
