@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { createRng } from '../core/rng.ts';
+import { tinyTask } from '../coordinator/test-fixtures.ts';
+import type { ExampleBatch } from '../model/tf-model.ts';
+import { simulate, type SimClient } from './simulation.ts';
+
+/** Four features, three classes: the label is the index of the largest of the first three features. */
+function batch(count: number, rng: () => number): ExampleBatch {
+  const features = Float32Array.from({ length: count * 4 }, () => rng());
+  const labels = Int32Array.from({ length: count }, (_, i) => {
+    const row = features.subarray(i * 4, i * 4 + 3);
+    return row.indexOf(Math.max(...row));
+  });
+  return { features, labels, count };
+}
+
+function clients(seed: number): { clients: SimClient[]; test: ExampleBatch } {
+  const rng = createRng(seed);
+  return { clients: Array.from({ length: 4 }, (_, i) => ({ id: `sim-client-000${i}`, train: batch(40, rng), heldOut: batch(8, rng) })), test: batch(60, rng) };
+}
+
+const run = () => {
+  const { clients: cs, test } = clients(5);
+  const task = tinyTask({ training: { epochs: 2, batchSize: 8, learningRate: 0.5, optimizer: 'sgd', codec: 'f32', personalization: { epochs: 1, layers: 'all' } }, rounds: { minClients: 1, targetClients: 2, deadlineMs: 3_600_000 } });
+  return simulate({ task, clients: cs, test, inputShape: [4], perRound: 2, rounds: 4, seed: 9 }, () => undefined);
+};
+
+describe('simulator', () => {
+  it('runs rounds through the real federation, learns, reports federated and personal accuracy, and repeats exactly for the same seed', async () => {
+    const first = await run();
+    expect(first.map((r) => r.round)).toEqual([1, 2, 3, 4]);
+    expect(first.every((r) => r.clients === 2 && r.refused === 0 && r.bytesUp > 0 && r.bytesDown > 0)).toBe(true);
+    expect(first.every((r) => r.federatedAccuracy !== null && r.personalAccuracy !== null)).toBe(true);
+    expect(first.at(-1)!.loss).toBeLessThan(first[0]!.loss);
+    const second = await run();
+    expect(second.map((r) => [r.accuracy, r.loss, r.federatedAccuracy, r.personalAccuracy, r.clientLoss])).toEqual(first.map((r) => [r.accuracy, r.loss, r.federatedAccuracy, r.personalAccuracy, r.clientLoss]));
+  });
+});
