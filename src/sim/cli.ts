@@ -9,11 +9,9 @@
  *   --epochs 1   --batch 10|full   --lr 0.1   --optimizer sgd|adam   --mu 0 (FedProx)   --holdout 0.15
  *   --server-optimizer none|fedavgm|fedadam|fedyogi|fedadagrad   --server-lr η
  *   --personalize all|last:K   --personal-epochs 1   (each client also fine-tunes a personal copy and scores it)
- *   --target 0.95 (stop once reached)   --seed 1   --backend wasm|cpu (default: wasm, cpu for convolutions)
+ *   --target 0.95 (stop once reached)   --seed 1   --backend wasm|cpu (default wasm, convolutions included)
  *   --out results/NAME   --label NAME
  */
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { inputShape } from '../core/features.ts';
@@ -26,6 +24,7 @@ import { loadTaskFile } from '../coordinator/task-file.ts';
 import type { TaskDefinition } from '../coordinator/task.ts';
 import { buildModel, type ModelSource } from '../model/models.ts';
 import { loadSimData } from './datasets.ts';
+import { useBackend } from './backend.ts';
 import { describePartition, writeRun } from './report.ts';
 import { simulate, trainingFor } from './simulation.ts';
 
@@ -72,7 +71,7 @@ function modelSource(text: string): ModelSource {
   throw new Error(`--model "${text}": use mlp:H1,H2,…, digits-cnn or a path to a model.json`);
 }
 
-function configure(): { task: TaskDefinition; usesConvolutions: boolean } {
+function configure(): { task: TaskDefinition } {
   const path = flags.task!.endsWith('.json') ? flags.task! : join('tasks', `${flags.task}.json`);
   const base = loadTaskFile(path);
   const source = flags.model ? modelSource(flags.model) : undefined;
@@ -101,8 +100,7 @@ function configure(): { task: TaskDefinition; usesConvolutions: boolean } {
     // A simulated client trains for as long as it needs, and its claimed example count is its real one.
     maxExamplesPerClient: Number.MAX_SAFE_INTEGER,
   };
-  const usesConvolutions = source ? 'builtin' in source && source.builtin === 'digits-cnn' : JSON.stringify(base).includes('digits-cnn') || flags.task === 'digits';
-  return { task, usesConvolutions };
+  return { task };
 }
 
 function failOptimizer(): never {
@@ -110,11 +108,9 @@ function failOptimizer(): never {
 }
 
 async function main(): Promise<void> {
-  tf.env().set('PROD', true);
-  const { task, usesConvolutions } = configure();
-  const backend = flags.backend ?? (usesConvolutions ? 'cpu' : 'wasm');
-  if (!(await tf.setBackend(backend))) throw new Error(`TF.js backend "${backend}" is not available`);
-  await tf.ready();
+  const { task } = configure();
+  const backend = flags.backend ?? 'wasm';
+  await useBackend(backend);
   const clients = number('clients', 1, true);
   const perRound = Math.max(1, Math.round(number('fraction', 0) * clients));
   const rounds = number('rounds', 1, true);

@@ -10,14 +10,13 @@
  *
  * Environment: HETERO_ROUNDS (100), HETERO_TARGET (0.9), HETERO_LR (0.05), HETERO_SEED (1), HETERO_OUT.
  */
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { serverOptimizerConfig } from '../core/server-optimizer.ts';
 import { loadTaskFile } from '../coordinator/task-file.ts';
 import { runSpec, type RunResult, type RunSpec } from './experiments.ts';
 import { renderPlot } from './plot.ts';
+import { useBackend } from './backend.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const ROUNDS = env('HETERO_ROUNDS', 100);
@@ -35,8 +34,7 @@ const METHODS: { name: string; over: Pick<RunSpec, 'training'> & Partial<Pick<Ru
 ];
 
 async function main(): Promise<void> {
-  tf.env().set('PROD', true);
-  await tf.setBackend('wasm');
+  await useBackend('wasm');
   const base = loadTaskFile('tasks/digits.json');
   const results: RunResult[] = [];
   for (const partition of ['dirichlet:0.1', 'labels:2']) {

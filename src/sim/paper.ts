@@ -9,8 +9,6 @@
  * Environment: PAPER_MAX_ROUNDS_FEDSGD (1500), PAPER_MAX_ROUNDS_FEDAVG (300), PAPER_LR_FEDSGD (0.5),
  * PAPER_LR_FEDAVG (0.05), PAPER_CENTRAL_EPOCHS (20), PAPER_SEED (1), PAPER_OUT (results/paper-2nn).
  */
-import * as tf from '@tensorflow/tfjs';
-import '@tensorflow/tfjs-backend-wasm';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { inputShape } from '../core/features.ts';
@@ -23,6 +21,7 @@ import { loadSimData } from './datasets.ts';
 import { runSpec, type RunSpec } from './experiments.ts';
 import { renderPlot } from './plot.ts';
 import type { RoundRecord } from './simulation.ts';
+import { useBackend } from './backend.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const SEED = env('PAPER_SEED', 1);
@@ -68,8 +67,7 @@ async function centralized(base: TaskDefinition, epochs: number): Promise<number
 }
 
 async function main(): Promise<void> {
-  tf.env().set('PROD', true);
-  await tf.setBackend('wasm');
+  await useBackend('wasm');
   const started = performance.now();
   const base = loadTaskFile('tasks/digits.json');
   const central = await centralized(base, env('PAPER_CENTRAL_EPOCHS', 20));
