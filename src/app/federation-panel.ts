@@ -121,6 +121,13 @@ export class FederationPanel {
     say('chart-caption', `Held-out ${metric === 'auc' ? 'ROC AUC' : metric} of each global model, measured by the coordinator on examples no client holds${federated ? ' (solid), and by the people taking part on their own held-out examples (dashed)' : ''}.`);
     const last = history.filter((p) => p.metrics[metric] !== undefined).at(-1);
     if (last) say('accuracy', metricText(metric, last.metrics[metric]!));
+    else if (federated && !history.some((p) => p.metrics[metric] !== undefined)) {
+      // No held-out set on the coordinator: the people's own held-out examples are the only measure.
+      const fed = history.filter((p) => p.federated).at(-1)!.federated!;
+      say('metric-name', 'Accuracy on people\'s held-out examples');
+      say('accuracy', metricText('accuracy', fed.accuracy));
+      say('chart-caption', 'Accuracy of each global model on the examples the people taking part hold out (the coordinator has no held-out set of its own).');
+    }
   }
 
   private stopped(message: string): void {

@@ -27,9 +27,9 @@ async function main(): Promise<number> {
   }
   if (group === 'task' && command === 'validate' && file) {
     const task = loadTaskFile(file);
-    const test = task.loadTestSet();
+    const test = task.loadTestSet?.();
     (await task.buildModel(1)).dispose();
-    console.log(`Task "${task.id}" is valid: ${task.labels.length} labels, ${test.count} held-out examples.`);
+    console.log(`Task "${task.id}" is valid: ${task.labels.length} labels, ${test ? `${test.count} held-out examples` : 'no held-out set (federated evaluation only)'}.`);
     return 0;
   }
   if (group === 'task' && command === 'list') {

@@ -23,10 +23,12 @@ export class Evaluator {
     private readonly store: CoordinatorStore,
     private readonly log: EvaluatorLog,
     private readonly model: tf.LayersModel,
-    private readonly testSet: ExampleBatch,
+    /** Null for a task without a held-out set: nothing is evaluated here. */
+    private readonly testSet: ExampleBatch | null,
   ) {}
 
   static async create(task: TaskDefinition, store: CoordinatorStore, log: EvaluatorLog): Promise<Evaluator> {
+    if (!task.loadTestSet) return new Evaluator(task, store, log, await task.buildModel(0), null);
     let testSet: ExampleBatch;
     try {
       testSet = task.loadTestSet();
@@ -42,6 +44,7 @@ export class Evaluator {
    * version whose evaluation fails is recorded without numbers and logged, and the next ones still run.
    */
   evaluatePending(): Promise<void> {
+    if (!this.testSet) return this.queue;
     this.queue = this.queue
       .then(async () => {
         for (const version of this.store.unevaluatedVersions(this.task.id)) {
@@ -61,7 +64,7 @@ export class Evaluator {
 
   private async evaluateVersion(version: number): Promise<void> {
     const weights = this.store.modelVector(this.task.id, version);
-    if (!weights) return;
+    if (!weights || !this.testSet) return;
     writeWeights(this.model, weights);
     const result = await evaluate(this.model, this.testSet, inputShape(this.task.input));
     const metrics: Partial<Record<MetricName, number>> = {};

@@ -11,7 +11,7 @@ import { readWeights } from '../model/tf-model.ts';
 import type { Coordinator } from './coordinator.ts';
 import { makeSigningKey } from '../client/client-key.ts';
 import { authHeaders, enrol } from '../../e2e/coordinator.ts';
-import { TINY_PARAMS, startTestCoordinator, updateFrame } from './test-fixtures.ts';
+import { TINY_PARAMS, startTestCoordinator, tinyTask, updateFrame } from './test-fixtures.ts';
 
 let c: Coordinator;
 let base: string;
@@ -386,6 +386,24 @@ describe('logs', () => {
       expect(logged).toMatchObject({ level: 40, msg: expect.stringContaining('busy') });
       expect(JSON.stringify(logged)).not.toContain('stack');
       expect(lines.some((l) => (l.level as number) >= 50)).toBe(false);
+    } finally {
+      await d.close();
+    }
+  });
+});
+
+describe('a task without a held-out set', () => {
+  it('runs, evaluates nothing itself, and carries the clients\' federated evaluation in its history', async () => {
+    const { coordinator: d, base: dbase } = await startTestCoordinator(tinyTask({ loadTestSet: undefined, rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000 } }));
+    try {
+      const auth = await authHeaders(dbase, 'client-fedeval', 'tiny');
+      const frame = updateFrame('client-fedeval', new Float32Array(TINY_PARAMS), { eval: { accuracy: 0.75, loss: 0.6, count: 8 } });
+      expect((await fetch(`${dbase}/v1/tasks/tiny/rounds/1/updates/update-fedeval`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...auth }, body: frame })).status).toBe(200);
+      await expect.poll(async () => ((await (await fetch(`${dbase}/v1/tasks/tiny/history`)).json()) as unknown[]).length).toBe(2);
+      await d.evaluated();
+      const history = (await (await fetch(`${dbase}/v1/tasks/tiny/history`)).json()) as { accuracy: number | null; federated: unknown }[];
+      expect(history[0]).toMatchObject({ accuracy: null, federated: { accuracy: 0.75, loss: 0.6, examples: 8, clients: 1 } });
+      expect(history[1]).toMatchObject({ accuracy: null, federated: null });
     } finally {
       await d.close();
     }

@@ -31,9 +31,13 @@ describe('task files', () => {
   it('reads a valid file into a task, test set and model included', async () => {
     const task = parseTaskFile(valid, dir);
     expect(task).toMatchObject({ id: 'toy', labels: ['no', 'yes'], metrics: ['auc', 'accuracy'], rounds: { minClients: 1, targetClients: 2, deadlineMs: 30_000 }, allowedOrigins: ['https://shop.example'] });
+    // Without a held-out set the task is measured by federated evaluation alone.
+    const withoutTestSet = { ...valid, evaluation: undefined };
+    expect(parseTaskFile(withoutTestSet, dir)).toMatchObject({ metrics: ['accuracy'] });
+    expect(parseTaskFile(withoutTestSet, dir).loadTestSet).toBeUndefined();
     expect(parseTaskFile({ ...valid, serverOptimizer: { name: 'fedadam', lr: 0.03 } }, dir).serverOptimizer).toEqual({ name: 'fedadam', lr: 0.03, beta1: 0.9, beta2: 0.99, tau: 0.001 });
     expect(parseTaskFile({ ...valid, maxExamplesPerClient: 500, rounds: { ...valid.rounds, assignmentLeaseS: 20 } }, dir)).toMatchObject({ maxExamplesPerClient: 500, rounds: { leaseMs: 20_000 } });
-    const test = task.loadTestSet();
+    const test = task.loadTestSet!();
     expect(test.count).toBe(3);
     expect([...test.labels]).toEqual([0, 1, 1]);
     expect([...test.features.subarray(0, 3)]).toEqual([-1, 1, 0]);
@@ -95,6 +99,6 @@ describe('task files', () => {
     await addTask(file, registry);
     const stored = JSON.parse(readFileSync(join(registry, 'toy.json'), 'utf8')) as typeof valid;
     expect(stored.evaluation.testSet).toBe(join(dir, 'test.csv'));
-    expect(loadTaskFile(join(registry, 'toy.json')).loadTestSet().count).toBe(3);
+    expect(loadTaskFile(join(registry, 'toy.json')).loadTestSet!().count).toBe(3);
   });
 });

@@ -12,7 +12,7 @@
  *   serverOptimizer            optional: fedavgm | fedadam | fedyogi | fedadagrad, or {name, lr, beta1, beta2, tau}
  *   maxUpdateNorm              optional: updates with a larger L2 norm are refused
  *   maxExamplesPerClient       optional: the most examples an update is weighted by (claims above are clamped)
- *   evaluation                 {testSet: "path", format: "records" | "csv", metrics: [accuracy|auc|f1, …]}
+ *   evaluation                 optional: {testSet: "path", format: "records" | "csv", metrics: [accuracy|auc|f1, …]}
  *   allowedOrigins             origins whose pages may join through the SDK
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -73,7 +73,7 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
     ...(maxExamplesPerClient === undefined ? {} : { maxExamplesPerClient }),
     metrics: evaluation.metrics,
     allowedOrigins: readOrigins(o.allowedOrigins),
-    loadTestSet: evaluation.load,
+    ...(evaluation.load ? { loadTestSet: evaluation.load } : {}),
   };
 }
 
@@ -145,8 +145,16 @@ function readOrigins(value: unknown): string[] {
   });
 }
 
-function readEvaluation(value: unknown, baseDir: string, input: InputSpec, classes: number): { metrics: MetricName[]; load: () => ExampleBatch } {
-  const o: Fields = asObject(value, 'evaluation');
+/**
+ * `{testSet, format, metrics}`; without `testSet` (and `format`) the coordinator evaluates nothing itself,
+ * and the clients' federated evaluation is the task's measure (`metrics` defaults to accuracy then).
+ */
+function readEvaluation(value: unknown, baseDir: string, input: InputSpec, classes: number): { metrics: MetricName[]; load?: () => ExampleBatch } {
+  const o: Fields = value === undefined ? {} : asObject(value, 'evaluation');
+  if (o.testSet === undefined) {
+    if (o.format !== undefined) throw new ValidationError('evaluation.testSet', 'is needed with a format');
+    return { metrics: ['accuracy'] };
+  }
   const path = resolvePath(readString(o, 'testSet', 'evaluation.testSet'), baseDir);
   const format = readOneOf(o, 'format', ['records', 'csv'] as const, 'evaluation.format');
   if (format === 'records' && input.kind !== 'image') throw new ValidationError('evaluation.format', '"records" test sets are for image inputs');

@@ -37,11 +37,11 @@ export function loadTasks(dirs: readonly string[]): TaskDefinition[] {
 export async function addTask(file: string, registryDir: string): Promise<TaskDefinition> {
   const task = loadTaskFile(file);
   const model = await task.buildModel(1);
-  const test = task.loadTestSet();
+  const test = task.loadTestSet?.();
   const expected = inputShape(task.input);
   const actual = (model.inputs[0]?.shape ?? []).slice(1);
   if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new ValidationError('model', `takes inputs of shape [${actual.join(', ')}], the task's input is [${expected.join(', ')}]`);
-  if (test.count === 0) throw new ValidationError('evaluation.testSet', 'holds no examples');
+  if (test && test.count === 0) throw new ValidationError('evaluation.testSet', 'holds no examples');
   model.dispose();
   const json = JSON.parse(readFileSync(file, 'utf8')) as { model: { layersModel?: string }; evaluation: { testSet: string } };
   const base = dirname(resolve(file));

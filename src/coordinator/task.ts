@@ -57,6 +57,9 @@ export interface TaskDefinition {
   metrics: MetricName[];
   /** Origins (scheme://host:port) whose pages may use this task through the SDK, besides the coordinator's own. */
   allowedOrigins: string[];
-  /** Held-out examples, never sent to any client, to evaluate each global model on. */
-  loadTestSet(): ExampleBatch;
+  /**
+   * Held-out examples, never sent to any client, to evaluate each global model on. Absent when the task has
+   * none: federated evaluation (the clients' own held-out examples) is then its only measure.
+   */
+  loadTestSet?(): ExampleBatch;
 }
