@@ -1,7 +1,7 @@
 /**
  * What simulated clients hold. Digits: the `mnist` package's 9,000 training digits partitioned with
  * core/partition.ts, tested on the same 1,000 held-out digits the coordinator uses. Fraud: its natural
- * per-client data (12 synthetic card holders, scripts/generate-fraud.ts), tested on 40 others.
+ * per-client data (12 synthetic card holders, fraud.ts), tested on 40 others.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import { createRng, shuffleInPlace } from '../core/rng.ts';
 import { readCsvFile } from '../coordinator/task-file.ts';
 import type { TaskDefinition } from '../coordinator/task.ts';
 import type { ExampleBatch } from '../model/tf-model.ts';
-import { FRAUD_DIR, generateFraud } from '../../scripts/generate-fraud.ts';
+import { FRAUD_DIR, generateFraud } from './fraud.ts';
 import { FEATURES, splitDigits } from './mnist.ts';
 import type { SimClient } from './simulation.ts';
 
