@@ -11,7 +11,7 @@ import type { BackendReport, HeldOutEvaluation } from '../worker/protocol.ts';
 import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
 import type { Outbox } from './outbox.ts';
 import { backoffDelayMs, sleep } from './retry-policy.ts';
-import { randomId, type CoveyStore } from './store.ts';
+import { randomId, StorageFullError, type CoveyStore } from './store.ts';
 import type { WorkerBridge } from './worker-bridge.ts';
 
 export type Phase = 'checking-in' | 'waiting' | 'training' | 'uploading' | 'offline' | 'retrying';
@@ -160,6 +160,7 @@ export class FederationClient {
     const e = result.evaluation;
     const personalAccuracy = e?.personalAccuracy === undefined ? {} : { personalAccuracy: clamp01(e.personalAccuracy) ?? 0 };
     const evaluation = e && Number.isFinite(e.loss) ? { eval: { accuracy: clamp01(e.accuracy) ?? 0, loss: e.loss, count: e.count, ...personalAccuracy } } : {};
+    // A personal model that does not fit is reported, never a reason to hold the update back.
     if (result.personalWeights) {
       await this.o.store.putPersonalModel(task.id, {
         lineage: task.lineage,
@@ -169,6 +170,9 @@ export class FederationClient {
         globalAccuracy: e?.accuracy ?? null,
         heldOut: e?.count ?? 0,
         createdAt: Date.now(),
+      }).catch((err: unknown) => {
+        if (!(err instanceof StorageFullError)) throw err;
+        this.o.onEvent({ type: 'error', message: err.message });
       });
     }
     const meta = { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs), ...evaluation };

@@ -24,6 +24,8 @@ export class WorkerBridge {
   private ready: Promise<BackendReport> | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private nextJobId = 1;
+  /** Rejects of predictions in flight: a stopped worker answers none of them. */
+  private readonly pendingPredictions = new Set<(e: Error) => void>();
 
   constructor(
     private readonly createWorker: () => Worker,
@@ -66,12 +68,12 @@ export class WorkerBridge {
     const worker = this.worker!;
     const jobId = this.nextJobId++;
     return new Promise((resolve, reject) => {
+      this.pendingPredictions.add(reject);
       const onMessage = (e: MessageEvent<WorkerResponse>) => {
         const m = e.data;
-        // A message the worker could not read comes back without a job id: it was this one, or it would hang.
-        const refused = m.type === 'failed' && m.jobId === null;
-        if (!refused && (!('jobId' in m) || m.jobId !== jobId)) return;
+        if (!('jobId' in m) || m.jobId !== jobId) return;
         worker.removeEventListener('message', onMessage);
+        this.pendingPredictions.delete(reject);
         if (m.type === 'predicted') {
           const all = new Float32Array(m.probabilities);
           resolve(Array.from({ length: job.count }, (_, i) => all.subarray(i * m.classes, (i + 1) * m.classes)));
@@ -83,6 +85,8 @@ export class WorkerBridge {
   }
 
   terminate(): void {
+    for (const reject of this.pendingPredictions) reject(new Error('the trainer worker was stopped'));
+    this.pendingPredictions.clear();
     this.worker?.terminate();
     this.worker = undefined;
     this.ready = undefined;

@@ -202,7 +202,7 @@ export class Federation {
     // A client's say is bounded: its claimed example count weights its update up to the task's cap.
     const weight = Math.min(meta.numExamples, this.maxExamplesPerClient);
     // Durable first, then in memory: an acknowledged update survives a crash, a failed write changes nothing.
-    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, numExamples: weight, loss: meta.loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest, ...(meta.eval ? { eval: meta.eval } : {}) }, this.now());
+    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, numExamples: weight, loss: meta.loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest, ...(meta.eval ? { eval: { ...meta.eval, count: Math.min(meta.eval.count, this.maxExamplesPerClient) } } : {}) }, this.now());
     failpoint('update-stored');
     this.leases.release(meta.clientId);
     this.accumulator.add(delta, weight);

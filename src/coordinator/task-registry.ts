@@ -43,11 +43,11 @@ export async function addTask(file: string, registryDir: string): Promise<TaskDe
   if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new ValidationError('model', `takes inputs of shape [${actual.join(', ')}], the task's input is [${expected.join(', ')}]`);
   if (test && test.count === 0) throw new ValidationError('evaluation.testSet', 'holds no examples');
   model.dispose();
-  const json = JSON.parse(readFileSync(file, 'utf8')) as { model: { layersModel?: string }; evaluation: { testSet: string } };
+  const json = JSON.parse(readFileSync(file, 'utf8')) as { model: { layersModel?: string }; evaluation?: { testSet?: string } };
   const base = dirname(resolve(file));
   const absolute = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
   if (json.model.layersModel) json.model.layersModel = absolute(json.model.layersModel);
-  json.evaluation.testSet = absolute(json.evaluation.testSet);
+  if (json.evaluation?.testSet) json.evaluation.testSet = absolute(json.evaluation.testSet);
   mkdirSync(registryDir, { recursive: true });
   const target = join(registryDir, `${task.id}.json`);
   if (existsSync(target)) copyFileSync(target, `${target}.previous`);

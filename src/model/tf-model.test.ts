@@ -26,6 +26,9 @@ describe('personalization', () => {
     expect(after[1]).toEqual(before[1]);
     expect(after[2]).not.toEqual(before[2]); // the last layer's kernel moved
     expect(m.layers.every((l) => l.trainable)).toBe(true);
+    // The weights it returns are in the model's own order (frozen layers first here), ready to be written back.
+    const returned = (await personalize(m, data, sgd({ personalization: { epochs: 1, layers: 'last:1' } }), opts)).weights;
+    expect([...returned]).toEqual([...(await readWeights(m))]);
     await personalize(m, data, sgd({ personalization: { epochs: 1, layers: 'all' } }), opts);
     expect([...m.getWeights()[0]!.dataSync()]).not.toEqual(after[0]);
   });

@@ -116,6 +116,7 @@ export async function trainLocally(model: tf.LayersModel, data: ExampleBatch, co
       const order = tf.tensor1d(permutation(data.count, random), 'int32');
       lossSum = 0;
       correct = 0;
+      try {
       for (let batch = 0; batch < batchesPerEpoch; batch++) {
         opts.signal?.throwIfAborted();
         const [loss, hits] = tf.tidy(() => {
@@ -142,7 +143,9 @@ export async function trainLocally(model: tf.LayersModel, data: ExampleBatch, co
         correct += hitValue[0]!;
         opts.onProgress?.({ epoch, epochs: config.epochs, batch: batch + 1, batchesPerEpoch, loss: lossValue[0]! });
       }
-      order.dispose();
+      } finally {
+        order.dispose();
+      }
     }
     return { weights: await readWeights(model), loss: lossSum / data.count, accuracy: correct / data.count, numExamples: data.count, trainMs: performance.now() - started };
   } finally {
@@ -164,11 +167,15 @@ export async function personalize(model: tf.LayersModel, data: ExampleBatch, con
   const frozen = withWeights.slice(0, Math.max(0, withWeights.length - tuned));
   const before = frozen.map((l) => l.trainable);
   for (const l of frozen) l.trainable = false;
+  let result: TrainResult;
   try {
-    return await trainLocally(model, data, { ...config, epochs: p.epochs, proximalMu: 0 }, opts);
+    result = await trainLocally(model, data, { ...config, epochs: p.epochs, proximalMu: 0 }, opts);
   } finally {
     frozen.forEach((l, i) => (l.trainable = before[i]!));
   }
+  // Read again with every layer trainable: while some are frozen, TF.js lists the trainable weights first,
+  // and a vector in that order would land in the wrong layers when written back.
+  return { ...result, weights: await readWeights(model) };
 }
 
 /** A shuffled 0…n−1. */

@@ -85,7 +85,9 @@ function configure(): { task: TaskDefinition } {
     proximalMu: optional('mu', 0),
     personalization: flags.personalize === undefined ? undefined : { epochs: optional('personal-epochs', 1, true) ?? 1, layers: flags.personalize },
   });
-  if (training.personalization) parseTrainingConfig(training); // "last:K" or "all", else it fails here
+  // Personalization only when asked for here, whatever the task file says: it is an extra epoch per client.
+  if (flags.personalize === undefined) delete training.personalization;
+  else parseTrainingConfig(training); // "last:K" or "all", else it fails here
   const shape = inputShape(base.input);
   const optimizerName = flags['server-optimizer'];
   const serverLr = optional('server-lr', Number.MIN_VALUE);

@@ -39,7 +39,8 @@ export function mlp2nnTask(base: TaskDefinition, spec: RunSpec): TaskDefinition 
   return {
     ...base,
     buildModel: (seed) => buildModel({ builtin: 'mlp', hidden: [200, 200] }, shape, base.labels.length, seed),
-    training: { ...base.training, optimizer: 'sgd', ...spec.training },
+    // Personalization only where the run asks for it (an extra epoch per client), whatever the task file says.
+    training: { ...base.training, personalization: undefined, optimizer: 'sgd', ...spec.training },
     strategy: 'fedavg',
     ...(spec.serverOptimizer ? { serverOptimizer: spec.serverOptimizer } : {}),
     rounds: { minClients: 1, targetClients: spec.perRound, deadlineMs: 365 * 24 * 3600_000 },

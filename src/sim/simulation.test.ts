@@ -35,4 +35,12 @@ describe('simulator', () => {
     const second = await run();
     expect(second.map((r) => [r.accuracy, r.loss, r.federatedAccuracy, r.personalAccuracy, r.clientLoss])).toEqual(first.map((r) => [r.accuracy, r.loss, r.federatedAccuracy, r.personalAccuracy, r.clientLoss]));
   });
+
+  it('goes on when the coordinator refuses an upload: the round closes with the rest, and the client is sampled again later', async () => {
+    const { clients: cs, test } = clients(6);
+    const task = tinyTask({ maxUpdateNorm: 5, rounds: { minClients: 1, targetClients: 2, deadlineMs: 3_600_000 } });
+    const records = await simulate({ task, clients: cs, test, inputShape: [4], perRound: 2, rounds: 6, seed: 3, tamper: (id, d) => (id === 'sim-client-0001' ? d.map((v) => v * 1e4) : d) }, () => undefined);
+    expect(records).toHaveLength(6);
+    expect(records.reduce((n, r) => n + r.refused, 0)).toBeGreaterThanOrEqual(2);
+  });
 });

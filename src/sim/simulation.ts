@@ -80,7 +80,9 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
   const spec = await describeModel(model);
   const modelJsonBytes = JSON.stringify({ format: 'layers-model', modelTopology: spec.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: spec.weightSpecs }] }).length;
   let clock = 0; // a simulated clock: the same seed replays the same store rows
-  const federation = new Federation(task, await readWeights(model), store, {}, () => clock);
+  // A simulated client holds its place for the whole round: a refused upload must not look like a lapsed
+  // lease (and keep the client out of the next rounds) when the simulated clock jumps to the deadline.
+  const federation = new Federation({ ...task, rounds: { ...task.rounds, leaseMs: task.rounds.deadlineMs } }, await readWeights(model), store, {}, () => clock);
   const codec = codecsByName.get(task.training.codec)!;
   const rng = createRng(opts.seed);
   const classes = task.labels.length;
