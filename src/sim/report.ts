@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { renderPlot } from './plot.ts';
 import type { RoundRecord } from './simulation.ts';
 
-const HEADERS: (keyof RoundRecord)[] = ['round', 'accuracy', 'loss', 'federatedAccuracy', 'federatedLoss', 'personalAccuracy', 'clients', 'clientLoss', 'bytesUp', 'bytesDown', 'wallMs', 'samplesPerSecond'];
+const HEADERS: (keyof RoundRecord)[] = ['round', 'accuracy', 'loss', 'federatedAccuracy', 'federatedLoss', 'personalAccuracy', 'clients', 'refused', 'clientLoss', 'bytesUp', 'bytesDown', 'wallMs', 'samplesPerSecond'];
 
 export interface RunInfo {
   label: string;
