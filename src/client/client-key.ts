@@ -5,6 +5,7 @@
  * service worker and Node (WebCrypto is global in each).
  */
 import { enrolmentMessage, type EnrolmentProof } from '../core/protocol.ts';
+import { toBase64 } from './examples-file.ts';
 
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 
@@ -31,7 +32,5 @@ export async function enrolmentProof(keys: CryptoKeyPair, challenge: string): Pr
 }
 
 function toBase64Url(bytes: Uint8Array): string {
-  let binary = '';
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return toBase64(bytes).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }

@@ -64,7 +64,8 @@ export function parseExamplesFile(text: string, expected: { taskId: string; feat
   });
 }
 
-function toBase64(bytes: Uint8Array): string {
+/** Bytes as base64, in chunks (a spread of a whole large array would overflow the call stack). */
+export function toBase64(bytes: Uint8Array): string {
   let s = '';
   for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return btoa(s);
