@@ -26,7 +26,7 @@ export type FederationEvent =
   | { type: 'error'; message: string };
 
 /** What the round loop needs of the person's storage: small, so Node (a simulator, a test) can supply its own. */
-export type FederationStore = Pick<CoveyStore, 'clientId' | 'countTraining' | 'readPacked' | 'setting' | 'putSetting' | 'putPersonalModel'>;
+export type FederationStore = Pick<CoveyStore, 'clientId' | 'countTraining' | 'readSplit' | 'setting' | 'putSetting' | 'putPersonalModel'>;
 /** What it needs of a trainer: the browser's is the worker bridge. */
 export type Trainer = Pick<WorkerBridge, 'backend' | 'train'>;
 /** What it needs of the coordinator and the outbox. */
@@ -134,8 +134,7 @@ export class FederationClient {
     const emit = this.o.onEvent;
     emit({ type: 'round', roundId: a.roundId, modelVersion: a.modelVersion, offline: a.offline });
     const featureCount = task.inputShape.reduce((x, y) => x * y, 1);
-    const data = await this.o.store.readPacked(this.o.taskId, featureCount, 'train');
-    const heldOut = await this.o.store.readPacked(this.o.taskId, featureCount, 'held-out');
+    const { train: data, heldOut } = await this.o.store.readSplit(this.o.taskId, featureCount);
     const sameKind = heldOut.count > 0 && heldOut.features instanceof Float32Array === data.features instanceof Float32Array;
     emit({ type: 'phase', phase: 'training', message: `Training model v${a.modelVersion} on ${data.count} examples (round ${a.roundId}${a.offline ? ', offline' : ''})` });
     const base = `/v1/tasks/${encodeURIComponent(task.id)}`;

@@ -158,16 +158,15 @@ export class CoveyStore {
    * than the first example's) are skipped and counted.
    */
   async readPacked(taskId: string, featureCount: number, part: ExamplePart = 'all'): Promise<PackedExamples & { skipped: number }> {
-    const all = (await this.readExamples(taskId)).filter((e) => e.features.length === featureCount && (part === 'all' || isHeldOut(e) === (part === 'held-out')));
-    const float = all[0]?.features instanceof Float32Array;
-    const valid = all.filter((e) => e.features instanceof Float32Array === float);
-    const features = float ? new Float32Array(valid.length * featureCount) : new Uint8Array(valid.length * featureCount);
-    const labels = new Uint8Array(valid.length);
-    valid.forEach((e, i) => {
-      features.set(e.features, i * featureCount);
-      labels[i] = e.label;
-    });
-    return { features, labels, count: valid.length, skipped: part === 'all' ? (await this.count(taskId)) - valid.length : 0 };
+    const examples = (await this.readExamples(taskId)).filter((e) => part === 'all' || isHeldOut(e) === (part === 'held-out'));
+    const packed = packExamples(examples, featureCount);
+    return { ...packed, skipped: part === 'all' ? (await this.count(taskId)) - packed.count : 0 };
+  }
+
+  /** The examples trained on and those held out, packed apart from one read. */
+  async readSplit(taskId: string, featureCount: number): Promise<{ train: PackedExamples; heldOut: PackedExamples }> {
+    const examples = await this.readExamples(taskId);
+    return { train: packExamples(examples.filter((e) => !isHeldOut(e)), featureCount), heldOut: packExamples(examples.filter(isHeldOut), featureCount) };
   }
 
   /** Examples of the task that are trained on (not held out). */
@@ -278,6 +277,20 @@ export class CoveyStore {
  */
 export function randomId(): string {
   return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** Examples of the right length and of the first one's dtype, packed; the others are left out. */
+function packExamples(examples: readonly StoredExample[], featureCount: number): PackedExamples {
+  const all = examples.filter((e) => e.features.length === featureCount);
+  const float = all[0]?.features instanceof Float32Array;
+  const valid = all.filter((e) => e.features instanceof Float32Array === float);
+  const features = float ? new Float32Array(valid.length * featureCount) : new Uint8Array(valid.length * featureCount);
+  const labels = new Uint8Array(valid.length);
+  valid.forEach((e, i) => {
+    features.set(e.features, i * featureCount);
+    labels[i] = e.label;
+  });
+  return { features, labels, count: valid.length };
 }
 
 function isQuotaError(e: unknown): boolean {
