@@ -1,18 +1,20 @@
 /**
- * What may leave a participant's browser: small JSON (check-ins), update frames whose payload is exactly
- * one model-sized f32 delta, and GETs without data in their URLs. Nothing else, and never an example.
+ * What may leave a participant's browser: small JSON (check-ins), update frames whose payload is one
+ * model-sized delta in the task's codec, and GETs without data in their URLs. Nothing else, and never an example.
  */
+import type { Codec } from '../src/core/codec.ts';
+import { f32 } from '../src/core/codecs/f32.ts';
 import { decodeUpdateFrame } from '../src/core/update-frame.ts';
 import type { RecordedRequest } from './fixtures.ts';
 
 export interface PrivacyReport {
-  uploads: { url: string; bytes: number; meta: Record<string, unknown> }[];
+  uploads: { url: string; bytes: number; payloadBytes: number; meta: Record<string, unknown> }[];
   jsonBodies: number;
   gets: number;
 }
 
 /** Throws on the first request that could carry examples; returns what was seen. */
-export function auditRequests(requests: readonly RecordedRequest[], parameterCount: number, examples: readonly Uint8Array[]): PrivacyReport {
+export function auditRequests(requests: readonly RecordedRequest[], parameterCount: number, examples: readonly Uint8Array[], codec: Codec = f32): PrivacyReport {
   const report: PrivacyReport = { uploads: [], jsonBodies: 0, gets: 0 };
   for (const r of requests) {
     const where = `${r.method} ${r.url}`;
@@ -30,8 +32,10 @@ export function auditRequests(requests: readonly RecordedRequest[], parameterCou
       report.jsonBodies += 1;
     } else if (r.contentType === 'application/octet-stream' && r.method === 'PUT') {
       const frame = decodeUpdateFrame(new Uint8Array(r.body));
-      if (frame.payload.byteLength !== parameterCount * 4) throw new Error(`${where}: payload of ${frame.payload.byteLength} bytes is not one f32 delta`);
-      report.uploads.push({ url: r.url, bytes: r.body.byteLength, meta: frame.meta as Record<string, unknown> });
+      // It must be one delta of the model's size in the task's codec, and nothing more.
+      if (frame.codecId !== codec.id) throw new Error(`${where}: codec id ${frame.codecId}, the task's is ${codec.name}`);
+      codec.decode(frame.payload, parameterCount);
+      report.uploads.push({ url: r.url, bytes: r.body.byteLength, payloadBytes: frame.payload.byteLength, meta: frame.meta as Record<string, unknown> });
     } else {
       throw new Error(`${where}: unexpected body of type ${r.contentType}`);
     }

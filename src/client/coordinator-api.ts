@@ -130,7 +130,28 @@ export class CoordinatorApi {
     return this.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal });
   }
 
+  /** A GET whose answer is JSON, unvalidated (a model.json): the caller reads it as `unknown`. */
+  json(path: string, signal?: AbortSignal): Promise<unknown> {
+    return this.request(path, { signal });
+  }
+
+  /** A GET whose answer is binary (weights, a model delta). */
+  async binary(path: string, signal?: AbortSignal): Promise<Uint8Array<ArrayBuffer>> {
+    const response = await this.fetchOk(path, { signal });
+    try {
+      return new Uint8Array(await response.arrayBuffer());
+    } catch (e) {
+      if (signal?.aborted) throw signal.reason;
+      throw new ApiRequestError(undefined, 'network', `the download broke off: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
   private async request(path: string, init: RequestInit): Promise<unknown> {
+    return (await this.fetchOk(path, init)).json().catch(() => null);
+  }
+
+  /** The response when it is a 2xx; an ApiRequestError carrying the coordinator's code otherwise. */
+  private async fetchOk(path: string, init: RequestInit): Promise<Response> {
     let response: Response;
     try {
       response = await fetch(this.url(path), init);
@@ -138,12 +159,11 @@ export class CoordinatorApi {
       if (init.signal?.aborted) throw init.signal.reason;
       throw new ApiRequestError(undefined, 'network', `coordinator unreachable: ${e instanceof Error ? e.message : String(e)}`);
     }
-    const body: unknown = await response.json().catch(() => null);
     if (!response.ok) {
-      const err = readApiError(body);
+      const err = readApiError(await response.json().catch(() => null));
       const retryAfter = Number(response.headers.get('retry-after') ?? NaN);
       throw new ApiRequestError(response.status, err?.code ?? 'http_error', err?.message ?? `HTTP ${response.status}`, err?.field, Number.isFinite(retryAfter) && retryAfter >= 0 ? retryAfter : undefined);
     }
-    return body;
+    return response;
   }
 }

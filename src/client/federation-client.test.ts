@@ -18,6 +18,7 @@ const task = {
   input: { kind: 'tabular', labelColumn: 'y', columns: [] },
   config: { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd', codec: 'f32' },
   lineage: 'test',
+  parameterCount: PARAMS,
   round: { id: 1, baseVersion: 0 },
 } as unknown as TaskSummary;
 
@@ -42,6 +43,8 @@ describe('FederationClient', () => {
     const api = {
       url: (path: string) => `http://coordinator.test${path}`,
       task: async () => task,
+      json: async () => ({ modelTopology: { class_name: 'Sequential' }, weightsManifest: [{ paths: ['weights.bin'], weights: [{ name: 'w', shape: [PARAMS], dtype: 'float32' }] }] }),
+      binary: async () => new Uint8Array(PARAMS * 4),
       checkin: async () => {
         checkins += 1;
         if (checkins === 3) controller.abort();

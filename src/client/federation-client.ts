@@ -4,13 +4,17 @@
  * aborts. Offline, it trains once against the last round and model it knew of, and the update waits in
  * the outbox. Only update frames (delta + aggregate numbers) and small JSON leave the page.
  */
-import { codecsByName } from '../core/codecs/index.ts';
+import type { Codec } from '../core/codec.ts';
+import { codecFor } from '../core/codecs/index.ts';
+import { compressWithFeedback } from '../core/error-feedback.ts';
 import { isTaskSummary, modelPaths, type TaskSummary, type TrainingConfig } from '../core/protocol.ts';
-import { encodeUpdateFrame } from '../core/update-frame.ts';
+import { frameWithPayload, type UpdateMeta } from '../core/update-frame.ts';
 import type { BackendReport, HeldOutEvaluation } from '../worker/protocol.ts';
 import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
 import type { Outbox } from './outbox.ts';
+import { downloadModel, type HeldModel } from './model-download.ts';
 import { backoffDelayMs, sleep } from './retry-policy.ts';
+import { addDownload, type ModelVia } from './traffic.ts';
 import { randomId, StorageFullError, type CoveyStore } from './store.ts';
 import type { WorkerBridge } from './worker-bridge.ts';
 
@@ -21,16 +25,18 @@ export type FederationEvent =
   | { type: 'backend'; report: BackendReport }
   | { type: 'task'; task: TaskSummary; offline: boolean }
   | { type: 'round'; roundId: number; modelVersion: number; offline: boolean }
+  /** The round's model: held already, or received as a delta or whole (`bytes` of body). */
+  | { type: 'model'; roundId: number; modelVersion: number; via: ModelVia; bytes: number }
   | { type: 'progress'; fraction: number; epoch: number; epochs: number; loss: number }
-  | { type: 'queued'; roundId: number; updateId: string; bytes: number; loss: number; numExamples: number; trainMs: number; heldOut?: HeldOutEvaluation }
+  | { type: 'queued'; roundId: number; updateId: string; bytes: number; codec: string; loss: number; numExamples: number; trainMs: number; heldOut?: HeldOutEvaluation }
   | { type: 'error'; message: string };
 
 /** What the round loop needs of the person's storage: small, so Node (a simulator, a test) can supply its own. */
-export type FederationStore = Pick<CoveyStore, 'clientId' | 'countTraining' | 'readSplit' | 'setting' | 'putSetting' | 'putPersonalModel'>;
+export type FederationStore = Pick<CoveyStore, 'clientId' | 'countTraining' | 'readSplit' | 'setting' | 'putSetting' | 'putPersonalModel' | 'residual' | 'recordTraffic'>;
 /** What it needs of a trainer: the browser's is the worker bridge. */
 export type Trainer = Pick<WorkerBridge, 'backend' | 'train'>;
 /** What it needs of the coordinator and the outbox. */
-export type FederationApi = Pick<CoordinatorApi, 'checkin' | 'task' | 'url'>;
+export type FederationApi = Pick<CoordinatorApi, 'checkin' | 'task' | 'url' | 'json' | 'binary'>;
 export type FederationOutbox = Pick<Outbox, 'drain' | 'pending' | 'enqueue'>;
 
 export interface FederationClientOptions {
@@ -133,14 +139,17 @@ export class FederationClient {
   private async contribute(task: TaskSummary, clientId: string, a: Assignment, signal: AbortSignal): Promise<void> {
     const emit = this.o.onEvent;
     emit({ type: 'round', roundId: a.roundId, modelVersion: a.modelVersion, offline: a.offline });
+    const codec = codecFor(a.config.codec);
+    if (!codec) throw new Error(`the coordinator asked for codec "${a.config.codec}", which this client does not have`);
+    const model = await this.receiveModel(task, a, signal);
     const featureCount = task.inputShape.reduce((x, y) => x * y, 1);
     const { train: data, heldOut } = await this.o.store.readSplit(this.o.taskId, featureCount);
     const sameKind = heldOut.count > 0 && heldOut.features instanceof Float32Array === data.features instanceof Float32Array;
     emit({ type: 'phase', phase: 'training', message: `Training model v${a.modelVersion} on ${data.count} examples (round ${a.roundId}${a.offline ? ', offline' : ''})` });
-    const base = `/v1/tasks/${encodeURIComponent(task.id)}`;
     const result = await this.o.bridge.train(
       {
         modelUrl: this.o.api.url(modelPaths(task.id, a.modelVersion, task.lineage).modelJson),
+        model: { topology: model.topology, weightSpecs: model.weightSpecs, weights: model.weights.slice().buffer },
         config: a.config,
         inputShape: task.inputShape,
         numClasses: task.labels.length,
@@ -154,8 +163,6 @@ export class FederationClient {
       (p) => emit({ type: 'progress', fraction: (p.epoch * p.batchesPerEpoch + p.batch) / (p.epochs * p.batchesPerEpoch), epoch: p.epoch + 1, epochs: p.epochs, loss: p.loss }),
       signal,
     );
-    const codec = codecsByName.get(a.config.codec);
-    if (!codec) throw new Error(`the coordinator asked for codec "${a.config.codec}", which this client does not have`);
     const e = result.evaluation;
     const personalAccuracy = e?.personalAccuracy === undefined ? {} : { personalAccuracy: clamp01(e.personalAccuracy) ?? 0 };
     const evaluation = e && Number.isFinite(e.loss) ? { eval: { accuracy: clamp01(e.accuracy) ?? 0, loss: e.loss, count: e.count, ...personalAccuracy } } : {};
@@ -174,13 +181,38 @@ export class FederationClient {
         this.o.onEvent({ type: 'error', message: err.message });
       });
     }
-    const meta = { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs), ...evaluation };
-    const frame = encodeUpdateFrame(codec, task.lineage ? { ...meta, lineage: task.lineage } : meta, result.delta);
+    const meta: UpdateMeta = { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs), ...evaluation };
+    const queued = await this.enqueue(task, a.roundId, codec, task.lineage ? { ...meta, lineage: task.lineage } : meta, result.delta);
+    emit({ type: 'queued', roundId: a.roundId, ...queued, codec: codec.name, loss: result.loss, numExamples: result.numExamples, trainMs: result.trainMs, ...(result.evaluation ? { heldOut: result.evaluation } : {}) });
+  }
+
+  /** The round's model, from what this browser holds when it can (offline: only from there); the bytes are recorded. */
+  private async receiveModel(task: TaskSummary, a: Assignment, signal: AbortSignal): Promise<HeldModel> {
+    const got = await downloadModel(this.o.api, this.o.store, task, a.modelVersion, signal);
+    await this.o.store.recordTraffic(task.id, (l) => addDownload(l, a.roundId, got.via, got.bytes));
+    this.o.onEvent({ type: 'model', roundId: a.roundId, modelVersion: a.modelVersion, via: got.via, bytes: got.bytes });
+    return got.model;
+  }
+
+  /**
+   * Encodes the update with the round's codec and puts it in the outbox. With a codec that drops part of it
+   * (top-k), the part it drops is added to the next update (error feedback); that residual is stored with
+   * the outbox item in one transaction, and belongs to this lineage and codec only.
+   */
+  private async enqueue(task: TaskSummary, roundId: number, codec: Codec, meta: UpdateMeta, delta: Float32Array): Promise<{ updateId: string; bytes: number }> {
+    const kept = codec.needsErrorFeedback ? await this.o.store.residual(task.id) : undefined;
+    const residual = kept && kept.lineage === task.lineage && kept.codec === codec.name ? kept.values : null;
+    const compressed = compressWithFeedback(codec, delta, residual);
+    const frame = frameWithPayload(codec, meta, compressed.payload);
     // The id is made now, before the first try, so that a retry after a lost answer is counted once.
     const updateId = `u-${randomId()}`;
-    await this.o.outbox.enqueue({ updateId, taskId: task.id, roundId: a.roundId, url: this.o.api.url(`${base}/rounds/${a.roundId}/updates/`), frame: frame.buffer });
-    await this.o.store.putSetting(this.trainedKey, trainedMark(task, a.roundId));
-    emit({ type: 'queued', roundId: a.roundId, updateId, bytes: frame.byteLength, loss: result.loss, numExamples: result.numExamples, trainMs: result.trainMs, ...(result.evaluation ? { heldOut: result.evaluation } : {}) });
+    const url = this.o.api.url(`/v1/tasks/${encodeURIComponent(task.id)}/rounds/${roundId}/updates/`);
+    await this.o.outbox.enqueue(
+      { updateId, taskId: task.id, roundId, url, frame: frame.buffer, codec: codec.name },
+      { taskId: task.id, residual: compressed.residual && { lineage: task.lineage, codec: codec.name, values: compressed.residual } },
+    );
+    await this.o.store.putSetting(this.trainedKey, trainedMark(task, roundId));
+    return { updateId, bytes: frame.byteLength };
   }
 
   /** Waits for the `online` event when the browser knows it is offline, else backs off (the coordinator may be down). */

@@ -7,6 +7,7 @@
 import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
 import { decideRetry, DEFAULT_RETRY, type RetryPolicy } from './retry-policy.ts';
 import type { CoveyStore, OutboxItem } from './store.ts';
+import { addUpload } from './traffic.ts';
 
 /** The one call the outbox needs of the API client. */
 export type Uploader = Pick<CoordinatorApi, 'upload'>;
@@ -52,9 +53,10 @@ export class Outbox {
     private readonly o: OutboxOptions = {},
   ) {}
 
-  async enqueue(item: Omit<OutboxItem, 'attempts' | 'nextAttemptAt' | 'createdAt'>): Promise<void> {
+  /** Queues an update; `residual` is stored with it, atomically (see CoveyStore.putOutbox). */
+  async enqueue(item: Omit<OutboxItem, 'attempts' | 'nextAttemptAt' | 'createdAt'>, residual?: Parameters<CoveyStore['putOutbox']>[1]): Promise<void> {
     const now = this.now();
-    await this.store.putOutbox({ ...item, createdAt: now, attempts: 0, nextAttemptAt: now });
+    await this.store.putOutbox({ ...item, createdAt: now, attempts: 0, nextAttemptAt: now }, residual);
   }
 
   /**
@@ -117,6 +119,8 @@ export class Outbox {
     try {
       const ack = await this.api.upload(item.taskId, item.url, item.updateId, new Uint8Array(item.frame), signal);
       await this.store.deleteOutbox(item.updateId);
+      // What left the device: a repeat of an update whose answer was lost travelled again, so it counts again.
+      await this.store.recordTraffic(item.taskId, (l) => addUpload(l, item.roundId, item.codec ?? 'f32', item.frame.byteLength));
       this.o.onEvent?.({ type: 'delivered', item: receipt(item), duplicate: ack.duplicate });
       return 'delivered';
     } catch (e) {

@@ -6,6 +6,7 @@
  */
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type StoreNames } from 'idb';
 import { isSigningKey, makeSigningKey } from './client-key.ts';
+import { emptyLedger, isTrafficLedger, type TrafficLedger } from './traffic.ts';
 
 export type ExampleSource = 'drawn' | 'sample' | 'imported';
 
@@ -26,6 +27,22 @@ function isPersonalModel(v: unknown): v is PersonalModel {
   const m = v as Partial<PersonalModel>;
   return typeof m.lineage === 'string' && typeof m.baseVersion === 'number' && m.weights instanceof Float32Array;
 }
+
+/**
+ * Error feedback's residual for a task (core/error-feedback.ts): what the codec left out of the updates sent so
+ * far, to add to the next one. Learnt from the person's examples, so it is kept and deleted with them, and
+ * it belongs to one lineage and codec.
+ */
+export interface Residual {
+  lineage: string;
+  codec: string;
+  values: Float32Array;
+}
+
+const isResidual = (v: unknown): v is Residual =>
+  typeof v === 'object' && v !== null && typeof (v as Residual).lineage === 'string' && typeof (v as Residual).codec === 'string' && (v as Residual).values instanceof Float32Array;
+
+const residualKey = (taskId: string) => `residual:${taskId}`;
 
 /** Which examples: those trained on, those held out for federated evaluation, or all. */
 export type ExamplePart = 'train' | 'held-out' | 'all';
@@ -60,6 +77,8 @@ export interface OutboxItem {
   /** Absolute URL to PUT the frame to. */
   url: string;
   frame: ArrayBuffer;
+  /** The codec the frame's payload is in (for what-left-the-device accounting); absent in items made before it was kept. */
+  codec?: string;
   createdAt: number;
   attempts: number;
   /** Epoch ms before which no new attempt is made. */
@@ -196,9 +215,30 @@ export class CoveyStore {
     }
   }
 
-  /** Deletes the task's examples, and the personal model trained on them. */
+  /** What crossed the network for the task (client/traffic.ts). */
+  async traffic(taskId: string): Promise<TrafficLedger> {
+    return (await this.setting(`traffic:${taskId}`, isTrafficLedger)) ?? emptyLedger();
+  }
+
+  /** Changes the task's traffic ledger in one transaction (a page and the service worker may both record). */
+  async recordTraffic(taskId: string, change: (ledger: TrafficLedger) => TrafficLedger): Promise<TrafficLedger> {
+    const tx = this.db.transaction('settings', 'readwrite');
+    const stored: unknown = await tx.store.get(`traffic:${taskId}`);
+    const ledger = change(isTrafficLedger(stored) ? stored : emptyLedger());
+    await tx.store.put(ledger, `traffic:${taskId}`);
+    await tx.done;
+    return ledger;
+  }
+
+  /** Error feedback's residual for the task, if one is kept. */
+  async residual(taskId: string): Promise<Residual | undefined> {
+    return this.setting(residualKey(taskId), isResidual);
+  }
+
+  /** Deletes the task's examples, and what was learnt from them: the personal model and the residual. */
   async deleteTask(taskId: string): Promise<void> {
     await this.db.delete('settings', `personal-model:${taskId}`);
+    await this.db.delete('settings', residualKey(taskId));
     const tx = this.db.transaction('examples', 'readwrite');
     let cursor = await tx.store.index('by-task').openCursor(taskId);
     while (cursor) {
@@ -246,9 +286,17 @@ export class CoveyStore {
     await this.db.put('settings', value, key);
   }
 
-  async putOutbox(item: OutboxItem): Promise<void> {
+  /**
+   * Puts an update in the outbox; with `residual`, also the residual it leaves (null: none), in the same
+   * transaction: a crash between the two can neither send a dropped part twice nor lose it.
+   */
+  async putOutbox(item: OutboxItem, residual?: { taskId: string; residual: Residual | null }): Promise<void> {
     try {
-      await this.db.put('outbox', item);
+      const tx = this.db.transaction(['outbox', 'settings'], 'readwrite');
+      await tx.objectStore('outbox').put(item);
+      if (residual?.residual) await tx.objectStore('settings').put(residual.residual, residualKey(residual.taskId));
+      else if (residual) await tx.objectStore('settings').delete(residualKey(residual.taskId));
+      await tx.done;
     } catch (e) {
       if (isQuotaError(e)) throw new StorageFullError('This browser has no room left to keep the update until it can be sent.');
       throw e;

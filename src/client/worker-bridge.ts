@@ -118,7 +118,7 @@ export class WorkerBridge {
       };
       worker.addEventListener('message', onMessage);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.post({ type: 'train', jobId, job }, [job.features, job.labels, ...(job.heldOut ? [job.heldOut.features, job.heldOut.labels] : [])]);
+      this.post({ type: 'train', jobId, job }, [job.features, job.labels, ...(job.model ? [job.model.weights] : []), ...(job.heldOut ? [job.heldOut.features, job.heldOut.labels] : [])]);
     });
   }
 

@@ -4,7 +4,8 @@
  * `start`).
  */
 import { createHash } from 'node:crypto';
-import { CodecError } from '../core/codec.ts';
+import { CodecError, type Codec } from '../core/codec.ts';
+import { codecFor } from '../core/codecs/index.ts';
 import { inputShape } from '../core/features.ts';
 import { asWeights, isWellFormedId, type Weights } from '../core/ids.ts';
 import { modelPaths, parseUpdateMeta, type CheckinRequest, type CheckinResponse, type TaskSummary, type UploadAck } from '../core/protocol.ts';
@@ -12,7 +13,7 @@ import type { Accumulator, Strategy } from '../core/strategy.ts';
 import { getStrategy } from '../core/strategies/index.ts';
 import { getServerOptimizer } from '../core/optimizers/index.ts';
 import { packState, unpackState, type OptimizerState, type ServerOptimizer } from '../core/server-optimizer.ts';
-import { decodeUpdateFrame, MAX_META_BYTES } from '../core/update-frame.ts';
+import { decodeUpdateFrame, maxFrameBytes } from '../core/update-frame.ts';
 import { ValidationError } from '../core/validate.ts';
 import { withNormClipping } from '../core/strategies/norm-clipping.ts';
 import { applyDelta, findNonFinite, l2Norm } from '../core/vector.ts';
@@ -43,6 +44,8 @@ export class Federation {
   /** See TaskSummary.lineage. */
   readonly lineage: string;
   private readonly strategy: Strategy;
+  /** The task's codec: every update must use it (its ρ bounds a top-k payload, its size the upload limit). */
+  readonly codec: Codec;
   /** Steps the model with the aggregate delta, when the task names one; its state is restored with the model. */
   private readonly optimizer: ServerOptimizer | null;
   private optimizerState: OptimizerState | null = null;
@@ -64,6 +67,9 @@ export class Federation {
     private readonly now: () => number = Date.now,
   ) {
     this.parameterCount = initialWeights.length;
+    const codec = codecFor(task.training.codec);
+    if (!codec) throw new Error(`task ${task.id} names codec "${task.training.codec}", which does not exist`);
+    this.codec = codec;
     const strategy = getStrategy(task.strategy);
     this.strategy = task.clipNorm ? withNormClipping(strategy, task.clipNorm) : strategy;
     this.leases = new AssignmentLeases(assignmentLeaseMs(task.rounds));
@@ -90,9 +96,9 @@ export class Federation {
     clearInterval(this.timer);
   }
 
-  /** Largest upload body this task accepts: frame header, metadata and an f32 payload, nothing more. */
+  /** Largest upload body this task accepts: frame header, metadata and the largest payload of its codec, nothing more. */
   get maxUploadBytes(): number {
-    return 16 + MAX_META_BYTES + this.parameterCount * 4;
+    return maxFrameBytes(this.codec.maxEncodedBytes(this.parameterCount));
   }
 
   summary(): TaskSummary {
@@ -217,7 +223,10 @@ export class Federation {
     try {
       const frame = decodeUpdateFrame(body);
       const meta = parseUpdateMeta(frame.meta);
-      const delta = frame.codec.decode(frame.payload, this.parameterCount);
+      if (frame.codecId !== this.codec.id) {
+        throw new ApiFailure(400, 'wrong_codec', `this task's updates are encoded with ${this.codec.name} (codec id ${this.codec.id}), not codec id ${frame.codecId}`, 'codec');
+      }
+      const delta = this.codec.decode(frame.payload, this.parameterCount);
       const bad = findNonFinite(delta);
       if (bad >= 0) throw new ApiFailure(400, 'non_finite', `delta value ${bad} is ${delta[bad]}`, 'payload');
       const norm = l2Norm(delta);

@@ -2,10 +2,13 @@
  * The HTTP surface: the v1 API (see core/protocol.ts), the demo datasets, and the built PWA. Routing and
  * wire concerns only; what a request means is decided in federation.ts.
  */
+import fastifyCompress from '@fastify/compress';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { existsSync, readFileSync } from 'node:fs';
+import { constants as zlib } from 'node:zlib';
 import { join } from 'node:path';
+import { DELTA_WINDOW } from '../core/model-delta.ts';
 import { parseChallengeRequest, parseCheckinRequest, parseEnrolRequest } from '../core/protocol.ts';
 import type { ModelSpec } from '../model/tf-model.ts';
 import { Admission, DEFAULT_LIMITS, type AdmissionLimits } from './admission.ts';
@@ -16,6 +19,7 @@ import { registerCors } from './cors.ts';
 import { hostPolicy, registerHostCheck, type HostPolicy } from './host-check.ts';
 import { clientErrorHandler, frameworkErrors, refuseExpectation, refuseUnroutable, routeNotFound, toApiFailure } from './http-refusals.ts';
 import { Metrics, type MetricName } from './metrics.ts';
+import { ModelDeltas } from './model-deltas.ts';
 import { registerSecurityHeaders } from './security-headers.ts';
 import type { TokenIssuer } from './tokens.ts';
 import type { Federation } from './federation.ts';
@@ -66,6 +70,15 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     connectionTimeout: (opts.limits ?? DEFAULT_LIMITS).bodyTimeoutMs + 10_000,
   });
   app.server.on('checkExpectation', refuseExpectation);
+  // Text on the wire is compressed (model.json, the API's JSON, the app's scripts). Binary bodies are not:
+  // weights do not compress, and a model delta is deflated already. Request bodies are never inflated, so an
+  // upload's size is what the limits see. Brotli at quality 4: most of its gain at a fraction of 11's CPU.
+  await app.register(fastifyCompress, {
+    globalDecompression: false,
+    threshold: 1024,
+    customTypes: /^text\/|(?:\+|\/)json(?:;|$)|javascript|svg\+xml/,
+    brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } },
+  });
 
   app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: largestUpload }, (_req, body, done) => done(null, body));
   const metrics = opts.metrics ?? new Metrics();
@@ -120,8 +133,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     return t;
   };
   // Strict decimal: `0x7`, `7.0`, ` 7 ` and `0b111` are not 7.
-  const versionOf = (raw: string): number => {
-    if (!/^(0|[1-9]\d{0,9})$/.test(raw)) throw new ApiFailure(400, 'bad_version', 'version must be a non-negative decimal integer', 'version');
+  const versionOf = (raw: string, field = 'version'): number => {
+    if (!/^(0|[1-9]\d{0,9})$/.test(raw)) throw new ApiFailure(400, 'bad_version', `${field} must be a non-negative decimal integer`, field);
     return Number(raw);
   };
   const roundOf = (raw: string): number => {
@@ -156,13 +169,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
 
   const clientKeys = new ClientKeys(opts.store, opts.tokens, opts.requireClientKeys ?? false);
-  app.post<{ Params: { task: string } }>('/v1/tasks/:task/enrol/challenge', async (req) => {
+  // Not compressed: a token or challenge next to what a page sent is what compression side channels (BREACH) read.
+  app.post<{ Params: { task: string } }>('/v1/tasks/:task/enrol/challenge', { compress: false }, async (req) => {
     taskOf(req.params.task);
     // Not counted against the client id's check-ins: anyone may name any id here, and must not spend its budget.
     const { clientId } = parseChallengeRequest(req.body);
     return clientKeys.challenge(req.params.task, clientId);
   });
-  app.post<{ Params: { task: string } }>('/v1/tasks/:task/enrol', async (req) => {
+  app.post<{ Params: { task: string } }>('/v1/tasks/:task/enrol', { compress: false }, async (req) => {
     taskOf(req.params.task);
     admission.checkEnrolment(req.ip);
     return clientKeys.enrol(req.params.task, parseEnrolRequest(req.body));
@@ -203,6 +217,19 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     if (!weights) throw new ApiFailure(404, 'unknown_version', 'no such model version', 'version');
     reply.header('cache-control', IMMUTABLE).type('application/octet-stream');
     return weights;
+  });
+
+  const deltas = new ModelDeltas(opts.store);
+  app.get<{ Params: { task: string; version: string; from: string } }>('/v1/tasks/:task/models/:version/delta-from/:from', async (req, reply) => {
+    const { federation } = taskOf(req.params.task);
+    const to = versionOf(req.params.version);
+    const from = versionOf(req.params.from, 'from');
+    checkLineage(federation, req.query);
+    if (to > federation.modelVersion || !opts.store.hasVersion(req.params.task, to)) throw new ApiFailure(404, 'unknown_version', 'no such model version', 'version');
+    const frame = deltas.frame(req.params.task, federation.lineage, from, to);
+    if (!frame) throw new ApiFailure(404, 'no_delta', `no delta from v${from} to v${to} (deltas come from up to ${DELTA_WINDOW} versions back): download weights.bin`, 'from');
+    reply.header('cache-control', IMMUTABLE).type('application/octet-stream');
+    return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
   });
 
   type UploadRoute = { Params: { task: string; round: string; updateId: string } };

@@ -17,7 +17,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { codecsByName } from '../core/codecs/index.ts';
+import { CODEC_NAMES, codecFor } from '../core/codecs/index.ts';
 import { parseCsv } from '../core/csv.ts';
 import { decodeRecords } from '../core/example-records.ts';
 import { encodeRow, featureCount, inputShape, parseInputSpec, type InputSpec } from '../core/features.ts';
@@ -50,7 +50,7 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
   const labels = readLabels(o.labels);
   const model = readModel(o.model, baseDir);
   const training = parseTrainingConfig(o.training);
-  if (!codecsByName.has(training.codec)) throw new ValidationError('training.codec', `unknown codec "${training.codec}"; known: ${[...codecsByName.keys()].join(', ')}`);
+  if (!codecFor(training.codec)) throw new ValidationError('training.codec', `unknown codec "${training.codec}"; known: ${CODEC_NAMES}`);
   if (training.classWeights && training.classWeights.length !== labels.length) throw new ValidationError('training.classWeights', `must have one weight per label (${labels.length})`);
   const { strategy, clipNorm } = readStrategy(o.strategy);
   const serverOptimizer = o.serverOptimizer === undefined ? undefined : readServerOptimizer(o.serverOptimizer);

@@ -7,3 +7,5 @@ declare class TextDecoder {
   constructor(label?: string, options?: { fatal?: boolean });
   decode(input?: Uint8Array): string;
 }
+// The Web Crypto random source, also global in every runtime core/ runs in (Node ≥ 19 included).
+declare const crypto: { getRandomValues<T extends ArrayBufferView>(array: T): T };

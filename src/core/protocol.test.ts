@@ -39,7 +39,8 @@ describe('protocol guards', () => {
   });
 
   it('puts the lineage in model URLs, and reads a summary from before lineages (cached offline) without one', () => {
-    expect(modelPaths('digits', 3, 'abc')).toEqual({ modelJson: '/v1/tasks/digits/models/3/model.json?lineage=abc', weights: '/v1/tasks/digits/models/3/weights.bin?lineage=abc' });
+    const paths = modelPaths('digits', 3, 'abc');
+    expect([paths.modelJson, paths.weights, paths.deltaFrom(1)]).toEqual(['/v1/tasks/digits/models/3/model.json?lineage=abc', '/v1/tasks/digits/models/3/weights.bin?lineage=abc', '/v1/tasks/digits/models/3/delta-from/1?lineage=abc']);
     const summary = {
       id: 'digits', name: 'Digits', description: '', input: { kind: 'image', shape: [28, 28, 1], scale: 1 / 255 }, inputShape: [28, 28, 1],
       metrics: ['accuracy'], labels: ['0', '1'], modelVersion: 2, parameterCount: 10, round: null,

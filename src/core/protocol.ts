@@ -11,6 +11,7 @@
  * | POST | /v1/tasks/{task}/checkin | {@link CheckinRequest} → {@link CheckinResponse} (bearer token) |
  * | GET | /v1/tasks/{task}/models/{version}/model.json?lineage={lineage} | TF.js layers model (immutable) |
  * | GET | /v1/tasks/{task}/models/{version}/weights.bin?lineage={lineage} | its weights (immutable) |
+ * | GET | /v1/tasks/{task}/models/{version}/delta-from/{from}?lineage={lineage} | its difference from an older version (core/model-delta.ts; immutable; 404 `no_delta`: take weights.bin) |
  * | PUT | /v1/tasks/{task}/rounds/{round}/updates/{updateId} | update frame (binary) → {@link UploadAck} (bearer token) |
  * | GET | /v1/tasks/{task}/history | → {@link HistoryPoint}[] |
  *
@@ -389,10 +390,10 @@ export function parseTaskSummary(value: unknown): TaskSummary {
 }
 
 /** Where version `version` of a task's model is served: immutable URLs, keyed by the task's lineage too. */
-export function modelPaths(taskId: string, version: number, lineage: string): { modelJson: string; weights: string } {
+export function modelPaths(taskId: string, version: number, lineage: string): { modelJson: string; weights: string; deltaFrom: (from: number) => string } {
   const base = `/v1/tasks/${encodeURIComponent(taskId)}/models/${version}`;
   const query = lineage ? `?lineage=${encodeURIComponent(lineage)}` : '';
-  return { modelJson: `${base}/model.json${query}`, weights: `${base}/weights.bin${query}` };
+  return { modelJson: `${base}/model.json${query}`, weights: `${base}/weights.bin${query}`, deltaFrom: (from) => `${base}/delta-from/${from}${query}` };
 }
 
 export function parseUploadAck(body: unknown): UploadAck {

@@ -10,9 +10,9 @@ describe('update frame', () => {
     const delta = Float32Array.of(0, -0, 1.5, -3.25e-7, 3.4028234663852886e38, 1e-45);
     const frame = encodeUpdateFrame(f32, meta, delta);
     const decoded = decodeUpdateFrame(frame);
-    expect(decoded.codec).toBe(f32);
+    expect(decoded.codecId).toBe(f32.id);
     expect(decoded.meta).toEqual(meta);
-    const back = decoded.codec.decode(decoded.payload, delta.length);
+    const back = f32.decode(decoded.payload, delta.length);
     expect(new Uint8Array(back.buffer)).toEqual(new Uint8Array(delta.buffer));
   });
 

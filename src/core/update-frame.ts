@@ -14,7 +14,7 @@
  * The weights never travel as JSON; the small metadata does, so that it stays readable and extensible.
  */
 import { CodecError, type Codec } from './codec.ts';
-import { codecsById } from './codecs/index.ts';
+import { CODEC_IDS } from './codecs/index.ts';
 
 export const FRAME_MAGIC = 0x55595643; // 'CVYU' read as little-endian uint32
 export const FRAME_VERSION = 1;
@@ -52,16 +52,22 @@ export interface UpdateMeta {
 }
 
 export interface DecodedFrame {
-  codec: Codec;
+  /** The codec family's wire id: the receiver decodes the payload with its own codec of that id (it knows ρ). */
+  codecId: number;
   meta: unknown;
   payload: Uint8Array;
 }
 
-export function encodeUpdateFrame(codec: Codec, meta: UpdateMeta, delta: Float32Array): Uint8Array<ArrayBuffer> {
+/** A frame of `delta` encoded with `codec` (no error feedback: see error-feedback.ts for the client's way). */
+export function encodeUpdateFrame(codec: Codec, meta: UpdateMeta, delta: Float32Array, random?: () => number): Uint8Array<ArrayBuffer> {
+  return frameWithPayload(codec, meta, codec.encode(delta, random));
+}
+
+/** A frame around a payload `codec` already made. */
+export function frameWithPayload(codec: Codec, meta: UpdateMeta, payload: Uint8Array): Uint8Array<ArrayBuffer> {
   const metaBytes = new TextEncoder().encode(JSON.stringify(meta));
   if (metaBytes.byteLength > MAX_META_BYTES) throw new RangeError('update metadata is too large');
   const payloadOffset = align4(HEADER_BYTES + metaBytes.byteLength);
-  const payload = codec.encode(delta);
   const frame = new Uint8Array(payloadOffset + payload.byteLength);
   const view = new DataView(frame.buffer);
   view.setUint32(0, FRAME_MAGIC, true);
@@ -73,8 +79,11 @@ export function encodeUpdateFrame(codec: Codec, meta: UpdateMeta, delta: Float32
   return frame;
 }
 
+/** The largest frame a payload of `payloadBytes` makes: header, the largest metadata, alignment. */
+export const maxFrameBytes = (payloadBytes: number): number => HEADER_BYTES + MAX_META_BYTES + 3 + payloadBytes;
+
 /**
- * Splits a frame into codec, metadata (still `unknown`: the caller validates it) and payload (a view, not a
+ * Splits a frame into codec id, metadata (still `unknown`: the caller validates it) and payload (a view, not a
  * copy). Throws a CodecError naming what is wrong.
  */
 export function decodeUpdateFrame(frame: Uint8Array): DecodedFrame {
@@ -85,8 +94,8 @@ export function decodeUpdateFrame(frame: Uint8Array): DecodedFrame {
   if (version !== FRAME_VERSION) throw new CodecError(`frame format version ${version} is not supported`);
   // Reserved bytes must be zero, so that a later format can give them a meaning.
   if (view.getUint16(6, true) !== 0) throw new CodecError('reserved header bytes 6–7 must be 0');
-  const codec = codecsById.get(view.getUint8(5));
-  if (!codec) throw new CodecError(`unknown codec id ${view.getUint8(5)}`);
+  const codecId = view.getUint8(5);
+  if (!CODEC_IDS.has(codecId)) throw new CodecError(`unknown codec id ${codecId}`);
   const metaLength = view.getUint32(8, true);
   if (metaLength > MAX_META_BYTES) throw new CodecError(`metadata of ${metaLength} bytes exceeds ${MAX_META_BYTES}`);
   const payloadOffset = align4(HEADER_BYTES + metaLength);
@@ -97,7 +106,7 @@ export function decodeUpdateFrame(frame: Uint8Array): DecodedFrame {
   } catch {
     throw new CodecError('metadata is not valid UTF-8 JSON');
   }
-  return { codec, meta, payload: frame.subarray(payloadOffset) };
+  return { codecId, meta, payload: frame.subarray(payloadOffset) };
 }
 
 const align4 = (n: number): number => (n + 3) & ~3;

@@ -9,11 +9,14 @@
  *   --epochs 1   --batch 10|full   --lr 0.1   --optimizer sgd|adam   --mu 0 (FedProx)   --holdout 0.15
  *   --server-optimizer none|fedavgm|fedadam|fedyogi|fedadagrad   --server-lr η
  *   --personalize all|last:K   --personal-epochs 1   (each client also fine-tunes a personal copy and scores it)
+ *   --codec f32|f16|int8|topk:ρ|topk-int8:ρ (the upload's codec; top-k with error feedback)
+ *   --downloads delta|full (the model as a delta from the version a client holds, as browsers do; or whole)
  *   --target 0.95 (stop once reached)   --seed 1   --backend wasm|cpu (default wasm, convolutions included)
  *   --out results/NAME   --label NAME
  */
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CODEC_NAMES, codecFor } from '../core/codecs/index.ts';
 import { inputShape } from '../core/features.ts';
 import { parseTrainingConfig } from '../core/protocol.ts';
 import { parsePartitionSpec } from '../core/partition.ts';
@@ -44,6 +47,8 @@ const { values: flags } = parseArgs({
     mu: { type: 'string' },
     'server-optimizer': { type: 'string' },
     personalize: { type: 'string' },
+    codec: { type: 'string' },
+    downloads: { type: 'string', default: 'delta' },
     'personal-epochs': { type: 'string' },
     'server-lr': { type: 'string' },
     holdout: { type: 'string', default: '0.15' },
@@ -76,6 +81,8 @@ function configure(): { task: TaskDefinition } {
   const base = loadTaskFile(path);
   const source = flags.model ? modelSource(flags.model) : undefined;
   if (flags.strategy) getStrategy(flags.strategy); // an unknown name fails here, listing the known ones
+  if (flags.codec !== undefined && !codecFor(flags.codec)) throw new Error(`--codec "${flags.codec}": use ${CODEC_NAMES}`);
+  if (flags.downloads !== 'delta' && flags.downloads !== 'full') throw new Error(`--downloads must be delta or full, got "${flags.downloads}"`);
   const batch = flags.batch === 'full' ? Number.MAX_SAFE_INTEGER : optional('batch', 1, true);
   const training = trainingFor(base.training, {
     epochs: optional('epochs', 1, true),
@@ -83,6 +90,7 @@ function configure(): { task: TaskDefinition } {
     learningRate: optional('lr', 0),
     optimizer: flags.optimizer === undefined ? undefined : flags.optimizer === 'adam' ? 'adam' : flags.optimizer === 'sgd' ? 'sgd' : failOptimizer(),
     proximalMu: optional('mu', 0),
+    codec: flags.codec,
     personalization: flags.personalize === undefined ? undefined : { epochs: optional('personal-epochs', 1, true) ?? 1, layers: flags.personalize },
   });
   // Personalization only when asked for here, whatever the task file says: it is an extra epoch per client.
@@ -122,12 +130,13 @@ async function main(): Promise<void> {
   task.rounds = { minClients: 1, targetClients: perRound, deadlineMs: 365 * 24 * 3600_000 };
   const label = flags.label ?? `${task.strategy} ${flags.partition} E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize}`;
   const log = (line: string) => process.stderr.write(line + '\n');
-  log(`covey sim: task ${task.id}, ${clients} clients (${perRound} a round), partition ${flags.partition}, ${task.strategy}${task.serverOptimizer ? ` + ${task.serverOptimizer.name} (η ${task.serverOptimizer.lr})` : ''}, E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize} lr=${task.training.learningRate} ${task.training.optimizer}${task.training.proximalMu ? ` μ=${task.training.proximalMu}` : ''}, backend ${backend}, seed ${seed}`);
+  log(`covey sim: task ${task.id}, ${clients} clients (${perRound} a round), partition ${flags.partition}, ${task.strategy}${task.serverOptimizer ? ` + ${task.serverOptimizer.name} (η ${task.serverOptimizer.lr})` : ''}, E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize} lr=${task.training.learningRate} ${task.training.optimizer}${task.training.proximalMu ? ` μ=${task.training.proximalMu}` : ''}, codec ${task.training.codec}, downloads ${flags.downloads}, backend ${backend}, seed ${seed}`);
   log(describePartition(data.labelCounts));
 
   const started = performance.now();
   const target = optional('target', 0);
-  const records = await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound, rounds, seed, targetAccuracy: target }, (r) => {
+  const downloads = flags.downloads as 'delta' | 'full';
+  const records = await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound, rounds, seed, targetAccuracy: target, downloads }, (r) => {
     if (flags.quiet) return;
     const elapsed = (performance.now() - started) / 1000;
     const eta = (elapsed / r.round) * (rounds - r.round);
@@ -138,11 +147,12 @@ async function main(): Promise<void> {
   if (process.stderr.isTTY) process.stderr.write('\n');
   const reached = target === undefined ? undefined : records.find((r) => r.accuracy >= target)?.round ?? null;
   const last = records[records.length - 1]!;
-  const totals = { rounds: records.length, finalAccuracy: last.accuracy, bestAccuracy: Math.max(...records.map((r) => r.accuracy)), roundsToTarget: reached, wallS: (performance.now() - started) / 1000 };
-  log(`done: ${totals.rounds} rounds in ${totals.wallS.toFixed(0)} s, held-out accuracy ${(last.accuracy * 100).toFixed(1)} % (best ${(totals.bestAccuracy * 100).toFixed(1)} %)${target === undefined ? '' : `, target ${(target * 100).toFixed(1)} % ${reached ? `reached in round ${reached}` : 'not reached'}`}`);
+  const mean = (f: (r: (typeof records)[number]) => number) => records.reduce((a, r) => a + f(r), 0) / records.length;
+  const totals = { rounds: records.length, bytesUpPerClientRound: mean((r) => r.bytesUp), bytesDownPerClientRound: mean((r) => r.bytesDown), finalAccuracy: last.accuracy, bestAccuracy: Math.max(...records.map((r) => r.accuracy)), roundsToTarget: reached, wallS: (performance.now() - started) / 1000 };
+  log(`done: ${totals.rounds} rounds in ${totals.wallS.toFixed(0)} s, ${Math.round(totals.bytesUpPerClientRound)} B up and ${Math.round(totals.bytesDownPerClientRound)} B down per client-round, held-out accuracy ${(last.accuracy * 100).toFixed(1)} % (best ${(totals.bestAccuracy * 100).toFixed(1)} %)${target === undefined ? '' : `, target ${(target * 100).toFixed(1)} % ${reached ? `reached in round ${reached}` : 'not reached'}`}`);
   if (flags.out) {
     const out = resolve(flags.out);
-    writeRun(out, records, { label, task: task.id, model: flags.model ?? 'task', clients, perRound, partition: flags.partition, strategy: task.strategy, serverOptimizer: task.serverOptimizer ?? null, training: task.training, holdout: Number(flags.holdout), seed, backend, target, totals, labelCounts: data.labelCounts });
+    writeRun(out, records, { label, task: task.id, model: flags.model ?? 'task', clients, perRound, partition: flags.partition, strategy: task.strategy, serverOptimizer: task.serverOptimizer ?? null, training: task.training, downloads, holdout: Number(flags.holdout), seed, backend, target, totals, labelCounts: data.labelCounts });
     log(`wrote ${out}/{rounds.json,rounds.csv,run.json,plot.svg}`);
   }
 }

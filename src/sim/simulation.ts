@@ -10,14 +10,19 @@ import * as tf from '@tensorflow/tfjs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { codecsByName } from '../core/codecs/index.ts';
+import { inflateRawSync } from 'node:zlib';
+import { codecFor } from '../core/codecs/index.ts';
 import { asWeights } from '../core/ids.ts';
+import { int8 } from '../core/codecs/int8.ts';
+import { compressWithFeedback } from '../core/error-feedback.ts';
+import { applyModelDelta, decodeModelDelta, shouldAskForDelta } from '../core/model-delta.ts';
 import type { TrainingConfig } from '../core/protocol.ts';
 import { createRng } from '../core/rng.ts';
-import { encodeUpdateFrame } from '../core/update-frame.ts';
+import { frameWithPayload } from '../core/update-frame.ts';
 import { subtractWeights } from '../core/vector.ts';
 import { ApiFailure } from '../coordinator/api-failure.ts';
 import { Federation } from '../coordinator/federation.ts';
+import { ModelDeltas } from '../coordinator/model-deltas.ts';
 import { CoordinatorStore } from '../coordinator/store.ts';
 import type { TaskDefinition } from '../coordinator/task.ts';
 import { describeModel, evaluate, personalize, readWeights, trainLocally, writeWeights, type ExampleBatch } from '../model/tf-model.ts';
@@ -45,6 +50,11 @@ export interface SimulationOptions {
   signal?: AbortSignal;
   /** An adversary: what a hostile client sends instead of its honest delta (poisoning experiments); identity for the honest. */
   tamper?: (clientId: string, delta: Float32Array) => Float32Array;
+  /**
+   * How clients get the round's model: `delta` as the browser does (nothing when held, a delta from the
+   * version it holds when the coordinator has one, else whole), or `full` (always whole, as before deltas).
+   */
+  downloads?: 'delta' | 'full';
   /** Test-set metrics besides accuracy and loss (AUC, F1 for two-class tasks), per round. */
   onEvaluated?: (round: number, metrics: { accuracy: number; loss: number; auc?: number; f1?: number }) => void;
 }
@@ -64,9 +74,14 @@ export interface RoundRecord {
   refused: number;
   /** Mean client training loss this round. */
   clientLoss: number;
-  /** Per client-round, mean: the update frame sent, and the model (model.json + weights.bin) received. */
+  /**
+   * Per client-round, mean bytes of body that travelled: the update frame sent, and what the client received
+   * for the round's model (nothing when held; a delta; weights.bin, and model.json the first time).
+   */
   bytesUp: number;
   bytesDown: number;
+  /** How the round's clients got the model. */
+  downloads: { held: number; delta: number; full: number };
   wallMs: number;
   /** Samples trained per second this round, over all its clients. */
   samplesPerSecond: number;
@@ -83,21 +98,27 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
   // A simulated client holds its place for the whole round: a refused upload must not look like a lapsed
   // lease (and keep the client out of the next rounds) when the simulated clock jumps to the deadline.
   const federation = new Federation({ ...task, rounds: { ...task.rounds, leaseMs: task.rounds.deadlineMs } }, await readWeights(model), store, {}, () => clock);
-  const codec = codecsByName.get(task.training.codec)!;
+  const codec = codecFor(task.training.codec)!;
   const rng = createRng(opts.seed);
+  const devices = new SimDevices(store, task.id, federation.lineage, modelJsonBytes, opts.downloads ?? 'delta');
   const classes = task.labels.length;
   const records: RoundRecord[] = [];
   try {
     for (let round = 1; round <= opts.rounds && !opts.signal?.aborted; round++) {
       const started = performance.now();
       const summary = federation.summary();
-      const global = asWeights(store.latestVersion(task.id)!.weights);
       const sampled = sample(clients, opts.perRound, rng);
-      let up = 0, trained = 0, lossSum = 0, refused = 0;
+      let up = 0, down = 0, trained = 0, lossSum = 0, refused = 0;
+      const downloads = { held: 0, delta: 0, full: 0 };
       for (const client of sampled) {
         clock += 1;
         const answer = federation.checkin({ clientId: client.id, exampleCount: client.train.count });
         if (answer.status !== 'assigned') throw new Error(`simulated client ${client.id} was not assigned: ${answer.reason}`);
+        // The model as this client holds it: a delta's rounding included, as in the browser.
+        const got = devices.receive(client.id, answer.modelVersion);
+        down += got.bytes;
+        downloads[got.via] += 1;
+        const global = asWeights(got.weights);
         writeWeights(model, global);
         // Federated evaluation, as the browser does it: the received model on the client's held-out part, reported with the update.
         const held = client.heldOut.count > 0 ? await evaluate(model, client.heldOut, inputShape) : null;
@@ -112,7 +133,10 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         const result = await trainLocally(model, client.train, task.training, { inputShape, numClasses: classes, seed: Math.floor(rng() * 2 ** 31) });
         const honest = subtractWeights(result.weights, global);
         const delta = opts.tamper ? opts.tamper(client.id, honest) : honest;
-        const frame = encodeUpdateFrame(codec, { clientId: client.id, baseVersion: answer.modelVersion, numExamples: result.numExamples, loss: Math.min(result.loss, 1e4), lineage: federation.lineage, ...evaluation }, delta);
+        // Encoded as the browser does: with the client's residual added where the codec drops values.
+        const compressed = compressWithFeedback(codec, delta, devices.residual(client.id), rng);
+        devices.keepResidual(client.id, compressed.residual);
+        const frame = frameWithPayload(codec, { clientId: client.id, baseVersion: answer.modelVersion, numExamples: result.numExamples, loss: Math.min(result.loss, 1e4), lineage: federation.lineage, ...evaluation }, compressed.payload);
         try {
           federation.acceptUpload(answer.roundId, `r${round}-${client.id}`, frame, client.id);
         } catch (e) {
@@ -148,7 +172,8 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         refused,
         clientLoss: lossSum / sampled.length,
         bytesUp: up / sampled.length,
-        bytesDown: modelJsonBytes + federation.parameterCount * 4,
+        bytesDown: down / sampled.length,
+        downloads,
         wallMs,
         samplesPerSecond: trained / (wallMs / 1000),
       };
@@ -163,6 +188,52 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
     store.close();
     rmSync(dir, { recursive: true, force: true });
     tf.disposeVariables();
+  }
+}
+
+/**
+ * What each simulated client keeps between its rounds, as a browser keeps it in IndexedDB: the model version
+ * it holds (and how many deltas led there) and its error-feedback residual. Downloads go through the
+ * coordinator's own delta maker and the browser's decoding steps, so their bytes are what would travel.
+ */
+class SimDevices {
+  private readonly held = new Map<string, { version: number; hops: number; weights: Float32Array }>();
+  private readonly residuals = new Map<string, Float32Array>();
+  private readonly deltas: ModelDeltas;
+
+  constructor(
+    private readonly store: CoordinatorStore,
+    private readonly taskId: string,
+    private readonly lineage: string,
+    private readonly modelJsonBytes: number,
+    private readonly mode: 'delta' | 'full',
+  ) {
+    this.deltas = new ModelDeltas(store);
+  }
+
+  receive(clientId: string, version: number): { weights: Float32Array; bytes: number; via: 'held' | 'delta' | 'full' } {
+    const held = this.held.get(clientId);
+    if (this.mode === 'delta' && held?.version === version) return { weights: held.weights, bytes: 0, via: 'held' };
+    const frame = this.mode === 'delta' && held && shouldAskForDelta(held, version) ? this.deltas.frame(this.taskId, this.lineage, held.version, version) : null;
+    if (held && frame) {
+      const { header, body } = decodeModelDelta(frame, { from: held.version, to: version, parameterCount: held.weights.length });
+      const weights = applyModelDelta(held.weights, int8.decode(inflateRawSync(body, { maxOutputLength: header.payloadBytes }), held.weights.length));
+      this.held.set(clientId, { version, hops: held.hops + 1, weights });
+      return { weights, bytes: frame.byteLength, via: 'delta' };
+    }
+    const weights = this.store.modelVector(this.taskId, version)!;
+    this.held.set(clientId, { version, hops: 0, weights });
+    // With deltas, model.json once per client (the browser keeps the topology); without, with every download.
+    return { weights, bytes: weights.byteLength + (this.mode === 'full' || !held ? this.modelJsonBytes : 0), via: 'full' };
+  }
+
+  residual(clientId: string): Float32Array | null {
+    return this.residuals.get(clientId) ?? null;
+  }
+
+  keepResidual(clientId: string, residual: Float32Array | null): void {
+    if (residual) this.residuals.set(clientId, residual);
+    else this.residuals.delete(clientId);
   }
 }
 

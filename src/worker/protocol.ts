@@ -16,8 +16,10 @@ export interface BackendReport {
 }
 
 export interface TrainJob {
-  /** Absolute URL of the global model's model.json. */
+  /** Absolute URL of the global model's model.json: loaded from there unless `model` is given. */
   modelUrl: string;
+  /** The model itself, as the page holds it (client/model-download.ts): topology, weight specs and float32 weights. */
+  model?: { topology: object; weightSpecs: object[]; weights: ArrayBuffer };
   config: TrainingConfig;
   inputShape: number[];
   numClasses: number;
@@ -63,7 +65,7 @@ export type WorkerResponse =
   | {
       type: 'trained';
       jobId: number;
-      /** Float32 little-endian: local weights minus the global weights loaded from `modelUrl`. */
+      /** Float32 little-endian: local weights minus the global weights it started from (`model`, or loaded from `modelUrl`). */
       delta: ArrayBuffer;
       loss: number;
       accuracy: number;

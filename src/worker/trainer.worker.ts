@@ -31,7 +31,8 @@ function isRequest(data: unknown): data is WorkerRequest {
   }
   if (m.type !== 'train' || typeof m.jobId !== 'number' || typeof m.job !== 'object' || m.job === null) return false;
   const job = m.job as Partial<TrainJob>;
-  return typeof job.modelUrl === 'string' && job.features instanceof ArrayBuffer && (job.dtype === 'uint8' || job.dtype === 'float32') && job.labels instanceof ArrayBuffer
+  const model = job.model === undefined || (typeof job.model === 'object' && job.model !== null && job.model.weights instanceof ArrayBuffer && Array.isArray(job.model.weightSpecs) && typeof job.model.topology === 'object');
+  return typeof job.modelUrl === 'string' && model && job.features instanceof ArrayBuffer && (job.dtype === 'uint8' || job.dtype === 'float32') && job.labels instanceof ArrayBuffer
     && Number.isInteger(job.count) && Array.isArray(job.inputShape) && typeof job.config === 'object';
 }
 
@@ -71,7 +72,7 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
   let model: tf.LayersModel | undefined;
   try {
     const report = await (backend ??= chooseBackend());
-    model = await tf.loadLayersModel(job.modelUrl);
+    model = await tf.loadLayersModel(job.model ? tf.io.fromMemory({ modelTopology: job.model.topology, weightSpecs: job.model.weightSpecs as tf.io.WeightsManifestEntry[], weightData: job.model.weights }) : job.modelUrl);
     const global = await readWeights(model);
     // Federated evaluation first: the model as received, on examples it will never train on.
     const train = unpack(job, job);

@@ -1,0 +1,71 @@
+/**
+ * What crossed the network for a task, as the person may see it: bytes sent (update frames, counted when the
+ * coordinator acknowledged them) and bytes received (the round's model: nothing when this browser held it,
+ * a delta, or the whole model), per round and in total, per codec. Kept in IndexedDB with the person's data.
+ * Bodies only: HTTP headers and the small JSON of check-ins are not counted.
+ */
+export type ModelVia = 'held' | 'delta' | 'full';
+
+export interface TrafficRound {
+  roundId: number;
+  /** The upload's codec, once one was sent; the model's way here otherwise. */
+  codec: string | null;
+  sentBytes: number;
+  receivedBytes: number;
+  via: ModelVia | null;
+  at: number;
+}
+
+export interface TrafficLedger {
+  sentBytes: number;
+  receivedBytes: number;
+  /** Per upload codec: updates sent and their bytes. */
+  byCodec: Record<string, { updates: number; sentBytes: number }>;
+  /** Per way the model came: downloads and their bytes. */
+  byVia: Partial<Record<ModelVia, { downloads: number; receivedBytes: number }>>;
+  /** The latest rounds, newest last. */
+  rounds: TrafficRound[];
+}
+
+const KEPT_ROUNDS = 50;
+
+export const emptyLedger = (): TrafficLedger => ({ sentBytes: 0, receivedBytes: 0, byCodec: {}, byVia: {}, rounds: [] });
+
+export function isTrafficLedger(v: unknown): v is TrafficLedger {
+  if (typeof v !== 'object' || v === null) return false;
+  const l = v as Partial<TrafficLedger>;
+  return typeof l.sentBytes === 'number' && typeof l.receivedBytes === 'number' && typeof l.byCodec === 'object' && typeof l.byVia === 'object' && Array.isArray(l.rounds);
+}
+
+/** The round's entry, made when missing; older entries beyond the kept ones are dropped. */
+function roundOf(ledger: TrafficLedger, roundId: number, now: number): TrafficRound {
+  let entry = ledger.rounds.find((r) => r.roundId === roundId);
+  if (!entry) {
+    entry = { roundId, codec: null, sentBytes: 0, receivedBytes: 0, via: null, at: now };
+    ledger.rounds.push(entry);
+    if (ledger.rounds.length > KEPT_ROUNDS) ledger.rounds.splice(0, ledger.rounds.length - KEPT_ROUNDS);
+  }
+  return entry;
+}
+
+export function addDownload(ledger: TrafficLedger, roundId: number, via: ModelVia, bytes: number, now = Date.now()): TrafficLedger {
+  const entry = roundOf(ledger, roundId, now);
+  entry.receivedBytes += bytes;
+  entry.via = via;
+  ledger.receivedBytes += bytes;
+  const v = (ledger.byVia[via] ??= { downloads: 0, receivedBytes: 0 });
+  v.downloads += 1;
+  v.receivedBytes += bytes;
+  return ledger;
+}
+
+export function addUpload(ledger: TrafficLedger, roundId: number, codec: string, bytes: number, now = Date.now()): TrafficLedger {
+  const entry = roundOf(ledger, roundId, now);
+  entry.sentBytes += bytes;
+  entry.codec = codec;
+  ledger.sentBytes += bytes;
+  const c = (ledger.byCodec[codec] ??= { updates: 0, sentBytes: 0 });
+  c.updates += 1;
+  c.sentBytes += bytes;
+  return ledger;
+}
