@@ -3,9 +3,9 @@
  * a fresh data directory, as `npm start` would after a build, and reads its state over HTTP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { enrolmentProof, makeSigningKey } from '../src/client/client-key.ts';
 import type { EnrolRequest, HistoryPoint, TaskSummary } from '../src/core/protocol.ts';
 
@@ -101,4 +101,17 @@ export async function authHeaders(base: string, clientId: string, task = 'digits
   const res = await enrol(base, clientId, task, undefined, headers);
   if (!res.ok) throw new Error(`enrol ${clientId}: HTTP ${res.status} ${await res.text()}`);
   return { authorization: `Bearer ${((await res.json()) as { token: string }).token}` };
+}
+
+/**
+ * A tasks directory (for COVEY_TASKS_DIR) holding the shipped digits task with its upload codec set to
+ * `codec`; its test set is named by absolute path, since the file no longer sits in tasks/.
+ */
+export function digitsTaskWithCodec(codec: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `covey-tasks-${codec.replace(/\W/g, '')}-`));
+  const task = JSON.parse(readFileSync('tasks/digits.json', 'utf8')) as { training: { codec: string }; evaluation: { testSet: string } };
+  task.training.codec = codec;
+  task.evaluation.testSet = resolve('tasks', task.evaluation.testSet);
+  writeFileSync(join(dir, 'digits.json'), JSON.stringify(task));
+  return dir;
 }

@@ -7,6 +7,7 @@ import type { CoordinatorApi } from '../client/coordinator-api.ts';
 import { FederationClient, type FederationEvent } from '../client/federation-client.ts';
 import type { DeliveryEvent, Outbox } from '../client/outbox.ts';
 import type { CoveyStore } from '../client/store.ts';
+import type { TrafficLedger } from '../client/traffic.ts';
 import type { WorkerBridge } from '../client/worker-bridge.ts';
 import { metricText, renderMetricChart } from './metric-chart.ts';
 import { $, errorText, formatBytes, log, say } from './dom.ts';
@@ -96,6 +97,18 @@ export class FederationPanel {
       log(`${round}: sending failed (${e.reason}); next try at ${new Date(e.at).toLocaleTimeString()}`);
     }
     void this.refreshOutbox();
+    void this.refreshTraffic();
+  }
+
+  /** Bytes sent and received, for the latest round and in total, by codec and by the way the model came. */
+  async refreshTraffic(): Promise<void> {
+    const ledger = await this.o.store.traffic(this.o.taskId);
+    say('traffic', trafficSummary(ledger));
+    const lines = [
+      ...Object.entries(ledger.byCodec).map(([codec, c]) => `Sent ${formatBytes(c.sentBytes)} in ${c.updates} update${c.updates === 1 ? '' : 's'} encoded as ${codec}`),
+      ...Object.entries(ledger.byVia).map(([via, v]) => `Received ${formatBytes(v.receivedBytes)} for ${v.downloads} model${v.downloads === 1 ? '' : 's'} ${VIA_TEXT[via as keyof typeof VIA_TEXT]}`),
+    ];
+    $('traffic-detail').replaceChildren(...lines.map((text) => Object.assign(document.createElement('li'), { textContent: text })));
   }
 
   async refreshOutbox(): Promise<void> {
@@ -155,6 +168,10 @@ export class FederationPanel {
       case 'task':
         this.o.onTask(e.task);
         break;
+      case 'model':
+        log(`Round ${e.roundId}: model v${e.modelVersion} ${e.via === 'held' ? 'was already on this device' : `received ${VIA_TEXT[e.via]}, ${formatBytes(e.bytes)}`}`);
+        void this.refreshTraffic();
+        break;
       case 'round':
         say('round', String(e.roundId));
         log(`${e.offline ? 'Offline: training for' : 'Assigned to'} round ${e.roundId} (model v${e.modelVersion})`);
@@ -164,7 +181,7 @@ export class FederationPanel {
         say('phase', `Training: epoch ${e.epoch}/${e.epochs}, loss ${e.loss.toFixed(3)}`);
         break;
       case 'queued':
-        log(`Round ${e.roundId}: trained on ${e.numExamples} examples in ${(e.trainMs / 1000).toFixed(1)} s, loss ${e.loss.toFixed(3)}; ${formatBytes(e.bytes)} update ready to send`);
+        log(`Round ${e.roundId}: trained on ${e.numExamples} examples in ${(e.trainMs / 1000).toFixed(1)} s, loss ${e.loss.toFixed(3)}; ${formatBytes(e.bytes)} update (${e.codec}) ready to send`);
         if (e.heldOut) log(`The model you received got ${(e.heldOut.accuracy * 100).toFixed(1)} % of your ${e.heldOut.count} held-out examples right (they are never trained on)`);
         if (e.heldOut?.personalAccuracy !== undefined) {
           say('personal', `Your model: ${(e.heldOut.personalAccuracy * 100).toFixed(0)} % on your ${e.heldOut.count} held-out examples; the shared model: ${(e.heldOut.accuracy * 100).toFixed(0)} %.`);
@@ -177,4 +194,13 @@ export class FederationPanel {
         break;
     }
   }
+}
+
+const VIA_TEXT = { held: 'already on this device', delta: 'as a difference from the version this device had', full: 'whole' } as const;
+
+function trafficSummary(l: TrafficLedger): string {
+  const last = l.rounds.at(-1);
+  const total = `in total ${formatBytes(l.sentBytes)} sent, ${formatBytes(l.receivedBytes)} received`;
+  if (!last) return total;
+  return `round ${last.roundId}: ${formatBytes(last.sentBytes)} sent${last.codec ? ` (${last.codec})` : ''}, ${formatBytes(last.receivedBytes)} received; ${total}`;
 }

@@ -108,6 +108,7 @@ async function refreshTask(): Promise<void> {
 async function deliverOutbox(): Promise<void> {
   await outbox.deliver({ force: true });
   await federation.refreshOutbox();
+  await federation.refreshTraffic();
 }
 
 if (params.has('deleted')) {

@@ -12,8 +12,8 @@ import { addUpload } from './traffic.ts';
 /** The one call the outbox needs of the API client. */
 export type Uploader = Pick<CoordinatorApi, 'upload'>;
 
-/** What a delivery event says about its item: everything but the bytes, so it can be posted to pages cheaply. */
-export type OutboxReceipt = Omit<OutboxItem, 'frame'>;
+/** What a delivery event says about its item: everything but the bytes (their count only), so it can be posted to pages cheaply. */
+export type OutboxReceipt = Omit<OutboxItem, 'frame'> & { bytes: number };
 
 export type DeliveryEvent =
   | { type: 'delivered'; item: OutboxReceipt; duplicate: boolean }
@@ -152,6 +152,6 @@ export class Outbox {
   }
 }
 
-function receipt({ frame: _frame, ...rest }: OutboxItem): OutboxReceipt {
-  return rest;
+function receipt({ frame, ...rest }: OutboxItem): OutboxReceipt {
+  return { ...rest, bytes: frame.byteLength };
 }

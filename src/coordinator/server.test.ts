@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from './admission.ts';
 import { hostPolicy } from './host-check.ts';
 import { readWeights } from '../model/tf-model.ts';
+import { inflateRawSync } from 'node:zlib';
+import { int8 } from '../core/codecs/int8.ts';
+import { applyModelDelta, decodeModelDelta } from '../core/model-delta.ts';
 import type { Coordinator } from './coordinator.ts';
 import { makeSigningKey } from '../client/client-key.ts';
 import { authHeaders, enrol } from '../../e2e/coordinator.ts';
@@ -404,6 +407,63 @@ describe('a task without a held-out set', () => {
       const history = (await (await fetch(`${dbase}/v1/tasks/tiny/history`)).json()) as { accuracy: number | null; federated: unknown }[];
       expect(history[0]).toMatchObject({ accuracy: null, federated: { accuracy: 0.75, loss: 0.6, examples: 8, clients: 1 } });
       expect(history[1]).toMatchObject({ accuracy: null, federated: null });
+    } finally {
+      await d.close();
+    }
+  });
+});
+
+describe('fewer bytes on the wire', () => {
+  it('serves a newer version as an int8 delta from an older one, immutable, and 404 no_delta where it has none', async () => {
+    const { coordinator: d, base: dbase } = await startTestCoordinator(tinyTask({ rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000 } }));
+    try {
+      const auth = await authHeaders(dbase, 'client-delta', 'tiny');
+      const change = Float32Array.from({ length: TINY_PARAMS }, (_, i) => (i - 7) / 100);
+      expect((await fetch(`${dbase}/v1/tasks/tiny/rounds/1/updates/update-delta`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...auth }, body: updateFrame('client-delta', change) })).status).toBe(200);
+      await expect.poll(() => d.tasks.get('tiny')!.federation.modelVersion).toBe(1);
+      const res = await fetch(`${dbase}/v1/tasks/tiny/models/1/delta-from/0`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toContain('immutable');
+      expect(res.headers.get('content-type')).toBe('application/octet-stream');
+      const frame = new Uint8Array(await res.arrayBuffer());
+      const { header, body } = decodeModelDelta(frame, { from: 0, to: 1, parameterCount: TINY_PARAMS });
+      expect([header.codecId, header.compression]).toEqual([int8.id, 'deflate']);
+      const applied = applyModelDelta(d.store.modelVector('tiny', 0)!, int8.decode(inflateRawSync(body), TINY_PARAMS));
+      const v1 = d.store.modelVector('tiny', 1)!;
+      // Each value within its chunk's scale: max |change| / 127.
+      applied.forEach((w, i) => expect(Math.abs(w - v1[i]!)).toBeLessThanOrEqual(0.08 / 127 + 1e-6));
+      // The same bytes every time: cacheable as a version is.
+      expect(new Uint8Array(await (await fetch(`${dbase}/v1/tasks/tiny/models/1/delta-from/0`)).arrayBuffer())).toEqual(frame);
+      await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/1/delta-from/1`), 404, 'no_delta', 'from');
+      await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/0/delta-from/1`), 404, 'no_delta', 'from');
+      await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/2/delta-from/1`), 404, 'unknown_version', 'version');
+      await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/1/delta-from/0x0`), 400, 'bad_version', 'from');
+      await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/1/delta-from/0?lineage=other`), 404, 'unknown_version', 'lineage');
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('compresses text on the wire, not weights', async () => {
+    const appDir = mkdtempSync(join(tmpdir(), 'covey-app-'));
+    writeFileSync(join(appDir, 'index.html'), '<!doctype html><title>Covey</title>');
+    writeFileSync(join(appDir, 'big.js'), `export const x = ${JSON.stringify('covey '.repeat(2000))};`);
+    const { coordinator: d, base: dbase } = await startTestCoordinator(undefined, { appDir });
+    const encodingOf = async (path: string, init: RequestInit = {}) => {
+      // Node's fetch always sends accept-encoding and decodes; a raw request shows what travelled.
+      const { hostname, port } = new URL(dbase);
+      return new Promise<string | undefined>((resolve, reject) => {
+        const req = request({ hostname, port, path, method: init.method ?? 'GET', headers: { 'accept-encoding': 'gzip, br', ...(init.headers as Record<string, string>) } }, (res) => {
+          res.resume();
+          resolve(res.headers['content-encoding']);
+        });
+        req.on('error', reject);
+        req.end(init.body as string | undefined);
+      });
+    };
+    try {
+      expect(await encodingOf('/big.js')).toMatch(/^(br|gzip)$/);
+      expect(await encodingOf('/v1/tasks/tiny/models/0/weights.bin')).toBeUndefined();
     } finally {
       await d.close();
     }

@@ -19,9 +19,10 @@ import type { TaskSummary } from '../core/protocol.ts';
 import { ValidationError } from '../core/validate.ts';
 import { ApiRequestError, CoordinatorApi } from '../client/coordinator-api.ts';
 import { examplesFromCsv } from '../client/csv-import.ts';
-import { FederationClient, type FederationEvent } from '../client/federation-client.ts';
+import type { FederationEvent } from '../client/federation-client.ts';
 import { Outbox, type DeliveryEvent } from '../client/outbox.ts';
 import { CoveyStore, StorageFullError, type StoredExample } from '../client/store.ts';
+import type { ModelVia, TrafficLedger } from '../client/traffic.ts';
 import { WorkerBridge } from '../client/worker-bridge.ts';
 import type { BackendName, BackendReport } from '../worker/protocol.ts';
 import { createTrainerWorker } from './worker-loader.ts';
@@ -78,12 +79,29 @@ export interface CoveyEvents {
   round: { roundId: number; modelVersion: number; offline: boolean };
   /** Training progress of the current round, 0–1. */
   progress: { fraction: number; epoch: number; epochs: number; loss: number };
-  /** An update reached the coordinator (`duplicate`: it had arrived before and was counted once). */
-  contributed: { roundId: number; duplicate: boolean };
+  /** An update reached the coordinator (`duplicate`: it had arrived before and was counted once); `bytes` of it, in `codec`. */
+  contributed: { roundId: number; duplicate: boolean; bytes: number; codec: string };
+  /**
+   * What crossed the network for a round, each time that changes (its model received, its update sent), and
+   * in total: bytes of body sent and received, the upload's codec, and how the model came (`held`: it was
+   * on this device already; `delta`: the difference from the version it had; `full`: whole).
+   */
+  traffic: TrafficEvent;
   /** Something went wrong; the client keeps trying where it can. */
   error: { message: string };
   /** What the client is doing now, in words. */
   status: { phase: string; message: string };
+}
+
+/** See {@link CoveyEvents.traffic}. */
+export interface TrafficEvent {
+  roundId: number;
+  sentBytes: number;
+  receivedBytes: number;
+  codec: string | null;
+  via: ModelVia | null;
+  totalSentBytes: number;
+  totalReceivedBytes: number;
 }
 
 /** A connection to one task of one coordinator. */
@@ -94,6 +112,8 @@ export interface Covey {
   addExamples(batch: readonly Example[]): Promise<number>;
   /** Stores examples from CSV text with the task's columns (tabular tasks); all or none. */
   addCsv(text: string): Promise<number>;
+  /** What crossed the network for this task from this browser: totals, per codec, per round (the latest 50). */
+  traffic(): Promise<TrafficLedger>;
   /** How many examples this browser holds for the task. */
   exampleCount(): Promise<number>;
   /** Starts taking part in rounds until {@link Covey.leave} or the signal aborts. */
@@ -157,7 +177,7 @@ const WORKER_FILE = 'trainer.worker.js';
 type Listeners = { [K in keyof CoveyEvents]: Set<(event: CoveyEvents[K]) => void> };
 
 class Connection implements Covey {
-  private readonly listeners: Listeners = { backend: new Set(), round: new Set(), progress: new Set(), contributed: new Set(), error: new Set(), status: new Set() };
+  private readonly listeners: Listeners = { backend: new Set(), round: new Set(), progress: new Set(), contributed: new Set(), traffic: new Set(), error: new Set(), status: new Set() };
   private readonly bridge: WorkerBridge;
   private readonly outbox: Outbox;
   private session: AbortController | undefined;
@@ -195,6 +215,10 @@ class Connection implements Covey {
     return this.store.count(this.task.id);
   }
 
+  traffic(): Promise<TrafficLedger> {
+    return this.store.traffic(this.task.id);
+  }
+
   join(options: { signal?: AbortSignal } = {}): void {
     const { signal } = options;
     if (this.session || this.closed || signal?.aborted) return;
@@ -204,9 +228,9 @@ class Connection implements Covey {
       if (this.session === session) this.leave();
     };
     signal?.addEventListener('abort', stop, { once: true });
-    const client = new FederationClient({ api: this.api, store: this.store, bridge: this.bridge, outbox: this.outbox, taskId: this.task.id, onEvent: (e) => this.onFederation(e) });
-    client
-      .run(session.signal)
+    // The round loop (codecs, model deltas) loads when someone joins, not with the page that embeds Covey.
+    import('../client/federation-client.ts')
+      .then(({ FederationClient }) => new FederationClient({ api: this.api, store: this.store, bridge: this.bridge, outbox: this.outbox, taskId: this.task.id, onEvent: (e) => this.onFederation(e) }).run(session.signal))
       .catch((e: unknown) => this.emit('error', { message: e instanceof Error ? e.message : String(e) }))
       .finally(() => {
         // A session that ended on its own (its worker could not start, say) does not block the next join().
@@ -299,14 +323,26 @@ class Connection implements Covey {
         return this.emit('status', { phase: e.phase, message: e.message });
       case 'error':
         return this.emit('error', { message: e.message });
+      case 'model':
+        return void this.emitTraffic(e.roundId);
       case 'task':
       case 'queued':
         return;
     }
   }
 
+  /** The round's line of the traffic ledger, and the totals, as they stand now. */
+  private async emitTraffic(roundId: number): Promise<void> {
+    const ledger = await this.store.traffic(this.task.id).catch(() => undefined); // closed meanwhile
+    const round = ledger?.rounds.find((r) => r.roundId === roundId);
+    if (!ledger || !round) return;
+    this.emit('traffic', { roundId, sentBytes: round.sentBytes, receivedBytes: round.receivedBytes, codec: round.codec, via: round.via, totalSentBytes: ledger.sentBytes, totalReceivedBytes: ledger.receivedBytes });
+  }
+
   private onDelivery(e: DeliveryEvent): void {
-    if (e.type === 'delivered') this.emit('contributed', { roundId: e.item.roundId, duplicate: e.duplicate });
-    else if (e.type === 'rejected') this.emit('error', { message: `update for round ${e.item.roundId} not accepted: ${e.reason}` });
+    if (e.type === 'delivered') {
+      this.emit('contributed', { roundId: e.item.roundId, duplicate: e.duplicate, bytes: e.item.bytes, codec: e.item.codec ?? 'f32' });
+      void this.emitTraffic(e.item.roundId);
+    } else if (e.type === 'rejected') this.emit('error', { message: `update for round ${e.item.roundId} not accepted: ${e.reason}` });
   }
 }
