@@ -7,6 +7,7 @@ import { decodeRecords } from '../src/core/example-records.ts';
 import type { TrainingConfig } from '../src/core/protocol.ts';
 import { WorkerBridge } from '../src/client/worker-bridge.ts';
 import type { BackendName } from '../src/worker/protocol.ts';
+import type { CodecThroughput } from './codec-throughput.ts';
 
 export interface BenchResult {
   backend: string;
@@ -94,8 +95,18 @@ async function onMainThread(backend: BackendName, count: number): Promise<BenchR
 declare global {
   interface Window {
     runBench(backend: BackendName, where: 'worker' | 'main', count: number): Promise<BenchResult>;
+    /** Codec throughput on a delta of `length` values, measured in a module worker (bench/codec-throughput.ts). */
+    runCodecBench(length: number): Promise<CodecThroughput[]>;
   }
 }
+
+window.runCodecBench = (length) =>
+  new Promise((resolve, reject) => {
+    const worker = new Worker(new URL('./codec-worker.ts', import.meta.url), { type: 'module' });
+    worker.onmessage = (e: MessageEvent<CodecThroughput[]>) => (worker.terminate(), resolve(e.data));
+    worker.onerror = (e) => (worker.terminate(), reject(new Error(e.message)));
+    worker.postMessage({ length });
+  });
 
 window.runBench = (backend, where, count) => (where === 'worker' ? inWorker(backend, count) : onMainThread(backend, count));
 document.getElementById('out')!.textContent = 'ready: call runBench(backend, "worker" | "main", examples)';

@@ -2,7 +2,7 @@
  * `npm run sim:codecs`: what each codec costs and saves. For the digits task's 2NN (199 k parameters) and CNN
  * (20.5 k), each on `iid` and `labels:2`, and the fraud task (12 natural clients), the same rounds from the
  * same seed with: f32 and whole-model downloads (Covey before codecs), then with model downloads as deltas,
- * f32, f16, int8, topk:0.01 and topk-int8:0.01 uploads (top-k with error feedback). The bytes are the bodies
+ * f32, f16, int8, topk:0.01, topk-int8:0.01 and topk-int8:0.03 uploads (top-k with error feedback). The bytes are the bodies
  * that travelled per client-round, as the simulator counts them (the update frame up; the model delta, or
  * weights.bin, down). Writes results/codecs/ (a folder per run, plots, table.md) and prints the table.
  *
@@ -56,6 +56,7 @@ const CODECS: { label: string; codec: string; downloads: 'delta' | 'full' }[] = 
   { label: 'int8', codec: 'int8', downloads: 'delta' },
   { label: 'topk:0.01', codec: 'topk:0.01', downloads: 'delta' },
   { label: 'topk-int8:0.01', codec: 'topk-int8:0.01', downloads: 'delta' },
+  { label: 'topk-int8:0.03', codec: 'topk-int8:0.03', downloads: 'delta' },
 ];
 
 interface Result {
@@ -104,8 +105,8 @@ function table(results: Result[]): string {
   const lines = [
     `Per client-round, mean bytes of body; the headline metric (accuracy, AUC for fraud) after the last round and the mean of the last 5 rounds, and its difference from f32 with delta downloads (points). Seed ${SEED}.`,
     '',
-    '| task | codec | bytes up | up vs f32 | bytes down | down vs whole model | metric, last round | mean of last 5 | vs f32 (points) | wall time |',
-    '|---|---|---|---|---|---|---|---|---|---|',
+    '| task | codec | bytes up | up vs f32 | bytes down | down vs whole model | one delta vs whole model | metric, last round | mean of last 5 | vs f32 (points) | wall time |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const config of CONFIGS) {
     const mine = results.filter((r) => r.config === config);
@@ -117,7 +118,10 @@ function table(results: Result[]): string {
       const last5 = mean(r.metric.slice(-5));
       const ratio = (a: number, b: number | undefined) => (b === undefined ? '—' : `1/${(b / a).toFixed(1)}`);
       const points = f32 ? ((last5 - mean(f32.metric.slice(-5))) * 100).toFixed(2) : '—';
-      lines.push(`| ${config.name} (${config.metric}) | ${r.label} | ${kB(up)} | ${ratio(up, f32 && mean(f32.records.map((x) => x.bytesUp)))} | ${kB(down)} | ${ratio(down, whole && mean(whole.records.map((x) => x.bytesDown)))} | ${(r.metric.at(-1)! * 100).toFixed(1)} % | ${(last5 * 100).toFixed(1)} % | ${points} | ${r.wallS.toFixed(0)} s |`);
+      const deltas = r.records.filter((x) => x.bytesPerDelta !== null);
+      const perDelta = deltas.length ? deltas.reduce((a, x) => a + x.bytesPerDelta! * x.downloads.delta, 0) / deltas.reduce((a, x) => a + x.downloads.delta, 0) : undefined;
+      const wholeModel = whole && mean(whole.records.map((x) => x.bytesDown));
+      lines.push(`| ${config.name} (${config.metric}) | ${r.label} | ${kB(up)} | ${ratio(up, f32 && mean(f32.records.map((x) => x.bytesUp)))} | ${kB(down)} | ${ratio(down, wholeModel)} | ${perDelta === undefined ? '—' : ratio(perDelta, wholeModel)} | ${(r.metric.at(-1)! * 100).toFixed(1)} % | ${(last5 * 100).toFixed(1)} % | ${points} | ${r.wallS.toFixed(0)} s |`);
     }
   }
   return lines.join('\n') + '\n';

@@ -82,6 +82,8 @@ export interface RoundRecord {
   bytesDown: number;
   /** How the round's clients got the model. */
   downloads: { held: number; delta: number; full: number };
+  /** Mean bytes of one delta download this round (null without any): what a client holding a recent version receives. */
+  bytesPerDelta: number | null;
   wallMs: number;
   /** Samples trained per second this round, over all its clients. */
   samplesPerSecond: number;
@@ -108,7 +110,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
       const started = performance.now();
       const summary = federation.summary();
       const sampled = sample(clients, opts.perRound, rng);
-      let up = 0, down = 0, trained = 0, lossSum = 0, refused = 0;
+      let up = 0, down = 0, deltaBytes = 0, trained = 0, lossSum = 0, refused = 0;
       const downloads = { held: 0, delta: 0, full: 0 };
       for (const client of sampled) {
         clock += 1;
@@ -118,6 +120,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         const got = devices.receive(client.id, answer.modelVersion);
         down += got.bytes;
         downloads[got.via] += 1;
+        if (got.via === 'delta') deltaBytes += got.bytes;
         const global = asWeights(got.weights);
         writeWeights(model, global);
         // Federated evaluation, as the browser does it: the received model on the client's held-out part, reported with the update.
@@ -174,6 +177,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         bytesUp: up / sampled.length,
         bytesDown: down / sampled.length,
         downloads,
+        bytesPerDelta: downloads.delta > 0 ? deltaBytes / downloads.delta : null,
         wallMs,
         samplesPerSecond: trained / (wallMs / 1000),
       };
