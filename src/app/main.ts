@@ -5,6 +5,8 @@
  */
 import { isTaskSummary, modelPaths, type TaskSummary } from '../core/protocol.ts';
 import { CoordinatorApi } from '../client/coordinator-api.ts';
+import { downloadModel, heldModel } from '../client/model-download.ts';
+import { addDownload } from '../client/traffic.ts';
 import { Outbox } from '../client/outbox.ts';
 import { CoveyStore } from '../client/store.ts';
 import { WorkerBridge } from '../client/worker-bridge.ts';
@@ -43,10 +45,13 @@ const data = new DataPanel({
     const scale = t.input.kind === 'image' ? t.input.scale : 1;
     const features = () => Float32Array.from(pixels, (v) => v * scale).buffer;
     const url = new URL(modelPaths(t.id, t.modelVersion, t.lineage).modelJson, location.origin).href;
-    const [shared] = await bridge.predict({ modelUrl: url, inputShape: t.inputShape, features: features(), count: 1 });
+    // The version this browser holds, when it is the current one: nothing to download, and it works offline.
+    const held = await heldModel(store, t, t.modelVersion);
+    const model = held && { topology: held.topology, weightSpecs: held.weightSpecs, weights: held.weights.slice().buffer };
+    const [shared] = await bridge.predict({ modelUrl: url, ...(model ? { model } : {}), inputShape: t.inputShape, features: features(), count: 1 });
     const mine = await store.personalModel(t.id);
     if (!shared || !mine || mine.lineage !== t.lineage) return shared ? { shared } : null;
-    const [personal] = await bridge.predict({ modelUrl: url, inputShape: t.inputShape, features: features(), count: 1, weights: mine.weights.slice().buffer });
+    const [personal] = await bridge.predict({ modelUrl: url, ...(held ? { model: { ...model!, weights: held.weights.slice().buffer } } : {}), inputShape: t.inputShape, features: features(), count: 1, weights: mine.weights.slice().buffer });
     return { shared, ...(personal ? { personal } : {}) };
   },
 });
@@ -77,15 +82,18 @@ function showConnection(online: boolean): void {
 }
 
 /**
- * Keeps the current global model in the service worker's cache, so the person can train offline later. Not
- * right after "delete everything": nothing is stored again until the person uses the app.
+ * Keeps the current global model in IndexedDB as it changes (a difference from the version held, when the
+ * coordinator has it), so that the person can train offline and predict with it, and the round that trains
+ * it downloads nothing more. Not right after "delete everything": nothing is stored again until the person
+ * uses the app.
  */
 const justWiped = params.has('deleted');
 async function prefetchModel(t: TaskSummary): Promise<void> {
   if (justWiped || t.modelVersion === prefetchedVersion) return;
-  const { modelJson, weights } = modelPaths(t.id, t.modelVersion, t.lineage);
-  await Promise.all([fetch(modelJson), fetch(weights)]);
+  const got = await downloadModel(api, store, t, t.modelVersion);
+  if (got.bytes > 0) await store.recordTraffic(t.id, (l) => addDownload(l, t.round?.id ?? 0, got.via, got.bytes));
   prefetchedVersion = t.modelVersion;
+  await federation.refreshTraffic();
 }
 
 async function refreshTask(): Promise<void> {

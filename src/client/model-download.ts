@@ -42,6 +42,12 @@ function isHeldModel(v: unknown): v is HeldModel {
   return typeof m.lineage === 'string' && Number.isInteger(m.version) && Number.isInteger(m.hops) && typeof m.topology === 'object' && Array.isArray(m.weightSpecs) && m.weights instanceof Float32Array;
 }
 
+/** The model this browser holds for the task, if it is `version` of the task's lineage. */
+export async function heldModel(keeper: ModelKeeper, task: { id: string; lineage: string; parameterCount: number }, version: number): Promise<HeldModel | undefined> {
+  const held = await keeper.setting(heldKey(task.id), isHeldModel);
+  return held?.lineage === task.lineage && held.version === version && held.weights.length === task.parameterCount ? held : undefined;
+}
+
 /** The model a task's round trains, `version` of `lineage`, kept for next time. */
 export async function downloadModel(api: ModelSource, keeper: ModelKeeper, task: { id: string; lineage: string; parameterCount: number }, version: number, signal?: AbortSignal): Promise<ModelDownload> {
   const held = await keeper.setting(heldKey(task.id), isHeldModel);

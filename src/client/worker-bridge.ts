@@ -80,7 +80,7 @@ export class WorkerBridge {
         } else if (m.type === 'failed') reject(new Error(m.message));
       };
       worker.addEventListener('message', onMessage);
-      this.post({ type: 'predict', jobId, job }, [job.features, ...(job.weights ? [job.weights] : [])]);
+      this.post({ type: 'predict', jobId, job }, [job.features, ...(job.weights ? [job.weights] : []), ...(job.model ? [job.model.weights] : [])]);
     });
   }
 

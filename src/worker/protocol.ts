@@ -44,7 +44,10 @@ export interface HeldOutEvaluation {
 
 /** Class probabilities for some examples under a model: what the app shows for a drawn digit. */
 export interface PredictJob {
+  /** The model's URL: what it is cached by, and where it is loaded from unless `model` is given. */
   modelUrl: string;
+  /** The model itself, as the page holds it (see TrainJob.model). */
+  model?: TrainJob['model'];
   inputShape: number[];
   /** `count × prod(inputShape)` float32 features, already scaled as the model takes them. */
   features: ArrayBuffer;

@@ -27,14 +27,17 @@ function isRequest(data: unknown): data is WorkerRequest {
   if (m.type === 'cancel') return typeof m.jobId === 'number';
   if (m.type === 'predict') {
     const job = (typeof m.job === 'object' && m.job !== null ? m.job : {}) as Partial<PredictJob>;
-    return typeof m.jobId === 'number' && typeof job.modelUrl === 'string' && job.features instanceof ArrayBuffer && Number.isInteger(job.count) && Array.isArray(job.inputShape);
+    return typeof m.jobId === 'number' && typeof job.modelUrl === 'string' && isHeldModel(job.model) && job.features instanceof ArrayBuffer && Number.isInteger(job.count) && Array.isArray(job.inputShape);
   }
   if (m.type !== 'train' || typeof m.jobId !== 'number' || typeof m.job !== 'object' || m.job === null) return false;
   const job = m.job as Partial<TrainJob>;
-  const model = job.model === undefined || (typeof job.model === 'object' && job.model !== null && job.model.weights instanceof ArrayBuffer && Array.isArray(job.model.weightSpecs) && typeof job.model.topology === 'object');
-  return typeof job.modelUrl === 'string' && model && job.features instanceof ArrayBuffer && (job.dtype === 'uint8' || job.dtype === 'float32') && job.labels instanceof ArrayBuffer
+  return typeof job.modelUrl === 'string' && isHeldModel(job.model) && job.features instanceof ArrayBuffer && (job.dtype === 'uint8' || job.dtype === 'float32') && job.labels instanceof ArrayBuffer
     && Number.isInteger(job.count) && Array.isArray(job.inputShape) && typeof job.config === 'object';
 }
+
+/** An optional model from the page: absent, or topology, weight specs and an ArrayBuffer of weights. */
+const isHeldModel = (m: unknown): boolean =>
+  m === undefined || (typeof m === 'object' && m !== null && (m as TrainJob['model'])!.weights instanceof ArrayBuffer && Array.isArray((m as TrainJob['model'])!.weightSpecs) && typeof (m as TrainJob['model'])!.topology === 'object');
 
 self.onmessage = (event: MessageEvent<unknown>) => {
   const msg = event.data;
@@ -72,7 +75,7 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
   let model: tf.LayersModel | undefined;
   try {
     const report = await (backend ??= chooseBackend());
-    model = await tf.loadLayersModel(job.model ? tf.io.fromMemory({ modelTopology: job.model.topology, weightSpecs: job.model.weightSpecs as tf.io.WeightsManifestEntry[], weightData: job.model.weights }) : job.modelUrl);
+    model = await tf.loadLayersModel(job.model ? fromMemory(job.model) : job.modelUrl);
     const global = await readWeights(model);
     // Federated evaluation first: the model as received, on examples it will never train on.
     const train = unpack(job, job);
@@ -121,11 +124,11 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
  */
 const predictors: Record<'shared' | 'personal', { url: string; model: Promise<tf.LayersModel> } | undefined> = { shared: undefined, personal: undefined };
 
-function predictorFor(kind: 'shared' | 'personal', url: string): Promise<tf.LayersModel> {
+function predictorFor(kind: 'shared' | 'personal', url: string, held?: TrainJob['model']): Promise<tf.LayersModel> {
   const current = predictors[kind];
   if (current?.url === url) return current.model;
   void current?.model.then((m) => m.dispose(), () => undefined);
-  const model = tf.loadLayersModel(url);
+  const model = tf.loadLayersModel(held ? fromMemory(held) : url);
   predictors[kind] = { url, model };
   model.catch(() => (predictors[kind] = undefined));
   return model;
@@ -134,7 +137,7 @@ function predictorFor(kind: 'shared' | 'personal', url: string): Promise<tf.Laye
 async function predict(jobId: number, job: PredictJob): Promise<void> {
   try {
     await (backend ??= chooseBackend());
-    const model = await predictorFor(job.weights ? 'personal' : 'shared', job.modelUrl);
+    const model = await predictorFor(job.weights ? 'personal' : 'shared', job.modelUrl, job.model);
     if (job.weights) writeWeights(model, new Float32Array(job.weights));
     const out = tf.tidy(() => model.predict(tf.tensor(new Float32Array(job.features), [job.count, ...job.inputShape])) as tf.Tensor2D);
     const probabilities = (await out.data<'float32'>()).slice();
@@ -145,6 +148,10 @@ async function predict(jobId: number, job: PredictJob): Promise<void> {
     post({ type: 'failed', jobId, message: errorMessage(e), aborted: false });
   }
 }
+
+/** A model the page holds (topology, weight specs, weights) as TF.js loads it. */
+const fromMemory = (m: NonNullable<TrainJob['model']>): tf.io.IOHandler =>
+  tf.io.fromMemory({ modelTopology: m.topology, weightSpecs: m.weightSpecs as tf.io.WeightsManifestEntry[], weightData: m.weights });
 
 /** Examples as the model takes them: stored features (uint8 or float32) scaled to floats, labels as int32. */
 function unpack(job: TrainJob, part: { features: ArrayBuffer; labels: ArrayBuffer; count: number }): ExampleBatch {
