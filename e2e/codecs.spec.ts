@@ -8,7 +8,7 @@ import type { TrafficLedger } from '../src/client/traffic.ts';
 import { codecFor } from '../src/core/codecs/index.ts';
 import { decodeRecords } from '../src/core/example-records.ts';
 import { digitsTaskWithCodec } from './coordinator.ts';
-import { expect, test, type Participant } from './fixtures.ts';
+import { expect, joinedPeople, test, type Participant } from './fixtures.ts';
 import { auditRequests } from './privacy.ts';
 
 /** A value of the page's `settings` store in IndexedDB, as plain data (a residual as its length, non-zeros and sum). */
@@ -40,14 +40,7 @@ test.describe('int8', () => {
   test.use({ coordinatorEnv: { COVEY_TASKS_DIR: digitsTaskWithCodec('int8'), COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' } });
 
   test('three browsers on int8 complete rounds, each sending a quarter of the bytes and receiving later models as deltas', async ({ participant, coordinator }) => {
-    const people: Participant[] = [];
-    for (const shard of [0, 1, 2]) {
-      const p = await participant();
-      await p.app.open(coordinator.url, `?shard=${shard}`);
-      expect(await p.app.loadSampleData()).toBe(500);
-      people.push(p);
-    }
-    for (const p of people) await p.app.join();
+    const people = await joinedPeople(participant, coordinator.url, [0, 1, 2]);
     await expect.poll(async () => (await coordinator.history()).filter((h) => h.accuracy !== null).length, { timeout: 5 * 60_000, intervals: [2_000] }).toBeGreaterThanOrEqual(3);
     // The second round's model reached every browser (as a delta) before they left.
     for (const p of people) await expect.poll(async () => (await ledger(p)).byVia.delta?.downloads ?? 0, { timeout: 2 * 60_000 }).toBeGreaterThanOrEqual(1);

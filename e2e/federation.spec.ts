@@ -1,6 +1,6 @@
 import { isHeldOut } from '../src/client/store.ts';
 import { decodeRecords } from '../src/core/example-records.ts';
-import { expect, test, type Participant } from './fixtures.ts';
+import { expect, joinedPeople, test } from './fixtures.ts';
 import { auditRequests } from './privacy.ts';
 
 const ROUNDS = 3;
@@ -11,14 +11,7 @@ const TRAINED = 500 - HELD_OUT;
 test.use({ coordinatorEnv: { COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' } });
 
 test('three browsers with different shards train the digits model together over WebGL', async ({ participant, coordinator }) => {
-  const people: Participant[] = [];
-  for (const shard of [0, 1, 2]) {
-    const p = await participant();
-    await p.app.open(coordinator.url, `?shard=${shard}`);
-    expect(await p.app.loadSampleData()).toBe(500);
-    people.push(p);
-  }
-  for (const p of people) await p.app.join();
+  const people = await joinedPeople(participant, coordinator.url, [0, 1, 2]);
   for (const p of people) expect(await p.app.backend()).toBe('webgl');
   await expect(people[0]!.page.getByTestId('fallbacks')).toContainText('webgpu not used');
 

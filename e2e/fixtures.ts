@@ -20,6 +20,19 @@ export interface Participant {
   requests: RecordedRequest[];
 }
 
+/** People who each open the app on one shard of the digits sample data (500 digits each), load it and join. */
+export async function joinedPeople(participant: (opts?: ParticipantOptions) => Promise<Participant>, url: string, shards: readonly number[]): Promise<Participant[]> {
+  const people: Participant[] = [];
+  for (const shard of shards) {
+    const p = await participant();
+    await p.app.open(url, `?shard=${shard}`);
+    expect(await p.app.loadSampleData()).toBe(500);
+    people.push(p);
+  }
+  for (const p of people) await p.app.join();
+  return people;
+}
+
 export interface ParticipantOptions {
   /**
    * Console errors the test causes on purpose and expects, such as the browser's own "Failed to load

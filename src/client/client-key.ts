@@ -5,7 +5,7 @@
  * service worker and Node (WebCrypto is global in each).
  */
 import { enrolmentMessage, type EnrolmentProof } from '../core/protocol.ts';
-import { toBase64 } from './examples-file.ts';
+import { toBase64 } from './base64.ts';
 
 const ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
 

@@ -5,6 +5,7 @@
  */
 import { ValidationError, asObject, readNumber, readOneOf, readString } from '../core/validate.ts';
 import type { ExampleSource, StoredExample } from './store.ts';
+import { fromBase64, toBase64 } from './base64.ts';
 
 export const EXAMPLES_FORMAT = 'covey-examples';
 export const EXAMPLES_FORMAT_VERSION = 2;
@@ -62,21 +63,4 @@ export function parseExamplesFile(text: string, expected: { taskId: string; feat
     const addedAt = typeof e.addedAt === 'number' && Number.isFinite(e.addedAt) ? e.addedAt : importedAt;
     return { taskId: expected.taskId, label, features, source: 'imported' as const, addedAt };
   });
-}
-
-/** Bytes as base64, in chunks (a spread of a whole large array would overflow the call stack). */
-export function toBase64(bytes: Uint8Array): string {
-  let s = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-function fromBase64(text: string, field: string): Uint8Array {
-  let binary: string;
-  try {
-    binary = atob(text);
-  } catch {
-    throw new ValidationError(field, 'is not base64');
-  }
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
 }
