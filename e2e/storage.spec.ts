@@ -8,6 +8,8 @@ test('a person exports their examples, deletes them, and imports them back', asy
   await app.open(coordinator.url, '?shard=2');
   await app.loadSampleData();
   await app.drawDigit(7);
+  // The counts are read once they show the drawn digit too (under load they can lag a moment behind).
+  await expect.poll(async () => (await Promise.all([...Array(10).keys()].map((d) => app.countOfLabel(d)))).reduce((a, b) => a + b, 0)).toBe(501);
   const before = await page.getByTestId('label-counts').textContent();
   await expect(page.getByTestId('storage-usage')).toContainText(/used of/);
 

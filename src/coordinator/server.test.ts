@@ -434,6 +434,10 @@ describe('fewer bytes on the wire', () => {
       applied.forEach((w, i) => expect(Math.abs(w - v1[i]!)).toBeLessThanOrEqual(0.08 / 127 + 1e-6));
       // The same bytes every time: cacheable as a version is.
       expect(new Uint8Array(await (await fetch(`${dbase}/v1/tasks/tiny/models/1/delta-from/0`)).arrayBuffer())).toEqual(frame);
+      // The operator sees the bytes each way: the deltas sent (twice, one frame's length each) and the update received.
+      const metrics = await (await fetch(`${dbase}/metrics`)).text();
+      expect(metrics).toContain(`covey_model_bytes_sent_total{task="tiny",kind="delta"} ${2 * frame.byteLength}`);
+      expect(metrics).toMatch(/covey_update_bytes_total\{task="tiny",codec="f32"\} \d+/);
       await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/1/delta-from/1`), 404, 'no_delta', 'from');
       await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/0/delta-from/1`), 404, 'no_delta', 'from');
       await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/2/delta-from/1`), 404, 'unknown_version', 'version');

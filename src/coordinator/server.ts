@@ -215,6 +215,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     checkLineage(taskOf(req.params.task).federation, req.query);
     const weights = opts.store.modelWeights(req.params.task, versionOf(req.params.version));
     if (!weights) throw new ApiFailure(404, 'unknown_version', 'no such model version', 'version');
+    metrics.inc('covey_model_bytes_sent_total', { task: req.params.task, kind: 'full' }, weights.byteLength);
     reply.header('cache-control', IMMUTABLE).type('application/octet-stream');
     return weights;
   });
@@ -228,6 +229,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     if (to > federation.modelVersion || !opts.store.hasVersion(req.params.task, to)) throw new ApiFailure(404, 'unknown_version', 'no such model version', 'version');
     const frame = deltas.frame(req.params.task, federation.lineage, from, to);
     if (!frame) throw new ApiFailure(404, 'no_delta', `no delta from v${from} to v${to} (deltas come from up to ${DELTA_WINDOW} versions back): download weights.bin`, 'from');
+    metrics.inc('covey_model_bytes_sent_total', { task: req.params.task, kind: 'delta' }, frame.byteLength);
     reply.header('cache-control', IMMUTABLE).type('application/octet-stream');
     return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
   });
@@ -266,7 +268,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       if (ack.duplicate) metrics.inc('covey_updates_duplicate_total', task);
       else {
         metrics.inc('covey_updates_accepted_total', task);
-        metrics.inc('covey_update_bytes_total', task, body.byteLength);
+        metrics.inc('covey_update_bytes_total', { ...task, codec: federation.codec.name }, body.byteLength);
       }
       return ack;
     },
