@@ -1,7 +1,8 @@
 /**
  * Simulator benchmark: how fast the simulator runs a federation and how much memory it takes, with 100 and
  * with 1,000 clients (the FedAvg paper's 2NN on the digits task, wasm backend, C = 0.1, E = 1, B = 10,
- * iid). Client updates per second, samples trained per second, and the process's peak resident memory,
+ * iid, whole-model downloads so that no client keeps a model). Client updates per second, samples trained
+ * per second, and the process's peak resident memory,
  * which should grow with the clients' data, not with the rounds. Then the digits CNN on the cpu backend
  * against wasm (with the project's convolution filter gradient). Writes bench/results/sim.json.
  *
@@ -30,7 +31,7 @@ for (const clients of SIZES) {
   let peak = process.memoryUsage().rss;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
   const started = performance.now();
-  const records = await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound, rounds: ROUNDS, seed: 1 }, () => (peak = Math.max(peak, process.memoryUsage().rss)));
+  const records = await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound, rounds: ROUNDS, seed: 1, downloads: 'full' }, () => (peak = Math.max(peak, process.memoryUsage().rss)));
   clearInterval(timer);
   const seconds = (performance.now() - started) / 1000;
   const updates = records.reduce((n, r) => n + r.clients, 0);

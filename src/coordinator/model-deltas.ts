@@ -11,7 +11,8 @@ import { DELTA_WINDOW, encodeModelDelta } from '../core/model-delta.ts';
 import { createRng } from '../core/rng.ts';
 import type { CoordinatorStore } from './store.ts';
 
-const CACHED = 32;
+/** Two versions' worth of pairs (the server asks only for pairs that lead to the current version). */
+const CACHED = 2 * DELTA_WINDOW;
 
 export class ModelDeltas {
   private readonly cache = new Map<string, Uint8Array<ArrayBuffer>>();

@@ -443,6 +443,11 @@ describe('fewer bytes on the wire', () => {
       await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/2/delta-from/1`), 404, 'unknown_version', 'version');
       await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/1/delta-from/0x0`), 400, 'bad_version', 'from');
       await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/1/delta-from/0?lineage=other`), 404, 'unknown_version', 'lineage');
+      // Once version 2 is out, deltas lead to it only: an older target is the whole model's business.
+      expect((await fetch(`${dbase}/v1/tasks/tiny/rounds/2/updates/update-delta-2`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...auth }, body: updateFrame('client-delta', change, { baseVersion: 1 }) })).status).toBe(200);
+      await expect.poll(() => d.tasks.get('tiny')!.federation.modelVersion).toBe(2);
+      await expectRefusal(await fetch(`${dbase}/v1/tasks/tiny/models/1/delta-from/0`), 404, 'no_delta', 'from');
+      expect((await fetch(`${dbase}/v1/tasks/tiny/models/2/delta-from/0`)).status).toBe(200);
     } finally {
       await d.close();
     }
