@@ -3,7 +3,6 @@
  * error feedback) complete rounds; what they sent and received, as the app records it, is a fraction of the
  * float32 model; after the first round the model comes as a delta; the top-k residual survives a reload.
  */
-import type { Page } from '@playwright/test';
 import type { TrafficLedger } from '../src/client/traffic.ts';
 import { codecFor } from '../src/core/codecs/index.ts';
 import { decodeRecords } from '../src/core/example-records.ts';
@@ -11,30 +10,7 @@ import { digitsTaskWithCodec } from './coordinator.ts';
 import { expect, joinedPeople, test, type Participant } from './fixtures.ts';
 import { auditRequests } from './privacy.ts';
 
-/** A value of the page's `settings` store in IndexedDB, as plain data (a residual as its length, non-zeros and sum). */
-function setting(page: Page, key: string): Promise<unknown> {
-  return page.evaluate(async (key) => {
-    const db = await new Promise<IDBDatabase>((resolve, reject) => {
-      const r = indexedDB.open('covey');
-      r.onsuccess = () => resolve(r.result);
-      r.onerror = () => reject(r.error);
-    });
-    const value = await new Promise<unknown>((resolve, reject) => {
-      const r = db.transaction('settings').objectStore('settings').get(key);
-      r.onsuccess = () => resolve(r.result);
-      r.onerror = () => reject(r.error);
-    });
-    db.close();
-    const v = value as { values?: unknown } | undefined;
-    if (v && v.values instanceof Float32Array) {
-      const values = v.values;
-      return { ...v, values: { length: values.length, nonZero: values.filter((x) => x !== 0).length, sum: values.reduce((a, b) => a + b, 0) } };
-    }
-    return value;
-  }, key);
-}
-
-const ledger = async (p: Participant) => (await setting(p.page, 'traffic:digits')) as TrafficLedger;
+const ledger = async (p: Participant) => (await p.app.setting('traffic:digits')) as TrafficLedger;
 
 test.describe('int8', () => {
   test.use({ coordinatorEnv: { COVEY_TASKS_DIR: digitsTaskWithCodec('int8'), COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' } });
@@ -86,18 +62,18 @@ test.describe('top-k', () => {
     await p.app.leave();
     const { parameterCount } = await coordinator.task();
     type Kept = { lineage: string; codec: string; values: { length: number; nonZero: number; sum: number } };
-    const kept = (await setting(p.page, 'residual:digits')) as Kept;
+    const kept = (await p.app.setting('residual:digits')) as Kept;
     // What top-k did not send: all but about 1 % of the update.
     expect(kept).toMatchObject({ codec: 'topk:0.01', values: { length: parameterCount } });
     expect(kept.values.nonZero).toBeGreaterThan(0.9 * parameterCount);
 
     await p.page.reload();
-    expect(await setting(p.page, 'residual:digits')).toEqual(kept);
+    expect(await p.app.setting('residual:digits')).toEqual(kept);
 
     await p.app.join();
     await expect.poll(async () => (await ledger(p)).byCodec['topk:0.01']?.updates ?? 0, { timeout: 3 * 60_000, intervals: [1_000] }).toBeGreaterThanOrEqual(2);
     await p.app.leave();
-    const after = (await setting(p.page, 'residual:digits')) as Kept;
+    const after = (await p.app.setting('residual:digits')) as Kept;
     expect(after.values.sum).not.toBe(kept.values.sum);
     const sent = (await ledger(p)).byCodec['topk:0.01']!;
     console.log(`topk:0.01: ${sent.updates} updates of ${Math.round(sent.sentBytes / sent.updates)} B each; f32 would be ${parameterCount * 4} B`);

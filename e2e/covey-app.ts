@@ -80,10 +80,34 @@ export class CoveyApp {
     await expect.poll(() => this.page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
   }
 
-  /** After a first visit: the service worker controls the page and the current model is kept for offline use. */
+  /**
+   * After a first visit: the service worker controls the page (the app starts offline) and the current
+   * model is held in IndexedDB (the client trains and predicts offline with it).
+   */
   async waitUntilReadyOffline(): Promise<void> {
     await this.waitForServiceWorker();
-    await expect.poll(async () => (await this.cachedUrls())['covey-models']?.length ?? 0).toBe(2);
+    const current = await this.page.evaluate(async () => ((await (await fetch('/v1/tasks/digits')).json()) as { modelVersion: number }).modelVersion);
+    await expect.poll(async () => ((await this.setting('model:digits')) as { version?: number } | undefined)?.version).toBe(current);
+  }
+
+  /** A value of the app's `settings` store in IndexedDB, as plain data (a Float32Array field as its length, non-zeros and sum). */
+  setting(key: string): Promise<unknown> {
+    return this.page.evaluate(async (key) => {
+      const db = await new Promise<IDBDatabase>((resolve, reject) => {
+        const r = indexedDB.open('covey');
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      const value = await new Promise<unknown>((resolve, reject) => {
+        const r = db.transaction('settings').objectStore('settings').get(key);
+        r.onsuccess = () => resolve(r.result);
+        r.onerror = () => reject(r.error);
+      });
+      db.close();
+      if (typeof value !== 'object' || value === null) return value;
+      const summary = (v: Float32Array) => ({ length: v.length, nonZero: v.filter((x) => x !== 0).length, sum: v.reduce((a, b) => a + b, 0) });
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, v instanceof Float32Array ? summary(v) : v]));
+    }, key);
   }
 
   /**

@@ -51,6 +51,7 @@ test('deleting everything removes the examples, the client id and the cached mod
   await expect(page.getByTestId('example-total')).toHaveText('0');
   expect((await app.cachedUrls())['covey-models']).toBeUndefined();
   expect(await readClientId(page)).toBeUndefined();
+  expect(await app.setting('model:digits')).toBeUndefined();
 });
 
 test('a full disk is a clear message, and nothing is half-stored', async ({ participant, coordinator }) => {
