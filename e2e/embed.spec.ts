@@ -43,6 +43,10 @@ it('a site on another origin embeds the SDK and trains in the same round as PWA 
 
   await expect(host.page.locator('#backend')).toHaveText('webgl', { timeout: 60_000 });
   await expect(host.page.locator('#contributions')).toHaveText('1', { timeout: 180_000 });
+  // The SDK's traffic events: the whole model received, and one f32 update (4 bytes a parameter and its frame) sent.
+  const { parameterCount } = await coordinator.task();
+  await expect.poll(async () => Number(await host.page.locator('#sent').textContent())).toBeGreaterThan(parameterCount * 4);
+  expect(Number(await host.page.locator('#received').textContent())).toBeGreaterThan(parameterCount * 4);
   await expect.poll(async () => (await coordinator.history())[1]?.numClients, { timeout: 60_000 }).toBe(3);
   await host.page.locator('#leave').click();
   for (const p of pwa) await p.app.leave();
