@@ -32,12 +32,12 @@ export type FederationEvent =
   | { type: 'error'; message: string };
 
 /** What the round loop needs of the person's storage: small, so Node (a simulator, a test) can supply its own. */
-export type FederationStore = Pick<CoveyStore, 'clientId' | 'countTraining' | 'readSplit' | 'setting' | 'putSetting' | 'putPersonalModel' | 'residual' | 'recordTraffic'>;
+export type FederationStore = Pick<CoveyStore, 'clientId' | 'countTraining' | 'readSplit' | 'setting' | 'putSetting' | 'putPersonalModel' | 'recordTraffic'>;
 /** What it needs of a trainer: the browser's is the worker bridge. */
 export type Trainer = Pick<WorkerBridge, 'backend' | 'train'>;
 /** What it needs of the coordinator and the outbox. */
 export type FederationApi = Pick<CoordinatorApi, 'checkin' | 'task' | 'url' | 'json' | 'binary'>;
-export type FederationOutbox = Pick<Outbox, 'drain' | 'pending' | 'enqueue'>;
+export type FederationOutbox = Pick<Outbox, 'drain' | 'pending' | 'enqueueWithResidual'>;
 
 export interface FederationClientOptions {
   api: FederationApi;
@@ -200,19 +200,20 @@ export class FederationClient {
    * the outbox item in one transaction, and belongs to this lineage and codec only.
    */
   private async enqueue(task: TaskSummary, roundId: number, codec: Codec, meta: UpdateMeta, delta: Float32Array): Promise<{ updateId: string; bytes: number }> {
-    const kept = codec.needsErrorFeedback ? await this.o.store.residual(task.id) : undefined;
-    const residual = kept && kept.lineage === task.lineage && kept.codec === codec.name ? kept.values : null;
-    const compressed = compressWithFeedback(codec, delta, residual);
-    const frame = frameWithPayload(codec, meta, compressed.payload);
     // The id is made now, before the first try, so that a retry after a lost answer is counted once.
     const updateId = `u-${randomId()}`;
     const url = this.o.api.url(`/v1/tasks/${encodeURIComponent(task.id)}/rounds/${roundId}/updates/`);
-    await this.o.outbox.enqueue(
-      { updateId, taskId: task.id, roundId, url, frame: frame.buffer, codec: codec.name },
-      { taskId: task.id, residual: compressed.residual && { lineage: task.lineage, codec: codec.name, values: compressed.residual } },
-    );
+    const item = await this.o.outbox.enqueueWithResidual(task.id, (kept) => {
+      const residual = codec.needsErrorFeedback && kept?.lineage === task.lineage && kept.codec === codec.name ? kept.values : null;
+      const compressed = compressWithFeedback(codec, delta, residual);
+      const frame = frameWithPayload(codec, meta, compressed.payload);
+      return {
+        item: { updateId, taskId: task.id, roundId, url, frame: frame.buffer, codec: codec.name },
+        residual: compressed.residual && { lineage: task.lineage, codec: codec.name, values: compressed.residual },
+      };
+    });
     await this.o.store.putSetting(this.trainedKey, trainedMark(task, roundId));
-    return { updateId, bytes: frame.byteLength };
+    return { updateId, bytes: item.frame.byteLength };
   }
 
   /** Waits for the `online` event when the browser knows it is offline, else backs off (the coordinator may be down). */

@@ -7,6 +7,8 @@ import { createRng } from '../core/rng.ts';
 import { ApiRequestError } from './coordinator-api.ts';
 import { downloadModel, type ModelSource } from './model-download.ts';
 import { CoveyStore } from './store.ts';
+import { codecFor } from '../core/codecs/index.ts';
+import { frameWithPayload } from '../core/update-frame.ts';
 
 const N = 4096;
 const task = { id: 'digits', lineage: 'L1', parameterCount: N };
@@ -25,7 +27,7 @@ function coordinator() {
       asked.push(path);
       const delta = /models\/(\d+)\/delta-from\/(\d+)/.exec(path);
       if (delta) {
-        const frame = deltas.frame('digits', 'L1', Number(delta[2]), Number(delta[1]));
+        const frame = await deltas.frame('digits', 'L1', Number(delta[2]), Number(delta[1]));
         if (!frame) throw new ApiRequestError(404, 'no_delta', 'none');
         return frame;
       }
@@ -76,29 +78,53 @@ describe('downloadModel', () => {
       binary: async (path) => {
         const real = await api.binary(path);
         if (!path.includes('delta-from')) return real;
-        // A header that promises more than the body inflates to.
         const forged = new Uint8Array([...real.subarray(0, 24), ...deflateRawSync(new Uint8Array(10))]);
+        // A header that promises more than the body inflates to, or far more than an int8 payload can be.
+        if (path.includes('delta-from/1')) new DataView(forged.buffer).setUint32(20, 0xffffffff, true);
         return forged;
       },
     };
     const got = await downloadModel(liar, store, task, 2);
     expect(got.via).toBe('full');
     expect(got.model.weights).toEqual(versions[2]);
+    await downloadModel(api, store, task, 1); // hold 1 again (a delta from 2 is not asked for: 1 is older)
+    const huge = await downloadModel(liar, store, { ...task, lineage: 'L1' }, 3);
+    expect(huge.via).toBe('full');
     store.close();
   });
 });
 
 describe('residual', () => {
+  const codec = codecFor('topk:0.5')!;
+  const frameOf = (values: Float32Array, lineage = 'L1') => frameWithPayload(codec, { clientId: 'client-1', baseVersion: 0, numExamples: 1, loss: 1, lineage }, codec.encode(values)).buffer;
+  const item = (updateId: string, frame: ArrayBuffer) => ({ updateId, taskId: 'digits', roundId: 1, url: 'http://c/x', frame, codec: codec.name, createdAt: 0, attempts: 0, nextAttemptAt: 0 });
+
   it('is stored with its outbox item, survives a reopen, and goes with the task’s data', async () => {
     const store = await CoveyStore.open('residual-1');
-    const item = { updateId: 'u-1', taskId: 'digits', roundId: 1, url: 'http://c/x', frame: new ArrayBuffer(8), codec: 'topk:0.01', createdAt: 0, attempts: 0, nextAttemptAt: 0 };
-    await store.putOutbox(item, { taskId: 'digits', residual: { lineage: 'L1', codec: 'topk:0.01', values: Float32Array.of(1, 2) } });
+    await store.putOutboxWithResidual('digits', (kept) => {
+      expect(kept).toBeUndefined();
+      return { item: item('u-1', frameOf(Float32Array.of(0, 3))), residual: { lineage: 'L1', codec: codec.name, values: Float32Array.of(1, 0) } };
+    });
     store.close();
     const reopened = await CoveyStore.open('residual-1');
-    expect((await reopened.residual('digits'))?.values).toEqual(Float32Array.of(1, 2));
+    expect((await reopened.residual('digits'))?.values).toEqual(Float32Array.of(1, 0));
     expect(await reopened.outbox()).toHaveLength(1);
     await reopened.deleteTask('digits');
     expect(await reopened.residual('digits')).toBeUndefined();
     reopened.close();
+  });
+
+  it('takes back what a refused update carried, in its lineage only', async () => {
+    const store = await CoveyStore.open('residual-2');
+    await store.putOutboxWithResidual('digits', () => ({ item: item('u-1', frameOf(Float32Array.of(0, 3))), residual: { lineage: 'L1', codec: codec.name, values: Float32Array.of(1, 0) } }));
+    await store.rejectOutbox((await store.outbox())[0]!);
+    // Nothing learnt is lost: the residual holds the unsent 1 and the refused 3.
+    expect((await store.residual('digits'))?.values).toEqual(Float32Array.of(1, 3));
+    expect(await store.outbox()).toHaveLength(0);
+    // An update of another lineage (the coordinator started afresh) gives nothing back.
+    await store.putOutboxWithResidual('digits', (kept) => ({ item: item('u-2', frameOf(Float32Array.of(5, 0), 'L0')), residual: kept ?? null }));
+    await store.rejectOutbox((await store.outbox())[0]!);
+    expect((await store.residual('digits'))?.values).toEqual(Float32Array.of(1, 3));
+    store.close();
   });
 });

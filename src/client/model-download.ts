@@ -95,6 +95,8 @@ async function fetchDelta(api: ModelSource, path: string, held: HeldModel, versi
   try {
     const { header, body } = decodeModelDelta(frame, { from: held.version, to: version, parameterCount: held.weights.length });
     if (header.codecId !== int8.id) throw new CodecError(`model delta in codec ${header.codecId}; this client reads int8`);
+    // The inflated length bounds the buffer: never more than an int8 payload for this model can be.
+    if (header.payloadBytes > int8.maxEncodedBytes(held.weights.length)) throw new CodecError(`model delta claims ${header.payloadBytes} bytes, more than int8 takes for ${held.weights.length} values`);
     const payload = header.compression === 'deflate' ? await inflate(body, header.payloadBytes) : body;
     return { values: int8.decode(payload, held.weights.length), bytes: frame.byteLength };
   } catch (e) {
@@ -106,10 +108,10 @@ async function fetchDelta(api: ModelSource, path: string, held: HeldModel, versi
 
 /** Raw deflate, refusing output past `limit` bytes (the header's length: nothing unbounded is inflated). */
 async function inflate(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
-  const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate-raw')).getReader();
-  const out = new Uint8Array(limit);
   let at = 0;
   try {
+    const reader = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new DecompressionStream('deflate-raw')).getReader();
+    const out = new Uint8Array(limit);
     for (let r = await reader.read(); !r.done; r = await reader.read()) {
       if (at + r.value.byteLength > limit) {
         void reader.cancel();
@@ -118,11 +120,11 @@ async function inflate(bytes: Uint8Array, limit: number): Promise<Uint8Array> {
       out.set(r.value, at);
       at += r.value.byteLength;
     }
+    if (at !== limit) throw new CodecError(`model delta inflates to ${at} bytes, its header says ${limit}`);
+    return out;
   } catch (e) {
     throw e instanceof CodecError ? e : new CodecError(`model delta does not inflate: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (at !== limit) throw new CodecError(`model delta inflates to ${at} bytes, its header says ${limit}`);
-  return out;
 }
 
 function readTopology(json: unknown): { topology: object; weightSpecs: object[] } {

@@ -6,8 +6,11 @@
  */
 import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
 import { decideRetry, DEFAULT_RETRY, type RetryPolicy } from './retry-policy.ts';
-import type { CoveyStore, OutboxItem } from './store.ts';
+import type { CoveyStore, OutboxItem, Residual } from './store.ts';
 import { addUpload } from './traffic.ts';
+
+/** An update to queue: the outbox adds its schedule. */
+export type NewItem = Omit<OutboxItem, 'attempts' | 'nextAttemptAt' | 'createdAt'>;
 
 /** The one call the outbox needs of the API client. */
 export type Uploader = Pick<CoordinatorApi, 'upload'>;
@@ -53,10 +56,21 @@ export class Outbox {
     private readonly o: OutboxOptions = {},
   ) {}
 
-  /** Queues an update; `residual` is stored with it, atomically (see CoveyStore.putOutbox). */
-  async enqueue(item: Omit<OutboxItem, 'attempts' | 'nextAttemptAt' | 'createdAt'>, residual?: Parameters<CoveyStore['putOutbox']>[1]): Promise<void> {
+  async enqueue(item: NewItem): Promise<void> {
+    await this.store.putOutbox(this.fresh(item));
+  }
+
+  /** Queues an update made from the task's residual, in one transaction with it (see CoveyStore.putOutboxWithResidual). */
+  async enqueueWithResidual(taskId: string, make: (residual: Residual | undefined) => { item: NewItem; residual: Residual | null }): Promise<OutboxItem> {
+    return this.store.putOutboxWithResidual(taskId, (residual) => {
+      const made = make(residual);
+      return { item: this.fresh(made.item), residual: made.residual };
+    });
+  }
+
+  private fresh(item: NewItem): OutboxItem {
     const now = this.now();
-    await this.store.putOutbox({ ...item, createdAt: now, attempts: 0, nextAttemptAt: now }, residual);
+    return { ...item, createdAt: now, attempts: 0, nextAttemptAt: now };
   }
 
   /**
@@ -131,7 +145,8 @@ export class Outbox {
       const attempts = item.attempts + 1;
       const decision = decideRetry({ attempts, createdAt: item.createdAt, status, now: this.now(), retryAfterS }, this.o.policy ?? DEFAULT_RETRY, this.o.random);
       if (!decision.retry) {
-        await this.store.deleteOutbox(item.updateId);
+        // Dropped for good; what a top-k update carried goes back into the residual.
+        await this.store.rejectOutbox(item);
         this.o.onEvent?.({ type: 'rejected', item: receipt(item), reason: status === undefined ? decision.reason : `${message} (${decision.reason})` });
         return 'rejected';
       }

@@ -4,7 +4,11 @@
  * summary for offline use, whether the person has joined). The only module that imports `idb`. Everything
  * read back is checked, since IndexedDB is another boundary.
  */
-import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type StoreNames } from 'idb';
+import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type IDBPTransaction, type StoreNames } from 'idb';
+import type { Codec } from '../core/codec.ts';
+import { CodecError } from '../core/codec.ts';
+import { codecFor } from '../core/codecs/index.ts';
+import { decodeUpdateFrame } from '../core/update-frame.ts';
 import { isSigningKey, makeSigningKey } from './client-key.ts';
 import { emptyLedger, isTrafficLedger, type TrafficLedger } from './traffic.ts';
 
@@ -43,6 +47,20 @@ const isResidual = (v: unknown): v is Residual =>
   typeof v === 'object' && v !== null && typeof (v as Residual).lineage === 'string' && typeof (v as Residual).codec === 'string' && (v as Residual).values instanceof Float32Array;
 
 const residualKey = (taskId: string) => `residual:${taskId}`;
+
+/** The residual with a refused update's payload added back, when both belong to the same lineage and codec; undefined otherwise. */
+function carriedBy(item: OutboxItem, residual: Residual, codec: Codec): Residual | undefined {
+  if (residual.codec !== item.codec) return undefined;
+  try {
+    const frame = decodeUpdateFrame(new Uint8Array(item.frame));
+    if ((frame.meta as { lineage?: unknown }).lineage !== residual.lineage) return undefined;
+    const sent = codec.decode(frame.payload, residual.values.length);
+    return { ...residual, values: residual.values.map((v, i) => v + sent[i]!) };
+  } catch (e) {
+    if (e instanceof CodecError) return undefined;
+    throw e;
+  }
+}
 
 /** Which examples: those trained on, those held out for federated evaluation, or all. */
 export type ExamplePart = 'train' | 'held-out' | 'all';
@@ -286,17 +304,59 @@ export class CoveyStore {
     await this.db.put('settings', value, key);
   }
 
+  /** Puts an update in the outbox (a new one, or one whose attempt count changed). */
+  async putOutbox(item: OutboxItem): Promise<void> {
+    await this.writing(['outbox'], async (tx) => void (await tx.objectStore('outbox').put(item)));
+  }
+
   /**
-   * Puts an update in the outbox; with `residual`, also the residual it leaves (null: none), in the same
-   * transaction: a crash between the two can neither send a dropped part twice nor lose it.
+   * Puts an update made from the task's error-feedback residual in the outbox, in one transaction: `make`
+   * gets the residual kept now and returns the item and the residual to keep instead (null: none). Two tabs
+   * contributing at once, or a refused update folded back meanwhile, are serialised by IndexedDB, so a
+   * residual is never used twice or overwritten. `make` must not await (it encodes, synchronously).
    */
-  async putOutbox(item: OutboxItem, residual?: { taskId: string; residual: Residual | null }): Promise<void> {
-    try {
-      const tx = this.db.transaction(['outbox', 'settings'], 'readwrite');
+  async putOutboxWithResidual(taskId: string, make: (residual: Residual | undefined) => { item: OutboxItem; residual: Residual | null }): Promise<OutboxItem> {
+    return this.writing(['outbox', 'settings'], async (tx) => {
+      const settings = tx.objectStore('settings');
+      const kept: unknown = await settings.get(residualKey(taskId));
+      const { item, residual } = make(isResidual(kept) ? kept : undefined);
       await tx.objectStore('outbox').put(item);
-      if (residual?.residual) await tx.objectStore('settings').put(residual.residual, residualKey(residual.taskId));
-      else if (residual) await tx.objectStore('settings').delete(residualKey(residual.taskId));
-      await tx.done;
+      if (residual) await settings.put(residual, residualKey(taskId));
+      else await settings.delete(residualKey(taskId));
+      return item;
+    });
+  }
+
+  /**
+   * Drops an update the coordinator refused for good. With a codec that keeps a residual, what the update
+   * carried goes back into it (same lineage and codec only), in the same transaction: a refused top-k
+   * update loses nothing it learnt, it is only delayed again.
+   */
+  async rejectOutbox(item: OutboxItem): Promise<void> {
+    await this.writing(['outbox', 'settings'], async (tx) => {
+      await tx.objectStore('outbox').delete(item.updateId);
+      const codec = item.codec === undefined ? undefined : codecFor(item.codec);
+      if (!codec?.needsErrorFeedback) return;
+      const settings = tx.objectStore('settings');
+      const kept: unknown = await settings.get(residualKey(item.taskId));
+      const carried = isResidual(kept) ? carriedBy(item, kept, codec) : undefined;
+      if (carried) await settings.put(carried, residualKey(item.taskId));
+    });
+  }
+
+  /** Runs `work` in a read-write transaction over `stores`; a full disk is a StorageFullError, and the transaction's end is always awaited. */
+  private async writing<T, S extends ArrayLike<StoreNames<CoveySchema>>>(stores: S, work: (tx: IDBPTransaction<CoveySchema, S, 'readwrite'>) => Promise<T>): Promise<T> {
+    try {
+      const tx = this.db.transaction(stores, 'readwrite');
+      // A failed request aborts the transaction: its `done` rejects too, and is awaited (not left unhandled).
+      const done = tx.done.then(() => undefined, (e: unknown) => e ?? new Error('transaction aborted'));
+      const result = await work(tx).catch(async (e: unknown) => {
+        await done;
+        throw e;
+      });
+      const failure = await done;
+      if (failure) throw failure;
+      return result;
     } catch (e) {
       if (isQuotaError(e)) throw new StorageFullError('This browser has no room left to keep the update until it can be sent.');
       throw e;

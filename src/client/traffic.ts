@@ -51,7 +51,8 @@ function roundOf(ledger: TrafficLedger, roundId: number, now: number): TrafficRo
 export function addDownload(ledger: TrafficLedger, roundId: number, via: ModelVia, bytes: number, now = Date.now()): TrafficLedger {
   const entry = roundOf(ledger, roundId, now);
   entry.receivedBytes += bytes;
-  entry.via = via;
+  // A model prefetched as a delta is then 'held' when the round trains it: the round keeps 'delta'.
+  if (via !== 'held' || entry.via === null) entry.via = via;
   ledger.receivedBytes += bytes;
   const v = (ledger.byVia[via] ??= { downloads: 0, receivedBytes: 0 });
   v.downloads += 1;

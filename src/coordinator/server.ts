@@ -229,7 +229,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     if (to > federation.modelVersion || !opts.store.hasVersion(req.params.task, to)) throw new ApiFailure(404, 'unknown_version', 'no such model version', 'version');
     // Deltas lead to the current version only: at most DELTA_WINDOW pairs to make per version, all of them
     // cached, so asking for many pairs cannot make the coordinator deflate models all day.
-    const frame = to === federation.modelVersion ? deltas.frame(req.params.task, federation.lineage, from, to) : null;
+    const frame = to === federation.modelVersion ? await deltas.frame(req.params.task, federation.lineage, from, to) : null;
     if (!frame) throw new ApiFailure(404, 'no_delta', `no delta from v${from} to v${to} (deltas lead to the current version from up to ${DELTA_WINDOW} versions back): download weights.bin`, 'from');
     metrics.inc('covey_model_bytes_sent_total', { task: req.params.task, kind: 'delta' }, frame.byteLength);
     reply.header('cache-control', IMMUTABLE).type('application/octet-stream');

@@ -102,6 +102,9 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
   const federation = new Federation({ ...task, rounds: { ...task.rounds, leaseMs: task.rounds.deadlineMs } }, await readWeights(model), store, {}, () => clock);
   const codec = codecFor(task.training.codec)!;
   const rng = createRng(opts.seed);
+  // Stochastic rounding draws from its own generator: whichever codec a run uses, the same seed samples the
+  // same clients and trains with the same seeds, so runs of different codecs differ by the codec alone.
+  const rounding = createRng(opts.seed ^ 0x5bd1e995);
   const devices = new SimDevices(store, task.id, federation.lineage, modelJsonBytes, opts.downloads ?? 'delta');
   const classes = task.labels.length;
   const records: RoundRecord[] = [];
@@ -117,7 +120,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         const answer = federation.checkin({ clientId: client.id, exampleCount: client.train.count });
         if (answer.status !== 'assigned') throw new Error(`simulated client ${client.id} was not assigned: ${answer.reason}`);
         // The model as this client holds it: a delta's rounding included, as in the browser.
-        const got = devices.receive(client.id, answer.modelVersion);
+        const got = await devices.receive(client.id, answer.modelVersion);
         down += got.bytes;
         downloads[got.via] += 1;
         if (got.via === 'delta') deltaBytes += got.bytes;
@@ -137,7 +140,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         const honest = subtractWeights(result.weights, global);
         const delta = opts.tamper ? opts.tamper(client.id, honest) : honest;
         // Encoded as the browser does: with the client's residual added where the codec drops values.
-        const compressed = compressWithFeedback(codec, delta, devices.residual(client.id), rng);
+        const compressed = compressWithFeedback(codec, delta, devices.residual(client.id), rounding);
         devices.keepResidual(client.id, compressed.residual);
         const frame = frameWithPayload(codec, { clientId: client.id, baseVersion: answer.modelVersion, numExamples: result.numExamples, loss: Math.min(result.loss, 1e4), lineage: federation.lineage, ...evaluation }, compressed.payload);
         try {
@@ -216,10 +219,10 @@ class SimDevices {
     this.deltas = new ModelDeltas(store);
   }
 
-  receive(clientId: string, version: number): { weights: Float32Array; bytes: number; via: 'held' | 'delta' | 'full' } {
+  async receive(clientId: string, version: number): Promise<{ weights: Float32Array; bytes: number; via: 'held' | 'delta' | 'full' }> {
     const held = this.held.get(clientId);
     if (this.mode === 'delta' && held?.version === version) return { weights: held.weights, bytes: 0, via: 'held' };
-    const frame = this.mode === 'delta' && held && shouldAskForDelta(held, version) ? this.deltas.frame(this.taskId, this.lineage, held.version, version) : null;
+    const frame = this.mode === 'delta' && held && shouldAskForDelta(held, version) ? await this.deltas.frame(this.taskId, this.lineage, held.version, version) : null;
     if (held && frame) {
       const { header, body } = decodeModelDelta(frame, { from: held.version, to: version, parameterCount: held.weights.length });
       const weights = applyModelDelta(held.weights, int8.decode(inflateRawSync(body, { maxOutputLength: header.payloadBytes }), held.weights.length));

@@ -83,6 +83,10 @@ describe('int8', () => {
     const nanScale = good.slice();
     new DataView(nanScale.buffer).setFloat32(4, NaN, true);
     expect(() => int8.decode(nanScale, 2)).toThrow(/scale/);
+    // A finite scale whose 127 steps are not finite: refused, never decoded to Infinity.
+    const hugeScale = good.slice();
+    new DataView(hugeScale.buffer).setFloat32(4, 3e38, true);
+    expect(() => int8.decode(hugeScale, 2)).toThrow(/scale/);
   });
 });
 
@@ -113,6 +117,11 @@ describe('top-k', () => {
     expect(() => topk.decode(payload(1, [0x80, 0x80, 0x80, 0x80, 0x80, 0], [1]), 8)).toThrow(/5 bytes/);
     expect(() => topk.decode(payload(1, [0], [NaN]), 8)).toThrow(/not finite/);
     expect(() => topk.decode(payload(1, [0x80], []), 8)).toThrow(/ends inside index/);
+  });
+
+  it('keeps ⌈ρ·n⌉ as written, not as floating point rounds it (0.07 × 100 keeps 7)', () => {
+    const x = Float32Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(new DataView(codecFor('topk:0.07')!.encode(x).buffer).getUint32(0, true)).toBe(7);
   });
 
   it('sends no zeros: a sparse delta takes fewer bytes', () => {

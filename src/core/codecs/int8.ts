@@ -1,5 +1,5 @@
 import { CodecError, defaultRandom, viewOf, type Codec } from '../codec.ts';
-import { INT8_LEVELS, roundStochastically, scaleFor } from './stochastic-rounding.ts';
+import { INT8_LEVELS, MAX_SCALE, roundStochastically, scaleFor } from './stochastic-rounding.ts';
 
 /**
  * 8 bits a parameter, a float32 scale per chunk of {@link INT8_CHUNK} values, stochastic rounding (unbiased:
@@ -35,7 +35,7 @@ export const int8: Codec = {
     const scales = new Float32Array(chunks);
     for (let c = 0; c < chunks; c++) {
       const s = view.getFloat32(4 + 4 * c, true);
-      if (!(Number.isFinite(s) && s >= 0)) throw new CodecError(`int8 scale ${c} is ${s}, not a finite non-negative number`);
+      if (!(s >= 0 && s <= MAX_SCALE)) throw new CodecError(`int8 scale ${c} is ${s}, not in 0…${MAX_SCALE} (127 steps of it must stay finite)`);
       scales[c] = s;
     }
     const values = new Int8Array(payload.buffer, payload.byteOffset + 4 + 4 * chunks, length);

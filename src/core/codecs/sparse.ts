@@ -6,7 +6,9 @@
 import { CodecError } from '../codec.ts';
 
 /** Values kept for a vector of `length` at density `rho`: ⌈ρ·n⌉, at least 1 (none of none). */
-export const keptCount = (length: number, rho: number): number => (length === 0 ? 0 : Math.max(1, Math.ceil(rho * length)));
+export const keptCount = (length: number, rho: number): number =>
+  // Rounded to 1e-9 first: 0.07 × 100 is 7.000000000000001 in floating point, and keeps 7, not 8.
+  length === 0 ? 0 : Math.max(1, Math.ceil(Math.round(rho * length * 1e9) / 1e9));
 
 /** The indices, ascending, of the (at most) k values of largest magnitude; zeros are never kept. */
 export function selectLargest(values: Float32Array, k: number): Uint32Array {

@@ -4,6 +4,8 @@
  * scale = max|x| / 127. Shared by the codecs that send int8 values.
  */
 export const INT8_LEVELS = 127;
+/** The largest scale a payload may carry: 127 steps of it stay below float32's largest value. */
+export const MAX_SCALE = 3.4028234663852886e38 / INT8_LEVELS;
 
 /** max|x| / 127 over values[from, to); NaN when one of them is NaN, Infinity when one is infinite. */
 export function scaleFor(values: Float32Array, from = 0, to = values.length): number {

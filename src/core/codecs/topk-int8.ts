@@ -1,6 +1,6 @@
 import { CodecError, defaultRandom, viewOf, type Codec } from '../codec.ts';
 import { gapBytes, keptCount, selectLargest, writeGaps } from './sparse.ts';
-import { INT8_LEVELS, roundStochastically } from './stochastic-rounding.ts';
+import { INT8_LEVELS, MAX_SCALE, roundStochastically } from './stochastic-rounding.ts';
 import { readSparseHeader } from './topk.ts';
 
 /**
@@ -39,7 +39,7 @@ export function topkInt8(rho: number): Codec {
     decode(payload, length) {
       const { indices, end } = readSparseHeader(payload, length, rho, 8);
       const scale = viewOf(payload).getFloat32(4, true);
-      if (!(Number.isFinite(scale) && scale >= 0)) throw new CodecError(`topk-int8 scale is ${scale}, not a finite non-negative number`);
+      if (!(scale >= 0 && scale <= MAX_SCALE)) throw new CodecError(`topk-int8 scale is ${scale}, not in 0…${MAX_SCALE} (127 steps of it must stay finite)`);
       if (payload.byteLength !== end + indices.length) {
         throw new CodecError(`topk-int8 payload has ${payload.byteLength} bytes, expected ${end + indices.length} for ${indices.length} values`);
       }
