@@ -16,6 +16,8 @@ import { packState, unpackState, type OptimizerState, type ServerOptimizer } fro
 import { decodeUpdateFrame, maxFrameBytes } from '../core/update-frame.ts';
 import { ValidationError } from '../core/validate.ts';
 import { withNormClipping } from '../core/strategies/norm-clipping.ts';
+import { withCentralDp } from '../core/privacy/central-dp.ts';
+import { DEFAULT_ORDERS, epsilonFromRdp, rdpOfRounds } from '../core/privacy/rdp.ts';
 import { applyDelta, findNonFinite, l2Norm } from '../core/vector.ts';
 import { ApiFailure } from './api-failure.ts';
 import { failpoint } from './failpoint.ts';
@@ -49,6 +51,9 @@ export class Federation {
   /** Steps the model with the aggregate delta, when the task names one; its state is restored with the model. */
   private readonly optimizer: ServerOptimizer | null;
   private optimizerState: OptimizerState | null = null;
+  /** With DP: the accountant's state after the current version (null before the first private round). */
+  private privacy: PrivacyRecord | null = null;
+  private spent: { key: string; value: boolean } | undefined;
   private version = 0;
   private weights!: Weights;
   private round!: RoundRow;
@@ -71,7 +76,11 @@ export class Federation {
     if (!codec) throw new Error(`task ${task.id} names codec "${task.training.codec}", which does not exist`);
     this.codec = codec;
     const strategy = getStrategy(task.strategy);
-    this.strategy = task.clipNorm ? withNormClipping(strategy, task.clipNorm) : strategy;
+    this.strategy = task.privacy
+      ? withCentralDp({ clipNorm: task.privacy.clipNorm, noiseMultiplier: task.privacy.noiseMultiplier, expectedClients: task.rounds.targetClients })
+      : task.clipNorm
+        ? withNormClipping(strategy, task.clipNorm)
+        : strategy;
     this.leases = new AssignmentLeases(assignmentLeaseMs(task.rounds));
     this.optimizer = task.serverOptimizer ? getServerOptimizer(task.serverOptimizer) : null;
     this.maxExamplesPerClient = task.maxExamplesPerClient ?? DEFAULT_MAX_EXAMPLES_PER_CLIENT;
@@ -114,6 +123,7 @@ export class Federation {
       modelVersion: this.version,
       lineage: this.lineage,
       parameterCount: this.parameterCount,
+      ...(this.task.privacy ? { privacy: { ...this.task.privacy, epsilon: this.privacy?.epsilon ?? 0, budgetSpent: this.budgetSpent() } } : {}),
       config: this.task.training,
       round: {
         id: r.roundId,
@@ -134,6 +144,7 @@ export class Federation {
     const now = this.now();
     const wait = (reason: string, retryAfterMs: number): CheckinResponse => ({ status: 'wait', reason, retryAfterMs });
     if (req.exampleCount < 1) return wait('no examples to train on', 30_000);
+    if (this.budgetSpent()) return wait(`privacy budget spent: the model is at ε = ${this.privacy!.epsilon.toFixed(2)} and another round would pass the task's ${this.task.privacy!.maxEpsilon}`, 3600_000);
     if (this.store.hasClientUpdate(this.task.id, r.roundId, req.clientId)) {
       return wait(`already contributed to round ${r.roundId}`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
     }
@@ -186,6 +197,7 @@ export class Federation {
     if (round.roundId !== this.round.roundId || !acceptsUploads(this.round.state)) {
       throw new ApiFailure(409, 'round_closed', `round ${roundId} no longer takes updates; check in for the current round`, 'round');
     }
+    if (this.budgetSpent()) throw new ApiFailure(409, 'privacy_budget_spent', `the task's privacy budget (ε ≤ ${this.task.privacy!.maxEpsilon}) is spent: it trains no more`, 'round');
     const { meta, delta, norm } = this.decode(body);
     if (tokenClientId !== undefined && meta.clientId !== tokenClientId) {
       throw new ApiFailure(403, 'token_mismatch', 'the update names another client than the token', 'meta.clientId');
@@ -230,6 +242,10 @@ export class Federation {
       const bad = findNonFinite(delta);
       if (bad >= 0) throw new ApiFailure(400, 'non_finite', `delta value ${bad} is ${delta[bad]}`, 'payload');
       const norm = l2Norm(delta);
+      // With DP the client clipped to S; a little slack for what a lossy codec's rounding adds to the norm.
+      if (this.task.privacy && norm > this.task.privacy.clipNorm * 1.01) {
+        throw new ApiFailure(400, 'norm_over_clip', `update norm ${norm.toFixed(4)} exceeds this task's clip norm ${this.task.privacy.clipNorm}: clip on the device before sending`, 'payload');
+      }
       if (this.task.maxUpdateNorm !== undefined && norm > this.task.maxUpdateNorm) {
         throw new ApiFailure(400, 'norm_too_large', `update norm ${norm.toFixed(3)} exceeds this task's bound ${this.task.maxUpdateNorm}`, 'payload');
       }
@@ -268,7 +284,12 @@ export class Federation {
     const bad = findNonFinite(next);
     if (bad >= 0) return this.closeRound(null, `the aggregate was not finite (parameter ${bad} is ${next[bad]}); the model stays at v${this.version}`);
     const optimizerState = stepped ? packState(stepped.state) : null;
-    this.closeRound({ version: this.version + 1, weights: next, numClients: acc.count, numExamples: acc.totalExamples, clientLoss: this.lossSum / acc.totalExamples, optimizerState });
+    const privacy = this.task.privacy ? this.account(acc.count) : null;
+    // Never publish a model past the budget: the round fails, the model stays, and training stops.
+    if (privacy && this.task.privacy!.maxEpsilon !== undefined && privacy.epsilon > this.task.privacy!.maxEpsilon) {
+      return this.closeRound(null, `privacy budget spent: this round would take ε to ${privacy.epsilon.toFixed(3)}, past ${this.task.privacy!.maxEpsilon}`);
+    }
+    this.closeRound({ version: this.version + 1, weights: next, numClients: acc.count, numExamples: acc.totalExamples, clientLoss: this.lossSum / acc.totalExamples, optimizerState, privacy: privacy && JSON.stringify(privacy) });
   }
 
   private closeRound(result: Parameters<CoordinatorStore['closeRound']>[0]['result'], why?: string): void {
@@ -292,6 +313,7 @@ export class Federation {
     this.version = latest.version;
     this.weights = asWeights(latest.weights);
     this.optimizerState = latest.optimizerState ? unpackState(latest.optimizerState, this.parameterCount) : null;
+    this.privacy = latest.privacy ? (JSON.parse(latest.privacy) as PrivacyRecord) : null;
     this.round = round;
     this.assigned = this.store.countAssigned(this.task.id, round.roundId);
     this.leases.clear();
@@ -302,6 +324,29 @@ export class Federation {
       this.accumulator.add(u.delta, u.numExamples);
       this.lossSum += u.loss * u.numExamples;
     }
+  }
+
+  /**
+   * The accountant after a round of `updates` clients: its sampling rate is what the coordinator did, the
+   * round's updates over the clients it has seen (the population a browser federation has), composed with
+   * every round before by adding RDP order by order.
+   */
+  private account(updates: number, population = this.store.countClients(this.task.id)): PrivacyRecord {
+    const p = this.task.privacy!;
+    const samplingRate = Math.min(1, updates / Math.max(population, updates));
+    const before = this.privacy?.rdp ?? DEFAULT_ORDERS.map(() => 0);
+    const rdp = rdpOfRounds(samplingRate, p.noiseMultiplier, 1).map((r, k) => r + before[k]!);
+    return { epsilon: epsilonFromRdp(DEFAULT_ORDERS, rdp, p.delta).epsilon, delta: p.delta, samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm, rdp };
+  }
+
+  /** Whether one more round, of the task's target size, would take ε past the task's maxEpsilon (kept per version and population). */
+  private budgetSpent(): boolean {
+    const max = this.task.privacy?.maxEpsilon;
+    if (max === undefined) return false;
+    const population = this.store.countClients(this.task.id);
+    const key = `${this.version}/${population}`;
+    if (this.spent?.key !== key) this.spent = { key, value: this.account(this.task.rounds.targetClients, population).epsilon > max };
+    return this.spent.value;
   }
 
   private snapshot(): RoundSnapshot {
@@ -323,4 +368,14 @@ export class Federation {
     const lapse = this.leases.nextLapseInMs(this.now());
     return lapse === null ? this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS) : Math.max(WAIT_BETWEEN_ROUNDS_MS, Math.min(lapse, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS)));
   }
+}
+
+/** What is stored with each private version (model_versions.privacy): its guarantee, and the RDP curve (per DEFAULT_ORDERS) the next round composes with. */
+interface PrivacyRecord {
+  epsilon: number;
+  delta: number;
+  samplingRate: number;
+  noiseMultiplier: number;
+  clipNorm: number;
+  rdp: number[];
 }

@@ -118,7 +118,11 @@ export class CoordinatorStore {
         // v5: the server optimizer's state (momentum, moments) that produced each version, written with it.
         this.db.exec('ALTER TABLE model_versions ADD COLUMN optimizer_state BLOB');
       }
-      this.db.pragma('user_version = 6');
+      if (version < 7 && !hasColumn('model_versions', 'privacy')) {
+        // v7: differential privacy: the accountant's state after each version (RDP per order, ε, δ, q) as JSON.
+        this.db.exec('ALTER TABLE model_versions ADD COLUMN privacy TEXT');
+      }
+      this.db.pragma('user_version = 7');
     })();
   }
 
@@ -127,11 +131,16 @@ export class CoordinatorStore {
   }
 
   /** The newest model version, and the server optimizer's state written with it (null when none). */
-  latestVersion(taskId: string): { version: number; weights: Float32Array; optimizerState: Uint8Array | null } | null {
+  latestVersion(taskId: string): { version: number; weights: Float32Array; optimizerState: Uint8Array | null; privacy: string | null } | null {
     const row = this.db
-      .prepare('SELECT version, weights, optimizer_state FROM model_versions WHERE task_id = ? ORDER BY version DESC LIMIT 1')
-      .get(taskId) as { version: number; weights: Buffer; optimizer_state: Buffer | null } | undefined;
-    return row ? { version: row.version, weights: toFloat32(row.weights), optimizerState: row.optimizer_state ? new Uint8Array(row.optimizer_state) : null } : null;
+      .prepare('SELECT version, weights, optimizer_state, privacy FROM model_versions WHERE task_id = ? ORDER BY version DESC LIMIT 1')
+      .get(taskId) as { version: number; weights: Buffer; optimizer_state: Buffer | null; privacy: string | null } | undefined;
+    return row ? { version: row.version, weights: toFloat32(row.weights), optimizerState: row.optimizer_state ? new Uint8Array(row.optimizer_state) : null, privacy: row.privacy } : null;
+  }
+
+  /** Distinct clients that ever held a place in the task's rounds (or sent an update): the population the accountant's sampling rate is taken over. */
+  countClients(taskId: string): number {
+    return (this.db.prepare('SELECT COUNT(DISTINCT client_id) AS n FROM assignments WHERE task_id = ?').get(taskId) as { n: number }).n;
   }
 
   /** Whether the version exists, without reading its weights. */
@@ -274,12 +283,12 @@ export class CoordinatorStore {
     taskId: string;
     roundId: number;
     now: number;
-    result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number; optimizerState?: Uint8Array | null } | null;
+    result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number; optimizerState?: Uint8Array | null; privacy?: string | null } | null;
     next: Omit<RoundRow, 'taskId' | 'roundId'>;
   }): void {
     const { taskId, roundId, now, result } = args;
     this.db.transaction(() => {
-      if (result) this.insertVersion(taskId, result.version, roundId, result.weights, result.numClients, result.numExamples, result.clientLoss, result.optimizerState ?? null);
+      if (result) this.insertVersion(taskId, result.version, roundId, result.weights, result.numClients, result.numExamples, result.clientLoss, result.optimizerState ?? null, result.privacy ?? null);
       failpoint('model-writing');
       this.db
         .prepare("UPDATE rounds SET state = 'closed', closed_at = ?, outcome = ? WHERE task_id = ? AND round_id = ?")
@@ -313,13 +322,13 @@ export class CoordinatorStore {
                   SUM(CASE WHEN u.eval_personal_accuracy IS NULL THEN 0 ELSE u.eval_count END) AS personal_examples
            FROM updates u JOIN rounds r ON r.task_id = u.task_id AND r.round_id = u.round_id
            WHERE u.task_id = ? AND u.eval_count IS NOT NULL GROUP BY r.base_version)
-         SELECT m.version, m.round_id, m.num_clients, m.num_examples, m.client_loss, m.created_at, e.accuracy, e.loss, e.metrics,
+         SELECT m.version, m.round_id, m.num_clients, m.num_examples, m.client_loss, m.created_at, m.privacy, e.accuracy, e.loss, e.metrics,
                 f.examples AS fed_examples, f.clients AS fed_clients, f.correct AS fed_correct, f.loss_sum AS fed_loss_sum,
                 f.personal_correct AS fed_personal_correct, f.personal_examples AS fed_personal_examples
          FROM model_versions m LEFT JOIN evaluations e USING (task_id, version) LEFT JOIN federated f ON f.version = m.version
          WHERE m.task_id = ? ORDER BY m.version`,
       )
-      .all(taskId, taskId) as (Record<string, number | null> & { metrics: string | null })[];
+      .all(taskId, taskId) as (Record<string, number | null> & { metrics: string | null; privacy: string | null })[];
     return rows.map((r) => ({
       version: r.version!,
       roundId: r.round_id ?? null,
@@ -338,14 +347,15 @@ export class CoordinatorStore {
             ...(r.fed_personal_examples ? { personalAccuracy: r.fed_personal_correct! / r.fed_personal_examples } : {}),
           }
         : null,
+      ...(r.privacy ? { privacy: publicPrivacy(r.privacy) } : {}),
       createdAt: new Date(r.created_at!).toISOString(),
     }));
   }
 
-  private insertVersion(taskId: string, version: number, roundId: number | null, weights: Float32Array, numClients: number, numExamples: number, clientLoss: number | null, optimizerState: Uint8Array | null = null): void {
+  private insertVersion(taskId: string, version: number, roundId: number | null, weights: Float32Array, numClients: number, numExamples: number, clientLoss: number | null, optimizerState: Uint8Array | null = null, privacy: string | null = null): void {
     this.db
-      .prepare('INSERT INTO model_versions (task_id, version, round_id, weights, num_clients, num_examples, client_loss, created_at, optimizer_state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(taskId, version, roundId, fromFloat32(weights), numClients, numExamples, clientLoss, Date.now(), optimizerState);
+      .prepare('INSERT INTO model_versions (task_id, version, round_id, weights, num_clients, num_examples, client_loss, created_at, optimizer_state, privacy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(taskId, version, roundId, fromFloat32(weights), numClients, numExamples, clientLoss, Date.now(), optimizerState, privacy);
   }
 
   private insertRound(r: RoundRow): void {
@@ -368,6 +378,12 @@ function toRoundRow(r: Record<string, unknown>): RoundRow {
     closedAt: (r.closed_at as number | null) ?? null,
     outcome: (r.outcome as string | null) ?? null,
   };
+}
+
+/** What the history shows of a version's privacy record: its guarantee and the sampling rate behind it (not the RDP curve). */
+function publicPrivacy(json: string): NonNullable<HistoryPoint['privacy']> {
+  const p = JSON.parse(json) as NonNullable<HistoryPoint['privacy']>;
+  return { epsilon: p.epsilon, delta: p.delta, samplingRate: p.samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm };
 }
 
 /** SQLite BLOBs come back as Buffers whose offset need not be 4-aligned: copy into a fresh Float32Array. */

@@ -13,6 +13,7 @@
  *   maxUpdateNorm              optional: updates with a larger L2 norm are refused
  *   maxExamplesPerClient       optional: the most examples an update is weighted by (claims above are clamped)
  *   evaluation                 optional: {testSet: "path", format: "records" | "csv", metrics: [accuracy|auc|f1, …]}
+ *   privacy                    optional: {mode: "central", clipNorm, noiseMultiplier, delta, maxEpsilon?} (with strategy fedavg)
  *   allowedOrigins             origins whose pages may join through the SDK
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -29,7 +30,7 @@ import { strategies } from '../core/strategies/index.ts';
 import { ValidationError, asObject, readNumber, readOneOf, readString, type Fields } from '../core/validate.ts';
 import type { ExampleBatch } from '../model/tf-model.ts';
 import { buildModel, type ModelSource } from '../model/models.ts';
-import type { TaskDefinition } from './task.ts';
+import type { PrivacyPolicy, TaskDefinition } from './task.ts';
 
 /** Reads and checks a task file; relative paths in it are resolved against its folder. */
 export function loadTaskFile(path: string): TaskDefinition {
@@ -57,6 +58,10 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
   const maxUpdateNorm = o.maxUpdateNorm === undefined ? undefined : readNumber(o, 'maxUpdateNorm', { min: Number.MIN_VALUE });
   const maxExamplesPerClient = o.maxExamplesPerClient === undefined ? undefined : readNumber(o, 'maxExamplesPerClient', { min: 1, max: 1e7, integer: true });
   const evaluation = readEvaluation(o.evaluation, baseDir, input, labels.length);
+  const privacy = o.privacy === undefined ? undefined : readPrivacy(o.privacy, strategy, clipNorm);
+  if (privacy && codecFor(training.codec)!.needsErrorFeedback) {
+    throw new ValidationError('training.codec', `${training.codec} carries a residual from round to round, which clipping does not bound; with privacy use f32, f16 or int8`);
+  }
   return {
     id: asTaskId(id),
     name: readString(o, 'name'),
@@ -64,13 +69,15 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
     input,
     labels,
     buildModel: (seed) => buildModel(model, inputShape(input), labels.length, seed),
-    training,
+    // With DP the clients are told the clip norm: they clip before the update leaves the device.
+    training: privacy ? { ...training, clipNorm: privacy.clipNorm } : training,
     rounds: readRounds(o.rounds),
     strategy,
     ...(clipNorm === undefined ? {} : { clipNorm }),
     ...(serverOptimizer === undefined ? {} : { serverOptimizer }),
     ...(maxUpdateNorm === undefined ? {} : { maxUpdateNorm }),
     ...(maxExamplesPerClient === undefined ? {} : { maxExamplesPerClient }),
+    ...(privacy === undefined ? {} : { privacy }),
     metrics: evaluation.metrics,
     allowedOrigins: readOrigins(o.allowedOrigins),
     ...(evaluation.load ? { loadTestSet: evaluation.load } : {}),
@@ -98,6 +105,26 @@ function readModel(value: unknown, baseDir: string): ModelSource {
     throw new ValidationError('model.hidden', 'must be a list of layer sizes (1–4096)');
   }
   return { builtin, hidden: hidden as number[] };
+}
+
+/**
+ * `{"mode": "central", "clipNorm": 1, "noiseMultiplier": 1.1, "delta": 1e-5, "maxEpsilon": 8}`. Central DP
+ * sums clipped updates with equal weights (DP-FedAvg): a robust strategy, which looks at single updates and
+ * weights them unequally, would break the sensitivity the noise is calibrated to.
+ */
+function readPrivacy(value: unknown, strategy: string, clipNorm: number | undefined): PrivacyPolicy {
+  const o = asObject(value, 'privacy');
+  const mode = readOneOf(o, 'mode', ['central', 'local'] as const, 'privacy.mode');
+  if (mode === 'local') throw new ValidationError('privacy.mode', 'local noise is not implemented yet; use "central"');
+  if (strategy !== 'fedavg' || clipNorm !== undefined) throw new ValidationError('strategy', 'central differential privacy needs plain "fedavg" (it sums clipped updates with equal weights; a robust strategy or a second clip norm would break the noise calibration)');
+  const maxEpsilon = o.maxEpsilon === undefined ? undefined : readNumber(o, 'maxEpsilon', { min: Number.MIN_VALUE, max: 1e3 }, 'privacy.maxEpsilon');
+  return {
+    mode,
+    clipNorm: readNumber(o, 'clipNorm', { min: Number.MIN_VALUE, max: 1e6 }, 'privacy.clipNorm'),
+    noiseMultiplier: readNumber(o, 'noiseMultiplier', { min: 0, max: 1e3 }, 'privacy.noiseMultiplier'),
+    delta: readNumber(o, 'delta', { min: Number.MIN_VALUE, max: 0.1 }, 'privacy.delta'),
+    ...(maxEpsilon === undefined ? {} : { maxEpsilon }),
+  };
 }
 
 /** `"median"`, or `{"name": "fedavg", "clipNorm": 5}` for norm clipping in front of the strategy. */

@@ -53,6 +53,13 @@ export interface TaskDefinition {
    * {@link DEFAULT_MAX_EXAMPLES_PER_CLIENT}.
    */
   maxExamplesPerClient?: number;
+  /**
+   * Differential privacy (central, DP-FedAvg): clients clip to `clipNorm`, the coordinator refuses updates
+   * over it, sums them with equal weights and adds N(0, (noiseMultiplier·clipNorm)²) before publishing; the
+   * accountant reports (ε, `delta`) per version, and the task stops training before a round would take ε
+   * past `maxEpsilon`.
+   */
+  privacy?: PrivacyPolicy;
   /** Held-out metrics to compute for each model version; the first is the headline. */
   metrics: MetricName[];
   /** Origins (scheme://host:port) whose pages may use this task through the SDK, besides the coordinator's own. */
@@ -62,4 +69,12 @@ export interface TaskDefinition {
    * none: federated evaluation (the clients' own held-out examples) is then its only measure.
    */
   loadTestSet?(): ExampleBatch;
+}
+
+export interface PrivacyPolicy {
+  mode: 'central';
+  clipNorm: number;
+  noiseMultiplier: number;
+  delta: number;
+  maxEpsilon?: number;
 }

@@ -49,6 +49,8 @@ export interface TrainingConfig {
    * reports how it and the shared model do on its held-out examples. The copy never leaves the device.
    */
   personalization?: { epochs: number; layers: string };
+  /** With differential privacy: the L2 norm the client clips its update to before it leaves the device. */
+  clipNorm?: number;
 }
 
 /** Held-out metrics the coordinator can compute; `auc` and `f1` need two classes (the second positive). */
@@ -118,6 +120,8 @@ export interface TaskSummary {
   metrics: MetricName[];
   labels: string[];
   modelVersion: number;
+  /** With differential privacy: the task's mechanism, the current model's ε, and whether its budget is spent. */
+  privacy?: { mode: 'central'; clipNorm: number; noiseMultiplier: number; delta: number; maxEpsilon?: number; epsilon: number; budgetSpent: boolean };
   /**
    * Names this federation's history of model versions. It is part of every model URL, so a coordinator
    * started afresh (its versions counting from 0 again) never matches a version a browser cached before.
@@ -148,6 +152,11 @@ export interface HistoryPoint {
    * received it, weighted by their counts (reported with their updates); null until one reports.
    */
   federated: { accuracy: number; loss: number; examples: number; clients: number; personalAccuracy?: number } | null;
+  /**
+   * With differential privacy: the (ε, δ) guarantee of this version (every round up to it composed), the
+   * sampling rate its round had (updates over the clients seen), and the mechanism's parameters.
+   */
+  privacy?: { epsilon: number; delta: number; samplingRate: number; noiseMultiplier: number; clipNorm: number };
   createdAt: string;
 }
 
@@ -332,6 +341,7 @@ export function parseTrainingConfig(value: unknown): TrainingConfig {
     ...(c.classWeights === undefined ? {} : { classWeights: readClassWeights(c.classWeights) }),
     ...(c.proximalMu === undefined ? {} : { proximalMu: readNumber(c, 'proximalMu', { min: 0, max: 1e3 }, 'config.proximalMu') }),
     ...(c.personalization === undefined ? {} : { personalization: readPersonalization(c.personalization) }),
+    ...(c.clipNorm === undefined ? {} : { clipNorm: readNumber(c, 'clipNorm', { min: Number.MIN_VALUE, max: 1e6 }, 'config.clipNorm') }),
   };
 }
 

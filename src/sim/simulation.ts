@@ -15,6 +15,7 @@ import { codecFor } from '../core/codecs/index.ts';
 import { asWeights } from '../core/ids.ts';
 import { int8 } from '../core/codecs/int8.ts';
 import { compressWithFeedback } from '../core/error-feedback.ts';
+import { clipToNorm } from '../core/privacy/clip.ts';
 import { applyModelDelta, decodeModelDelta, shouldAskForDelta } from '../core/model-delta.ts';
 import type { TrainingConfig } from '../core/protocol.ts';
 import { createRng } from '../core/rng.ts';
@@ -85,6 +86,8 @@ export interface RoundRecord {
   /** Mean bytes of one delta download this round (null without any): what a client holding a recent version receives. */
   bytesPerDelta: number | null;
   wallMs: number;
+  /** With differential privacy: ε (at the task's δ) of the model this round produced, every round composed; null without. */
+  epsilon: number | null;
   /** Samples trained per second this round, over all its clients. */
   samplesPerSecond: number;
 }
@@ -137,7 +140,9 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         }
         const evaluation = held ? { eval: { accuracy: held.accuracy, loss: Math.min(held.loss, 1e4), count: client.heldOut.count, ...personalAccuracy } } : {};
         const result = await trainLocally(model, client.train, task.training, { inputShape, numClasses: classes, seed: Math.floor(rng() * 2 ** 31) });
-        const honest = subtractWeights(result.weights, global);
+        const learnt = subtractWeights(result.weights, global);
+        // With differential privacy a client clips before sending, as the browser does.
+        const honest = task.training.clipNorm === undefined ? learnt : clipToNorm(learnt, task.training.clipNorm).values;
         const delta = opts.tamper ? opts.tamper(client.id, honest) : honest;
         // Encoded as the browser does: with the client's residual added where the codec drops values.
         const compressed = compressWithFeedback(codec, delta, devices.residual(client.id), rounding);
@@ -181,6 +186,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         bytesDown: down / sampled.length,
         downloads,
         bytesPerDelta: downloads.delta > 0 ? deltaBytes / downloads.delta : null,
+        epsilon: store.history(task.id).at(-1)?.privacy?.epsilon ?? null,
         wallMs,
         samplesPerSecond: trained / (wallMs / 1000),
       };
