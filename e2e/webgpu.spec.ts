@@ -1,7 +1,8 @@
 import { expect, test } from './fixtures.ts';
 import { auditRequests } from './privacy.ts';
 
-test.use({ coordinatorEnv: { COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '1' } });
+// WebGPU on SwiftShader trains slowly (minutes on a busy machine): a deadline the round cannot miss.
+test.use({ coordinatorEnv: { COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '1', COVEY_ROUND_DEADLINE_S: '600' } });
 
 test('a browser with WebGPU trains a round on WebGPU', async ({ participant, coordinator }) => {
   const p = await participant();
