@@ -289,7 +289,7 @@ export class Federation {
     if (privacy && this.task.privacy!.maxEpsilon !== undefined && privacy.epsilon > this.task.privacy!.maxEpsilon) {
       return this.closeRound(null, `privacy budget spent: this round would take ε to ${privacy.epsilon.toFixed(3)}, past ${this.task.privacy!.maxEpsilon}`);
     }
-    this.closeRound({ version: this.version + 1, weights: next, numClients: acc.count, numExamples: acc.totalExamples, clientLoss: this.lossSum / acc.totalExamples, optimizerState, privacy: privacy && JSON.stringify(privacy) });
+    this.closeRound({ version: this.version + 1, weights: next, numClients: acc.count, numExamples: acc.totalExamples, clientLoss: this.lossSum / acc.totalExamples, optimizerState, privacy: privacy && stringifyPrivacy(privacy) });
   }
 
   private closeRound(result: Parameters<CoordinatorStore['closeRound']>[0]['result'], why?: string): void {
@@ -313,7 +313,7 @@ export class Federation {
     this.version = latest.version;
     this.weights = asWeights(latest.weights);
     this.optimizerState = latest.optimizerState ? unpackState(latest.optimizerState, this.parameterCount) : null;
-    this.privacy = latest.privacy ? (JSON.parse(latest.privacy) as PrivacyRecord) : null;
+    this.privacy = latest.privacy ? parsePrivacy(latest.privacy) : null;
     this.round = round;
     this.assigned = this.store.countAssigned(this.task.id, round.roundId);
     this.leases.clear();
@@ -371,7 +371,7 @@ export class Federation {
 }
 
 /** What is stored with each private version (model_versions.privacy): its guarantee, and the RDP curve (per DEFAULT_ORDERS) the next round composes with. */
-interface PrivacyRecord {
+export interface PrivacyRecord {
   epsilon: number;
   delta: number;
   samplingRate: number;
@@ -379,3 +379,7 @@ interface PrivacyRecord {
   clipNorm: number;
   rdp: number[];
 }
+
+// JSON has no Infinity (z = 0 gives ε = ∞, and RDP is ∞ at some orders): kept as the string "Infinity".
+const stringifyPrivacy = (p: PrivacyRecord): string => JSON.stringify(p, (_key, v: unknown) => (v === Infinity ? 'Infinity' : v));
+export const parsePrivacy = (json: string): PrivacyRecord => JSON.parse(json, (_key, v: unknown) => (v === 'Infinity' ? Infinity : v)) as PrivacyRecord;

@@ -50,6 +50,16 @@ describe('central differential privacy in rounds', () => {
     expect(fed.summary().privacy).toMatchObject({ epsilon: history[2]!.privacy!.epsilon, budgetSpent: false });
   });
 
+  it('keeps an unbounded ε unbounded across rounds (noise 0: no guarantee)', () => {
+    const { store, fed } = privateFederation({ noiseMultiplier: 0 });
+    for (const round of [1, 2]) {
+      fed.acceptUpload(round, `update-a-${round}x`, updateFrame('client-aaaa', small(0.1), { baseVersion: round - 1 }));
+      fed.acceptUpload(round, `update-b-${round}x`, updateFrame('client-bbbb', small(0.1), { baseVersion: round - 1 }));
+      fed.advance();
+    }
+    expect(store.history('tiny').map((h) => h.privacy?.epsilon)).toEqual([undefined, Infinity, Infinity]);
+  });
+
   it('stops training before a round would pass maxEpsilon, and says so', () => {
     const oneRound = epsilonOf({ q: 1, noise: 1, rounds: 1, delta: 1e-5 }).epsilon;
     const twoRounds = epsilonOf({ q: 1, noise: 1, rounds: 2, delta: 1e-5 }).epsilon;

@@ -382,7 +382,7 @@ function toRoundRow(r: Record<string, unknown>): RoundRow {
 
 /** What the history shows of a version's privacy record: its guarantee and the sampling rate behind it (not the RDP curve). */
 function publicPrivacy(json: string): NonNullable<HistoryPoint['privacy']> {
-  const p = JSON.parse(json) as NonNullable<HistoryPoint['privacy']>;
+  const p = JSON.parse(json, (_key, v: unknown) => (v === 'Infinity' ? Infinity : v)) as NonNullable<HistoryPoint['privacy']>;
   return { epsilon: p.epsilon, delta: p.delta, samplingRate: p.samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm };
 }
 

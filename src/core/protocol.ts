@@ -154,7 +154,8 @@ export interface HistoryPoint {
   federated: { accuracy: number; loss: number; examples: number; clients: number; personalAccuracy?: number } | null;
   /**
    * With differential privacy: the (ε, δ) guarantee of this version (every round up to it composed), the
-   * sampling rate its round had (updates over the clients seen), and the mechanism's parameters.
+   * sampling rate its round had (updates over the clients seen), and the mechanism's parameters. Over
+   * HTTP an unbounded ε (noise multiplier 0) is `null`.
    */
   privacy?: { epsilon: number; delta: number; samplingRate: number; noiseMultiplier: number; clipNorm: number };
   createdAt: string;

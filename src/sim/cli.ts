@@ -11,6 +11,7 @@
  *   --personalize all|last:K   --personal-epochs 1   (each client also fine-tunes a personal copy and scores it)
  *   --codec f32|f16|int8|topk:ρ|topk-int8:ρ (the upload's codec; top-k with error feedback)
  *   --downloads delta|full (the model as a delta from the version a client holds, as browsers do; or whole)
+ *   --dp central --clip S --noise z --delta δ [--max-epsilon ε]   (DP-FedAvg; ε per round in rounds.json)
  *   --target 0.95 (stop once reached)   --seed 1   --backend wasm|cpu (default wasm, convolutions included)
  *   --out results/NAME   --label NAME
  */
@@ -24,7 +25,7 @@ import { getServerOptimizer } from '../core/optimizers/index.ts';
 import { serverOptimizerConfig } from '../core/server-optimizer.ts';
 import { getStrategy } from '../core/strategies/index.ts';
 import { loadTaskFile } from '../coordinator/task-file.ts';
-import type { TaskDefinition } from '../coordinator/task.ts';
+import type { PrivacyPolicy, TaskDefinition } from '../coordinator/task.ts';
 import { buildModel, type ModelSource } from '../model/models.ts';
 import { loadSimData } from './datasets.ts';
 import { useBackend } from './backend.ts';
@@ -49,6 +50,11 @@ const { values: flags } = parseArgs({
     personalize: { type: 'string' },
     codec: { type: 'string' },
     downloads: { type: 'string', default: 'delta' },
+    dp: { type: 'string' },
+    clip: { type: 'string' },
+    noise: { type: 'string' },
+    delta: { type: 'string', default: '1e-5' },
+    'max-epsilon': { type: 'string' },
     'personal-epochs': { type: 'string' },
     'server-lr': { type: 'string' },
     holdout: { type: 'string', default: '0.15' },
@@ -101,8 +107,11 @@ function configure(): { task: TaskDefinition } {
   const serverLr = optional('server-lr', Number.MIN_VALUE);
   const serverOptimizer = optimizerName === undefined ? base.serverOptimizer : optimizerName === 'none' ? undefined : serverOptimizerConfig(optimizerName, serverLr === undefined ? {} : { lr: serverLr });
   if (serverOptimizer) getServerOptimizer(serverOptimizer); // an unknown name fails here
+  const privacy = readPrivacyFlags();
+  if (privacy) training.clipNorm = privacy.clipNorm;
   const task: TaskDefinition = {
     ...base,
+    ...(privacy ? { privacy } : {}),
     training,
     serverOptimizer,
     strategy: flags.strategy ?? base.strategy,
@@ -111,6 +120,18 @@ function configure(): { task: TaskDefinition } {
     maxExamplesPerClient: Number.MAX_SAFE_INTEGER,
   };
   return { task };
+}
+
+/** `--dp central --clip S --noise z --delta δ [--max-epsilon ε]`, checked as a task file's privacy block is. */
+function readPrivacyFlags(): PrivacyPolicy | undefined {
+  if (flags.dp === undefined) {
+    if (flags.clip !== undefined || flags.noise !== undefined) throw new Error('--clip and --noise need --dp central');
+    return undefined;
+  }
+  if (flags.dp !== 'central') throw new Error(`--dp must be central (local noise is not implemented yet), got "${flags.dp}"`);
+  if ((flags.strategy ?? 'fedavg') !== 'fedavg') throw new Error('--dp central needs --strategy fedavg');
+  const maxEpsilon = optional('max-epsilon', Number.MIN_VALUE);
+  return { mode: 'central', clipNorm: number('clip', Number.MIN_VALUE), noiseMultiplier: number('noise', 0), delta: number('delta', Number.MIN_VALUE), ...(maxEpsilon === undefined ? {} : { maxEpsilon }) };
 }
 
 function failOptimizer(): never {
@@ -130,7 +151,7 @@ async function main(): Promise<void> {
   task.rounds = { minClients: 1, targetClients: perRound, deadlineMs: 365 * 24 * 3600_000 };
   const label = flags.label ?? `${task.strategy} ${flags.partition} E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize}`;
   const log = (line: string) => process.stderr.write(line + '\n');
-  log(`covey sim: task ${task.id}, ${clients} clients (${perRound} a round), partition ${flags.partition}, ${task.strategy}${task.serverOptimizer ? ` + ${task.serverOptimizer.name} (η ${task.serverOptimizer.lr})` : ''}, E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize} lr=${task.training.learningRate} ${task.training.optimizer}${task.training.proximalMu ? ` μ=${task.training.proximalMu}` : ''}, codec ${task.training.codec}, downloads ${flags.downloads}, backend ${backend}, seed ${seed}`);
+  log(`covey sim: task ${task.id}, ${clients} clients (${perRound} a round), partition ${flags.partition}, ${task.strategy}${task.serverOptimizer ? ` + ${task.serverOptimizer.name} (η ${task.serverOptimizer.lr})` : ''}, E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize} lr=${task.training.learningRate} ${task.training.optimizer}${task.training.proximalMu ? ` μ=${task.training.proximalMu}` : ''}, codec ${task.training.codec}, downloads ${flags.downloads}${task.privacy ? `, DP S=${task.privacy.clipNorm} z=${task.privacy.noiseMultiplier} δ=${task.privacy.delta}` : ''}, backend ${backend}, seed ${seed}`);
   log(describePartition(data.labelCounts));
 
   const started = performance.now();
@@ -141,7 +162,7 @@ async function main(): Promise<void> {
     const elapsed = (performance.now() - started) / 1000;
     const eta = (elapsed / r.round) * (rounds - r.round);
     const bar = '█'.repeat(Math.round((r.round / rounds) * 24)).padEnd(24, '·');
-    const line = `${bar} round ${r.round}/${rounds}  accuracy ${(r.accuracy * 100).toFixed(1)} %${r.federatedAccuracy === null ? '' : `  federated ${(r.federatedAccuracy * 100).toFixed(1)} %`}${r.personalAccuracy === null ? '' : `  personal ${(r.personalAccuracy * 100).toFixed(1)} %`}  ${elapsed.toFixed(0)} s, ETA ${eta.toFixed(0)} s`;
+    const line = `${bar} round ${r.round}/${rounds}  accuracy ${(r.accuracy * 100).toFixed(1)} %${r.epsilon === null ? '' : `  ε ${r.epsilon.toFixed(2)}`}${r.federatedAccuracy === null ? '' : `  federated ${(r.federatedAccuracy * 100).toFixed(1)} %`}${r.personalAccuracy === null ? '' : `  personal ${(r.personalAccuracy * 100).toFixed(1)} %`}  ${elapsed.toFixed(0)} s, ETA ${eta.toFixed(0)} s`;
     process.stderr.write(process.stderr.isTTY ? `\r${line}` : r.round % 10 === 0 || r.round === rounds ? `${line}\n` : '');
   });
   if (process.stderr.isTTY) process.stderr.write('\n');
