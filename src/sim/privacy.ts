@@ -1,7 +1,8 @@
 /**
  * `npm run sim:privacy`: what central differential privacy costs in accuracy, and what it buys in ε. The
  * 2NN on the digits task, 100 clients, 10 a round (C = 0.1), E = 1, B = 10, SGD 0.05, `iid`, DP-FedAvg with
- * clip norm S and noise multipliers z ∈ {0, 0.5, 1, 2}, the same rounds from the same seed. ε is the
+ * clip norm S and noise multipliers z ∈ {0, 0.5, 1, 2}, the same rounds from the same seed; then 1,000
+ * clients, 100 a round, without DP and at z = 1 (the noise on the mean shrinks with the cohort). ε is the
  * coordinator's own accounting at δ = 1e-5: the sampling rate of each round is its updates over the clients
  * seen so far (so the first rounds, with few clients seen, cost the most). Writes results/privacy/ and
  * prints the table.
@@ -31,13 +32,15 @@ async function main(): Promise<void> {
   await useBackend('wasm');
   const base = loadTaskFile('tasks/digits.json');
   const rows: { label: string; noise: number | null; accuracy: number[]; epsilon: number | null; wallS: number }[] = [];
-  for (const noise of [null, 0, 0.5, 1, 2]) {
-    const spec = { label: noise === null ? 'no DP' : `z = ${noise}`, partition: 'iid', training: { epochs: 1, batchSize: 10, learningRate: 0.05 }, clients: 100, perRound: 10, maxRounds: ROUNDS, holdout: 0, seed: SEED };
+  const runs = [...[null, 0, 0.5, 1, 2].map((noise) => ({ noise, clients: 100 })), { noise: null, clients: 1000 }, { noise: 1, clients: 1000 }];
+  for (const { noise, clients } of runs) {
+    const perRound = clients / 10;
+    const spec = { label: `${clients} clients, ${noise === null ? 'no DP' : `z = ${noise}`}`, partition: 'iid', training: { epochs: 1, batchSize: 10, learningRate: 0.05 }, clients, perRound, maxRounds: ROUNDS, holdout: 0, seed: SEED };
     const plain = mlp2nnTask(base, spec);
     const task = noise === null ? plain : { ...plain, privacy: { mode: 'central' as const, clipNorm: CLIP, noiseMultiplier: noise, delta: DELTA }, training: { ...plain.training, clipNorm: CLIP } };
-    const data = loadSimData(task, { clients: 100, partition: parsePartitionSpec('iid'), holdout: 0, seed: SEED });
+    const data = loadSimData(task, { clients, partition: parsePartitionSpec('iid'), holdout: 0, seed: SEED });
     const started = performance.now();
-    const records = await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound: 10, rounds: ROUNDS, seed: SEED }, () => undefined);
+    const records = await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound, rounds: ROUNDS, seed: SEED, downloads: 'full' }, () => undefined);
     const wallS = (performance.now() - started) / 1000;
     writeRun(join(OUT, spec.label.replace(/[^a-z0-9.]+/gi, '_')), records, { ...spec, clipNorm: CLIP, noise, delta: DELTA, wallS });
     const row = { label: spec.label, noise, accuracy: records.map((r) => r.accuracy), epsilon: records.at(-1)!.epsilon, wallS };
@@ -45,14 +48,14 @@ async function main(): Promise<void> {
     process.stderr.write(`${row.label}: ${(row.accuracy.at(-1)! * 100).toFixed(1)} % after ${ROUNDS} rounds, ε ${row.epsilon === null ? '—' : row.epsilon.toFixed(2)} (${wallS.toFixed(0)} s)\n`);
   }
   mkdirSync(OUT, { recursive: true });
-  writeFileSync(join(OUT, 'plot.svg'), renderPlot(rows.map((r) => ({ label: `${r.label}${r.epsilon === null ? '' : `, ε ${Number.isFinite(r.epsilon) ? r.epsilon.toFixed(1) : '∞'}`}`, points: r.accuracy.map((a, i) => [i + 1, a] as [number, number]) })), { title: `MNIST 2NN, 100 clients, 10 a round, DP-FedAvg S = ${CLIP}`, xLabel: 'round', yLabel: 'held-out accuracy' }));
+  writeFileSync(join(OUT, 'plot.svg'), renderPlot(rows.map((r) => ({ label: `${r.label}${r.epsilon === null ? '' : `, ε ${Number.isFinite(r.epsilon) ? r.epsilon.toFixed(1) : '∞'}`}`, points: r.accuracy.map((a, i) => [i + 1, a] as [number, number]) })), { title: `MNIST 2NN, C = 0.1, DP-FedAvg S = ${CLIP}`, xLabel: 'round', yLabel: 'held-out accuracy' }));
   const mean5 = (xs: number[]) => xs.slice(-5).reduce((a, b) => a + b, 0) / Math.min(5, xs.length);
   const table = [
     `${ROUNDS} rounds, seed ${SEED}, clip norm S = ${CLIP}, δ = ${DELTA}; accuracy is the mean of the last 5 rounds.`,
     '',
-    '| noise multiplier z | ε after the last round | held-out accuracy | wall time |',
+    '| cohort and noise multiplier z | ε after the last round | held-out accuracy | wall time |',
     '|---|---|---|---|',
-    ...rows.map((r) => `| ${r.label} | ${r.epsilon === null ? '— (no DP)' : Number.isFinite(r.epsilon) ? r.epsilon.toFixed(2) : '∞'} | ${(mean5(r.accuracy) * 100).toFixed(1)} % | ${r.wallS.toFixed(0)} s |`),
+    ...rows.map((r) => `| ${r.label} | ${r.noise === null ? '— (no DP)' : r.epsilon !== null && Number.isFinite(r.epsilon) ? r.epsilon.toFixed(2) : '∞ (no noise)'} | ${(mean5(r.accuracy) * 100).toFixed(1)} % | ${r.wallS.toFixed(0)} s |`),
   ].join('\n') + '\n';
   writeFileSync(join(OUT, 'table.md'), table);
   console.log(`\n${table}`);
