@@ -5,10 +5,6 @@
  * read back is checked, since IndexedDB is another boundary.
  */
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type IDBPTransaction, type StoreNames } from 'idb';
-import type { Codec } from '../core/codec.ts';
-import { CodecError } from '../core/codec.ts';
-import { codecFor } from '../core/codecs/index.ts';
-import { decodeUpdateFrame } from '../core/update-frame.ts';
 import { isSigningKey, makeSigningKey } from './client-key.ts';
 import { emptyLedger, isTrafficLedger, type TrafficLedger } from './traffic.ts';
 
@@ -47,20 +43,6 @@ const isResidual = (v: unknown): v is Residual =>
   typeof v === 'object' && v !== null && typeof (v as Residual).lineage === 'string' && typeof (v as Residual).codec === 'string' && (v as Residual).values instanceof Float32Array;
 
 const residualKey = (taskId: string) => `residual:${taskId}`;
-
-/** The residual with a refused update's payload added back, when both belong to the same lineage and codec; undefined otherwise. */
-function carriedBy(item: OutboxItem, residual: Residual, codec: Codec): Residual | undefined {
-  if (residual.codec !== item.codec) return undefined;
-  try {
-    const frame = decodeUpdateFrame(new Uint8Array(item.frame));
-    if ((frame.meta as { lineage?: unknown }).lineage !== residual.lineage) return undefined;
-    const sent = codec.decode(frame.payload, residual.values.length);
-    return { ...residual, values: residual.values.map((v, i) => v + sent[i]!) };
-  } catch (e) {
-    if (e instanceof CodecError) return undefined;
-    throw e;
-  }
-}
 
 /** Which examples: those trained on, those held out for federated evaluation, or all. */
 export type ExamplePart = 'train' | 'held-out' | 'all';
@@ -333,13 +315,15 @@ export class CoveyStore {
    * update loses nothing it learnt, it is only delayed again.
    */
   async rejectOutbox(item: OutboxItem): Promise<void> {
+    // The codecs load only when an update in one of them is refused (not with every page that embeds Covey),
+    // and before the transaction: it must await nothing but IndexedDB.
+    const fold = item.codec === undefined || item.codec === 'f32' ? undefined : (await import('./residual-fold.ts')).carriedBy;
     await this.writing(['outbox', 'settings'], async (tx) => {
       await tx.objectStore('outbox').delete(item.updateId);
-      const codec = item.codec === undefined ? undefined : codecFor(item.codec);
-      if (!codec?.needsErrorFeedback) return;
+      if (!fold) return;
       const settings = tx.objectStore('settings');
       const kept: unknown = await settings.get(residualKey(item.taskId));
-      const carried = isResidual(kept) ? carriedBy(item, kept, codec) : undefined;
+      const carried = isResidual(kept) ? fold(item, kept) : undefined;
       if (carried) await settings.put(carried, residualKey(item.taskId));
     });
   }

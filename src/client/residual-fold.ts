@@ -1,0 +1,24 @@
+/**
+ * What a refused update gives back to the error-feedback residual (CoveyStore.rejectOutbox): its payload,
+ * decoded, added to the residual, when both belong to the same lineage and codec and the codec keeps a
+ * residual at all. Its own module, loaded only when such an update is refused, so that the codecs stay out
+ * of what a page that embeds Covey downloads first.
+ */
+import { CodecError } from '../core/codec.ts';
+import { codecFor } from '../core/codecs/index.ts';
+import { decodeUpdateFrame } from '../core/update-frame.ts';
+import type { OutboxItem, Residual } from './store.ts';
+
+export function carriedBy(item: OutboxItem, residual: Residual): Residual | undefined {
+  const codec = item.codec === undefined ? undefined : codecFor(item.codec);
+  if (!codec?.needsErrorFeedback || residual.codec !== item.codec) return undefined;
+  try {
+    const frame = decodeUpdateFrame(new Uint8Array(item.frame));
+    if ((frame.meta as { lineage?: unknown }).lineage !== residual.lineage) return undefined;
+    const sent = codec.decode(frame.payload, residual.values.length);
+    return { ...residual, values: residual.values.map((v, i) => v + sent[i]!) };
+  } catch (e) {
+    if (e instanceof CodecError) return undefined;
+    throw e;
+  }
+}
