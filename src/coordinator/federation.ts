@@ -17,7 +17,7 @@ import { decodeUpdateFrame, maxFrameBytes } from '../core/update-frame.ts';
 import { ValidationError } from '../core/validate.ts';
 import { withNormClipping } from '../core/strategies/norm-clipping.ts';
 import { withCentralDp } from '../core/privacy/central-dp.ts';
-import { DEFAULT_ORDERS, epsilonFromRdp, rdpOfRounds } from '../core/privacy/rdp.ts';
+import { DEFAULT_ORDERS, epsilonFromRdp, epsilonOf, rdpOfRounds } from '../core/privacy/rdp.ts';
 import { applyDelta, findNonFinite, l2Norm } from '../core/vector.ts';
 import { ApiFailure } from './api-failure.ts';
 import { failpoint } from './failpoint.ts';
@@ -144,7 +144,7 @@ export class Federation {
     const now = this.now();
     const wait = (reason: string, retryAfterMs: number): CheckinResponse => ({ status: 'wait', reason, retryAfterMs });
     if (req.exampleCount < 1) return wait('no examples to train on', 30_000);
-    if (this.budgetSpent()) return wait(`privacy budget spent: the model is at ε = ${this.privacy!.epsilon.toFixed(2)} and another round would pass the task's ${this.task.privacy!.maxEpsilon}`, 3600_000);
+    if (this.budgetSpent()) return wait(`privacy budget spent: the model is at ε = ${(this.privacy?.epsilon ?? 0).toFixed(2)} and another round would pass the task's ${this.task.privacy!.maxEpsilon}`, 3600_000);
     if (this.store.hasClientUpdate(this.task.id, r.roundId, req.clientId)) {
       return wait(`already contributed to round ${r.roundId}`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
     }
@@ -313,7 +313,7 @@ export class Federation {
     this.version = latest.version;
     this.weights = asWeights(latest.weights);
     this.optimizerState = latest.optimizerState ? unpackState(latest.optimizerState, this.parameterCount) : null;
-    this.privacy = latest.privacy ? parsePrivacy(latest.privacy) : null;
+    this.privacy = this.task.privacy ? restorePrivacy(latest.version, latest.privacy) : null;
     this.round = round;
     this.assigned = this.store.countAssigned(this.task.id, round.roundId);
     this.leases.clear();
@@ -336,7 +336,10 @@ export class Federation {
     const samplingRate = Math.min(1, updates / Math.max(population, updates));
     const before = this.privacy?.rdp ?? DEFAULT_ORDERS.map(() => 0);
     const rdp = rdpOfRounds(samplingRate, p.noiseMultiplier, 1).map((r, k) => r + before[k]!);
-    return { epsilon: epsilonFromRdp(DEFAULT_ORDERS, rdp, p.delta).epsilon, delta: p.delta, samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm, rdp };
+    // Without the sampling assumption: a client that took part in every round (q = 1 each time).
+    const rounds = (this.privacy?.rounds ?? 0) + 1;
+    const unsampled = epsilonOf({ q: 1, noise: p.noiseMultiplier, rounds, delta: p.delta }).epsilon;
+    return { epsilon: epsilonFromRdp(DEFAULT_ORDERS, rdp, p.delta).epsilon, epsilonUnsampled: unsampled, rounds, delta: p.delta, samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm, orders: [...DEFAULT_ORDERS], rdp };
   }
 
   /** Whether one more round, of the task's target size, would take ε past the task's maxEpsilon (kept per version and population). */
@@ -372,7 +375,14 @@ export class Federation {
 
 /** What is stored with each private version (model_versions.privacy): its guarantee, and the RDP curve (per DEFAULT_ORDERS) the next round composes with. */
 export interface PrivacyRecord {
+  /** ε under the accountant's assumption: each client in a round independently with probability samplingRate. */
   epsilon: number;
+  /** ε for a client that took part in every private round so far (q = 1): needs no sampling assumption. */
+  epsilonUnsampled: number;
+  /** Private rounds composed into it. */
+  rounds: number;
+  /** The orders the RDP curve is at (a later DEFAULT_ORDERS may differ). */
+  orders: number[];
   delta: number;
   samplingRate: number;
   noiseMultiplier: number;
@@ -383,3 +393,15 @@ export interface PrivacyRecord {
 // JSON has no Infinity (z = 0 gives ε = ∞, and RDP is ∞ at some orders): kept as the string "Infinity".
 const stringifyPrivacy = (p: PrivacyRecord): string => JSON.stringify(p, (_key, v: unknown) => (v === Infinity ? 'Infinity' : v));
 export const parsePrivacy = (json: string): PrivacyRecord => JSON.parse(json, (_key, v: unknown) => (v === 'Infinity' ? Infinity : v)) as PrivacyRecord;
+
+/**
+ * The accountant's state to compose on, from the latest version's record. A version without one, after the
+ * first, was trained without privacy (the task file changed, or a record was lost): no guarantee holds for
+ * it, so ε is ∞ from there on; so too when the stored curve is at other orders than today's.
+ */
+function restorePrivacy(version: number, json: string | null): PrivacyRecord | null {
+  const record = json ? parsePrivacy(json) : null;
+  if (version === 0 && !record) return null;
+  if (record && record.orders?.length === DEFAULT_ORDERS.length && record.orders.every((a, k) => a === DEFAULT_ORDERS[k])) return record;
+  return { ...(record ?? { delta: 0, samplingRate: 1, noiseMultiplier: 0, clipNorm: 0 }), epsilon: Infinity, epsilonUnsampled: Infinity, rounds: record?.rounds ?? version, orders: [...DEFAULT_ORDERS], rdp: DEFAULT_ORDERS.map(() => Infinity) };
+}

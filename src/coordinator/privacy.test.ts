@@ -50,6 +50,33 @@ describe('central differential privacy in rounds', () => {
     expect(fed.summary().privacy).toMatchObject({ epsilon: history[2]!.privacy!.epsilon, budgetSpent: false });
   });
 
+  it('reports beside ε what holds without the sampling assumption: a client in every round', () => {
+    const { store, fed } = privateFederation();
+    for (const id of ['client-cccc', 'client-dddd']) fed.checkin({ clientId: id, exampleCount: 5 });
+    fed.acceptUpload(1, 'update-a-1x', updateFrame('client-aaaa', small(0.1)));
+    fed.acceptUpload(1, 'update-b-1x', updateFrame('client-bbbb', small(0.1)));
+    fed.advance();
+    const p = store.history('tiny')[1]!.privacy!;
+    expect(p.rounds).toBe(1);
+    expect(p.epsilonUnsampled).toBeCloseTo(epsilonOf({ q: 1, noise: 1, rounds: 1, delta: 1e-5 }).epsilon, 9);
+    expect(p.epsilonUnsampled).toBeGreaterThan(p.epsilon);
+  });
+
+  it('gives no guarantee to a federation that trained without privacy before (a restart with privacy turned on)', () => {
+    const store = new CoordinatorStore(':memory:');
+    const plain = new Federation(tinyTask({ rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000 } }), new Float32Array(TINY_PARAMS), store, {}, () => 0);
+    plain.acceptUpload(1, 'update-a-1x', updateFrame('client-aaaa', small(0.1)));
+    plain.advance();
+    const policy: PrivacyPolicy = { mode: 'central', clipNorm: 1, noiseMultiplier: 1, delta: 1e-5, maxEpsilon: 100 };
+    const restarted = new Federation(tinyTask({ privacy: policy, rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000 } }), new Float32Array(TINY_PARAMS), store, {}, () => 0);
+    expect(restarted.summary().privacy).toMatchObject({ epsilon: Infinity, budgetSpent: true });
+  });
+
+  it('says so, without failing, when even a first round would pass the budget', () => {
+    const { fed } = privateFederation({ maxEpsilon: 0.01 });
+    expect(fed.checkin({ clientId: 'client-aaaa', exampleCount: 5 })).toMatchObject({ status: 'wait', reason: expect.stringMatching(/privacy budget spent/) });
+  });
+
   it('keeps an unbounded ε unbounded across rounds (noise 0: no guarantee)', () => {
     const { store, fed } = privateFederation({ noiseMultiplier: 0 });
     for (const round of [1, 2]) {

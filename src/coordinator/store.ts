@@ -383,7 +383,7 @@ function toRoundRow(r: Record<string, unknown>): RoundRow {
 /** What the history shows of a version's privacy record: its guarantee and the sampling rate behind it (not the RDP curve). */
 function publicPrivacy(json: string): NonNullable<HistoryPoint['privacy']> {
   const p = JSON.parse(json, (_key, v: unknown) => (v === 'Infinity' ? Infinity : v)) as NonNullable<HistoryPoint['privacy']>;
-  return { epsilon: p.epsilon, delta: p.delta, samplingRate: p.samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm };
+  return { epsilon: p.epsilon, epsilonUnsampled: p.epsilonUnsampled, rounds: p.rounds, delta: p.delta, samplingRate: p.samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm };
 }
 
 /** SQLite BLOBs come back as Buffers whose offset need not be 4-aligned: copy into a fresh Float32Array. */

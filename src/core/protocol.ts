@@ -121,7 +121,7 @@ export interface TaskSummary {
   labels: string[];
   modelVersion: number;
   /** With differential privacy: the task's mechanism, the current model's ε, and whether its budget is spent. */
-  privacy?: { mode: 'central'; clipNorm: number; noiseMultiplier: number; delta: number; maxEpsilon?: number; epsilon: number; budgetSpent: boolean };
+  privacy?: { mode: 'central'; clipNorm: number; noiseMultiplier: number; delta: number; maxEpsilon?: number; epsilon: number | null; budgetSpent: boolean };
   /**
    * Names this federation's history of model versions. It is part of every model URL, so a coordinator
    * started afresh (its versions counting from 0 again) never matches a version a browser cached before.
@@ -154,10 +154,11 @@ export interface HistoryPoint {
   federated: { accuracy: number; loss: number; examples: number; clients: number; personalAccuracy?: number } | null;
   /**
    * With differential privacy: the (ε, δ) guarantee of this version (every round up to it composed), the
-   * sampling rate its round had (updates over the clients seen), and the mechanism's parameters. Over
-   * HTTP an unbounded ε (noise multiplier 0) is `null`.
+   * sampling rate its round had (updates over the clients seen), and the mechanism's parameters.
+   * `epsilonUnsampled` is what holds without the sampling assumption, for a client in every one of the
+   * `rounds` private rounds. Over HTTP an unbounded ε (noise multiplier 0, or no guarantee) is `null`.
    */
-  privacy?: { epsilon: number; delta: number; samplingRate: number; noiseMultiplier: number; clipNorm: number };
+  privacy?: { epsilon: number; epsilonUnsampled: number; rounds: number; delta: number; samplingRate: number; noiseMultiplier: number; clipNorm: number };
   createdAt: string;
 }
 
