@@ -7,9 +7,15 @@
 import { CodecError } from '../core/codec.ts';
 import { codecFor } from '../core/codecs/index.ts';
 import { decodeUpdateFrame } from '../core/update-frame.ts';
-import type { OutboxItem, Residual } from './store.ts';
 
-export function carriedBy(item: OutboxItem, residual: Residual): Residual | undefined {
+/** The residual as the store keeps it (store.ts's Residual), by shape: this module stays below the store. */
+interface Kept {
+  lineage: string;
+  codec: string;
+  values: Float32Array;
+}
+
+export function carriedBy<R extends Kept>(item: { codec?: string; frame: ArrayBuffer }, residual: R): R | undefined {
   const codec = item.codec === undefined ? undefined : codecFor(item.codec);
   if (!codec?.needsErrorFeedback || residual.codec !== item.codec) return undefined;
   try {
