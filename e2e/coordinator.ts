@@ -105,12 +105,14 @@ export async function authHeaders(base: string, clientId: string, task = 'digits
 
 /**
  * A tasks directory (for COVEY_TASKS_DIR) holding the shipped digits task with its upload codec set to
- * `codec`; its test set is named by absolute path, since the file no longer sits in tasks/.
+ * `codec` (and a `privacy` block, when given); its test set is named by absolute path, since the file no
+ * longer sits in tasks/.
  */
-export function digitsTaskWithCodec(codec: string): string {
+export function digitsTaskWithCodec(codec: string, privacy?: object): string {
   const dir = mkdtempSync(join(tmpdir(), `covey-tasks-${codec.replace(/\W/g, '')}-`));
-  const task = JSON.parse(readFileSync('tasks/digits.json', 'utf8')) as { training: { codec: string }; evaluation: { testSet: string } };
+  const task = JSON.parse(readFileSync('tasks/digits.json', 'utf8')) as { training: { codec: string }; evaluation: { testSet: string }; privacy?: object };
   task.training.codec = codec;
+  if (privacy) task.privacy = privacy;
   task.evaluation.testSet = resolve('tasks', task.evaluation.testSet);
   writeFileSync(join(dir, 'digits.json'), JSON.stringify(task));
   return dir;

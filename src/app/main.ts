@@ -73,6 +73,16 @@ function showTask(t: TaskSummary): void {
   data.setTask(t);
   say('task-name', `${t.name}: ${t.description}`);
   say('model-version', `v${t.modelVersion}`);
+  say('privacy', privacyText(t));
+}
+
+/** What a differentially private task guarantees, in words; nothing for a task without privacy. */
+function privacyText(t: TaskSummary): string {
+  const p = t.privacy;
+  if (!p) return '';
+  const guarantee = p.epsilon === null ? 'no guarantee yet (ε unbounded)' : p.epsilon === 0 ? 'no model trained with your updates yet' : `(ε = ${p.epsilon.toFixed(2)}, δ = ${p.delta}) differentially private`;
+  const spent = p.budgetSpent ? ` Its privacy budget (ε ≤ ${p.maxEpsilon}) is spent: it trains no more.` : '';
+  return `Differential privacy: your update is clipped to norm ${p.clipNorm} on this device and the coordinator adds noise to the sum; every model of this task is ${guarantee}, assuming people take part at random (see README).${spent}`;
 }
 
 function showConnection(online: boolean): void {

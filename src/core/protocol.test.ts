@@ -51,4 +51,17 @@ describe('protocol guards', () => {
     expect(old.lineage).toBe('');
     expect(modelPaths(old.id, old.modelVersion, old.lineage).modelJson).toBe('/v1/tasks/digits/models/2/model.json');
   });
+
+  it('reads a private task summary’s guarantee, an unbounded ε as null, and refuses a malformed one', () => {
+    const summary = {
+      id: 'digits', name: 'Digits', description: '', input: { kind: 'image', shape: [28, 28, 1], scale: 1 / 255 }, inputShape: [28, 28, 1],
+      metrics: ['accuracy'], labels: ['0', '1'], modelVersion: 2, lineage: 'abc', parameterCount: 10, round: null,
+      config: { epochs: 1, batchSize: 4, learningRate: 0.1, optimizer: 'sgd', codec: 'f32', clipNorm: 1 },
+    };
+    const privacy = { mode: 'central', clipNorm: 1, noiseMultiplier: 1.1, delta: 1e-5, maxEpsilon: 8, epsilon: 1.9, budgetSpent: false };
+    expect(parseTaskSummary({ ...summary, privacy }).privacy).toEqual(privacy);
+    expect(parseTaskSummary({ ...summary, privacy: { ...privacy, epsilon: null } }).privacy?.epsilon).toBeNull();
+    expect(parseTaskSummary({ ...summary, privacy }).config.clipNorm).toBe(1);
+    expect(() => parseTaskSummary({ ...summary, privacy: { ...privacy, budgetSpent: 'no' } })).toThrow(/budgetSpent/);
+  });
 });

@@ -398,6 +398,22 @@ export function parseTaskSummary(value: unknown): TaskSummary {
     parameterCount: readNumber(o, 'parameterCount', { integer: true, min: 1 }),
     config: parseTrainingConfig(o.config),
     round,
+    ...(o.privacy === undefined ? {} : { privacy: readSummaryPrivacy(o.privacy) }),
+  };
+}
+
+function readSummaryPrivacy(value: unknown): NonNullable<TaskSummary['privacy']> {
+  const p = asObject(value, 'privacy');
+  const epsilon = p.epsilon === null ? null : readNumber(p, 'epsilon', { min: 0 }, 'privacy.epsilon');
+  if (typeof p.budgetSpent !== 'boolean') throw new ValidationError('privacy.budgetSpent', 'must be true or false');
+  return {
+    mode: readOneOf(p, 'mode', ['central'] as const, 'privacy.mode'),
+    clipNorm: readNumber(p, 'clipNorm', { min: 0 }, 'privacy.clipNorm'),
+    noiseMultiplier: readNumber(p, 'noiseMultiplier', { min: 0 }, 'privacy.noiseMultiplier'),
+    delta: readNumber(p, 'delta', { min: 0, max: 1 }, 'privacy.delta'),
+    ...(p.maxEpsilon === undefined ? {} : { maxEpsilon: readNumber(p, 'maxEpsilon', { min: 0 }, 'privacy.maxEpsilon') }),
+    epsilon,
+    budgetSpent: p.budgetSpent,
   };
 }
 
