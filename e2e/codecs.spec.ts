@@ -54,10 +54,7 @@ test.describe('top-k', () => {
   test.use({ coordinatorEnv: { COVEY_TASKS_DIR: digitsTaskWithCodec('topk:0.01'), COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '1', COVEY_ROUND_DEADLINE_S: '300' } });
 
   test('a browser on topk:0.01 completes rounds with tiny uploads, and its residual survives a reload', async ({ participant, coordinator }) => {
-    const p = await participant();
-    await p.app.open(coordinator.url, '?shard=0');
-    expect(await p.app.loadSampleData()).toBe(500);
-    await p.app.join();
+    const [p] = await joinedPeople(participant, coordinator.url, [0]);
     await expect.poll(() => p.app.contributions(), { timeout: 3 * 60_000, intervals: [1_000] }).toBeGreaterThanOrEqual(1);
     await p.app.leave();
     const { parameterCount } = await coordinator.task();

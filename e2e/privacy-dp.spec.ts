@@ -4,17 +4,14 @@
  * update over the clip norm; the history carries ε per version.
  */
 import { f32 } from '../src/core/codecs/f32.ts';
-import { encodeUpdateFrame } from '../src/core/update-frame.ts';
+import { decodeUpdateFrame, encodeUpdateFrame } from '../src/core/update-frame.ts';
 import { authHeaders, digitsTaskWithCodec } from './coordinator.ts';
-import { expect, test } from './fixtures.ts';
+import { expect, joinedPeople, test } from './fixtures.ts';
 
 test.use({ coordinatorEnv: { COVEY_TASKS_DIR: digitsTaskWithCodec('f32', { mode: 'central', clipNorm: 1, noiseMultiplier: 0.5, delta: 1e-5 }), COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '1', COVEY_ROUND_DEADLINE_S: '300' } });
 
 test('a browser on a DP task trains a round, sees the guarantee, and an unclipped update is refused', async ({ participant, coordinator }) => {
-  const p = await participant();
-  await p.app.open(coordinator.url, '?shard=6');
-  expect(await p.app.loadSampleData()).toBe(500);
-  await p.app.join();
+  const [p] = await joinedPeople(participant, coordinator.url, [6]);
   await expect.poll(() => p.app.contributions(), { timeout: 3 * 60_000, intervals: [1_000] }).toBeGreaterThanOrEqual(1);
   await p.app.leave();
   await expect.poll(async () => (await coordinator.history()).length).toBeGreaterThanOrEqual(2);
@@ -25,8 +22,7 @@ test('a browser on a DP task trains a round, sees the guarantee, and an unclippe
   await expect(p.page.getByTestId('privacy')).toContainText(/every model of this task is \(ε = \d+\.\d\d, δ = 0\.00001\) differentially private/, { timeout: 15_000 });
   // The browser's upload was clipped: its payload's norm is at most S (1), the bound the coordinator checks.
   const upload = p.requests.find((r) => r.method === 'PUT' && r.url.includes('/updates/'))!;
-  const frame = new Uint8Array(upload.body!);
-  const payload = frame.subarray(frame.length - (await coordinator.task()).parameterCount * 4);
+  const { payload } = decodeUpdateFrame(new Uint8Array(upload.body!));
   const delta = f32.decode(payload, payload.length / 4);
   expect(Math.hypot(...delta)).toBeLessThanOrEqual(1.0001);
   // An update over S is refused, naming why.
