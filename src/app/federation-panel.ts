@@ -22,6 +22,8 @@ export interface FederationPanelOptions {
   onTask: (task: TaskSummary) => void;
   /** Called when an update was put in the outbox while the device may be offline. */
   onQueued: () => void;
+  /** Called when the traffic ledger changed (an upload answered, a model received). */
+  onTraffic?: () => void;
 }
 
 const JOINED = 'joined';
@@ -109,6 +111,7 @@ export class FederationPanel {
       ...Object.entries(ledger.byVia).map(([via, v]) => `Received ${formatBytes(v.receivedBytes)} for ${v.downloads} model${v.downloads === 1 ? '' : 's'} ${VIA_TEXT[via as keyof typeof VIA_TEXT]}`),
     ];
     $('traffic-detail').replaceChildren(...lines.map((text) => Object.assign(document.createElement('li'), { textContent: text })));
+    this.o.onTraffic?.();
   }
 
   async refreshOutbox(): Promise<void> {

@@ -14,6 +14,7 @@ import { BACKEND_NAMES, type BackendName } from '../worker/protocol.ts';
 import { DataPanel } from './data-panel.ts';
 import { $, errorText, say } from './dom.ts';
 import { FederationPanel } from './federation-panel.ts';
+import { PrivacyPanel } from './privacy-panel.ts';
 import { requestOutboxSync, startPwa } from './pwa.ts';
 import { StoragePanel } from './storage-panel.ts';
 
@@ -32,7 +33,8 @@ const bridge = new WorkerBridge(
   BACKEND_NAMES.includes(preferred as BackendName) ? (preferred as BackendName) : undefined,
 );
 const outbox = new Outbox(store, api, { onEvent: (e) => federation.onDelivery(e) });
-const federation = new FederationPanel({ api, store, bridge, outbox, taskId, onTask: showTask, onQueued: () => void requestOutboxSync() });
+const privacy = new PrivacyPanel(store, taskId);
+const federation = new FederationPanel({ api, store, bridge, outbox, taskId, onTask: showTask, onQueued: () => void requestOutboxSync(), onTraffic: () => void privacy.refresh() });
 const data = new DataPanel({
   store,
   taskId,
@@ -73,16 +75,7 @@ function showTask(t: TaskSummary): void {
   data.setTask(t);
   say('task-name', `${t.name}: ${t.description}`);
   say('model-version', `v${t.modelVersion}`);
-  say('privacy', privacyText(t));
-}
-
-/** What a differentially private task guarantees, in words; nothing for a task without privacy. */
-function privacyText(t: TaskSummary): string {
-  const p = t.privacy;
-  if (!p) return '';
-  const guarantee = p.epsilon === null ? 'no guarantee yet (ε unbounded)' : p.epsilon === 0 ? 'no model trained with your updates yet' : `(ε = ${p.epsilon.toFixed(2)}, δ = ${p.delta}) differentially private`;
-  const spent = p.budgetSpent ? ` Its privacy budget (ε ≤ ${p.maxEpsilon}) is spent: it trains no more.` : '';
-  return `Differential privacy: your update is clipped to norm ${p.clipNorm} on this device and the coordinator adds noise to the sum; every model of this task is ${guarantee}, assuming people take part at random (see README).${spent}`;
+  privacy.show(t);
 }
 
 function showConnection(online: boolean): void {

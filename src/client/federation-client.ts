@@ -7,7 +7,7 @@
 import type { Codec } from '../core/codec.ts';
 import { codecFor } from '../core/codecs/index.ts';
 import { compressWithFeedback } from '../core/error-feedback.ts';
-import { clipToNorm } from '../core/privacy/clip.ts';
+import { isPrivateConfig, privatizeUpdate } from '../core/privacy/client-dp.ts';
 import { isTaskSummary, modelPaths, type TaskSummary, type TrainingConfig } from '../core/protocol.ts';
 import { frameWithPayload, type UpdateMeta } from '../core/update-frame.ts';
 import type { BackendReport, HeldOutEvaluation } from '../worker/protocol.ts';
@@ -182,9 +182,12 @@ export class FederationClient {
         this.o.onEvent({ type: 'error', message: err.message });
       });
     }
-    const meta: UpdateMeta = { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs), ...evaluation };
-    // With differential privacy the update is clipped here, before it leaves the device; the coordinator refuses one over the bound.
-    const delta = a.config.clipNorm === undefined ? result.delta : clipToNorm(result.delta, a.config.clipNorm).values;
+    // With differential privacy the update is clipped (and in local mode noised) here, before it leaves the
+    // device, and it goes alone: no loss, accuracy, example count or evaluation of this person's data.
+    const { delta, withinClip } = privatizeUpdate(result.delta, a.config);
+    const meta: UpdateMeta = isPrivateConfig(a.config)
+      ? { clientId, baseVersion: a.modelVersion, backend: result.backend, ...(withinClip === undefined ? {} : { withinClip }) }
+      : { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs), ...evaluation };
     const queued = await this.enqueue(task, a.roundId, codec, task.lineage ? { ...meta, lineage: task.lineage } : meta, delta);
     emit({ type: 'queued', roundId: a.roundId, ...queued, codec: codec.name, loss: result.loss, numExamples: result.numExamples, trainMs: result.trainMs, ...(result.evaluation ? { heldOut: result.evaluation } : {}) });
   }

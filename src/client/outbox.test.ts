@@ -4,8 +4,13 @@ import type { UploadAck } from '../core/protocol.ts';
 import { ApiRequestError } from './coordinator-api.ts';
 import { Outbox, type DeliveryEvent, type Uploader } from './outbox.ts';
 import { CoveyStore } from './store.ts';
+import { f32 } from '../core/codecs/f32.ts';
+import { encodeUpdateFrame } from '../core/update-frame.ts';
 
 let n = 0;
+/** A private task's update: the delta and the fields a private client sends, nothing else. */
+const META = { clientId: 'client-1', baseVersion: 0, backend: 'cpu', lineage: 'lin-1' };
+const FRAME = encodeUpdateFrame(f32, META, new Float32Array([0.5, -0.25, 0.125]));
 const ack = (duplicate = false): UploadAck => ({ status: 'accepted', duplicate, roundId: 1, received: 1 });
 
 /** A coordinator stand-in that answers each upload from a script: an ack, or an error to throw. */
@@ -29,11 +34,30 @@ async function setup(answers: (UploadAck | Error)[]) {
   let now = 1_000;
   const events: DeliveryEvent[] = [];
   const outbox = new Outbox(store, api, { now: () => now, random: () => 0.5, onEvent: (e) => events.push(e) });
-  await outbox.enqueue({ updateId: 'u-1', taskId: 'digits', roundId: 1, url: 'http://c/u/', frame: new ArrayBuffer(16) });
+  await outbox.enqueue({ updateId: 'u-1', taskId: 'digits', roundId: 1, url: 'http://c/u/', frame: FRAME.buffer, codec: 'f32' });
   return { store, api, outbox, events, advance: (ms: number) => (now += ms) };
 }
 
 describe('Outbox', () => {
+  it('keeps a record of what left the device: bytes, round, every field as sent, and how it was answered', async () => {
+    const { outbox, store } = await setup([ack(), ack(true)]);
+    await outbox.drain();
+    await outbox.enqueue({ updateId: 'u-2', taskId: 'digits', roundId: 2, url: 'http://c/u/', frame: FRAME.slice().buffer, codec: 'f32' });
+    await outbox.drain();
+    await outbox.enqueue({ updateId: 'u-3', taskId: 'digits', roundId: 3, url: 'http://c/u/', frame: FRAME.slice().buffer, codec: 'f32' });
+    const refusing = new Outbox(store, scripted([new ApiRequestError(400, 'norm_over_clip', 'update norm 3 exceeds this round’s bound 1')]), { now: () => 1_000 });
+    await refusing.drain();
+    const { uploads, sentBytes } = await store.traffic('digits');
+    expect(uploads!.map((u) => [u.updateId, u.roundId, u.outcome])).toEqual([
+      ['u-1', 1, 'accepted'],
+      ['u-2', 2, 'repeat'],
+      ['u-3', 3, expect.stringMatching(/^refused: update norm 3 exceeds/)],
+    ]);
+    expect(uploads![0]).toMatchObject({ codec: 'f32', bytes: FRAME.byteLength, payloadBytes: 12, meta: META });
+    // A refused upload left the device too, but is not counted as sent for its round.
+    expect(sentBytes).toBe(2 * FRAME.byteLength);
+  });
+
   it('keeps an update across failed attempts and resends the same id until it is accepted', async () => {
     const lost = new ApiRequestError(undefined, 'network', 'connection reset');
     const { outbox, api, store, events, advance } = await setup([lost, ack(true)]);

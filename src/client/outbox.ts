@@ -7,7 +7,8 @@
 import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
 import { decideRetry, DEFAULT_RETRY, type RetryPolicy } from './retry-policy.ts';
 import type { CoveyStore, OutboxItem, Residual } from './store.ts';
-import { addUpload } from './traffic.ts';
+import { decodeUpdateFrame } from '../core/update-frame.ts';
+import { addUpload, type UploadRecord } from './traffic.ts';
 
 /** An update to queue: the outbox adds its schedule. */
 export type NewItem = Omit<OutboxItem, 'attempts' | 'nextAttemptAt' | 'createdAt'>;
@@ -134,7 +135,7 @@ export class Outbox {
       const ack = await this.api.upload(item.taskId, item.url, item.updateId, new Uint8Array(item.frame), signal);
       await this.store.deleteOutbox(item.updateId);
       // What left the device: a repeat of an update whose answer was lost travelled again, so it counts again.
-      await this.store.recordTraffic(item.taskId, (l) => addUpload(l, item.roundId, item.codec ?? 'f32', item.frame.byteLength));
+      await this.store.recordTraffic(item.taskId, (l) => addUpload(l, uploadRecord(item, ack.duplicate ? 'repeat' : 'accepted')));
       this.o.onEvent?.({ type: 'delivered', item: receipt(item), duplicate: ack.duplicate });
       return 'delivered';
     } catch (e) {
@@ -147,6 +148,7 @@ export class Outbox {
       if (!decision.retry) {
         // Dropped for good; what a top-k update carried goes back into the residual.
         await this.store.rejectOutbox(item);
+        if (status !== undefined) await this.store.recordTraffic(item.taskId, (l) => addUpload(l, uploadRecord(item, `refused: ${message}`)));
         this.o.onEvent?.({ type: 'rejected', item: receipt(item), reason: status === undefined ? decision.reason : `${message} (${decision.reason})` });
         return 'rejected';
       }
@@ -164,6 +166,18 @@ export class Outbox {
 
   private now(): number {
     return (this.o.now ?? Date.now)();
+  }
+}
+
+/** What left the device, read back from the frame that was sent. */
+function uploadRecord(item: OutboxItem, outcome: string): Omit<UploadRecord, 'at'> {
+  const record = { updateId: item.updateId, roundId: item.roundId, codec: item.codec ?? 'f32', bytes: item.frame.byteLength, outcome };
+  try {
+    const frame = decodeUpdateFrame(new Uint8Array(item.frame));
+    return { ...record, payloadBytes: frame.payload.byteLength, meta: frame.meta as Record<string, unknown> };
+  } catch {
+    // This client made the frame, so it decodes; were it not to, the record says so rather than failing a delivery.
+    return { ...record, payloadBytes: item.frame.byteLength, meta: { unreadable: true } };
   }
 }
 

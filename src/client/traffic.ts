@@ -25,11 +25,33 @@ export interface TrafficLedger {
   byVia: Partial<Record<ModelVia, { downloads: number; receivedBytes: number }>>;
   /** The latest rounds, newest last. */
   rounds: TrafficRound[];
+  /** The latest uploads, newest last: what left the device, read from the outbox item that was sent. Absent in ledgers from before. */
+  uploads?: UploadRecord[];
+}
+
+/**
+ * One update that left this device, as the coordinator answered it: its bytes, the round, and every field
+ * of its metadata with its value, decoded from the very frame that was sent (the payload is the model delta).
+ */
+export interface UploadRecord {
+  updateId: string;
+  roundId: number;
+  codec: string;
+  /** The whole frame: header, metadata and payload. */
+  bytes: number;
+  /** The payload alone: the encoded model delta. */
+  payloadBytes: number;
+  /** The metadata as sent (UpdateMeta): field names and values. */
+  meta: Record<string, unknown>;
+  /** `accepted`, `repeat` (a retry the coordinator already had), or `refused: <why>`. */
+  outcome: string;
+  at: number;
 }
 
 const KEPT_ROUNDS = 50;
+const KEPT_UPLOADS = 50;
 
-export const emptyLedger = (): TrafficLedger => ({ sentBytes: 0, receivedBytes: 0, byCodec: {}, byVia: {}, rounds: [] });
+export const emptyLedger = (): TrafficLedger => ({ sentBytes: 0, receivedBytes: 0, byCodec: {}, byVia: {}, rounds: [], uploads: [] });
 
 export function isTrafficLedger(v: unknown): v is TrafficLedger {
   if (typeof v !== 'object' || v === null) return false;
@@ -60,7 +82,13 @@ export function addDownload(ledger: TrafficLedger, roundId: number, via: ModelVi
   return ledger;
 }
 
-export function addUpload(ledger: TrafficLedger, roundId: number, codec: string, bytes: number, now = Date.now()): TrafficLedger {
+/** Counts an upload the coordinator answered, and keeps its record; only an accepted one (or a repeat) counts as sent bytes of its round. */
+export function addUpload(ledger: TrafficLedger, record: Omit<UploadRecord, 'at'>, now = Date.now()): TrafficLedger {
+  const uploads = (ledger.uploads ??= []);
+  uploads.push({ ...record, at: now });
+  if (uploads.length > KEPT_UPLOADS) uploads.splice(0, uploads.length - KEPT_UPLOADS);
+  if (record.outcome.startsWith('refused')) return ledger;
+  const { roundId, codec, bytes } = record;
   const entry = roundOf(ledger, roundId, now);
   entry.sentBytes += bytes;
   entry.codec = codec;

@@ -8,7 +8,7 @@ import { CodecError, type Codec } from '../core/codec.ts';
 import { codecFor } from '../core/codecs/index.ts';
 import { inputShape } from '../core/features.ts';
 import { asWeights, isWellFormedId, type Weights } from '../core/ids.ts';
-import { modelPaths, parseUpdateMeta, type CheckinRequest, type CheckinResponse, type TaskSummary, type UploadAck } from '../core/protocol.ts';
+import { modelPaths, parseUpdateMeta, type CheckinRequest, type CheckinResponse, type TaskSummary, type TrainingConfig, type UploadAck } from '../core/protocol.ts';
 import type { Accumulator, Strategy } from '../core/strategy.ts';
 import { getStrategy } from '../core/strategies/index.ts';
 import { getServerOptimizer } from '../core/optimizers/index.ts';
@@ -17,6 +17,7 @@ import { decodeUpdateFrame, maxFrameBytes } from '../core/update-frame.ts';
 import { ValidationError } from '../core/validate.ts';
 import { withNormClipping } from '../core/strategies/norm-clipping.ts';
 import { withCentralDp } from '../core/privacy/central-dp.ts';
+import { nextClipNorm, updateNoiseMultiplier } from '../core/privacy/adaptive-clip.ts';
 import { DEFAULT_ORDERS, epsilonFromRdp, epsilonOf, rdpOfRounds } from '../core/privacy/rdp.ts';
 import { applyDelta, findNonFinite, l2Norm } from '../core/vector.ts';
 import { ApiFailure } from './api-failure.ts';
@@ -24,12 +25,12 @@ import { failpoint } from './failpoint.ts';
 import { AssignmentLeases } from './assignment-leases.ts';
 import { acceptsCheckins, acceptsUploads, dueEvent, transition, type RoundSnapshot } from './round-machine.ts';
 import type { CoordinatorStore, RoundRow } from './store.ts';
-import { assignmentLeaseMs, DEFAULT_MAX_EXAMPLES_PER_CLIENT, type TaskDefinition } from './task.ts';
+import { assignmentLeaseMs, DEFAULT_MAX_EXAMPLES_PER_CLIENT, privateTrainingConfig, type TaskDefinition } from './task.ts';
 
 export interface FederationEvents {
   /** A round closed; `version` is the new model version, or null when the round failed (`why`). */
   onRoundClosed?(taskId: string, roundId: number, version: number | null, why?: string): void;
-  /** An update was accepted (not a repeat); `norm` is its L2 norm, before any clipping. */
+  /** An update was accepted (not a repeat); `norm` is its L2 norm, before any clipping. Not called for private tasks: a single update's norm is not published. */
   onUpdateAccepted?(taskId: string, update: { norm: number; numExamples: number }): void;
 }
 
@@ -45,7 +46,8 @@ export class Federation {
   readonly parameterCount: number;
   /** See TaskSummary.lineage. */
   readonly lineage: string;
-  private readonly strategy: Strategy;
+  /** The task's strategy; a private task's is made per round (its clip norm can change: adaptive clipping). */
+  private strategy: Strategy;
   /** The task's codec: every update must use it (its ρ bounds a top-k payload, its size the upload limit). */
   readonly codec: Codec;
   /** Steps the model with the aggregate delta, when the task names one; its state is restored with the model. */
@@ -62,6 +64,8 @@ export class Federation {
   private readonly maxExamplesPerClient: number;
   private accumulator!: Accumulator;
   private lossSum = 0;
+  /** Adaptive clipping: the round's updates reported within its clip norm. */
+  private withinClip = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -76,11 +80,7 @@ export class Federation {
     if (!codec) throw new Error(`task ${task.id} names codec "${task.training.codec}", which does not exist`);
     this.codec = codec;
     const strategy = getStrategy(task.strategy);
-    this.strategy = task.privacy
-      ? withCentralDp({ clipNorm: task.privacy.clipNorm, noiseMultiplier: task.privacy.noiseMultiplier, expectedClients: task.rounds.targetClients })
-      : task.clipNorm
-        ? withNormClipping(strategy, task.clipNorm)
-        : strategy;
+    this.strategy = task.clipNorm ? withNormClipping(strategy, task.clipNorm) : strategy;
     this.leases = new AssignmentLeases(assignmentLeaseMs(task.rounds));
     this.optimizer = task.serverOptimizer ? getServerOptimizer(task.serverOptimizer) : null;
     this.maxExamplesPerClient = task.maxExamplesPerClient ?? DEFAULT_MAX_EXAMPLES_PER_CLIENT;
@@ -123,8 +123,8 @@ export class Federation {
       modelVersion: this.version,
       lineage: this.lineage,
       parameterCount: this.parameterCount,
-      ...(this.task.privacy ? { privacy: { ...this.task.privacy, epsilon: this.privacy?.epsilon ?? 0, budgetSpent: this.budgetSpent() } } : {}),
-      config: this.task.training,
+      ...(this.task.privacy ? { privacy: { ...this.task.privacy, clipNorm: this.roundClipNorm(), epsilon: this.privacy?.epsilon ?? 0, budgetSpent: this.budgetSpent() } } : {}),
+      config: this.roundConfig(),
       round: {
         id: r.roundId,
         state: r.state,
@@ -169,7 +169,7 @@ export class Federation {
       modelVersion: r.baseVersion,
       modelUrl: modelPaths(this.task.id, r.baseVersion, this.lineage).modelJson,
       uploadUrl: `${base}/rounds/${r.roundId}/updates/`,
-      config: this.task.training,
+      config: this.roundConfig(),
       deadline: new Date(r.deadlineAt).toISOString(),
     };
   }
@@ -217,16 +217,22 @@ export class Federation {
       this.store.assign(this.task.id, roundId, meta.clientId, this.now());
       this.assigned += 1;
     }
-    // A client's say is bounded: its claimed example count weights its update up to the task's cap.
-    const weight = Math.min(meta.numExamples, this.maxExamplesPerClient);
+    // A client's say is bounded: its claimed example count weights its update up to the task's cap. A private
+    // task weights every update the same and keeps nothing but the update (and the clip bit): no loss or
+    // evaluation of one person is stored, so none can be published un-noised.
+    const priv = this.task.privacy !== undefined;
+    const weight = priv ? 1 : Math.min(meta.numExamples ?? 1, this.maxExamplesPerClient);
+    const loss = priv ? 0 : (meta.loss ?? 0);
+    const withinClip = this.task.privacy?.adaptiveClipping ? meta.withinClip === true : null;
     // Durable first, then in memory: an acknowledged update survives a crash, a failed write changes nothing.
-    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, numExamples: weight, loss: meta.loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest, ...(meta.eval ? { eval: { ...meta.eval, count: Math.min(meta.eval.count, this.maxExamplesPerClient) } } : {}) }, this.now());
+    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, numExamples: weight, loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest, withinClip, ...(meta.eval && !priv ? { eval: { ...meta.eval, count: Math.min(meta.eval.count, this.maxExamplesPerClient) } } : {}) }, this.now());
     failpoint('update-stored');
     this.leases.release(meta.clientId);
     this.accumulator.add(delta, weight);
-    this.lossSum += meta.loss * weight;
+    this.lossSum += loss * weight;
+    if (withinClip) this.withinClip += 1;
     const received = this.accumulator.count;
-    this.events.onUpdateAccepted?.(this.task.id, { norm, numExamples: weight });
+    if (!priv) this.events.onUpdateAccepted?.(this.task.id, { norm, numExamples: weight });
     setImmediate(() => this.advance());
     return { status: 'accepted', duplicate: false, roundId, received };
   }
@@ -243,8 +249,9 @@ export class Federation {
       if (bad >= 0) throw new ApiFailure(400, 'non_finite', `delta value ${bad} is ${delta[bad]}`, 'payload');
       const norm = l2Norm(delta);
       // With DP the client clipped to S; a little slack for what a lossy codec's rounding adds to the norm.
-      if (this.task.privacy && norm > this.task.privacy.clipNorm * 1.01) {
-        throw new ApiFailure(400, 'norm_over_clip', `update norm ${norm.toFixed(4)} exceeds this task's clip norm ${this.task.privacy.clipNorm}: clip on the device before sending`, 'payload');
+      const bound = this.normBound();
+      if (bound !== null && norm > bound * 1.01) {
+        throw new ApiFailure(400, 'norm_over_clip', `update norm ${norm.toFixed(4)} exceeds this round's bound ${bound.toPrecision(4)} (clip norm ${this.roundClipNorm().toPrecision(4)}${this.task.privacy!.mode === 'local' ? ' plus the local noise' : ''}): clip on the device before sending`, 'payload');
       }
       if (this.task.maxUpdateNorm !== undefined && norm > this.task.maxUpdateNorm) {
         throw new ApiFailure(400, 'norm_too_large', `update norm ${norm.toFixed(3)} exceeds this task's bound ${this.task.maxUpdateNorm}`, 'payload');
@@ -285,11 +292,13 @@ export class Federation {
     if (bad >= 0) return this.closeRound(null, `the aggregate was not finite (parameter ${bad} is ${next[bad]}); the model stays at v${this.version}`);
     const optimizerState = stepped ? packState(stepped.state) : null;
     const privacy = this.task.privacy ? this.account(acc.count) : null;
+    const adaptive = this.task.privacy?.adaptiveClipping;
+    if (privacy && adaptive) privacy.nextClipNorm = nextClipNorm(this.roundClipNorm(), this.withinClip, acc.count, this.task.rounds.targetClients, adaptive);
     // Never publish a model past the budget: the round fails, the model stays, and training stops.
     if (privacy && this.task.privacy!.maxEpsilon !== undefined && privacy.epsilon > this.task.privacy!.maxEpsilon) {
       return this.closeRound(null, `privacy budget spent: this round would take ε to ${privacy.epsilon.toFixed(3)}, past ${this.task.privacy!.maxEpsilon}`);
     }
-    this.closeRound({ version: this.version + 1, weights: next, numClients: acc.count, numExamples: acc.totalExamples, clientLoss: this.lossSum / acc.totalExamples, optimizerState, privacy: privacy && stringifyPrivacy(privacy) });
+    this.closeRound({ version: this.version + 1, weights: next, numClients: acc.count, numExamples: acc.totalExamples, clientLoss: this.task.privacy ? null : this.lossSum / acc.totalExamples, optimizerState, privacy: privacy && stringifyPrivacy(privacy) });
   }
 
   private closeRound(result: Parameters<CoordinatorStore['closeRound']>[0]['result'], why?: string): void {
@@ -313,17 +322,57 @@ export class Federation {
     this.version = latest.version;
     this.weights = asWeights(latest.weights);
     this.optimizerState = latest.optimizerState ? unpackState(latest.optimizerState, this.parameterCount) : null;
-    this.privacy = this.task.privacy ? restorePrivacy(latest.version, latest.privacy) : null;
+    this.privacy = this.task.privacy ? restorePrivacy(latest.version, latest.privacy, this.task.privacy.mode) : null;
     this.round = round;
     this.assigned = this.store.countAssigned(this.task.id, round.roundId);
     this.leases.clear();
     for (const a of this.store.silentAssignments(this.task.id, round.roundId)) this.leases.assign(a.clientId, a.assignedAt);
+    if (this.task.privacy) this.strategy = this.privateStrategy();
     this.accumulator = this.strategy.createAccumulator(this.parameterCount);
     this.lossSum = 0;
+    this.withinClip = 0;
     for (const u of this.store.iterateUpdates(this.task.id, round.roundId)) {
       this.accumulator.add(u.delta, u.numExamples);
       this.lossSum += u.loss * u.numExamples;
+      if (u.withinClip) this.withinClip += 1;
     }
+  }
+
+  /**
+   * The current round's clip norm: the task's, or with adaptive clipping the one the last private version
+   * chose for the next round. A round trains one base version, so its clip norm stays for the whole round.
+   */
+  private roundClipNorm(): number {
+    return this.privacy?.nextClipNorm ?? this.task.privacy!.clipNorm;
+  }
+
+  /** What the round's clients are told: the task's training, with a private task's round clip norm and noise. */
+  private roundConfig(): TrainingConfig {
+    return this.task.privacy ? privateTrainingConfig(this.task.training, this.task.privacy, this.roundClipNorm()) : this.task.training;
+  }
+
+  /**
+   * The largest update norm a private round accepts (null: no DP bound). Central: S. Local: S plus the norm
+   * the client's own noise may add; that norm is z·S·√d give or take z·S/√2, and exceeds z·S·(√d + 10)
+   * with probability below e^−50 (Gaussian concentration), so no honest update is refused.
+   */
+  private normBound(): number | null {
+    const p = this.task.privacy;
+    if (!p) return null;
+    const s = this.roundClipNorm();
+    return p.mode === 'local' ? s + p.noiseMultiplier * s * (Math.sqrt(this.parameterCount) + 10) : s;
+  }
+
+  /**
+   * Central: DP-FedAvg at the round's clip norm, the noise on the update reduced by what the clip count
+   * takes with adaptive clipping (the pair together is the task's z). Local: the clients noised their
+   * updates; the coordinator takes the plain mean of them, each with the same weight.
+   */
+  private privateStrategy(): Strategy {
+    const p = this.task.privacy!;
+    if (p.mode === 'local') return getStrategy('fedavg');
+    const z = p.adaptiveClipping ? updateNoiseMultiplier(p.noiseMultiplier, p.adaptiveClipping.countNoise) : p.noiseMultiplier;
+    return withCentralDp({ clipNorm: this.roundClipNorm(), noiseMultiplier: z, expectedClients: this.task.rounds.targetClients });
   }
 
   /**
@@ -333,13 +382,18 @@ export class Federation {
    */
   private account(updates: number, population = this.store.countClients(this.task.id)): PrivacyRecord {
     const p = this.task.privacy!;
-    const samplingRate = Math.min(1, updates / Math.max(population, updates));
+    // Local mode: each upload is a Gaussian mechanism the person ran themselves, seen by the coordinator, so
+    // no sampling amplifies it (q = 1), and between any two of a person's updates the distance is up to 2S
+    // (the coordinator may compare any two), which halves the effective multiplier.
+    const local = p.mode === 'local';
+    const samplingRate = local ? 1 : Math.min(1, updates / Math.max(population, updates));
+    const noise = local ? p.noiseMultiplier / 2 : p.noiseMultiplier;
     const before = this.privacy?.rdp ?? DEFAULT_ORDERS.map(() => 0);
-    const rdp = rdpOfRounds(samplingRate, p.noiseMultiplier, 1).map((r, k) => r + before[k]!);
+    const rdp = rdpOfRounds(samplingRate, noise, 1).map((r, k) => r + before[k]!);
     // Without the sampling assumption: a client that took part in every round (q = 1 each time).
     const rounds = (this.privacy?.rounds ?? 0) + 1;
-    const unsampled = epsilonOf({ q: 1, noise: p.noiseMultiplier, rounds, delta: p.delta }).epsilon;
-    return { epsilon: epsilonFromRdp(DEFAULT_ORDERS, rdp, p.delta).epsilon, epsilonUnsampled: unsampled, rounds, delta: p.delta, samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm, orders: [...DEFAULT_ORDERS], rdp };
+    const unsampled = epsilonOf({ q: 1, noise, rounds, delta: p.delta }).epsilon;
+    return { mode: p.mode, epsilon: epsilonFromRdp(DEFAULT_ORDERS, rdp, p.delta).epsilon, epsilonUnsampled: unsampled, rounds, delta: p.delta, samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: this.roundClipNorm(), orders: [...DEFAULT_ORDERS], rdp };
   }
 
   /** Whether one more round, of the task's target size, would take ε past the task's maxEpsilon (kept per version and population). */
@@ -375,6 +429,8 @@ export class Federation {
 
 /** What is stored with each private version (model_versions.privacy): its guarantee, and the RDP curve (per DEFAULT_ORDERS) the next round composes with. */
 export interface PrivacyRecord {
+  /** Which guarantee: against the world that sees the models (central), or against the coordinator too (local). Absent in records before local mode: central. */
+  mode?: 'central' | 'local';
   /** ε under the accountant's assumption: each client in a round independently with probability samplingRate. */
   epsilon: number;
   /** ε for a client that took part in every private round so far (q = 1): needs no sampling assumption. */
@@ -386,7 +442,10 @@ export interface PrivacyRecord {
   delta: number;
   samplingRate: number;
   noiseMultiplier: number;
+  /** The clip norm of the round that made this version. */
   clipNorm: number;
+  /** Adaptive clipping: the clip norm the next round uses, from this round's noised clip count. */
+  nextClipNorm?: number;
   rdp: number[];
 }
 
@@ -399,9 +458,11 @@ export const parsePrivacy = (json: string): PrivacyRecord => JSON.parse(json, (_
  * first, was trained without privacy (the task file changed, or a record was lost): no guarantee holds for
  * it, so ε is ∞ from there on; so too when the stored curve is at other orders than today's.
  */
-function restorePrivacy(version: number, json: string | null): PrivacyRecord | null {
+function restorePrivacy(version: number, json: string | null, mode: 'central' | 'local'): PrivacyRecord | null {
   const record = json ? parsePrivacy(json) : null;
   if (version === 0 && !record) return null;
-  if (record && record.orders?.length === DEFAULT_ORDERS.length && record.orders.every((a, k) => a === DEFAULT_ORDERS[k])) return record;
-  return { ...(record ?? { delta: 0, samplingRate: 1, noiseMultiplier: 0, clipNorm: 0 }), epsilon: Infinity, epsilonUnsampled: Infinity, rounds: record?.rounds ?? version, orders: [...DEFAULT_ORDERS], rdp: DEFAULT_ORDERS.map(() => Infinity) };
+  const sameOrders = record?.orders?.length === DEFAULT_ORDERS.length && record.orders.every((a, k) => a === DEFAULT_ORDERS[k]);
+  // Rounds of the other mode give none of this mode's guarantee (central rounds none against the coordinator).
+  if (record && sameOrders && (record.mode ?? 'central') === mode) return record;
+  return { ...(record ?? { delta: 0, samplingRate: 1, noiseMultiplier: 0, clipNorm: 0 }), mode, epsilon: Infinity, epsilonUnsampled: Infinity, rounds: record?.rounds ?? version, orders: [...DEFAULT_ORDERS], rdp: DEFAULT_ORDERS.map(() => Infinity) };
 }

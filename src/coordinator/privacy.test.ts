@@ -135,11 +135,114 @@ describe('the privacy block of a task file', () => {
     expect(task.training.clipNorm).toBe(1);
   });
 
+  it('reads local mode, and tells the clients to noise their own updates', () => {
+    const task = parseTaskFile({ ...base, privacy: { ...privacy, mode: 'local' } }, '/tmp');
+    expect(task.training).toMatchObject({ clipNorm: 1, localNoise: 1.1 });
+    expect(task.training.reportClip).toBeUndefined();
+  });
+
+  it('reads adaptive clipping with the paper\'s defaults, and tells the clients to report the clip bit', () => {
+    const task = parseTaskFile({ ...base, rounds: { minClients: 1, targetClients: 100, deadlineS: 60 }, privacy: { ...privacy, adaptiveClipping: true } }, '/tmp');
+    expect(task.privacy!.adaptiveClipping).toEqual({ targetQuantile: 0.5, learningRate: 0.2, countNoise: 5 });
+    expect(task.training).toMatchObject({ clipNorm: 1, reportClip: true });
+  });
+
   it('refuses what would break the guarantee, by field', () => {
     expect(field({ privacy: { ...privacy, clipNorm: 0 } })).toBe('privacy.clipNorm');
     expect(field({ privacy: { ...privacy, delta: 0.5 } })).toBe('privacy.delta');
-    expect(field({ privacy: { ...privacy, mode: 'local' } })).toBe('privacy.mode');
+    expect(field({ privacy: { ...privacy, mode: 'nearby' } })).toBe('privacy.mode');
+    expect(field({ privacy: { ...privacy, mode: 'local', adaptiveClipping: true } })).toBe('privacy.adaptiveClipping');
+    // Two clients a round: σ_b defaults to 2/20, and 2σ_b = 0.2 leaves no noise for the update at z = 1.1.
+    expect(field({ privacy: { ...privacy, adaptiveClipping: true } })).toBe('privacy.adaptiveClipping.countNoise');
+    expect(field({ privacy: { ...privacy, adaptiveClipping: { targetQuantile: 1.5, countNoise: 5 } } })).toBe('privacy.adaptiveClipping.targetQuantile');
     expect(field({ privacy, strategy: 'median' })).toBe('strategy');
     expect(field({ privacy, training: { ...(base.training as object), codec: 'topk:0.01' } })).toBe('training.codec');
+  });
+});
+
+describe('what a private task keeps and publishes', () => {
+  it('stores no loss or evaluation of one person and publishes no un-noised round figure, whatever a client sends', () => {
+    const store = new CoordinatorStore(':memory:');
+    const norms: number[] = [];
+    const policy: PrivacyPolicy = { mode: 'central', clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 };
+    const fed = new Federation(tinyTask({ privacy: policy, rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000 } }), new Float32Array(TINY_PARAMS), store, { onUpdateAccepted: (_t, u) => norms.push(u.norm) }, () => 0);
+    const evaluation = { eval: { accuracy: 0.9, loss: 0.3, count: 20 } };
+    fed.acceptUpload(1, 'update-a-1x', updateFrame('client-aaaa', small(0.1), evaluation));
+    fed.acceptUpload(1, 'update-b-1x', updateFrame('client-bbbb', small(0.1), evaluation));
+    fed.advance();
+    const v1 = store.history('tiny')[1]!;
+    expect(v1).toMatchObject({ clientLoss: null, federated: null, numExamples: 2 });
+    expect(norms).toEqual([]); // /metrics's update-norm histogram sees none of them
+  });
+
+  it('tells its clients the round\'s privacy configuration when they check in', () => {
+    const { fed } = privateFederation();
+    expect(fed.checkin({ clientId: 'client-aaaa', exampleCount: 5 })).toMatchObject({ status: 'assigned', config: { clipNorm: 1 } });
+  });
+});
+
+describe('local differential privacy in rounds', () => {
+  const local = (noiseMultiplier = 1) => privateFederation({ mode: 'local', noiseMultiplier });
+
+  it('accepts an update noised on the device, refuses one past what the noise can explain, and adds no noise itself', () => {
+    const { store, fed } = local();
+    // A clipped update (norm ≤ 1) plus N(0, 1) per coordinate has norm about √15 ≈ 3.9: accepted.
+    const noisy = Float32Array.from(small(0.2), (v, i) => v + (i % 2 ? 1 : -1));
+    expect(code(() => fed.acceptUpload(1, 'update-a-1x', updateFrame('client-aaaa', noisy)))).toBe('accepted');
+    // Bound: S + z·S·(√d + 10) = 1 + √15 + 10 ≈ 14.9.
+    expect(code(() => fed.acceptUpload(1, 'update-x-1x', updateFrame('client-xxxx', small(4))))).toBe('norm_over_clip');
+    fed.acceptUpload(1, 'update-b-1x', updateFrame('client-bbbb', Float32Array.from(noisy, (v) => -v + 0.6)));
+    fed.advance();
+    // The plain mean with equal weights, nothing added: (v + (0.6 − v)) / 2 = 0.3.
+    for (const w of store.latestVersion('tiny')!.weights) expect(w).toBeCloseTo(0.3, 5);
+  });
+
+  it('accounts each round as the person\'s own Gaussian mechanism: no sampling, sensitivity 2S', () => {
+    const { store, fed } = local(2);
+    for (const id of ['client-cccc', 'client-dddd', 'client-eeee']) fed.checkin({ clientId: id, exampleCount: 5 });
+    for (const round of [1, 2]) {
+      fed.acceptUpload(round, `update-a-${round}x`, updateFrame('client-aaaa', small(0.1), { baseVersion: round - 1 }));
+      fed.acceptUpload(round, `update-b-${round}x`, updateFrame('client-bbbb', small(0.1), { baseVersion: round - 1 }));
+      fed.advance();
+    }
+    const p = store.history('tiny')[2]!.privacy!;
+    expect(p).toMatchObject({ mode: 'local', samplingRate: 1, rounds: 2 });
+    // z = 2 at sensitivity 2S is z = 1 at S; composed over two rounds, with the closed form α/(2σ²) per round.
+    expect(p.epsilon).toBeCloseTo(epsilonOf({ q: 1, noise: 1, rounds: 2, delta: 1e-5 }).epsilon, 9);
+    expect(fed.summary().privacy).toMatchObject({ mode: 'local', epsilon: p.epsilon });
+  });
+});
+
+describe('adaptive clipping in rounds', () => {
+  // z = 0 and σ_b = 0 make the steps exact (the noise is checked in core/privacy/adaptive-clip.test.ts).
+  const adaptive = (store = new CoordinatorStore(':memory:')) => ({
+    store,
+    fed: new Federation(tinyTask({ privacy: { mode: 'central', clipNorm: 1, noiseMultiplier: 0, delta: 1e-5, adaptiveClipping: { targetQuantile: 0.5, learningRate: 0.2, countNoise: 0 } }, rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000 } }), new Float32Array(TINY_PARAMS), store, {}, () => 0),
+  });
+
+  it('moves the clip norm by the clients\' bits, tells the next round, and refuses by the new bound', () => {
+    const { store, fed } = adaptive();
+    expect(fed.checkin({ clientId: 'client-aaaa', exampleCount: 5 })).toMatchObject({ config: { clipNorm: 1, reportClip: true } });
+    fed.acceptUpload(1, 'update-a-1x', updateFrame('client-aaaa', small(0.1), { withinClip: true }));
+    fed.acceptUpload(1, 'update-b-1x', updateFrame('client-bbbb', small(0.1), { withinClip: true }));
+    fed.advance();
+    // Both within: b̄ = 1, C ← 1 · exp(−0.2 · (1 − 0.5)).
+    const next = Math.exp(-0.1);
+    expect(store.history('tiny')[1]!.privacy).toMatchObject({ clipNorm: 1, nextClipNorm: expect.closeTo(next, 12) });
+    expect(fed.summary().privacy!.clipNorm).toBeCloseTo(next, 12);
+    expect(fed.checkin({ clientId: 'client-cccc', exampleCount: 5 })).toMatchObject({ config: { clipNorm: expect.closeTo(next, 12) } });
+    const norm095 = small(0.95 / Math.sqrt(TINY_PARAMS));
+    expect(code(() => fed.acceptUpload(2, 'update-c-2x', updateFrame('client-cccc', norm095, { baseVersion: 1 })))).toBe('norm_over_clip');
+  });
+
+  it('keeps a round\'s bits across a restart', () => {
+    const { store, fed } = adaptive();
+    fed.acceptUpload(1, 'update-a-1x', updateFrame('client-aaaa', small(0.1), { withinClip: false }));
+    const { fed: restarted } = adaptive(store);
+    restarted.acceptUpload(1, 'update-b-1x', updateFrame('client-bbbb', small(0.1), { withinClip: false }));
+    restarted.advance();
+    // Neither within: b̄ = 0, C ← exp(0.1).
+    expect(store.history('tiny')[1]!.privacy!.nextClipNorm).toBeCloseTo(Math.exp(0.1), 12);
+    void fed;
   });
 });

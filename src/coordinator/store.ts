@@ -31,6 +31,8 @@ export interface StoredUpdate {
   loss: number;
   /** The decoded delta, float32 little-endian. */
   delta: Float32Array;
+  /** Adaptive clipping: whether the client reported its update within the round's clip norm (null: not reported). */
+  withinClip?: boolean | null;
 }
 
 export interface NewUpdate extends StoredUpdate {
@@ -122,7 +124,11 @@ export class CoordinatorStore {
         // v7: differential privacy: the accountant's state after each version (RDP per order, ε, δ, q) as JSON.
         this.db.exec('ALTER TABLE model_versions ADD COLUMN privacy TEXT');
       }
-      this.db.pragma('user_version = 7');
+      if (version < 8 && !hasColumn('updates', 'within_clip')) {
+        // v8: adaptive clipping: each update's bit (within the round's clip norm or not), replayed after a restart.
+        this.db.exec('ALTER TABLE updates ADD COLUMN within_clip INTEGER');
+      }
+      this.db.pragma('user_version = 8');
     })();
   }
 
@@ -255,9 +261,9 @@ export class CoordinatorStore {
   insertUpdate(u: NewUpdate, now: number): void {
     this.db
       .prepare(
-        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss, eval_personal_accuracy) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss, eval_personal_accuracy, within_clip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null, u.eval?.personalAccuracy ?? null);
+      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null, u.eval?.personalAccuracy ?? null, u.withinClip === undefined || u.withinClip === null ? null : Number(u.withinClip));
   }
 
   countUpdates(taskId: string, roundId: number): number {
@@ -267,10 +273,10 @@ export class CoordinatorStore {
   /** The round's updates one at a time, so that replaying them after a restart needs memory for one only. */
   *iterateUpdates(taskId: string, roundId: number): Generator<StoredUpdate> {
     const rows = this.db
-      .prepare('SELECT update_id, client_id, num_examples, loss, delta FROM updates WHERE task_id = ? AND round_id = ? AND delta IS NOT NULL ORDER BY received_at, update_id')
-      .iterate(taskId, roundId) as IterableIterator<{ update_id: string; client_id: string; num_examples: number; loss: number; delta: Buffer }>;
+      .prepare('SELECT update_id, client_id, num_examples, loss, delta, within_clip FROM updates WHERE task_id = ? AND round_id = ? AND delta IS NOT NULL ORDER BY received_at, update_id')
+      .iterate(taskId, roundId) as IterableIterator<{ update_id: string; client_id: string; num_examples: number; loss: number; delta: Buffer; within_clip: number | null }>;
     for (const r of rows) {
-      yield { updateId: r.update_id, clientId: r.client_id, numExamples: r.num_examples, loss: r.loss, delta: toFloat32(r.delta) };
+      yield { updateId: r.update_id, clientId: r.client_id, numExamples: r.num_examples, loss: r.loss, delta: toFloat32(r.delta), withinClip: r.within_clip === null ? null : r.within_clip === 1 };
     }
   }
 
@@ -283,7 +289,7 @@ export class CoordinatorStore {
     taskId: string;
     roundId: number;
     now: number;
-    result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number; optimizerState?: Uint8Array | null; privacy?: string | null } | null;
+    result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number | null; optimizerState?: Uint8Array | null; privacy?: string | null } | null;
     next: Omit<RoundRow, 'taskId' | 'roundId'>;
   }): void {
     const { taskId, roundId, now, result } = args;
@@ -383,7 +389,8 @@ function toRoundRow(r: Record<string, unknown>): RoundRow {
 /** What the history shows of a version's privacy record: its guarantee and the sampling rate behind it (not the RDP curve). */
 function publicPrivacy(json: string): NonNullable<HistoryPoint['privacy']> {
   const p = JSON.parse(json, (_key, v: unknown) => (v === 'Infinity' ? Infinity : v)) as NonNullable<HistoryPoint['privacy']>;
-  return { epsilon: p.epsilon, epsilonUnsampled: p.epsilonUnsampled, rounds: p.rounds, delta: p.delta, samplingRate: p.samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm };
+  // The next clip norm comes from a noised count: it is as private as the model.
+  return { mode: p.mode ?? 'central', epsilon: p.epsilon, epsilonUnsampled: p.epsilonUnsampled, rounds: p.rounds, delta: p.delta, samplingRate: p.samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm, ...(p.nextClipNorm === undefined ? {} : { nextClipNorm: p.nextClipNorm }) };
 }
 
 /** SQLite BLOBs come back as Buffers whose offset need not be 4-aligned: copy into a fresh Float32Array. */

@@ -13,7 +13,7 @@
  *   maxUpdateNorm              optional: updates with a larger L2 norm are refused
  *   maxExamplesPerClient       optional: the most examples an update is weighted by (claims above are clamped)
  *   evaluation                 optional: {testSet: "path", format: "records" | "csv", metrics: [accuracy|auc|f1, …]}
- *   privacy                    optional: {mode: "central", clipNorm, noiseMultiplier, delta, maxEpsilon?} (with strategy fedavg)
+ *   privacy                    optional: {mode: central|local, clipNorm, noiseMultiplier, delta, maxEpsilon?, adaptiveClipping?} (with strategy fedavg)
  *   allowedOrigins             origins whose pages may join through the SDK
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -27,10 +27,11 @@ import { METRIC_NAMES, parseTrainingConfig, type MetricName } from '../core/prot
 import { serverOptimizers } from '../core/optimizers/index.ts';
 import { serverOptimizerConfig, type ServerOptimizerConfig } from '../core/server-optimizer.ts';
 import { strategies } from '../core/strategies/index.ts';
-import { ValidationError, asObject, readNumber, readOneOf, readString, type Fields } from '../core/validate.ts';
+import { adaptiveClippingDefaults, updateNoiseMultiplier, type AdaptiveClipping } from '../core/privacy/adaptive-clip.ts';
+import { ValidationError, asObject, readNumber, readOneOf, readOptionalNumber, readString, type Fields } from '../core/validate.ts';
 import type { ExampleBatch } from '../model/tf-model.ts';
 import { buildModel, type ModelSource } from '../model/models.ts';
-import type { PrivacyPolicy, TaskDefinition } from './task.ts';
+import { privateTrainingConfig, type PrivacyPolicy, type TaskDefinition } from './task.ts';
 
 /** Reads and checks a task file; relative paths in it are resolved against its folder. */
 export function loadTaskFile(path: string): TaskDefinition {
@@ -58,7 +59,8 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
   const maxUpdateNorm = o.maxUpdateNorm === undefined ? undefined : readNumber(o, 'maxUpdateNorm', { min: Number.MIN_VALUE });
   const maxExamplesPerClient = o.maxExamplesPerClient === undefined ? undefined : readNumber(o, 'maxExamplesPerClient', { min: 1, max: 1e7, integer: true });
   const evaluation = readEvaluation(o.evaluation, baseDir, input, labels.length);
-  const privacy = o.privacy === undefined ? undefined : readPrivacy(o.privacy, strategy, clipNorm);
+  const rounds = readRounds(o.rounds);
+  const privacy = o.privacy === undefined ? undefined : readPrivacy(o.privacy, strategy, clipNorm, rounds.targetClients);
   if (privacy && codecFor(training.codec)!.needsErrorFeedback) {
     throw new ValidationError('training.codec', `${training.codec} carries a residual from round to round, which clipping does not bound; with privacy use f32, f16 or int8`);
   }
@@ -69,9 +71,9 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
     input,
     labels,
     buildModel: (seed) => buildModel(model, inputShape(input), labels.length, seed),
-    // With DP the clients are told the clip norm: they clip before the update leaves the device.
-    training: privacy ? { ...training, clipNorm: privacy.clipNorm } : training,
-    rounds: readRounds(o.rounds),
+    // With DP the clients are told the clip norm (and local noise): they clip before the update leaves the device.
+    training: privacy ? privateTrainingConfig(training, privacy) : training,
+    rounds,
     strategy,
     ...(clipNorm === undefined ? {} : { clipNorm }),
     ...(serverOptimizer === undefined ? {} : { serverOptimizer }),
@@ -108,23 +110,45 @@ function readModel(value: unknown, baseDir: string): ModelSource {
 }
 
 /**
- * `{"mode": "central", "clipNorm": 1, "noiseMultiplier": 1.1, "delta": 1e-5, "maxEpsilon": 8}`. Central DP
- * sums clipped updates with equal weights (DP-FedAvg): a robust strategy, which looks at single updates and
- * weights them unequally, would break the sensitivity the noise is calibrated to.
+ * `{"mode": "central", "clipNorm": 1, "noiseMultiplier": 1.1, "delta": 1e-5, "maxEpsilon": 8}`, or
+ * `"mode": "local"`, and in central mode `"adaptiveClipping": true` (the paper's defaults) or
+ * `{"targetQuantile", "learningRate", "countNoise"}`. Private tasks sum clipped updates with equal weights
+ * (DP-FedAvg): a robust strategy, which looks at single updates and weights them unequally, would break the
+ * sensitivity the noise is calibrated to.
  */
-function readPrivacy(value: unknown, strategy: string, clipNorm: number | undefined): PrivacyPolicy {
+export function readPrivacy(value: unknown, strategy: string, clipNorm: number | undefined, expectedClients: number): PrivacyPolicy {
   const o = asObject(value, 'privacy');
   const mode = readOneOf(o, 'mode', ['central', 'local'] as const, 'privacy.mode');
-  if (mode === 'local') throw new ValidationError('privacy.mode', 'local noise is not implemented yet; use "central"');
-  if (strategy !== 'fedavg' || clipNorm !== undefined) throw new ValidationError('strategy', 'central differential privacy needs plain "fedavg" (it sums clipped updates with equal weights; a robust strategy or a second clip norm would break the noise calibration)');
+  if (strategy !== 'fedavg' || clipNorm !== undefined) throw new ValidationError('strategy', 'differential privacy needs plain "fedavg" (it sums clipped updates with equal weights; a robust strategy or a second clip norm would break the noise calibration)');
   const maxEpsilon = o.maxEpsilon === undefined ? undefined : readNumber(o, 'maxEpsilon', { min: Number.MIN_VALUE, max: 1e3 }, 'privacy.maxEpsilon');
+  const noiseMultiplier = readNumber(o, 'noiseMultiplier', { min: 0, max: 1e3 }, 'privacy.noiseMultiplier');
+  const adaptiveClipping = o.adaptiveClipping === undefined || o.adaptiveClipping === false ? undefined : readAdaptiveClipping(o.adaptiveClipping, mode, noiseMultiplier, expectedClients);
   return {
     mode,
     clipNorm: readNumber(o, 'clipNorm', { min: Number.MIN_VALUE, max: 1e6 }, 'privacy.clipNorm'),
-    noiseMultiplier: readNumber(o, 'noiseMultiplier', { min: 0, max: 1e3 }, 'privacy.noiseMultiplier'),
+    noiseMultiplier,
     delta: readNumber(o, 'delta', { min: Number.MIN_VALUE, max: 0.1 }, 'privacy.delta'),
     ...(maxEpsilon === undefined ? {} : { maxEpsilon }),
+    ...(adaptiveClipping === undefined ? {} : { adaptiveClipping }),
   };
+}
+
+function readAdaptiveClipping(value: unknown, mode: PrivacyPolicy['mode'], noiseMultiplier: number, expectedClients: number): AdaptiveClipping {
+  // Locally noised updates hide whether they were within the clip norm; the bit would need its own local noise.
+  if (mode !== 'central') throw new ValidationError('privacy.adaptiveClipping', 'works in central mode only');
+  const defaults = adaptiveClippingDefaults(expectedClients);
+  const o = value === true ? {} : asObject(value, 'privacy.adaptiveClipping');
+  const a: AdaptiveClipping = {
+    targetQuantile: readOptionalNumber(o, 'targetQuantile', { min: 0, max: 1 }, 'privacy.adaptiveClipping.targetQuantile') ?? defaults.targetQuantile,
+    learningRate: readOptionalNumber(o, 'learningRate', { min: 0, max: 10 }, 'privacy.adaptiveClipping.learningRate') ?? defaults.learningRate,
+    countNoise: readOptionalNumber(o, 'countNoise', { min: 0, max: 1e6 }, 'privacy.adaptiveClipping.countNoise') ?? defaults.countNoise,
+  };
+  try {
+    updateNoiseMultiplier(noiseMultiplier, a.countNoise);
+  } catch (e) {
+    throw new ValidationError('privacy.adaptiveClipping.countNoise', (e as Error).message);
+  }
+  return a;
 }
 
 /** `"median"`, or `{"name": "fedavg", "clipNorm": 5}` for norm clipping in front of the strategy. */

@@ -1,3 +1,4 @@
+import type { AdaptiveClipping } from '../core/privacy/adaptive-clip.ts';
 import type * as tf from '@tensorflow/tfjs';
 import type { InputSpec } from '../core/features.ts';
 import type { TaskId } from '../core/ids.ts';
@@ -72,9 +73,31 @@ export interface TaskDefinition {
 }
 
 export interface PrivacyPolicy {
-  mode: 'central';
+  /**
+   * `central`: the coordinator adds the noise to the sum (people trust it with single clipped updates).
+   * `local`: each client adds N(0, (z·S)²) to its own update before it leaves the device, for people who
+   * trust no server; the mean of n such updates carries √n times the noise of central mode's sum, so it
+   * needs far more clients for the same accuracy.
+   */
+  mode: 'central' | 'local';
+  /** S; with adaptive clipping, the first round's. */
   clipNorm: number;
   noiseMultiplier: number;
   delta: number;
   maxEpsilon?: number;
+  /** Central mode only: the clip norm follows a quantile of update norms (core/privacy/adaptive-clip.ts). */
+  adaptiveClipping?: AdaptiveClipping;
+}
+
+/**
+ * What a private task's clients are told for a round: clip to `clipNorm` (the round's, with adaptive
+ * clipping), add local noise in local mode, report the clip bit with adaptive clipping.
+ */
+export function privateTrainingConfig(training: TrainingConfig, privacy: PrivacyPolicy, clipNorm = privacy.clipNorm): TrainingConfig {
+  return {
+    ...training,
+    clipNorm,
+    ...(privacy.mode === 'local' ? { localNoise: privacy.noiseMultiplier } : {}),
+    ...(privacy.adaptiveClipping ? { reportClip: true } : {}),
+  };
 }

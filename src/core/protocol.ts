@@ -25,6 +25,7 @@ import {
   asObject,
   readNumber,
   readOneOf,
+  readBoolean,
   readOptionalNumber,
   readOptionalString,
   readString,
@@ -49,8 +50,16 @@ export interface TrainingConfig {
    * reports how it and the shared model do on its held-out examples. The copy never leaves the device.
    */
   personalization?: { epochs: number; layers: string };
-  /** With differential privacy: the L2 norm the client clips its update to before it leaves the device. */
+  /**
+   * With differential privacy: the L2 norm the client clips its update to before it leaves the device (with
+   * adaptive clipping, this round's). Its presence makes the task private: the client then sends only the
+   * update and what the protocol needs (no loss, accuracy, example count or evaluation).
+   */
   clipNorm?: number;
+  /** Local differential privacy: the client adds N(0, (localNoise·clipNorm)²) to every coordinate itself. */
+  localNoise?: number;
+  /** Adaptive clipping: the client reports whether its update was within `clipNorm` (UpdateMeta.withinClip). */
+  reportClip?: boolean;
 }
 
 /** Held-out metrics the coordinator can compute; `auc` and `f1` need two classes (the second positive). */
@@ -121,7 +130,18 @@ export interface TaskSummary {
   labels: string[];
   modelVersion: number;
   /** With differential privacy: the task's mechanism, the current model's ε, and whether its budget is spent. */
-  privacy?: { mode: 'central'; clipNorm: number; noiseMultiplier: number; delta: number; maxEpsilon?: number; epsilon: number | null; budgetSpent: boolean };
+  privacy?: {
+    mode: 'central' | 'local';
+    /** The current round's clip norm (with adaptive clipping it moves from round to round). */
+    clipNorm: number;
+    noiseMultiplier: number;
+    delta: number;
+    maxEpsilon?: number;
+    adaptiveClipping?: { targetQuantile: number; learningRate: number; countNoise: number };
+    /** Null while ε is unbounded (no noise, or a round trained without privacy). */
+    epsilon: number | null;
+    budgetSpent: boolean;
+  };
   /**
    * Names this federation's history of model versions. It is part of every model URL, so a coordinator
    * started afresh (its versions counting from 0 again) never matches a version a browser cached before.
@@ -158,7 +178,7 @@ export interface HistoryPoint {
    * `epsilonUnsampled` is what holds without the sampling assumption, for a client in every one of the
    * `rounds` private rounds. Over HTTP an unbounded ε (noise multiplier 0, or no guarantee) is `null`.
    */
-  privacy?: { epsilon: number; epsilonUnsampled: number; rounds: number; delta: number; samplingRate: number; noiseMultiplier: number; clipNorm: number };
+  privacy?: { mode?: 'central' | 'local'; epsilon: number; epsilonUnsampled: number; rounds: number; delta: number; samplingRate: number; noiseMultiplier: number; clipNorm: number; nextClipNorm?: number };
   createdAt: string;
 }
 
@@ -294,13 +314,14 @@ export function parseUpdateMeta(meta: unknown): UpdateMeta {
   return {
     clientId,
     baseVersion: readNumber(o, 'baseVersion', { min: 0, integer: true, max: META_LIMITS.version }, 'meta.baseVersion'),
-    numExamples: readNumber(o, 'numExamples', { min: 1, integer: true, max: META_LIMITS.numExamples }, 'meta.numExamples'),
-    loss: readNumber(o, 'loss', { min: 0, max: META_LIMITS.loss }, 'meta.loss'),
+    numExamples: readOptionalNumber(o, 'numExamples', { min: 1, integer: true, max: META_LIMITS.numExamples }, 'meta.numExamples'),
+    loss: readOptionalNumber(o, 'loss', { min: 0, max: META_LIMITS.loss }, 'meta.loss'),
     accuracy: readOptionalNumber(o, 'accuracy', { min: 0, max: 1 }, 'meta.accuracy'),
     backend: readOptionalShortString(o, 'backend', 'meta.backend'),
     trainMs: readOptionalNumber(o, 'trainMs', { min: 0, max: META_LIMITS.trainMs }, 'meta.trainMs'),
     lineage: readOptionalShortString(o, 'lineage', 'meta.lineage'),
     ...(o.eval === undefined ? {} : { eval: readEvaluation(o.eval) }),
+    ...(o.withinClip === undefined ? {} : { withinClip: readBoolean(o, 'withinClip', 'meta.withinClip') }),
   };
 }
 
@@ -344,6 +365,8 @@ export function parseTrainingConfig(value: unknown): TrainingConfig {
     ...(c.proximalMu === undefined ? {} : { proximalMu: readNumber(c, 'proximalMu', { min: 0, max: 1e3 }, 'config.proximalMu') }),
     ...(c.personalization === undefined ? {} : { personalization: readPersonalization(c.personalization) }),
     ...(c.clipNorm === undefined ? {} : { clipNorm: readNumber(c, 'clipNorm', { min: Number.MIN_VALUE, max: 1e6 }, 'config.clipNorm') }),
+    ...(c.localNoise === undefined ? {} : { localNoise: readNumber(c, 'localNoise', { min: 0, max: 1e3 }, 'config.localNoise') }),
+    ...(c.reportClip === undefined ? {} : { reportClip: readBoolean(c, 'reportClip', 'config.reportClip') }),
   };
 }
 
@@ -407,7 +430,7 @@ function readSummaryPrivacy(value: unknown): NonNullable<TaskSummary['privacy']>
   const epsilon = p.epsilon === null ? null : readNumber(p, 'epsilon', { min: 0 }, 'privacy.epsilon');
   if (typeof p.budgetSpent !== 'boolean') throw new ValidationError('privacy.budgetSpent', 'must be true or false');
   return {
-    mode: readOneOf(p, 'mode', ['central'] as const, 'privacy.mode'),
+    mode: readOneOf(p, 'mode', ['central', 'local'] as const, 'privacy.mode'),
     clipNorm: readNumber(p, 'clipNorm', { min: 0 }, 'privacy.clipNorm'),
     noiseMultiplier: readNumber(p, 'noiseMultiplier', { min: 0 }, 'privacy.noiseMultiplier'),
     delta: readNumber(p, 'delta', { min: 0, max: 1 }, 'privacy.delta'),

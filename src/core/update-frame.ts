@@ -26,10 +26,10 @@ export interface UpdateMeta {
   clientId: string;
   /** The global model version the delta was trained from. */
   baseVersion: number;
-  /** Examples the client trained on this round (the FedAvg weight). */
-  numExamples: number;
-  /** Mean training loss of the client's last local epoch. */
-  loss: number;
+  /** Examples the client trained on this round (the FedAvg weight; 1 when absent). A private task's clients leave it out. */
+  numExamples?: number;
+  /** Mean training loss of the client's last local epoch. A private task's clients leave it out. */
+  loss?: number;
   /** Training accuracy of the last local epoch, 0–1, when the task has one. */
   accuracy?: number;
   /** Which TF.js backend trained it (`webgpu`, `webgl`, `cpu`, …): aggregate telemetry. */
@@ -49,6 +49,8 @@ export interface UpdateMeta {
     /** With personalization: the client's own fine-tuned copy on the same examples. */
     personalAccuracy?: number;
   };
+  /** Adaptive clipping (private tasks): whether the update's norm was within the round's clip norm before clipping. */
+  withinClip?: boolean;
 }
 
 export interface DecodedFrame {

@@ -44,6 +44,12 @@ export function readOptionalNumber(obj: Fields, key: string, opts: { min?: numbe
   return obj[key] === undefined ? undefined : readNumber(obj, key, opts, path);
 }
 
+export function readBoolean(obj: Fields, key: string, path = key): boolean {
+  const v = obj[key];
+  if (typeof v !== 'boolean') throw new ValidationError(path, 'must be true or false');
+  return v;
+}
+
 export function readOneOf<T extends string>(obj: Fields, key: string, allowed: readonly T[], path = key): T {
   const v = readString(obj, key, path);
   if (!(allowed as readonly string[]).includes(v)) throw new ValidationError(path, `must be one of ${allowed.join(', ')}`);

@@ -22,7 +22,7 @@ import { examplesFromCsv } from '../client/csv-import.ts';
 import type { FederationEvent } from '../client/federation-client.ts';
 import { Outbox, type DeliveryEvent } from '../client/outbox.ts';
 import { CoveyStore, StorageFullError, type StoredExample } from '../client/store.ts';
-import type { ModelVia, TrafficLedger } from '../client/traffic.ts';
+import type { ModelVia, TrafficLedger, UploadRecord } from '../client/traffic.ts';
 import { WorkerBridge } from '../client/worker-bridge.ts';
 import type { BackendName, BackendReport } from '../worker/protocol.ts';
 import { createTrainerWorker } from './worker-loader.ts';
@@ -87,6 +87,11 @@ export interface CoveyEvents {
    * on this device already; `delta`: the difference from the version it had; `full`: whole).
    */
   traffic: TrafficEvent;
+  /**
+   * An update left this device and the coordinator answered it: its bytes, round, outcome and every
+   * metadata field with its value, read back from the frame that was sent (the same record as {@link Covey.uploads}).
+   */
+  upload: UploadRecord;
   /** Something went wrong; the client keeps trying where it can. */
   error: { message: string };
   /** What the client is doing now, in words. */
@@ -114,6 +119,8 @@ export interface Covey {
   addCsv(text: string): Promise<number>;
   /** What crossed the network for this task from this browser: totals, per codec, per round (the latest 50). */
   traffic(): Promise<TrafficLedger>;
+  /** What left this device for this task: the latest 50 uploads the coordinator answered, oldest first (see {@link CoveyEvents.upload}). */
+  uploads(): Promise<UploadRecord[]>;
   /** How many examples this browser holds for the task. */
   exampleCount(): Promise<number>;
   /** Starts taking part in rounds until {@link Covey.leave} or the signal aborts. */
@@ -177,7 +184,7 @@ const WORKER_FILE = 'trainer.worker.js';
 type Listeners = { [K in keyof CoveyEvents]: Set<(event: CoveyEvents[K]) => void> };
 
 class Connection implements Covey {
-  private readonly listeners: Listeners = { backend: new Set(), round: new Set(), progress: new Set(), contributed: new Set(), traffic: new Set(), error: new Set(), status: new Set() };
+  private readonly listeners: Listeners = { backend: new Set(), round: new Set(), progress: new Set(), contributed: new Set(), traffic: new Set(), upload: new Set(), error: new Set(), status: new Set() };
   private readonly bridge: WorkerBridge;
   private readonly outbox: Outbox;
   private session: AbortController | undefined;
@@ -217,6 +224,10 @@ class Connection implements Covey {
 
   traffic(): Promise<TrafficLedger> {
     return this.store.traffic(this.task.id);
+  }
+
+  async uploads(): Promise<UploadRecord[]> {
+    return (await this.store.traffic(this.task.id)).uploads ?? [];
   }
 
   join(options: { signal?: AbortSignal } = {}): void {
@@ -344,5 +355,12 @@ class Connection implements Covey {
       this.emit('contributed', { roundId: e.item.roundId, duplicate: e.duplicate, bytes: e.item.bytes, codec: e.item.codec ?? 'f32' });
       void this.emitTraffic(e.item.roundId);
     } else if (e.type === 'rejected') this.emit('error', { message: `update for round ${e.item.roundId} not accepted: ${e.reason}` });
+    if (e.type !== 'retrying') void this.emitUpload(e.item.updateId);
+  }
+
+  private async emitUpload(updateId: string): Promise<void> {
+    const ledger = await this.store.traffic(this.task.id).catch(() => undefined); // closed meanwhile
+    const record = [...(ledger?.uploads ?? [])].reverse().find((u) => u.updateId === updateId);
+    if (record) this.emit('upload', record);
   }
 }

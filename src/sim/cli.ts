@@ -24,8 +24,9 @@ import { parsePartitionSpec } from '../core/partition.ts';
 import { getServerOptimizer } from '../core/optimizers/index.ts';
 import { serverOptimizerConfig } from '../core/server-optimizer.ts';
 import { getStrategy } from '../core/strategies/index.ts';
-import { loadTaskFile } from '../coordinator/task-file.ts';
-import type { PrivacyPolicy, TaskDefinition } from '../coordinator/task.ts';
+import { loadTaskFile, readPrivacy } from '../coordinator/task-file.ts';
+import { privateTrainingConfig, type PrivacyPolicy, type TaskDefinition } from '../coordinator/task.ts';
+import { ValidationError } from '../core/validate.ts';
 import { buildModel, type ModelSource } from '../model/models.ts';
 import { loadSimData } from './datasets.ts';
 import { useBackend } from './backend.ts';
@@ -55,6 +56,7 @@ const { values: flags } = parseArgs({
     noise: { type: 'string' },
     delta: { type: 'string', default: '1e-5' },
     'max-epsilon': { type: 'string' },
+    'adaptive-clip': { type: 'boolean', default: false },
     'personal-epochs': { type: 'string' },
     'server-lr': { type: 'string' },
     holdout: { type: 'string', default: '0.15' },
@@ -107,12 +109,11 @@ function configure(): { task: TaskDefinition } {
   const serverLr = optional('server-lr', Number.MIN_VALUE);
   const serverOptimizer = optimizerName === undefined ? base.serverOptimizer : optimizerName === 'none' ? undefined : serverOptimizerConfig(optimizerName, serverLr === undefined ? {} : { lr: serverLr });
   if (serverOptimizer) getServerOptimizer(serverOptimizer); // an unknown name fails here
-  const privacy = readPrivacyFlags();
-  if (privacy) training.clipNorm = privacy.clipNorm;
+  const privacy = readPrivacyFlags(Math.max(1, Math.round(number('fraction', 0) * number('clients', 1, true))));
   const task: TaskDefinition = {
     ...base,
     ...(privacy ? { privacy } : {}),
-    training,
+    training: privacy ? privateTrainingConfig(training, privacy) : training,
     serverOptimizer,
     strategy: flags.strategy ?? base.strategy,
     buildModel: source ? (seed) => buildModel(source, shape, base.labels.length, seed) : base.buildModel,
@@ -122,16 +123,22 @@ function configure(): { task: TaskDefinition } {
   return { task };
 }
 
-/** `--dp central --clip S --noise z --delta δ [--max-epsilon ε]`, checked as a task file's privacy block is. */
-function readPrivacyFlags(): PrivacyPolicy | undefined {
+/**
+ * `--dp central|local --clip S --noise z --delta δ [--max-epsilon ε] [--adaptive-clip]`, checked by the task
+ * file's own reader (`--adaptive-clip` takes Andrew et al.'s defaults for a round of `expectedClients`).
+ */
+function readPrivacyFlags(expectedClients: number): PrivacyPolicy | undefined {
   if (flags.dp === undefined) {
-    if (flags.clip !== undefined || flags.noise !== undefined) throw new Error('--clip and --noise need --dp central');
+    if (flags.clip !== undefined || flags.noise !== undefined || flags['adaptive-clip']) throw new Error('--clip, --noise and --adaptive-clip need --dp central or --dp local');
     return undefined;
   }
-  if (flags.dp !== 'central') throw new Error(`--dp must be central (local noise is not implemented yet), got "${flags.dp}"`);
-  if ((flags.strategy ?? 'fedavg') !== 'fedavg') throw new Error('--dp central needs --strategy fedavg');
-  const maxEpsilon = optional('max-epsilon', Number.MIN_VALUE);
-  return { mode: 'central', clipNorm: number('clip', Number.MIN_VALUE), noiseMultiplier: number('noise', 0), delta: number('delta', Number.MIN_VALUE), ...(maxEpsilon === undefined ? {} : { maxEpsilon }) };
+  const block = { mode: flags.dp, clipNorm: number('clip', Number.MIN_VALUE), noiseMultiplier: number('noise', 0), delta: number('delta', Number.MIN_VALUE), maxEpsilon: optional('max-epsilon', Number.MIN_VALUE), adaptiveClipping: flags['adaptive-clip'] };
+  try {
+    return readPrivacy(block, flags.strategy ?? 'fedavg', undefined, expectedClients);
+  } catch (e) {
+    if (e instanceof ValidationError) throw new Error(`--dp: ${e.message}`, { cause: e });
+    throw e;
+  }
 }
 
 function failOptimizer(): never {

@@ -15,7 +15,7 @@ import { codecFor } from '../core/codecs/index.ts';
 import { asWeights } from '../core/ids.ts';
 import { int8 } from '../core/codecs/int8.ts';
 import { compressWithFeedback } from '../core/error-feedback.ts';
-import { clipToNorm } from '../core/privacy/clip.ts';
+import { isPrivateConfig, privatizeUpdate } from '../core/privacy/client-dp.ts';
 import { applyModelDelta, decodeModelDelta, shouldAskForDelta } from '../core/model-delta.ts';
 import type { TrainingConfig } from '../core/protocol.ts';
 import { createRng } from '../core/rng.ts';
@@ -141,13 +141,17 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         const evaluation = held ? { eval: { accuracy: held.accuracy, loss: Math.min(held.loss, 1e4), count: client.heldOut.count, ...personalAccuracy } } : {};
         const result = await trainLocally(model, client.train, task.training, { inputShape, numClasses: classes, seed: Math.floor(rng() * 2 ** 31) });
         const learnt = subtractWeights(result.weights, global);
-        // With differential privacy a client clips before sending, as the browser does.
-        const honest = task.training.clipNorm === undefined ? learnt : clipToNorm(learnt, task.training.clipNorm).values;
+        // With differential privacy a client clips (and in local mode noises) before sending, as the browser does.
+        const { delta: honest, withinClip } = privatizeUpdate(learnt, answer.config);
         const delta = opts.tamper ? opts.tamper(client.id, honest) : honest;
         // Encoded as the browser does: with the client's residual added where the codec drops values.
         const compressed = compressWithFeedback(codec, delta, devices.residual(client.id), rounding);
         devices.keepResidual(client.id, compressed.residual);
-        const frame = frameWithPayload(codec, { clientId: client.id, baseVersion: answer.modelVersion, numExamples: result.numExamples, loss: Math.min(result.loss, 1e4), lineage: federation.lineage, ...evaluation }, compressed.payload);
+        // A private task's client sends the update alone, as the browser does.
+        const meta = isPrivateConfig(answer.config)
+          ? { clientId: client.id, baseVersion: answer.modelVersion, lineage: federation.lineage, ...(withinClip === undefined ? {} : { withinClip }) }
+          : { clientId: client.id, baseVersion: answer.modelVersion, numExamples: result.numExamples, loss: Math.min(result.loss, 1e4), lineage: federation.lineage, ...evaluation };
+        const frame = frameWithPayload(codec, meta, compressed.payload);
         try {
           federation.acceptUpload(answer.roundId, `r${round}-${client.id}`, frame, client.id);
         } catch (e) {
