@@ -88,6 +88,8 @@ export interface RoundRecord {
   wallMs: number;
   /** With differential privacy: ε (at the task's δ) of the model this round produced, every round composed; null without. */
   epsilon: number | null;
+  /** With differential privacy: the clip norm the next round uses (it moves with adaptive clipping); null without. */
+  clipNorm: number | null;
   /** Samples trained per second this round, over all its clients. */
   samplesPerSecond: number;
 }
@@ -191,6 +193,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         downloads,
         bytesPerDelta: downloads.delta > 0 ? deltaBytes / downloads.delta : null,
         epsilon: store.history(task.id).at(-1)?.privacy?.epsilon ?? null,
+        clipNorm: federation.summary().privacy?.clipNorm ?? null,
         wallMs,
         samplesPerSecond: trained / (wallMs / 1000),
       };
