@@ -1,0 +1,121 @@
+/**
+ * Secure aggregation's round protocol (Bonawitz et al. 2017, "Practical Secure Aggregation for
+ * Privacy-Preserving Machine Learning"; with `neighbours`, SecAgg+ of Bell et al. 2020: each client masks
+ * and shares with k neighbours on a random Harary graph instead of everyone). The messages, in order:
+ *
+ * 0. keys     client → coordinator: two fresh public keys (c: to encrypt shares; s: to agree pairwise masks).
+ *             The coordinator closes the phase with U1, the roster (each client's index, keys, neighbours).
+ * 1. shares   client → coordinator: for each neighbour, its Shamir shares of the client's self-mask seed b
+ *             and of its private key s, sealed with AES-GCM for that neighbour. The phase closes with U2.
+ * 2. masked   client → coordinator: its quantized update + PRG(b) + Σ ±PRG(s_uv) over neighbours in U2,
+ *             modulo 2³². The phase closes with U3, the survivors.
+ * 3. unmask   client → coordinator: for each neighbour in U2, the share of b if it survived (in U3), the
+ *             share of s if it dropped: never both for one client. The coordinator rebuilds the survivors'
+ *             self masks and the dropped clients' pairwise masks, and is left with the sum alone.
+ *
+ * Below the threshold at any phase the round aborts and the model stays. Transport-agnostic: the
+ * coordinator carries these messages over HTTP, the simulator in memory.
+ */
+import type { Curve } from './crypto.ts';
+
+export interface SecAggParams {
+  taskId: string;
+  roundId: number;
+  curve: Curve;
+  /** Words in the vector (the model's parameter count). */
+  length: number;
+  /** A coordinate's bound c: values are clamped to [−c, c] before quantization. */
+  bound: number;
+  /** The quantization scale, for at most `maxClients` inputs (core/secagg/quantize.ts). */
+  scale: number;
+  /** The fewest clients that may remain at any phase (and the fewest share holders a secret needs, within a neighbourhood, scaled). */
+  minClients: number;
+  /** The share of a client's neighbours needed to rebuild its secrets, over ½. */
+  threshold: number;
+  /** Neighbours per client (SecAgg+), or null: everyone (the original protocol, up to 255 clients). */
+  neighbours: number | null;
+  /** With distributed DP: the standard deviation each client adds to every coordinate before quantizing. */
+  noiseStd: number;
+}
+
+export interface KeysMessage {
+  clientId: string;
+  /** Base64url public keys. */
+  encryptionKey: string;
+  maskKey: string;
+}
+
+export interface RosterEntry extends KeysMessage {
+  index: number;
+}
+
+export interface Roster {
+  clients: RosterEntry[];
+  /** Per client id, its neighbours' ids (sorted by index). */
+  neighbours: Record<string, string[]>;
+}
+
+export interface SharesMessage {
+  clientId: string;
+  /** One sealed box per neighbour, base64url. */
+  boxes: { to: string; box: string }[];
+}
+
+export interface Inbox {
+  /** U2: the clients whose shares were delivered. */
+  senders: string[];
+  /** The boxes sent to this client by its neighbours in U2. */
+  boxes: { from: string; box: string }[];
+}
+
+export interface UnmaskMessage {
+  clientId: string;
+  /** Shares of survivors' self-mask seeds and of dropped clients' private keys, base64url, each with its x. */
+  selfMaskShares: { of: string; x: number; y: string }[];
+  keyShares: { of: string; x: number; y: string }[];
+}
+
+export type SecAggPhase = 'keys' | 'shares' | 'masked' | 'unmask' | 'done' | 'aborted';
+
+/** A message the protocol refuses, with a reason code (the coordinator answers it as a 4xx). */
+export class SecAggRefusal extends Error {
+  constructor(
+    readonly code: 'wrong_phase' | 'not_in_round' | 'repeated' | 'malformed' | 'too_few' | 'inconsistent',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SecAggRefusal';
+  }
+}
+
+/** Each secret is shared among its owner and the owner's neighbours (`holders` in all); this many of them rebuild it. */
+export const sharesNeeded = (holders: number, threshold: number): number => Math.max(1, Math.ceil(threshold * holders));
+
+/** The associated data that binds a share box to its round and both parties. */
+export const boxLabel = (p: Pick<SecAggParams, 'taskId' | 'roundId'>, from: string, to: string): string => `covey-secagg/${p.taskId}/${p.roundId}/${from}->${to}`;
+
+/** The sign with which `u` adds the pairwise mask it shares with `v`: + for the lower index, − for the higher, so a pair cancels. */
+export const maskSign = (uIndex: number, vIndex: number): 1 | -1 => (uIndex < vIndex ? 1 : -1);
+
+/**
+ * The neighbour graph: everyone (neighbours null or ≥ n − 1), or the Harary graph H(k, n) over a random
+ * order: clients on a ring, each joined to the ⌈k/2⌉ nearest on either side (SecAgg+). Symmetric.
+ */
+export function neighbourGraph(ids: readonly string[], neighbours: number | null, order: readonly number[]): Record<string, string[]> {
+  const n = ids.length;
+  const graph: Record<string, Set<string>> = Object.fromEntries(ids.map((id) => [id, new Set<string>()]));
+  if (neighbours === null || neighbours >= n - 1) {
+    for (const u of ids) for (const v of ids) if (u !== v) graph[u]!.add(v);
+  } else {
+    const half = Math.ceil(neighbours / 2);
+    const ring = order.map((i) => ids[i]!);
+    for (let i = 0; i < n; i++) {
+      for (let step = 1; step <= half; step++) {
+        const u = ring[i]!, v = ring[(i + step) % n]!;
+        graph[u]!.add(v);
+        graph[v]!.add(u);
+      }
+    }
+  }
+  return Object.fromEntries(ids.map((id) => [id, [...graph[id]!]]));
+}
