@@ -253,7 +253,8 @@ export class Federation {
       if (bound !== null && norm > bound * 1.01) {
         throw new ApiFailure(400, 'norm_over_clip', `update norm ${norm.toFixed(4)} exceeds this round's bound ${bound.toPrecision(4)} (clip norm ${this.roundClipNorm().toPrecision(4)}${this.task.privacy!.mode === 'local' ? ' plus the local noise' : ''}): clip on the device before sending`, 'payload');
       }
-      if (this.task.maxUpdateNorm !== undefined && norm > this.task.maxUpdateNorm) {
+      // A private task's bound is the one above (in local mode the noise alone is far over a plain task's bound).
+      if (bound === null && this.task.maxUpdateNorm !== undefined && norm > this.task.maxUpdateNorm) {
         throw new ApiFailure(400, 'norm_too_large', `update norm ${norm.toFixed(3)} exceeds this task's bound ${this.task.maxUpdateNorm}`, 'payload');
       }
       return { meta, delta, norm };
