@@ -20,6 +20,10 @@ import { withCentralDp } from '../core/privacy/central-dp.ts';
 import { nextClipNorm, updateNoiseMultiplier } from '../core/privacy/adaptive-clip.ts';
 import { DEFAULT_ORDERS, epsilonFromRdp, epsilonOf, rdpOfRounds } from '../core/privacy/rdp.ts';
 import { applyDelta, findNonFinite, l2Norm } from '../core/vector.ts';
+import { quantizationScale } from '../core/secagg/quantize.ts';
+import { SecAggRefusal, type Inbox, type KeysMessage, type Roster, type SecAggParams, type SharesMessage, type UnmaskMessage } from '../core/secagg/protocol.ts';
+import { SecureRound, type SecureRoundStatus } from './secure-round.ts';
+import { maxAssignments } from './round-machine.ts';
 import { ApiFailure } from './api-failure.ts';
 import { failpoint } from './failpoint.ts';
 import { AssignmentLeases } from './assignment-leases.ts';
@@ -66,6 +70,8 @@ export class Federation {
   private lossSum = 0;
   /** Adaptive clipping: the round's updates reported within its clip norm. */
   private withinClip = 0;
+  /** Secure aggregation: the current round's protocol (null for other tasks). */
+  private secure: SecureRound | null = null;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -156,6 +162,7 @@ export class Federation {
       if (this.store.lapsedSince(this.task.id, req.clientId, r.roundId - LAPSE_COOLDOWN_ROUNDS, r.roundId, this.leases.leaseMs, now)) {
         return wait(`your place in a recent round lapsed; you are assigned again after ${LAPSE_COOLDOWN_ROUNDS} rounds (an update you send still counts)`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
       }
+      if (this.secure && this.secure.phase !== 'keys') return wait(`round ${r.roundId} is securely aggregating; the next one opens when it ends`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
       if (!acceptsCheckins(this.snapshot())) return wait(`round ${r.roundId} is full`, this.untilPlaceFrees());
       this.store.assign(this.task.id, r.roundId, req.clientId, now);
       this.leases.assign(req.clientId, now);
@@ -171,6 +178,7 @@ export class Federation {
       uploadUrl: `${base}/rounds/${r.roundId}/updates/`,
       config: this.roundConfig(),
       deadline: new Date(r.deadlineAt).toISOString(),
+      ...(this.secure ? { secureAggregation: this.secure.params } : {}),
     };
   }
 
@@ -197,6 +205,7 @@ export class Federation {
     if (round.roundId !== this.round.roundId || !acceptsUploads(this.round.state)) {
       throw new ApiFailure(409, 'round_closed', `round ${roundId} no longer takes updates; check in for the current round`, 'round');
     }
+    if (this.secure) throw new ApiFailure(409, 'secure_aggregation', 'this task aggregates securely: send the masked input through the round\'s secure aggregation phases, not an update', 'round');
     if (this.budgetSpent()) throw new ApiFailure(409, 'privacy_budget_spent', `the task's privacy budget (ε ≤ ${this.task.privacy!.maxEpsilon}) is spent: it trains no more`, 'round');
     const { meta, delta, norm } = this.decode(body);
     if (tokenClientId !== undefined && meta.clientId !== tokenClientId) {
@@ -267,6 +276,7 @@ export class Federation {
 
   /** Applies whatever transition is due. Safe to call at any time. */
   advance(): void {
+    if (this.secure) return this.advanceSecure();
     const event = dueEvent(this.snapshot(), this.now());
     if (!event) return;
     if (event.type === 'assignments-full' || event.type === 'assignments-lapsed') {
@@ -284,7 +294,11 @@ export class Federation {
 
   private aggregate(): void {
     const acc = this.accumulator;
-    const delta = acc.finish();
+    this.commit(acc.finish(), acc.count, acc.totalExamples);
+  }
+
+  /** Steps the model with the round's aggregate delta of `count` updates, accounts for privacy, and closes the round. */
+  private commit(delta: Float32Array, count: number, totalExamples: number): void {
     // The optimizer's state is updated on copies: a round that fails below leaves the stored state as it was.
     const stepped = this.optimizer?.step(this.weights, delta, this.optimizerState?.map((v) => v.slice()) ?? null);
     const next = stepped?.weights ?? applyDelta(this.weights, delta);
@@ -292,14 +306,14 @@ export class Federation {
     const bad = findNonFinite(next);
     if (bad >= 0) return this.closeRound(null, `the aggregate was not finite (parameter ${bad} is ${next[bad]}); the model stays at v${this.version}`);
     const optimizerState = stepped ? packState(stepped.state) : null;
-    const privacy = this.task.privacy ? this.account(acc.count) : null;
+    const privacy = this.task.privacy ? this.account(count) : null;
     const adaptive = this.task.privacy?.adaptiveClipping;
-    if (privacy && adaptive) privacy.nextClipNorm = nextClipNorm(this.roundClipNorm(), this.withinClip, acc.count, this.task.rounds.targetClients, adaptive);
+    if (privacy && adaptive) privacy.nextClipNorm = nextClipNorm(this.roundClipNorm(), this.withinClip, count, this.task.rounds.targetClients, adaptive);
     // Never publish a model past the budget: the round fails, the model stays, and training stops.
     if (privacy && this.task.privacy!.maxEpsilon !== undefined && privacy.epsilon > this.task.privacy!.maxEpsilon) {
       return this.closeRound(null, `privacy budget spent: this round would take ε to ${privacy.epsilon.toFixed(3)}, past ${this.task.privacy!.maxEpsilon}`);
     }
-    this.closeRound({ version: this.version + 1, weights: next, numClients: acc.count, numExamples: acc.totalExamples, clientLoss: this.task.privacy ? null : this.lossSum / acc.totalExamples, optimizerState, privacy: privacy && stringifyPrivacy(privacy) });
+    this.closeRound({ version: this.version + 1, weights: next, numClients: count, numExamples: totalExamples, clientLoss: this.task.privacy || this.secure ? null : this.lossSum / totalExamples, optimizerState, privacy: privacy && stringifyPrivacy(privacy) });
   }
 
   private closeRound(result: Parameters<CoordinatorStore['closeRound']>[0]['result'], why?: string): void {
@@ -329,6 +343,7 @@ export class Federation {
     this.leases.clear();
     for (const a of this.store.silentAssignments(this.task.id, round.roundId)) this.leases.assign(a.clientId, a.assignedAt);
     if (this.task.privacy) this.strategy = this.privateStrategy();
+    this.secure = this.task.secureAggregation ? this.newSecureRound() : null;
     this.accumulator = this.strategy.createAccumulator(this.parameterCount);
     this.lossSum = 0;
     this.withinClip = 0;
@@ -340,16 +355,112 @@ export class Federation {
   }
 
   /**
+   * The protocol for the current round. Coordinates are bounded by the clip norm S (no coordinate of a
+   * clipped update exceeds it), plus ten standard deviations of a client's noise share with distributed DP:
+   * each client adds N(0, (z·S)²/minClients), so the survivors' sum (at least minClients of them) carries
+   * all of the noise central DP would add, and nobody added it after seeing the sum.
+   */
+  private newSecureRound(): SecureRound {
+    const sa = this.task.secureAggregation!;
+    const r = this.round;
+    const noiseStd = this.task.privacy ? (this.task.privacy.noiseMultiplier * sa.clipNorm) / Math.sqrt(r.minClients) : 0;
+    const bound = sa.clipNorm + 10 * noiseStd;
+    const maxClients = maxAssignments(r.targetClients);
+    const params: SecAggParams = { taskId: this.task.id, roundId: r.roundId, curve: sa.curve, length: this.parameterCount, bound, scale: quantizationScale(bound, maxClients), minClients: r.minClients, threshold: sa.threshold, neighbours: sa.neighbours, noiseStd };
+    return new SecureRound(params, { targetClients: r.targetClients, roundDeadlineAt: r.deadlineAt, phaseMs: sa.phaseMs, now: this.now });
+  }
+
+  private finishing = false;
+
+  /** Closes the secure round's phase when due; when the protocol ends, commits its sum or fails the round. */
+  private advanceSecure(): void {
+    const secure = this.secure!;
+    if (this.finishing) return;
+    this.finishing = true;
+    secure
+      .advance()
+      .then((result) => {
+        if (this.secure !== secure || result === undefined) return;
+        if (result === null) return this.closeRound(null, `secure aggregation aborted: ${secure.server.aborted}`);
+        // Equal weights: the mean of the survivors' clipped updates, or with DP over the round's fixed target.
+        const denominator = this.task.privacy ? this.task.rounds.targetClients : result.count;
+        this.commit(result.sum.map((v) => v / denominator), result.count, result.count);
+      })
+      .catch((e: unknown) => {
+        if (this.secure === secure) this.closeRound(null, `secure aggregation failed: ${e instanceof Error ? e.message : String(e)}`);
+      })
+      .finally(() => {
+        this.finishing = false;
+      });
+  }
+
+  /** The secure round's protocol for `roundId`, or a refusal naming why not. */
+  private secureFor(roundId: number): SecureRound {
+    if (!this.secure) throw new ApiFailure(409, 'not_secure_aggregation', 'this task does not aggregate securely', 'task');
+    if (roundId !== this.round.roundId) throw new ApiFailure(409, 'round_closed', `round ${roundId} is not the current round (${this.round.roundId})`, 'round');
+    return this.secure;
+  }
+
+  /** Runs a protocol step, answering a refusal as a 4xx that names it (`secagg_<reason>`). */
+  private secureStep<T>(roundId: number, clientId: string, step: (s: SecureRound) => T): T {
+    const secure = this.secureFor(roundId);
+    if (!this.store.isAssigned(this.task.id, roundId, clientId)) throw new ApiFailure(403, 'secagg_not_in_round', `${clientId} was not assigned to round ${roundId}`, 'clientId');
+    try {
+      const out = step(secure);
+      setImmediate(() => this.advance());
+      return out;
+    } catch (e) {
+      if (e instanceof SecAggRefusal) throw new ApiFailure(e.code === 'not_in_round' ? 403 : 409, `secagg_${e.code}`, e.message, 'body');
+      throw e;
+    }
+  }
+
+  secureKeys(roundId: number, m: KeysMessage): SecureRoundStatus {
+    return this.secureStep(roundId, m.clientId, (s) => (s.server.acceptKeys(m), s.status()));
+  }
+
+  secureRoster(roundId: number, clientId: string): Roster {
+    return this.secureStep(roundId, clientId, (s) => s.server.rosterFor(clientId));
+  }
+
+  secureShares(roundId: number, m: SharesMessage): SecureRoundStatus {
+    return this.secureStep(roundId, m.clientId, (s) => (s.server.acceptShares(m), s.status()));
+  }
+
+  secureInbox(roundId: number, clientId: string): Inbox {
+    return this.secureStep(roundId, clientId, (s) => s.server.inboxFor(clientId));
+  }
+
+  secureMasked(roundId: number, clientId: string, masked: Uint32Array): SecureRoundStatus {
+    return this.secureStep(roundId, clientId, (s) => (s.server.acceptMasked(clientId, masked), s.status()));
+  }
+
+  secureSurvivors(roundId: number, clientId: string): string[] {
+    return this.secureStep(roundId, clientId, (s) => s.server.survivorsFor(clientId));
+  }
+
+  secureUnmask(roundId: number, m: UnmaskMessage): SecureRoundStatus {
+    return this.secureStep(roundId, m.clientId, (s) => (s.server.acceptUnmask(m), s.status()));
+  }
+
+  /** The secure round's phase, for clients polling for the next step and for the operator. */
+  secureStatus(roundId: number): SecureRoundStatus {
+    return this.secureFor(roundId).status();
+  }
+
+  /**
    * The current round's clip norm: the task's, or with adaptive clipping the one the last private version
    * chose for the next round. A round trains one base version, so its clip norm stays for the whole round.
    */
   private roundClipNorm(): number {
-    return this.privacy?.nextClipNorm ?? this.task.privacy!.clipNorm;
+    return this.privacy?.nextClipNorm ?? this.task.privacy?.clipNorm ?? this.task.secureAggregation!.clipNorm;
   }
 
   /** What the round's clients are told: the task's training, with a private task's round clip norm and noise. */
   private roundConfig(): TrainingConfig {
-    return this.task.privacy ? privateTrainingConfig(this.task.training, this.task.privacy, this.roundClipNorm()) : this.task.training;
+    if (this.task.privacy) return privateTrainingConfig(this.task.training, this.task.privacy, this.roundClipNorm());
+    // Secure aggregation bounds what it sums: the clients clip to S.
+    return this.task.secureAggregation ? { ...this.task.training, clipNorm: this.task.secureAggregation.clipNorm } : this.task.training;
   }
 
   /**

@@ -20,6 +20,7 @@ import { hostPolicy, registerHostCheck, type HostPolicy } from './host-check.ts'
 import { clientErrorHandler, frameworkErrors, refuseExpectation, refuseUnroutable, routeNotFound, toApiFailure } from './http-refusals.ts';
 import { Metrics, type MetricName } from './metrics.ts';
 import { ModelDeltas } from './model-deltas.ts';
+import { registerSecAggRoutes } from './secagg-routes.ts';
 import { registerSecurityHeaders } from './security-headers.ts';
 import type { TokenIssuer } from './tokens.ts';
 import type { Federation } from './federation.ts';
@@ -275,6 +276,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       return ack;
     },
   );
+
+  registerSecAggRoutes(app, { federationOf: (id) => taskOf(id).federation, roundOf, clientOf: (auth, task) => clientKeys.verify(auth, task) });
 
   if (opts.datasetsDir) registerDatasets(app, opts.datasetsDir);
   if (opts.sdkDir && existsSync(opts.sdkDir)) {

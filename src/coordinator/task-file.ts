@@ -13,6 +13,7 @@
  *   maxUpdateNorm              optional: updates with a larger L2 norm are refused
  *   maxExamplesPerClient       optional: the most examples an update is weighted by (claims above are clamped)
  *   evaluation                 optional: {testSet: "path", format: "records" | "csv", metrics: [accuracy|auc|f1, …]}
+ *   secureAggregation          optional: {threshold?, neighbours?, curve?, clipNorm?, phaseS?} (fedavg, f32; see core/secagg)
  *   privacy                    optional: {mode: central|local, clipNorm, noiseMultiplier, delta, maxEpsilon?, adaptiveClipping?} (with strategy fedavg)
  *   allowedOrigins             origins whose pages may join through the SDK
  */
@@ -31,7 +32,9 @@ import { adaptiveClippingDefaults, updateNoiseMultiplier, type AdaptiveClipping 
 import { ValidationError, asObject, readNumber, readOneOf, readOptionalNumber, readString, type Fields } from '../core/validate.ts';
 import type { ExampleBatch } from '../model/tf-model.ts';
 import { buildModel, type ModelSource } from '../model/models.ts';
-import { privateTrainingConfig, type PrivacyPolicy, type TaskDefinition } from './task.ts';
+import { privateTrainingConfig, type PrivacyPolicy, type SecureAggregationPolicy, type TaskDefinition } from './task.ts';
+import { maxAssignments } from './round-machine.ts';
+import { CURVES } from '../core/secagg/crypto.ts';
 
 /** Reads and checks a task file; relative paths in it are resolved against its folder. */
 export function loadTaskFile(path: string): TaskDefinition {
@@ -64,6 +67,7 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
   if (privacy && codecFor(training.codec)!.needsErrorFeedback) {
     throw new ValidationError('training.codec', `${training.codec} carries a residual from round to round, which clipping does not bound; with privacy use f32, f16 or int8`);
   }
+  const secureAggregation = o.secureAggregation === undefined ? undefined : readSecureAggregation(o.secureAggregation, { strategy, clipNorm, privacy, codec: training.codec, targetClients: rounds.targetClients });
   return {
     id: asTaskId(id),
     name: readString(o, 'name'),
@@ -80,6 +84,7 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
     ...(maxUpdateNorm === undefined ? {} : { maxUpdateNorm }),
     ...(maxExamplesPerClient === undefined ? {} : { maxExamplesPerClient }),
     ...(privacy === undefined ? {} : { privacy }),
+    ...(secureAggregation === undefined ? {} : { secureAggregation }),
     metrics: evaluation.metrics,
     allowedOrigins: readOrigins(o.allowedOrigins),
     ...(evaluation.load ? { loadTestSet: evaluation.load } : {}),
@@ -149,6 +154,32 @@ function readAdaptiveClipping(value: unknown, mode: PrivacyPolicy['mode'], noise
     throw new ValidationError('privacy.adaptiveClipping.countNoise', (e as Error).message);
   }
   return a;
+}
+
+/**
+ * `{"threshold": 0.6, "neighbours": null, "curve": "P-256", "clipNorm": 1, "phaseS": 30}`. The coordinator sees
+ * only the sum, so what needs single updates is refused: a robust strategy, strategy-level clipping, adaptive
+ * clipping (a bit per update), local DP (with secure aggregation the clients add central DP's noise between
+ * them). The masked vector travels as 32-bit words whatever the codec, so the codec must be f32.
+ */
+function readSecureAggregation(value: unknown, task: { strategy: string; clipNorm: number | undefined; privacy: PrivacyPolicy | undefined; codec: string; targetClients: number }): SecureAggregationPolicy {
+  const o = asObject(value, 'secureAggregation');
+  if (task.strategy !== 'fedavg' || task.clipNorm !== undefined) throw new ValidationError('strategy', 'secure aggregation hides single updates, which a robust strategy or strategy-level clipping needs: use plain "fedavg"');
+  if (task.privacy?.mode === 'local') throw new ValidationError('privacy.mode', 'with secure aggregation use "central": the clients add its noise between them (distributed DP), and no one sees a single update');
+  if (task.privacy?.adaptiveClipping) throw new ValidationError('privacy.adaptiveClipping', 'adaptive clipping needs a bit from each update, which secure aggregation hides');
+  if (task.codec !== 'f32') throw new ValidationError('training.codec', 'with secure aggregation the masked update travels as 32-bit words: set "f32"');
+  const neighbours = o.neighbours === undefined || o.neighbours === null ? null : readNumber(o, 'neighbours', { integer: true, min: 2, max: 1000 }, 'secureAggregation.neighbours');
+  if (neighbours === null && maxAssignments(task.targetClients) > 255) throw new ValidationError('secureAggregation.neighbours', `a round of ${maxAssignments(task.targetClients)} places shares among everyone, and Shamir over GF(256) has at most 255 holders: set neighbours (SecAgg+), such as 32`);
+  const clip = o.clipNorm === undefined ? task.privacy?.clipNorm : readNumber(o, 'clipNorm', { min: Number.MIN_VALUE, max: 1e6 }, 'secureAggregation.clipNorm');
+  if (clip === undefined) throw new ValidationError('secureAggregation.clipNorm', 'is required (or privacy.clipNorm): it bounds what each client adds, and so the quantization');
+  if (task.privacy && clip !== task.privacy.clipNorm) throw new ValidationError('secureAggregation.clipNorm', 'must be privacy.clipNorm when both are given');
+  return {
+    threshold: readOptionalNumber(o, 'threshold', { min: 0.51, max: 1 }, 'secureAggregation.threshold') ?? 0.6,
+    neighbours,
+    curve: o.curve === undefined ? 'P-256' : readOneOf(o, 'curve', CURVES, 'secureAggregation.curve'),
+    clipNorm: clip,
+    phaseMs: (readOptionalNumber(o, 'phaseS', { min: 1, max: 3600 }, 'secureAggregation.phaseS') ?? 30) * 1000,
+  };
 }
 
 /** `"median"`, or `{"name": "fedavg", "clipNorm": 5}` for norm clipping in front of the strategy. */

@@ -1,4 +1,5 @@
 import type { AdaptiveClipping } from '../core/privacy/adaptive-clip.ts';
+import type { Curve } from '../core/secagg/crypto.ts';
 import type * as tf from '@tensorflow/tfjs';
 import type { InputSpec } from '../core/features.ts';
 import type { TaskId } from '../core/ids.ts';
@@ -61,6 +62,11 @@ export interface TaskDefinition {
    * past `maxEpsilon`.
    */
   privacy?: PrivacyPolicy;
+  /**
+   * Secure aggregation (Bonawitz et al. 2017; SecAgg+ with `neighbours`): the coordinator learns only the
+   * sum of each round's updates. See core/secagg and coordinator/secure-round.ts.
+   */
+  secureAggregation?: SecureAggregationPolicy;
   /** Held-out metrics to compute for each model version; the first is the headline. */
   metrics: MetricName[];
   /** Origins (scheme://host:port) whose pages may use this task through the SDK, besides the coordinator's own. */
@@ -70,6 +76,18 @@ export interface TaskDefinition {
    * none: federated evaluation (the clients' own held-out examples) is then its only measure.
    */
   loadTestSet?(): ExampleBatch;
+}
+
+export interface SecureAggregationPolicy {
+  /** The share of a client's neighbours (and itself) needed to rebuild its secrets; over ½. */
+  threshold: number;
+  /** Neighbours per client (SecAgg+), or null for everyone (up to 255 clients a round). */
+  neighbours: number | null;
+  curve: Curve;
+  /** The L2 norm clients clip to (with privacy, its clip norm); bounds every coordinate, and so the quantization. */
+  clipNorm: number;
+  /** Each phase after the first waits this long at most for the clients still expected. */
+  phaseMs: number;
 }
 
 export interface PrivacyPolicy {

@@ -20,6 +20,8 @@
 import { parseInputSpec, type InputSpec } from './features.ts';
 import { isWellFormedId } from './ids.ts';
 import type { UpdateMeta } from './update-frame.ts';
+import { CURVES } from './secagg/crypto.ts';
+import type { SecAggParams } from './secagg/protocol.ts';
 import {
   ValidationError,
   asObject,
@@ -89,6 +91,8 @@ export type CheckinResponse =
       config: TrainingConfig;
       /** ISO 8601 time after which the round no longer waits for this client. */
       deadline: string;
+      /** Secure aggregation: the round's protocol parameters; the update goes through its phases instead of an upload. */
+      secureAggregation?: SecAggParams;
     }
   | {
       status: 'wait';
@@ -350,6 +354,24 @@ export function parseCheckinResponse(body: unknown): CheckinResponse {
     uploadUrl: readString(o, 'uploadUrl'),
     deadline: readString(o, 'deadline'),
     config: parseTrainingConfig(o.config),
+    ...(o.secureAggregation === undefined ? {} : { secureAggregation: parseSecAggParams(o.secureAggregation) }),
+  };
+}
+
+export function parseSecAggParams(value: unknown): SecAggParams {
+  const o = asObject(value, 'secureAggregation');
+  const neighbours = o.neighbours === null ? null : readNumber(o, 'neighbours', { integer: true, min: 1, max: 1e6 }, 'secureAggregation.neighbours');
+  return {
+    taskId: readString(o, 'taskId', 'secureAggregation.taskId'),
+    roundId: readNumber(o, 'roundId', { integer: true, min: 0 }, 'secureAggregation.roundId'),
+    curve: readOneOf(o, 'curve', CURVES, 'secureAggregation.curve'),
+    length: readNumber(o, 'length', { integer: true, min: 1, max: 1e9 }, 'secureAggregation.length'),
+    bound: readNumber(o, 'bound', { min: Number.MIN_VALUE }, 'secureAggregation.bound'),
+    scale: readNumber(o, 'scale', { min: Number.MIN_VALUE }, 'secureAggregation.scale'),
+    minClients: readNumber(o, 'minClients', { integer: true, min: 1 }, 'secureAggregation.minClients'),
+    threshold: readNumber(o, 'threshold', { min: 0.5, max: 1 }, 'secureAggregation.threshold'),
+    neighbours,
+    noiseStd: readNumber(o, 'noiseStd', { min: 0 }, 'secureAggregation.noiseStd'),
   };
 }
 

@@ -10,6 +10,34 @@
  * - share encryption: AES-256-GCM with a random 96-bit nonce, the round and both parties bound as associated data.
  */
 
+/** The part of Web Crypto's SubtleCrypto used here, declared narrowly: core/ sees neither the DOM's nor Node's typings. */
+export interface CoreCryptoKey {
+  readonly type: string;
+}
+interface CoreJsonWebKey {
+  kty?: string;
+  crv?: string;
+  x?: string;
+  y?: string;
+  d?: string;
+}
+type Bytes = Uint8Array<ArrayBuffer>;
+interface CoreSubtleCrypto {
+  generateKey(algorithm: { name: string; namedCurve?: string }, extractable: boolean, usages: string[]): Promise<{ publicKey: CoreCryptoKey; privateKey: CoreCryptoKey }>;
+  importKey(format: 'raw', data: Bytes, algorithm: { name: string; namedCurve?: string } | string, extractable: boolean, usages: string[]): Promise<CoreCryptoKey>;
+  importKey(format: 'jwk', data: CoreJsonWebKey, algorithm: { name: string; namedCurve?: string }, extractable: boolean, usages: string[]): Promise<CoreCryptoKey>;
+  exportKey(format: 'raw', key: CoreCryptoKey): Promise<ArrayBuffer>;
+  exportKey(format: 'jwk', key: CoreCryptoKey): Promise<CoreJsonWebKey>;
+  deriveBits(algorithm: { name: string; public: CoreCryptoKey }, key: CoreCryptoKey, length: number): Promise<ArrayBuffer>;
+  encrypt(algorithm: { name: string; iv?: Bytes; counter?: Bytes; length?: number; additionalData?: Bytes }, key: CoreCryptoKey, data: Bytes): Promise<ArrayBuffer>;
+  decrypt(algorithm: { name: string; iv: Bytes; additionalData?: Bytes }, key: CoreCryptoKey, data: Bytes): Promise<ArrayBuffer>;
+  digest(algorithm: string, data: Bytes): Promise<ArrayBuffer>;
+}
+const subtle = (globalThis as unknown as { crypto: { subtle: CoreSubtleCrypto } }).crypto.subtle;
+/** A copy on a fresh ArrayBuffer: what Web Crypto's typings want. */
+const own = (bytes: Uint8Array): Bytes => new Uint8Array(bytes);
+const utf8 = (text: string): Bytes => own(new TextEncoder().encode(text));
+
 export type Curve = 'P-256' | 'X25519';
 export const CURVES: readonly Curve[] = ['P-256', 'X25519'];
 
@@ -26,13 +54,13 @@ export const publicKeyBytes = (curve: Curve): number => (curve === 'X25519' ? 32
 if (new Uint8Array(Uint32Array.of(1).buffer)[0] !== 1) throw new Error('secure aggregation reads masks as little-endian words: this platform is big-endian');
 
 export async function generateAgreementKey(curve: Curve): Promise<AgreementKey> {
-  const pair = await crypto.subtle.generateKey(algorithm(curve), true, ['deriveBits']);
-  return { curve, publicKey: new Uint8Array(await crypto.subtle.exportKey('raw', pair.publicKey)), privateKey: pair.privateKey };
+  const pair = await subtle.generateKey(algorithm(curve), true, ['deriveBits']);
+  return { curve, publicKey: new Uint8Array(await subtle.exportKey('raw', pair.publicKey)), privateKey: pair.privateKey };
 }
 
 /** The private scalar `d` (32 bytes): what is secret-shared. */
 export async function privateScalar(key: AgreementKey): Promise<Uint8Array> {
-  const jwk = await crypto.subtle.exportKey('jwk', key.privateKey);
+  const jwk = await subtle.exportKey('jwk', key.privateKey);
   if (!jwk.d) throw new Error('the private key did not export its scalar');
   return fromBase64Url(jwk.d);
 }
@@ -44,7 +72,7 @@ export async function importPrivateScalar(curve: Curve, d: Uint8Array, publicKey
     curve === 'X25519'
       ? { kty: 'OKP', crv: 'X25519', x: toBase64Url(publicKey), d: toBase64Url(d) }
       : { kty: 'EC', crv: 'P-256', x: toBase64Url(publicKey.subarray(1, 33)), y: toBase64Url(publicKey.subarray(33, 65)), d: toBase64Url(d) };
-  return { curve, publicKey, privateKey: await crypto.subtle.importKey('jwk', jwk, algorithm(curve), true, ['deriveBits']) };
+  return { curve, publicKey, privateKey: await subtle.importKey('jwk', jwk, algorithm(curve), true, ['deriveBits']) };
 }
 
 export function checkPublicKey(curve: Curve, publicKey: Uint8Array): void {
@@ -54,28 +82,28 @@ export function checkPublicKey(curve: Curve, publicKey: Uint8Array): void {
 /** SHA-256(label ‖ ECDH(mine, theirs)): the same 32 bytes on both sides. Throws on a key not on the curve. */
 export async function sharedSeed(mine: AgreementKey, theirPublicKey: Uint8Array, label: string): Promise<Uint8Array> {
   checkPublicKey(mine.curve, theirPublicKey);
-  const theirs = await crypto.subtle.importKey('raw', theirPublicKey, algorithm(mine.curve), true, []);
-  const bits = new Uint8Array(await crypto.subtle.deriveBits({ name: mine.curve === 'X25519' ? 'X25519' : 'ECDH', public: theirs }, mine.privateKey, 256));
-  const labelBytes = new TextEncoder().encode(label);
+  const theirs = await subtle.importKey('raw', own(theirPublicKey), algorithm(mine.curve), true, []);
+  const bits = new Uint8Array(await subtle.deriveBits({ name: mine.curve === 'X25519' ? 'X25519' : 'ECDH', public: theirs }, mine.privateKey, 256));
+  const labelBytes = utf8(label);
   const input = new Uint8Array(labelBytes.length + bits.length);
   input.set(labelBytes);
   input.set(bits, labelBytes.length);
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', input));
+  return new Uint8Array(await subtle.digest('SHA-256', input));
 }
 
 /** `words` pseudo-random 32-bit words from a 32-byte seed: AES-256-CTR of zeros, counter block 0. */
 export async function expandSeed(seed: Uint8Array, words: number): Promise<Uint32Array> {
   if (seed.length !== 32) throw new RangeError('a PRG seed is 32 bytes');
-  const key = await crypto.subtle.importKey('raw', seed, 'AES-CTR', false, ['encrypt']);
-  const stream = await crypto.subtle.encrypt({ name: 'AES-CTR', counter: new Uint8Array(16), length: 64 }, key, new Uint8Array(words * 4));
+  const key = await subtle.importKey('raw', own(seed), 'AES-CTR', false, ['encrypt']);
+  const stream = await subtle.encrypt({ name: 'AES-CTR', counter: new Uint8Array(16), length: 64 }, key, new Uint8Array(words * 4));
   return new Uint32Array(stream);
 }
 
 /** AES-256-GCM under a 32-byte key: nonce (12 bytes) ‖ ciphertext ‖ tag. */
 export async function seal(keyBytes: Uint8Array, plaintext: Uint8Array, associated: string): Promise<Uint8Array> {
-  const key = await crypto.subtle.importKey('raw', keyBytes, 'AES-GCM', false, ['encrypt']);
+  const key = await subtle.importKey('raw', own(keyBytes), 'AES-GCM', false, ['encrypt']);
   const iv = crypto.getRandomValues(new Uint8Array(12));
-  const sealed = new Uint8Array(await crypto.subtle.encrypt({ name: 'AES-GCM', iv, additionalData: new TextEncoder().encode(associated) }, key, plaintext));
+  const sealed = new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: utf8(associated) }, key, own(plaintext)));
   const out = new Uint8Array(12 + sealed.length);
   out.set(iv);
   out.set(sealed, 12);
@@ -85,8 +113,8 @@ export async function seal(keyBytes: Uint8Array, plaintext: Uint8Array, associat
 /** The plaintext of {@link seal}; throws when the key, the associated data or a byte is wrong. */
 export async function open(keyBytes: Uint8Array, box: Uint8Array, associated: string): Promise<Uint8Array> {
   if (box.length < 12 + 16) throw new RangeError('sealed message too short');
-  const key = await crypto.subtle.importKey('raw', keyBytes, 'AES-GCM', false, ['decrypt']);
-  return new Uint8Array(await crypto.subtle.decrypt({ name: 'AES-GCM', iv: box.subarray(0, 12), additionalData: new TextEncoder().encode(associated) }, key, box.subarray(12)));
+  const key = await subtle.importKey('raw', own(keyBytes), 'AES-GCM', false, ['decrypt']);
+  return new Uint8Array(await subtle.decrypt({ name: 'AES-GCM', iv: own(box.subarray(0, 12)), additionalData: utf8(associated) }, key, own(box.subarray(12))));
 }
 
 export function toBase64Url(bytes: Uint8Array): string {

@@ -21,13 +21,13 @@ async function round(n: number, drop: Record<number, DropAt>, p = params()) {
   });
   for (const c of live('keys')) server.acceptKeys(await c.keys());
   server.closeKeys();
-  if (server.phase === 'aborted') return { server, result: null, clients };
+  if ((server.phase as string) === 'aborted') return { server, result: null, clients };
   for (const c of live('shares')) server.acceptShares(await c.shares(server.rosterFor(c.clientId)));
   server.closeShares();
-  if (server.phase === 'aborted') return { server, result: null, clients };
+  if ((server.phase as string) === 'aborted') return { server, result: null, clients };
   for (const c of live('masked')) server.acceptMasked(c.clientId, await c.maskedInput(server.inboxFor(c.clientId), update(clients.indexOf(c))));
   server.closeMasked();
-  if (server.phase === 'aborted') return { server, result: null, clients };
+  if ((server.phase as string) === 'aborted') return { server, result: null, clients };
   for (const c of live('unmask')) server.acceptUnmask(c.unmask(server.survivorsFor(c.clientId)));
   const result = await server.finish();
   return { server, result, clients };

@@ -17,6 +17,7 @@
  * coordinator carries these messages over HTTP, the simulator in memory.
  */
 import type { Curve } from './crypto.ts';
+import { ValidationError, asObject, readNumber, readString, type Fields } from '../validate.ts';
 
 export interface SecAggParams {
   taskId: string;
@@ -118,4 +119,68 @@ export function neighbourGraph(ids: readonly string[], neighbours: number | null
     }
   }
   return Object.fromEntries(ids.map((id) => [id, [...graph[id]!]]));
+}
+
+// Guards for the messages as they arrive over HTTP: every field checked, nothing else kept.
+const B64 = /^[A-Za-z0-9_-]{1,600}$/;
+function readB64(o: Fields, key: string, path: string): string {
+  const v = readString(o, key, path);
+  if (!B64.test(v)) throw new ValidationError(path, 'must be base64url of at most 600 characters');
+  return v;
+}
+function readList(value: unknown, path: string, max: number): unknown[] {
+  if (!Array.isArray(value) || value.length > max) throw new ValidationError(path, `must be a list of at most ${max}`);
+  return value;
+}
+const readId = (o: Fields, key: string, path: string): string => {
+  const v = readString(o, key, path);
+  if (!/^[A-Za-z0-9_-]{8,64}$/.test(v)) throw new ValidationError(path, 'is not a well-formed client id');
+  return v;
+};
+
+export function parseKeysMessage(body: unknown): KeysMessage {
+  const o = asObject(body, 'keys');
+  return { clientId: readId(o, 'clientId', 'clientId'), encryptionKey: readB64(o, 'encryptionKey', 'encryptionKey'), maskKey: readB64(o, 'maskKey', 'maskKey') };
+}
+
+export function parseSharesMessage(body: unknown): SharesMessage {
+  const o = asObject(body, 'shares');
+  const boxes = readList(o.boxes, 'boxes', 1000).map((b, i) => {
+    const e = asObject(b, `boxes[${i}]`);
+    return { to: readId(e, 'to', `boxes[${i}].to`), box: readB64(e, 'box', `boxes[${i}].box`) };
+  });
+  return { clientId: readId(o, 'clientId', 'clientId'), boxes };
+}
+
+export function parseUnmaskMessage(body: unknown): UnmaskMessage {
+  const o = asObject(body, 'unmask');
+  const shares = (key: 'selfMaskShares' | 'keyShares') =>
+    readList(o[key], key, 1001).map((s, i) => {
+      const e = asObject(s, `${key}[${i}]`);
+      return { of: readId(e, 'of', `${key}[${i}].of`), x: readNumber(e, 'x', { integer: true, min: 1, max: 255 }, `${key}[${i}].x`), y: readB64(e, 'y', `${key}[${i}].y`) };
+    });
+  return { clientId: readId(o, 'clientId', 'clientId'), selfMaskShares: shares('selfMaskShares'), keyShares: shares('keyShares') };
+}
+
+export function parseRoster(body: unknown): Roster {
+  const o = asObject(body, 'roster');
+  const clients = readList(o.clients, 'clients', 100_000).map((c, i) => {
+    const e = asObject(c, `clients[${i}]`);
+    return { clientId: readId(e, 'clientId', `clients[${i}].clientId`), index: readNumber(e, 'index', { integer: true, min: 0 }, `clients[${i}].index`), encryptionKey: readB64(e, 'encryptionKey', `clients[${i}].encryptionKey`), maskKey: readB64(e, 'maskKey', `clients[${i}].maskKey`) };
+  });
+  const n = asObject(o.neighbours, 'neighbours');
+  const neighbours: Record<string, string[]> = {};
+  for (const [id, list] of Object.entries(n)) neighbours[id] = readList(list, `neighbours.${id}`, 100_000).map((v) => String(v));
+  return { clients, neighbours };
+}
+
+export function parseInbox(body: unknown): Inbox {
+  const o = asObject(body, 'inbox');
+  return {
+    senders: readList(o.senders, 'senders', 100_000).map((v) => String(v)),
+    boxes: readList(o.boxes, 'boxes', 1000).map((b, i) => {
+      const e = asObject(b, `boxes[${i}]`);
+      return { from: readId(e, 'from', `boxes[${i}].from`), box: readB64(e, 'box', `boxes[${i}].box`) };
+    }),
+  };
 }

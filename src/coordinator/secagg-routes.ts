@@ -1,0 +1,81 @@
+/**
+ * The HTTP face of secure aggregation's phases (core/secagg/protocol.ts), under
+ * `/v1/tasks/{task}/rounds/{round}/secagg/`. Every call but `status` carries the client's token, and acts for
+ * the client the token was issued to. A message out of phase, repeated or malformed is refused `409
+ * secagg_<reason>` (400 for a body that does not parse); a step not ready yet (the roster before the keys
+ * phase closes) is `409 secagg_wrong_phase`, which clients poll past.
+ */
+import type { FastifyInstance } from 'fastify';
+import { parseKeysMessage, parseSharesMessage, parseUnmaskMessage } from '../core/secagg/protocol.ts';
+import { ValidationError } from '../core/validate.ts';
+import { ApiFailure } from './api-failure.ts';
+import type { Federation } from './federation.ts';
+
+export interface SecAggRouteDeps {
+  federationOf(task: string): Federation;
+  roundOf(raw: string): number;
+  /** The client id the request's token speaks for, for this task; throws 401 without one. */
+  clientOf(authorization: string | undefined, task: string): string;
+}
+
+type Params = { Params: { task: string; round: string } };
+
+export function registerSecAggRoutes(app: FastifyInstance, deps: SecAggRouteDeps): void {
+  const base = '/v1/tasks/:task/rounds/:round/secagg';
+  const parsed = <T>(parse: (b: unknown) => T, body: unknown): T => {
+    try {
+      return parse(body);
+    } catch (e) {
+      if (e instanceof ValidationError) throw new ApiFailure(400, 'invalid_request', e.message, e.field);
+      throw e;
+    }
+  };
+  const own = (clientId: string, tokenClient: string) => {
+    if (clientId !== tokenClient) throw new ApiFailure(403, 'token_mismatch', 'the token was issued to another client id', 'clientId');
+  };
+  const ctx = (req: { params: { task: string; round: string }; headers: { authorization?: string } }) => ({
+    federation: deps.federationOf(req.params.task),
+    round: deps.roundOf(req.params.round),
+    client: deps.clientOf(req.headers.authorization, req.params.task),
+  });
+
+  app.get<Params>(`${base}/status`, async (req) => deps.federationOf(req.params.task).secureStatus(deps.roundOf(req.params.round)));
+  app.post<Params>(`${base}/keys`, async (req) => {
+    const { federation, round, client } = ctx(req);
+    const m = parsed(parseKeysMessage, req.body);
+    own(m.clientId, client);
+    return federation.secureKeys(round, m);
+  });
+  app.get<Params>(`${base}/roster`, async (req) => {
+    const { federation, round, client } = ctx(req);
+    return federation.secureRoster(round, client);
+  });
+  app.post<Params>(`${base}/shares`, async (req) => {
+    const { federation, round, client } = ctx(req);
+    const m = parsed(parseSharesMessage, req.body);
+    own(m.clientId, client);
+    return federation.secureShares(round, m);
+  });
+  app.get<Params>(`${base}/inbox`, async (req) => {
+    const { federation, round, client } = ctx(req);
+    return federation.secureInbox(round, client);
+  });
+  app.put<Params>(`${base}/masked`, async (req) => {
+    const { federation, round, client } = ctx(req);
+    if (!Buffer.isBuffer(req.body)) throw new ApiFailure(415, 'unsupported_media_type', 'send the masked input as application/octet-stream: 32-bit little-endian words', 'content-type');
+    if (req.body.byteLength !== federation.parameterCount * 4) throw new ApiFailure(400, 'invalid_frame', `a masked input is ${federation.parameterCount * 4} bytes, not ${req.body.byteLength}`, 'body');
+    const words = new Uint32Array(federation.parameterCount);
+    new Uint8Array(words.buffer).set(req.body);
+    return federation.secureMasked(round, client, words);
+  });
+  app.get<Params>(`${base}/survivors`, async (req) => {
+    const { federation, round, client } = ctx(req);
+    return federation.secureSurvivors(round, client);
+  });
+  app.post<Params>(`${base}/unmask`, async (req) => {
+    const { federation, round, client } = ctx(req);
+    const m = parsed(parseUnmaskMessage, req.body);
+    own(m.clientId, client);
+    return federation.secureUnmask(round, m);
+  });
+}
