@@ -183,6 +183,12 @@ export class FederationPanel {
         $<HTMLProgressElement>('progress').value = e.fraction;
         say('phase', `Training: epoch ${e.epoch}/${e.epochs}, loss ${e.loss.toFixed(3)}`);
         break;
+      case 'aggregated':
+        this.contributions += 1;
+        say('contributions', String(this.contributions));
+        log(`Round ${e.roundId}: your update is in the securely aggregated sum of ${e.survivors} (${formatBytes(e.bytes)} masked sent; the coordinator never saw it alone)`);
+        void this.refreshTraffic();
+        break;
       case 'queued':
         log(`Round ${e.roundId}: trained on ${e.numExamples} examples in ${(e.trainMs / 1000).toFixed(1)} s, loss ${e.loss.toFixed(3)}; ${formatBytes(e.bytes)} update (${e.codec}) ready to send`);
         if (e.heldOut) log(`The model you received got ${(e.heldOut.accuracy * 100).toFixed(1)} % of your ${e.heldOut.count} held-out examples right (they are never trained on)`);

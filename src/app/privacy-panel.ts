@@ -1,8 +1,8 @@
 /**
  * What this person can read about their privacy: the task's guarantee in words (central or local DP, with
  * the current model's ε, and in local mode their own uploads' ε), and what left this device: every upload
- * the coordinator answered, with its bytes, round and each metadata field with its value, read back from
- * the frame that was sent (client/traffic.ts keeps them with the person's data).
+ * the coordinator answered, with its bytes, round and each metadata field with its value, as the outbox
+ * item recorded them when the frame was made from them (client/traffic.ts keeps them with the person's data).
  */
 import type { TaskSummary } from '../core/protocol.ts';
 import { epsilonOf } from '../core/privacy/rdp.ts';

@@ -95,6 +95,20 @@ export class CoordinatorApi {
     return parseUploadAck(body);
   }
 
+  /**
+   * A secure aggregation step of a round (`keys`, `roster`, `shares`, `inbox`, `masked`, `survivors`, `unmask`,
+   * `status`): JSON, or 32-bit words for `masked`, with this client's token.
+   */
+  async secureStep(taskId: string, roundId: number, path: string, init: { method: string; body?: unknown; signal?: AbortSignal }): Promise<unknown> {
+    const binary = init.body instanceof Uint32Array;
+    const body = init.body === undefined ? undefined : binary ? new Uint8Array((init.body as Uint32Array).slice().buffer) : JSON.stringify(init.body);
+    return this.authorized(taskId, `/v1/tasks/${encodeURIComponent(taskId)}/rounds/${roundId}/secagg/${path}`, {
+      method: init.method,
+      ...(body === undefined ? {} : { headers: { 'content-type': binary ? 'application/octet-stream' : 'application/json' }, body }),
+      signal: init.signal,
+    });
+  }
+
   /** A request with this client's token for the task; on a 401 (expired, or a new coordinator secret) it enrols again once. */
   private async authorized(taskId: string, path: string, init: RequestInit): Promise<unknown> {
     const withToken = (token: string): RequestInit => ({ ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } });

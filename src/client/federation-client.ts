@@ -15,7 +15,8 @@ import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
 import type { Outbox } from './outbox.ts';
 import { downloadModel, type HeldModel } from './model-download.ts';
 import { backoffDelayMs, sleep } from './retry-policy.ts';
-import { addDownload, type ModelVia } from './traffic.ts';
+import { addDownload, addUpload, type ModelVia } from './traffic.ts';
+import type { SecAggParams } from '../core/secagg/protocol.ts';
 import { randomId, StorageFullError, type CoveyStore } from './store.ts';
 import type { WorkerBridge } from './worker-bridge.ts';
 
@@ -30,6 +31,8 @@ export type FederationEvent =
   | { type: 'model'; roundId: number; modelVersion: number; via: ModelVia; bytes: number }
   | { type: 'progress'; fraction: number; epoch: number; epochs: number; loss: number }
   | { type: 'queued'; roundId: number; updateId: string; bytes: number; codec: string; loss: number; numExamples: number; trainMs: number; heldOut?: HeldOutEvaluation }
+  /** Secure aggregation: this client's masked update is in the round's sum (`bytes` of it sent). */
+  | { type: 'aggregated'; roundId: number; bytes: number; survivors: number }
   | { type: 'error'; message: string };
 
 /** What the round loop needs of the person's storage: small, so Node (a simulator, a test) can supply its own. */
@@ -37,7 +40,7 @@ export type FederationStore = Pick<CoveyStore, 'clientId' | 'countTraining' | 'r
 /** What it needs of a trainer: the browser's is the worker bridge. */
 export type Trainer = Pick<WorkerBridge, 'backend' | 'train'>;
 /** What it needs of the coordinator and the outbox. */
-export type FederationApi = Pick<CoordinatorApi, 'checkin' | 'task' | 'url' | 'json' | 'binary'>;
+export type FederationApi = Pick<CoordinatorApi, 'checkin' | 'task' | 'url' | 'json' | 'binary' | 'secureStep'>;
 export type FederationOutbox = Pick<Outbox, 'drain' | 'pending' | 'enqueueWithResidual'>;
 
 export interface FederationClientOptions {
@@ -55,6 +58,8 @@ interface Assignment {
   modelVersion: number;
   config: TrainingConfig;
   offline: boolean;
+  /** Secure aggregation: the round's protocol; the update goes through it instead of the outbox. */
+  secureAggregation?: SecAggParams;
 }
 
 const MIN_OUTBOX_WAIT_MS = 1_000;
@@ -122,7 +127,7 @@ export class FederationClient {
       await sleep(at - Date.now(), signal);
       return;
     }
-    await this.contribute(task, clientId, { roundId: answer.roundId, modelVersion: answer.modelVersion, config: answer.config, offline: false }, signal);
+    await this.contribute(task, clientId, { roundId: answer.roundId, modelVersion: answer.modelVersion, config: answer.config, offline: false, ...(answer.secureAggregation ? { secureAggregation: answer.secureAggregation } : {}) }, signal);
     emit({ type: 'phase', phase: 'uploading', message: 'Sending the update' });
     await this.o.outbox.drain({ signal });
   }
@@ -185,6 +190,15 @@ export class FederationClient {
     // With differential privacy the update is clipped (and in local mode noised) here, before it leaves the
     // device, and it goes alone: no loss, accuracy, example count or evaluation of this person's data.
     const { delta, withinClip } = privatizeUpdate(result.delta, a.config);
+    if (a.secureAggregation) {
+      const say = (message: string) => emit({ type: 'phase', phase: 'uploading', message });
+      // Loaded only for a task that aggregates securely: its cryptography stays out of everyone else's first load.
+      const { runSecureRound } = await import('./secure-aggregation.ts');
+      const done = await runSecureRound(this.o.api, a.secureAggregation, clientId, delta, signal, say);
+      await this.o.store.recordTraffic(task.id, (l) => addUpload(l, { updateId: `secagg-${a.roundId}`, roundId: a.roundId, codec: 'secagg', bytes: done.bytes, payloadBytes: done.bytes, meta: { clientId, maskedWords: a.secureAggregation!.length }, outcome: `in the sum of ${done.survivors}` }));
+      emit({ type: 'aggregated', roundId: a.roundId, ...done });
+      return;
+    }
     const meta: UpdateMeta = isPrivateConfig(a.config)
       ? { clientId, baseVersion: a.modelVersion, backend: result.backend, ...(withinClip === undefined ? {} : { withinClip }) }
       : { clientId, baseVersion: a.modelVersion, numExamples: result.numExamples, loss: result.loss, accuracy: clamp01(result.accuracy), backend: result.backend, trainMs: Math.round(result.trainMs), ...evaluation };
@@ -214,7 +228,7 @@ export class FederationClient {
       const compressed = compressWithFeedback(codec, delta, residual);
       const frame = frameWithPayload(codec, meta, compressed.payload);
       return {
-        item: { updateId, taskId: task.id, roundId, url, frame: frame.buffer, codec: codec.name },
+        item: { updateId, taskId: task.id, roundId, url, frame: frame.buffer, codec: codec.name, meta: { ...meta }, payloadBytes: compressed.payload.byteLength },
         residual: compressed.residual && { lineage: task.lineage, codec: codec.name, values: compressed.residual },
       };
     });

@@ -34,7 +34,7 @@ async function setup(answers: (UploadAck | Error)[]) {
   let now = 1_000;
   const events: DeliveryEvent[] = [];
   const outbox = new Outbox(store, api, { now: () => now, random: () => 0.5, onEvent: (e) => events.push(e) });
-  await outbox.enqueue({ updateId: 'u-1', taskId: 'digits', roundId: 1, url: 'http://c/u/', frame: FRAME.buffer, codec: 'f32' });
+  await outbox.enqueue({ updateId: 'u-1', taskId: 'digits', roundId: 1, url: 'http://c/u/', frame: FRAME.buffer, codec: 'f32', meta: META, payloadBytes: 12 });
   return { store, api, outbox, events, advance: (ms: number) => (now += ms) };
 }
 
@@ -42,9 +42,9 @@ describe('Outbox', () => {
   it('keeps a record of what left the device: bytes, round, every field as sent, and how it was answered', async () => {
     const { outbox, store } = await setup([ack(), ack(true)]);
     await outbox.drain();
-    await outbox.enqueue({ updateId: 'u-2', taskId: 'digits', roundId: 2, url: 'http://c/u/', frame: FRAME.slice().buffer, codec: 'f32' });
+    await outbox.enqueue({ updateId: 'u-2', taskId: 'digits', roundId: 2, url: 'http://c/u/', frame: FRAME.slice().buffer, codec: 'f32', meta: META, payloadBytes: 12 });
     await outbox.drain();
-    await outbox.enqueue({ updateId: 'u-3', taskId: 'digits', roundId: 3, url: 'http://c/u/', frame: FRAME.slice().buffer, codec: 'f32' });
+    await outbox.enqueue({ updateId: 'u-3', taskId: 'digits', roundId: 3, url: 'http://c/u/', frame: FRAME.slice().buffer, codec: 'f32', meta: META, payloadBytes: 12 });
     const refusing = new Outbox(store, scripted([new ApiRequestError(400, 'norm_over_clip', 'update norm 3 exceeds this round’s bound 1')]), { now: () => 1_000 });
     await refusing.drain();
     const { uploads, sentBytes } = await store.traffic('digits');

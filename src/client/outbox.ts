@@ -7,7 +7,6 @@
 import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
 import { decideRetry, DEFAULT_RETRY, type RetryPolicy } from './retry-policy.ts';
 import type { CoveyStore, OutboxItem, Residual } from './store.ts';
-import { decodeUpdateFrame } from '../core/update-frame.ts';
 import { addUpload, type UploadRecord } from './traffic.ts';
 
 /** An update to queue: the outbox adds its schedule. */
@@ -169,16 +168,9 @@ export class Outbox {
   }
 }
 
-/** What left the device, read back from the frame that was sent. */
+/** What left the device: the item's own record of the frame's fields and sizes. */
 function uploadRecord(item: OutboxItem, outcome: string): Omit<UploadRecord, 'at'> {
-  const record = { updateId: item.updateId, roundId: item.roundId, codec: item.codec ?? 'f32', bytes: item.frame.byteLength, outcome };
-  try {
-    const frame = decodeUpdateFrame(new Uint8Array(item.frame));
-    return { ...record, payloadBytes: frame.payload.byteLength, meta: frame.meta as Record<string, unknown> };
-  } catch {
-    // This client made the frame, so it decodes; were it not to, the record says so rather than failing a delivery.
-    return { ...record, payloadBytes: item.frame.byteLength, meta: { unreadable: true } };
-  }
+  return { updateId: item.updateId, roundId: item.roundId, codec: item.codec ?? 'f32', bytes: item.frame.byteLength, payloadBytes: item.payloadBytes ?? item.frame.byteLength, meta: item.meta ?? {}, outcome };
 }
 
 function receipt({ frame, ...rest }: OutboxItem): OutboxReceipt {

@@ -79,6 +79,9 @@ export interface OutboxItem {
   frame: ArrayBuffer;
   /** The codec the frame's payload is in (for what-left-the-device accounting); absent in items made before it was kept. */
   codec?: string;
+  /** The metadata the frame carries, field by field, and its payload's size: what left the device, as the person may read it. */
+  meta?: Record<string, unknown>;
+  payloadBytes?: number;
   createdAt: number;
   attempts: number;
   /** Epoch ms before which no new attempt is made. */

@@ -31,7 +31,8 @@ export interface TrafficLedger {
 
 /**
  * One update that left this device, as the coordinator answered it: its bytes, the round, and every field
- * of its metadata with its value, decoded from the very frame that was sent (the payload is the model delta).
+ * of its metadata with its value, as the outbox item recorded them when the frame was made from them (the
+ * payload is the model delta).
  */
 export interface UploadRecord {
   updateId: string;

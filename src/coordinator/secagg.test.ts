@@ -44,7 +44,7 @@ async function start(minClients: number) {
     const res = await fetch(`${base}/v1/tasks/tiny/rounds/${p.roundId}/secagg/${path}`, {
       method,
       headers: { ...p.auth, ...(body === undefined ? {} : { 'content-type': binary ? 'application/octet-stream' : 'application/json' }) },
-      ...(body === undefined ? {} : { body: binary ? Buffer.from(body.buffer) : JSON.stringify(body) }),
+      ...(body === undefined ? {} : { body: binary ? new Uint8Array(body.slice().buffer) : JSON.stringify(body) }),
     });
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   };

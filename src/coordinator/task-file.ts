@@ -34,7 +34,7 @@ import type { ExampleBatch } from '../model/tf-model.ts';
 import { buildModel, type ModelSource } from '../model/models.ts';
 import { privateTrainingConfig, type PrivacyPolicy, type SecureAggregationPolicy, type TaskDefinition } from './task.ts';
 import { maxAssignments } from './round-machine.ts';
-import { CURVES } from '../core/secagg/crypto.ts';
+import { CURVES } from '../core/secagg/protocol.ts';
 
 /** Reads and checks a task file; relative paths in it are resolved against its folder. */
 export function loadTaskFile(path: string): TaskDefinition {

@@ -1,5 +1,5 @@
 import type { AdaptiveClipping } from '../core/privacy/adaptive-clip.ts';
-import type { Curve } from '../core/secagg/crypto.ts';
+import type { Curve } from '../core/secagg/protocol.ts';
 import type * as tf from '@tensorflow/tfjs';
 import type { InputSpec } from '../core/features.ts';
 import type { TaskId } from '../core/ids.ts';

@@ -20,7 +20,6 @@
 import { parseInputSpec, type InputSpec } from './features.ts';
 import { isWellFormedId } from './ids.ts';
 import type { UpdateMeta } from './update-frame.ts';
-import { CURVES } from './secagg/crypto.ts';
 import type { SecAggParams } from './secagg/protocol.ts';
 import {
   ValidationError,
@@ -354,26 +353,11 @@ export function parseCheckinResponse(body: unknown): CheckinResponse {
     uploadUrl: readString(o, 'uploadUrl'),
     deadline: readString(o, 'deadline'),
     config: parseTrainingConfig(o.config),
-    ...(o.secureAggregation === undefined ? {} : { secureAggregation: parseSecAggParams(o.secureAggregation) }),
+    // Checked field by field where it is used (core/secagg/protocol.ts parseSecAggParams), loaded only for such a task.
+    ...(o.secureAggregation === undefined ? {} : { secureAggregation: asObject(o.secureAggregation, 'secureAggregation') as unknown as SecAggParams }),
   };
 }
 
-export function parseSecAggParams(value: unknown): SecAggParams {
-  const o = asObject(value, 'secureAggregation');
-  const neighbours = o.neighbours === null ? null : readNumber(o, 'neighbours', { integer: true, min: 1, max: 1e6 }, 'secureAggregation.neighbours');
-  return {
-    taskId: readString(o, 'taskId', 'secureAggregation.taskId'),
-    roundId: readNumber(o, 'roundId', { integer: true, min: 0 }, 'secureAggregation.roundId'),
-    curve: readOneOf(o, 'curve', CURVES, 'secureAggregation.curve'),
-    length: readNumber(o, 'length', { integer: true, min: 1, max: 1e9 }, 'secureAggregation.length'),
-    bound: readNumber(o, 'bound', { min: Number.MIN_VALUE }, 'secureAggregation.bound'),
-    scale: readNumber(o, 'scale', { min: Number.MIN_VALUE }, 'secureAggregation.scale'),
-    minClients: readNumber(o, 'minClients', { integer: true, min: 1 }, 'secureAggregation.minClients'),
-    threshold: readNumber(o, 'threshold', { min: 0.5, max: 1 }, 'secureAggregation.threshold'),
-    neighbours,
-    noiseStd: readNumber(o, 'noiseStd', { min: 0 }, 'secureAggregation.noiseStd'),
-  };
-}
 
 export function parseTrainingConfig(value: unknown): TrainingConfig {
   const c = asObject(value, 'config');

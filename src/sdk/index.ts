@@ -89,7 +89,7 @@ export interface CoveyEvents {
   traffic: TrafficEvent;
   /**
    * An update left this device and the coordinator answered it: its bytes, round, outcome and every
-   * metadata field with its value, read back from the frame that was sent (the same record as {@link Covey.uploads}).
+   * metadata field with its value, as recorded with the outbox item the frame was made from (the same record as {@link Covey.uploads}).
    */
   upload: UploadRecord;
   /** Something went wrong; the client keeps trying where it can. */
@@ -335,6 +335,10 @@ class Connection implements Covey {
       case 'error':
         return this.emit('error', { message: e.message });
       case 'model':
+        return void this.emitTraffic(e.roundId);
+      case 'aggregated':
+        this.emit('contributed', { roundId: e.roundId, duplicate: false, bytes: e.bytes, codec: 'secagg' });
+        void this.emitUpload(`secagg-${e.roundId}`);
         return void this.emitTraffic(e.roundId);
       case 'task':
       case 'queued':

@@ -33,13 +33,14 @@ interface CoreSubtleCrypto {
   decrypt(algorithm: { name: string; iv: Bytes; additionalData?: Bytes }, key: CoreCryptoKey, data: Bytes): Promise<ArrayBuffer>;
   digest(algorithm: string, data: Bytes): Promise<ArrayBuffer>;
 }
+import type { Curve } from './protocol.ts';
+
 const subtle = (globalThis as unknown as { crypto: { subtle: CoreSubtleCrypto } }).crypto.subtle;
 /** A copy on a fresh ArrayBuffer: what Web Crypto's typings want. */
 const own = (bytes: Uint8Array): Bytes => new Uint8Array(bytes);
 const utf8 = (text: string): Bytes => own(new TextEncoder().encode(text));
 
-export type Curve = 'P-256' | 'X25519';
-export const CURVES: readonly Curve[] = ['P-256', 'X25519'];
+export type { Curve } from './protocol.ts';
 
 export interface AgreementKey {
   curve: Curve;

@@ -16,8 +16,11 @@
  * Below the threshold at any phase the round aborts and the model stays. Transport-agnostic: the
  * coordinator carries these messages over HTTP, the simulator in memory.
  */
-import type { Curve } from './crypto.ts';
-import { ValidationError, asObject, readNumber, readString, type Fields } from '../validate.ts';
+import { ValidationError, asObject, readNumber, readOneOf, readString, type Fields } from '../validate.ts';
+
+/** Key agreement curves: P-256 everywhere; X25519 where every participant's runtime has it. */
+export type Curve = 'P-256' | 'X25519';
+export const CURVES: readonly Curve[] = ['P-256', 'X25519'];
 
 export interface SecAggParams {
   taskId: string;
@@ -182,5 +185,22 @@ export function parseInbox(body: unknown): Inbox {
       const e = asObject(b, `boxes[${i}]`);
       return { from: readId(e, 'from', `boxes[${i}].from`), box: readB64(e, 'box', `boxes[${i}].box`) };
     }),
+  };
+}
+
+export function parseSecAggParams(value: unknown): SecAggParams {
+  const o = asObject(value, 'secureAggregation');
+  const neighbours = o.neighbours === null ? null : readNumber(o, 'neighbours', { integer: true, min: 1, max: 1e6 }, 'secureAggregation.neighbours');
+  return {
+    taskId: readString(o, 'taskId', 'secureAggregation.taskId'),
+    roundId: readNumber(o, 'roundId', { integer: true, min: 0 }, 'secureAggregation.roundId'),
+    curve: readOneOf(o, 'curve', CURVES, 'secureAggregation.curve'),
+    length: readNumber(o, 'length', { integer: true, min: 1, max: 1e9 }, 'secureAggregation.length'),
+    bound: readNumber(o, 'bound', { min: Number.MIN_VALUE }, 'secureAggregation.bound'),
+    scale: readNumber(o, 'scale', { min: Number.MIN_VALUE }, 'secureAggregation.scale'),
+    minClients: readNumber(o, 'minClients', { integer: true, min: 1 }, 'secureAggregation.minClients'),
+    threshold: readNumber(o, 'threshold', { min: 0.5, max: 1 }, 'secureAggregation.threshold'),
+    neighbours,
+    noiseStd: readNumber(o, 'noiseStd', { min: 0 }, 'secureAggregation.noiseStd'),
   };
 }
