@@ -61,7 +61,7 @@ test('an update for a round that closed while it waited is refused with a reason
 });
 
 test('Background Sync delivers the outbox from the service worker, and the open page says so', async ({ participant, coordinator }) => {
-  const { app, context, page } = await participant({ expectedConsoleErrors: OFFLINE_ERRORS });
+  const { app, context, page, requests } = await participant({ expectedConsoleErrors: OFFLINE_ERRORS });
   await queueUpdateOffline(app, context, coordinator.url, '?shard=9');
 
   // The page's own uploads fail (page.route sees only the page's requests), so only the service worker can deliver.
@@ -74,6 +74,10 @@ test('Background Sync delivers the outbox from the service worker, and the open 
   await expect.poll(() => app.outboxCount(), { timeout: 60_000 }).toBe(0);
   await expect(page.getByTestId('log')).toContainText('Round 1 (in the background): update delivered');
   expect((await coordinator.task()).round).toMatchObject({ id: 1, received: 1 });
+  // The delivery is recorded as the service worker's, body and all, so the privacy audit reads its frame too.
+  const delivered = requests.filter((r) => r.fromServiceWorker && r.method === 'PUT' && r.url.includes('/updates/'));
+  expect(delivered.length).toBeGreaterThanOrEqual(1);
+  for (const r of delivered) expect(r.body?.subarray(0, 4).toString('latin1')).toBe('CVYU');
 });
 
 /** A person visits once, goes offline, joins and leaves: one update made offline waits in the outbox. */
