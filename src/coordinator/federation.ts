@@ -109,7 +109,10 @@ export class Federation {
 
   stop(): void {
     clearInterval(this.timer);
+    this.stopped = true;
   }
+
+  private stopped = false;
 
   /** Largest upload body this task accepts: frame header, metadata and the largest payload of its codec, nothing more. */
   get maxUploadBytes(): number {
@@ -159,7 +162,8 @@ export class Federation {
       // someone else's, though an update that arrives while the round takes them still counts.
       if (!this.leases.isLive(req.clientId, now)) return wait(`your place in round ${r.roundId} lapsed; an update you trained still counts until the round closes`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
     } else {
-      if (this.store.lapsedSince(this.task.id, req.clientId, r.roundId - LAPSE_COOLDOWN_ROUNDS, r.roundId, this.leases.leaseMs, now)) {
+      // Not for secure rounds: their updates are never stored one by one, so every past participant would look lapsed.
+      if (!this.secure && this.store.lapsedSince(this.task.id, req.clientId, r.roundId - LAPSE_COOLDOWN_ROUNDS, r.roundId, this.leases.leaseMs, now)) {
         return wait(`your place in a recent round lapsed; you are assigned again after ${LAPSE_COOLDOWN_ROUNDS} rounds (an update you send still counts)`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
       }
       if (this.secure && this.secure.phase !== 'keys') return wait(`round ${r.roundId} is securely aggregating; the next one opens when it ends`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
@@ -370,28 +374,34 @@ export class Federation {
     return new SecureRound(params, { targetClients: r.targetClients, roundDeadlineAt: r.deadlineAt, phaseMs: sa.phaseMs, now: this.now });
   }
 
-  private finishing = false;
+  /** The secure round's step in flight (closing a phase, or finishing the sum), if any. */
+  private secureTick: Promise<void> | null = null;
 
   /** Closes the secure round's phase when due; when the protocol ends, commits its sum or fails the round. */
   private advanceSecure(): void {
+    this.secureTick ??= this.secureStepDue().finally(() => {
+      this.secureTick = null;
+    });
+  }
+
+  private async secureStepDue(): Promise<void> {
     const secure = this.secure!;
-    if (this.finishing) return;
-    this.finishing = true;
-    secure
-      .advance()
-      .then((result) => {
-        if (this.secure !== secure || result === undefined) return;
-        if (result === null) return this.closeRound(null, `secure aggregation aborted: ${secure.server.aborted}`);
-        // Equal weights: the mean of the survivors' clipped updates, or with DP over the round's fixed target.
-        const denominator = this.task.privacy ? this.task.rounds.targetClients : result.count;
-        this.commit(result.sum.map((v) => v / denominator), result.count, result.count);
-      })
-      .catch((e: unknown) => {
-        if (this.secure === secure) this.closeRound(null, `secure aggregation failed: ${e instanceof Error ? e.message : String(e)}`);
-      })
-      .finally(() => {
-        this.finishing = false;
-      });
+    try {
+      const result = await secure.advance();
+      if (this.stopped || this.secure !== secure || result === undefined) return;
+      if (result === null) return this.closeRound(null, `secure aggregation aborted: ${secure.server.aborted}`);
+      // Equal weights: the mean of the survivors' clipped updates, or with DP over the round's fixed target.
+      const denominator = this.task.privacy ? this.task.rounds.targetClients : result.count;
+      this.commit(result.sum.map((v) => v / denominator), result.count, result.count);
+    } catch (e) {
+      if (!this.stopped && this.secure === secure) this.closeRound(null, `secure aggregation failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** Applies what is due and waits for it, secure aggregation's asynchronous steps included (the simulator's clock). */
+  async settle(): Promise<void> {
+    this.advance();
+    while (this.secureTick) await this.secureTick;
   }
 
   /** The secure round's protocol for `roundId`, or a refusal naming why not. */

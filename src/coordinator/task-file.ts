@@ -162,7 +162,7 @@ function readAdaptiveClipping(value: unknown, mode: PrivacyPolicy['mode'], noise
  * clipping (a bit per update), local DP (with secure aggregation the clients add central DP's noise between
  * them). The masked vector travels as 32-bit words whatever the codec, so the codec must be f32.
  */
-function readSecureAggregation(value: unknown, task: { strategy: string; clipNorm: number | undefined; privacy: PrivacyPolicy | undefined; codec: string; targetClients: number }): SecureAggregationPolicy {
+export function readSecureAggregation(value: unknown, task: { strategy: string; clipNorm: number | undefined; privacy: PrivacyPolicy | undefined; codec: string; targetClients: number }): SecureAggregationPolicy {
   const o = asObject(value, 'secureAggregation');
   if (task.strategy !== 'fedavg' || task.clipNorm !== undefined) throw new ValidationError('strategy', 'secure aggregation hides single updates, which a robust strategy or strategy-level clipping needs: use plain "fedavg"');
   if (task.privacy?.mode === 'local') throw new ValidationError('privacy.mode', 'with secure aggregation use "central": the clients add its noise between them (distributed DP), and no one sees a single update');

@@ -11,7 +11,9 @@
  *   --personalize all|last:K   --personal-epochs 1   (each client also fine-tunes a personal copy and scores it)
  *   --codec f32|f16|int8|topk:ρ|topk-int8:ρ (the upload's codec; top-k with error feedback)
  *   --downloads delta|full (the model as a delta from the version a client holds, as browsers do; or whole)
- *   --dp central --clip S --noise z --delta δ [--max-epsilon ε]   (DP-FedAvg; ε per round in rounds.json)
+ *   --dp central|local --clip S --noise z --delta δ [--max-epsilon ε] [--adaptive-clip]   (ε per round in rounds.json)
+ *   --secagg [--neighbours k] [--threshold 0.6] [--dropout 0.3] --clip S   (secure aggregation; a share of
+ *     each round's clients drops out at a random phase; bytes and time of the protocol in rounds.json)
  *   --target 0.95 (stop once reached)   --seed 1   --backend wasm|cpu (default wasm, convolutions included)
  *   --out results/NAME   --label NAME
  */
@@ -24,7 +26,7 @@ import { parsePartitionSpec } from '../core/partition.ts';
 import { getServerOptimizer } from '../core/optimizers/index.ts';
 import { serverOptimizerConfig } from '../core/server-optimizer.ts';
 import { getStrategy } from '../core/strategies/index.ts';
-import { loadTaskFile, readPrivacy } from '../coordinator/task-file.ts';
+import { loadTaskFile, readPrivacy, readSecureAggregation } from '../coordinator/task-file.ts';
 import { privateTrainingConfig, type PrivacyPolicy, type TaskDefinition } from '../coordinator/task.ts';
 import { ValidationError } from '../core/validate.ts';
 import { buildModel, type ModelSource } from '../model/models.ts';
@@ -57,6 +59,10 @@ const { values: flags } = parseArgs({
     delta: { type: 'string', default: '1e-5' },
     'max-epsilon': { type: 'string' },
     'adaptive-clip': { type: 'boolean', default: false },
+    secagg: { type: 'boolean', default: false },
+    neighbours: { type: 'string' },
+    threshold: { type: 'string' },
+    dropout: { type: 'string' },
     'personal-epochs': { type: 'string' },
     'server-lr': { type: 'string' },
     holdout: { type: 'string', default: '0.15' },
@@ -129,7 +135,7 @@ function configure(): { task: TaskDefinition } {
  */
 function readPrivacyFlags(expectedClients: number): PrivacyPolicy | undefined {
   if (flags.dp === undefined) {
-    if (flags.clip !== undefined || flags.noise !== undefined || flags['adaptive-clip']) throw new Error('--clip, --noise and --adaptive-clip need --dp central or --dp local');
+    if ((flags.clip !== undefined && !flags.secagg) || flags.noise !== undefined || flags['adaptive-clip']) throw new Error('--noise and --adaptive-clip need --dp central or --dp local; --clip needs --dp or --secagg');
     return undefined;
   }
   const block = { mode: flags.dp, clipNorm: number('clip', Number.MIN_VALUE), noiseMultiplier: number('noise', 0), delta: number('delta', Number.MIN_VALUE), maxEpsilon: optional('max-epsilon', Number.MIN_VALUE), adaptiveClipping: flags['adaptive-clip'] };
@@ -156,15 +162,29 @@ async function main(): Promise<void> {
   const partitionSpec = parsePartitionSpec(flags.partition!);
   const data = loadSimData(task, { clients, partition: partitionSpec, holdout: number('holdout', 0), seed });
   task.rounds = { minClients: 1, targetClients: perRound, deadlineMs: 365 * 24 * 3600_000 };
+  if (flags.secagg) {
+    // A secure round needs enough survivors to rebuild secrets: half the cohort, at least 2.
+    task.rounds.minClients = Math.max(2, Math.floor(perRound / 2));
+    const block = { threshold: optional('threshold', 0.51), neighbours: optional('neighbours', 2, true) ?? null, clipNorm: task.privacy?.clipNorm ?? number('clip', Number.MIN_VALUE) };
+    try {
+      task.secureAggregation = readSecureAggregation(block, { strategy: task.strategy, clipNorm: task.clipNorm, privacy: task.privacy, codec: 'f32', targetClients: perRound });
+    } catch (e) {
+      if (e instanceof ValidationError) throw new Error(`--secagg: ${e.message}`, { cause: e });
+      throw e;
+    }
+    task.training = { ...task.training, codec: 'f32', clipNorm: task.secureAggregation.clipNorm };
+  } else if (flags.dropout !== undefined || flags.neighbours !== undefined) throw new Error('--dropout and --neighbours need --secagg');
   const label = flags.label ?? `${task.strategy} ${flags.partition} E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize}`;
   const log = (line: string) => process.stderr.write(line + '\n');
-  log(`covey sim: task ${task.id}, ${clients} clients (${perRound} a round), partition ${flags.partition}, ${task.strategy}${task.serverOptimizer ? ` + ${task.serverOptimizer.name} (η ${task.serverOptimizer.lr})` : ''}, E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize} lr=${task.training.learningRate} ${task.training.optimizer}${task.training.proximalMu ? ` μ=${task.training.proximalMu}` : ''}, codec ${task.training.codec}, downloads ${flags.downloads}${task.privacy ? `, DP S=${task.privacy.clipNorm} z=${task.privacy.noiseMultiplier} δ=${task.privacy.delta}` : ''}, backend ${backend}, seed ${seed}`);
+  log(`covey sim: task ${task.id}, ${clients} clients (${perRound} a round), partition ${flags.partition}, ${task.strategy}${task.serverOptimizer ? ` + ${task.serverOptimizer.name} (η ${task.serverOptimizer.lr})` : ''}, E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize} lr=${task.training.learningRate} ${task.training.optimizer}${task.training.proximalMu ? ` μ=${task.training.proximalMu}` : ''}, codec ${task.training.codec}, downloads ${flags.downloads}${task.secureAggregation ? `, secure aggregation (${task.secureAggregation.neighbours ?? 'all'} neighbours, threshold ${task.secureAggregation.threshold}, dropout ${flags.dropout ?? 0})` : ''}${task.privacy ? `, DP S=${task.privacy.clipNorm} z=${task.privacy.noiseMultiplier} δ=${task.privacy.delta}` : ''}, backend ${backend}, seed ${seed}`);
   log(describePartition(data.labelCounts));
 
   const started = performance.now();
   const target = optional('target', 0);
   const downloads = flags.downloads as 'delta' | 'full';
-  const records = await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound, rounds, seed, targetAccuracy: target, downloads }, (r) => {
+  const dropout = optional('dropout', 0);
+  if (dropout !== undefined && dropout >= 1) throw new Error('--dropout must be below 1');
+  const records = await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound, rounds, seed, targetAccuracy: target, downloads, ...(dropout === undefined ? {} : { dropout }) }, (r) => {
     if (flags.quiet) return;
     const elapsed = (performance.now() - started) / 1000;
     const eta = (elapsed / r.round) * (rounds - r.round);

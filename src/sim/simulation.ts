@@ -16,6 +16,7 @@ import { asWeights } from '../core/ids.ts';
 import { int8 } from '../core/codecs/int8.ts';
 import { compressWithFeedback } from '../core/error-feedback.ts';
 import { isPrivateConfig, privatizeUpdate } from '../core/privacy/client-dp.ts';
+import { runSecureRound, SECURE_PHASES, type SecureInput, type SecureRoundReport } from './secure-rounds.ts';
 import { applyModelDelta, decodeModelDelta, shouldAskForDelta } from '../core/model-delta.ts';
 import type { TrainingConfig } from '../core/protocol.ts';
 import { createRng } from '../core/rng.ts';
@@ -56,6 +57,8 @@ export interface SimulationOptions {
    * version it holds when the coordinator has one, else whole), or `full` (always whole, as before deltas).
    */
   downloads?: 'delta' | 'full';
+  /** Secure aggregation: the share of each round's clients that drop out, each at a random phase. */
+  dropout?: number;
   /** Test-set metrics besides accuracy and loss (AUC, F1 for two-class tasks), per round. */
   onEvaluated?: (round: number, metrics: { accuracy: number; loss: number; auc?: number; f1?: number }) => void;
 }
@@ -92,6 +95,8 @@ export interface RoundRecord {
   clipNorm: number | null;
   /** Samples trained per second this round, over all its clients. */
   samplesPerSecond: number;
+  /** Secure aggregation: who dropped where, bytes and time of the protocol (bytesUp/bytesDown above include them). */
+  secure?: SecureRoundReport;
 }
 
 export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord) => void): Promise<RoundRecord[]> {
@@ -120,10 +125,15 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
       const sampled = sample(clients, opts.perRound, rng);
       let up = 0, down = 0, deltaBytes = 0, trained = 0, lossSum = 0, refused = 0;
       const downloads = { held: 0, delta: 0, full: 0 };
+      const secureInputs: SecureInput[] = [];
       for (const client of sampled) {
         clock += 1;
         const answer = federation.checkin({ clientId: client.id, exampleCount: client.train.count });
-        if (answer.status !== 'assigned') throw new Error(`simulated client ${client.id} was not assigned: ${answer.reason}`);
+        if (answer.status !== 'assigned') {
+          // A client that dropped out of a secure round sat past its lease: the coordinator rests it for a few rounds, as it would a browser.
+          if (task.secureAggregation && /lapsed/.test(answer.reason)) continue;
+          throw new Error(`simulated client ${client.id} was not assigned: ${answer.reason}`);
+        }
         // The model as this client holds it: a delta's rounding included, as in the browser.
         const got = await devices.receive(client.id, answer.modelVersion);
         down += got.bytes;
@@ -145,6 +155,13 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         const learnt = subtractWeights(result.weights, global);
         // With differential privacy a client clips (and in local mode noises) before sending, as the browser does.
         const { delta: honest, withinClip } = privatizeUpdate(learnt, answer.config);
+        if (answer.secureAggregation) {
+          // Secure aggregation: the update goes through the protocol with the others' after the loop.
+          secureInputs.push({ clientId: client.id, params: answer.secureAggregation, update: opts.tamper ? opts.tamper(client.id, honest) : honest });
+          trained += result.numExamples * task.training.epochs;
+          lossSum += result.loss;
+          continue;
+        }
         const delta = opts.tamper ? opts.tamper(client.id, honest) : honest;
         // Encoded as the browser does: with the client's residual added where the codec drops values.
         const compressed = compressWithFeedback(codec, delta, devices.residual(client.id), rounding);
@@ -165,8 +182,16 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         lossSum += result.loss;
       }
       clock += 1;
-      federation.advance();
-      if (federation.modelVersion === summary.modelVersion) {
+      let secure: SecureRoundReport | null = null;
+      if (secureInputs.length > 0) {
+        const dropRng = createRng(opts.seed * 7919 + round);
+        const dropout = opts.dropout ?? 0;
+        secure = await runSecureRound(federation, secureInputs, () => (dropRng() < dropout ? SECURE_PHASES[Math.floor(dropRng() * 4)] : undefined), { get now() { return clock; }, jump: (to) => (clock = Math.max(clock, to)) });
+        up += secure.bytesUp * secureInputs.length;
+        down += secure.bytesDown * secureInputs.length;
+      }
+      await federation.settle();
+      if (!secure && federation.modelVersion === summary.modelVersion) {
         // Some uploads were refused and the round is short of its target: its deadline comes, and it
         // aggregates what it has (or fails, and the model stays as it was).
         clock = Math.max(clock, Date.parse(summary.round!.deadline));
@@ -196,6 +221,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
         clipNorm: federation.summary().privacy?.clipNorm ?? null,
         wallMs,
         samplesPerSecond: trained / (wallMs / 1000),
+        ...(secure ? { secure } : {}),
       };
       records.push(record);
       onRound(record);
@@ -203,6 +229,7 @@ export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord
     }
     return records;
   } finally {
+    await federation.settle();
     federation.stop();
     model.dispose();
     store.close();
