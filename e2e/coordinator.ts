@@ -108,11 +108,12 @@ export async function authHeaders(base: string, clientId: string, task = 'digits
  * `codec` (and a `privacy` block, when given); its test set is named by absolute path, since the file no
  * longer sits in tasks/.
  */
-export function digitsTaskWithCodec(codec: string, privacy?: object): string {
+export function digitsTaskWithCodec(codec: string, privacy?: object, more: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), `covey-tasks-${codec.replace(/\W/g, '')}-`));
   const task = JSON.parse(readFileSync('tasks/digits.json', 'utf8')) as { training: { codec: string }; evaluation: { testSet: string }; privacy?: object };
   task.training.codec = codec;
   if (privacy) task.privacy = privacy;
+  Object.assign(task, more);
   task.evaluation.testSet = resolve('tasks', task.evaluation.testSet);
   writeFileSync(join(dir, 'digits.json'), JSON.stringify(task));
   return dir;

@@ -77,8 +77,12 @@ export function auditTraffic(requests: readonly RecordedRequest[], examples: rea
     }
     const contentType = r.contentType?.split(';')[0]!.trim().toLowerCase();
     const upload = r.method === 'PUT' ? UPLOAD_PATH.exec(url.pathname) : null;
+    const masked = r.method === 'PUT' ? MASKED_PATH.exec(url.pathname) : null;
     if (upload && contentType === 'application/octet-stream') {
       report.uploads.push(checkUpload(where, r, decodeURIComponent(upload[1]!), options));
+    } else if (masked && contentType === 'application/octet-stream') {
+      const model = options.model?.(decodeURIComponent(masked[1]!));
+      if (model && r.body.byteLength !== model.parameterCount * 4) throw new Error(`${where}: a masked update of ${r.body.byteLength} bytes, not one word per parameter (${model.parameterCount})`);
     } else if (contentType === 'application/json') {
       checkJson(where, r);
       report.jsonBodies += 1;
@@ -98,8 +102,14 @@ export function auditRequests(requests: readonly RecordedRequest[], parameterCou
 // ---------------------------------------------------------------------------------------------------------
 // What may be sent: a closed list of fields per request kind.
 
-/** A field's type; an object is a closed list of its own fields. Arrays are never allowed: no lists of numbers leave. */
-type Shape = 'string' | 'number' | 'boolean' | { readonly [key: string]: Shape };
+/**
+ * A field's type; an object is a closed list of its own fields; `[object]` a list of such objects (secure
+ * aggregation's sealed shares). Lists of numbers or strings are never allowed: no list of values leaves.
+ */
+type Shape = 'string' | 'number' | 'boolean' | readonly [ObjectShape] | ObjectShape;
+interface ObjectShape {
+  readonly [key: string]: Shape;
+}
 
 /** An upload frame's metadata (src/core/update-frame.ts, UpdateMeta): aggregate numbers and names only. */
 const UPDATE_META: Shape = {
@@ -126,7 +136,14 @@ const JSON_BODIES: readonly { path: RegExp; shape: Shape }[] = [
     shape: { clientId: 'string', proof: { publicKey: { kty: 'string', crv: 'string', x: 'string', y: 'string' }, challenge: 'string', signature: 'string' } },
   },
   { path: /^\/v1\/tasks\/[^/]+\/checkin$/, shape: { clientId: 'string', exampleCount: 'number', backend: 'string' } },
+  // Secure aggregation (src/core/secagg/protocol.ts): public keys, sealed shares, and the shares that unmask the sum.
+  { path: /^\/v1\/tasks\/[^/]+\/rounds\/\d+\/secagg\/keys$/, shape: { clientId: 'string', encryptionKey: 'string', maskKey: 'string' } },
+  { path: /^\/v1\/tasks\/[^/]+\/rounds\/\d+\/secagg\/shares$/, shape: { clientId: 'string', boxes: [{ to: 'string', box: 'string' }] } },
+  { path: /^\/v1\/tasks\/[^/]+\/rounds\/\d+\/secagg\/unmask$/, shape: { clientId: 'string', selfMaskShares: [{ of: 'string', x: 'number', y: 'string' }], keyShares: [{ of: 'string', x: 'number', y: 'string' }] } },
 ];
+
+/** A secure round's masked update: 32-bit words, one per parameter, nothing else. */
+const MASKED_PATH = /^\/v1\/tasks\/([^/]+)\/rounds\/\d+\/secagg\/masked$/;
 
 /** The longest string a field of the protocol holds (a challenge is at most 512 characters). */
 const MAX_STRING = 512;
@@ -176,9 +193,14 @@ function checkShape(where: string, path: string, value: unknown, shape: Shape): 
     if (typeof value === 'string' && value.length > MAX_STRING) throw new Error(`${where}: ${path} is a string of ${value.length} characters`);
     return;
   }
+  if (Array.isArray(shape)) {
+    if (!Array.isArray(value)) throw new Error(`${where}: ${path} is not a list`);
+    value.forEach((v, i) => checkShape(where, `${path}[${i}]`, v, (shape as readonly [ObjectShape])[0]));
+    return;
+  }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${where}: ${path} is not an object`);
   for (const [key, v] of Object.entries(value)) {
-    const field = shape[key];
+    const field = (shape as ObjectShape)[key];
     if (field === undefined) throw new Error(`${where}: ${path} has the field "${key}", which is not in the closed list (${Object.keys(shape).join(', ')})`);
     checkShape(where, `${path}.${key}`, v, field);
   }
