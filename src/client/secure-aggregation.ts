@@ -9,7 +9,7 @@
  */
 import { SecAggClient } from '../core/secagg/client.ts';
 import { parseInbox, parseRoster, parseSecAggParams, type SecAggParams } from '../core/secagg/protocol.ts';
-import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
+import type { CoordinatorApi } from './coordinator-api.ts';
 
 export type SecureApi = Pick<CoordinatorApi, 'secureStep'>;
 
@@ -26,17 +26,14 @@ export async function runSecureRound(api: SecureApi, params: SecAggParams, clien
   const client = new SecAggClient(parseSecAggParams(params), clientId);
   const { taskId, roundId } = params;
   const step = (path: string, init: { method: string; body?: unknown }) => api.secureStep(taskId, roundId, path, { ...init, signal });
-  /** Polls a step until the phase before it has closed. */
+  /** Polls a step until the phase before it has closed (the coordinator answers 202 `pending` until then). */
   const when = async (path: string): Promise<unknown> => {
     for (;;) {
-      try {
-        return await step(path, { method: 'GET' });
-      } catch (e) {
-        if (!(e instanceof ApiRequestError) || e.code !== 'secagg_wrong_phase') throw e;
-        const status = (await step('status', { method: 'GET' })) as { phase?: string; aborted?: string };
-        if (status.phase === 'aborted') throw new Error(`the secure round aborted: ${status.aborted ?? 'too few clients'}`, { cause: e });
-        await sleep(POLL_MS, signal);
-      }
+      const answer = (await step(path, { method: 'GET' })) as { pending?: boolean; phase?: string; aborted?: string } | null;
+      if (!answer || answer.pending !== true) return answer;
+      if (answer.phase === 'aborted') throw new Error(`the secure round aborted: ${answer.aborted ?? 'too few clients'}`);
+      if (answer.phase === 'done') throw new Error('the secure round ended without this client');
+      await sleep(POLL_MS, signal);
     }
   };
   say('Secure aggregation: sending this round’s public keys');

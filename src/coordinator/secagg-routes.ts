@@ -2,10 +2,11 @@
  * The HTTP face of secure aggregation's phases (core/secagg/protocol.ts), under
  * `/v1/tasks/{task}/rounds/{round}/secagg/`. Every call but `status` carries the client's token, and acts for
  * the client the token was issued to. A message out of phase, repeated or malformed is refused `409
- * secagg_<reason>` (400 for a body that does not parse); a step not ready yet (the roster before the keys
- * phase closes) is `409 secagg_wrong_phase`, which clients poll past.
+ * secagg_<reason>` (400 for a body that does not parse). A step not ready yet (the roster before the keys
+ * phase closes) answers `202 {pending: true, phase, …}` with the round's status: clients poll on it (a 4xx
+ * would be logged as an error by browsers at every poll), and stop when the phase is `aborted` or `done`.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseKeysMessage, parseSharesMessage, parseUnmaskMessage } from '../core/secagg/protocol.ts';
 import { ValidationError } from '../core/validate.ts';
 import { ApiFailure } from './api-failure.ts';
@@ -33,6 +34,15 @@ export function registerSecAggRoutes(app: FastifyInstance, deps: SecAggRouteDeps
   const own = (clientId: string, tokenClient: string) => {
     if (clientId !== tokenClient) throw new ApiFailure(403, 'token_mismatch', 'the token was issued to another client id', 'clientId');
   };
+  /** A GET step: its answer, or 202 with the round's status while the phase before it is still open. */
+  const step = async <T>(reply: FastifyReply, federation: Federation, round: number, get: () => T) => {
+    try {
+      return get();
+    } catch (e) {
+      if (!(e instanceof ApiFailure) || e.code !== 'secagg_wrong_phase') throw e;
+      return reply.code(202).send({ pending: true, ...federation.secureStatus(round) });
+    }
+  };
   const ctx = (req: { params: { task: string; round: string }; headers: { authorization?: string } }) => ({
     federation: deps.federationOf(req.params.task),
     round: deps.roundOf(req.params.round),
@@ -46,9 +56,9 @@ export function registerSecAggRoutes(app: FastifyInstance, deps: SecAggRouteDeps
     own(m.clientId, client);
     return federation.secureKeys(round, m);
   });
-  app.get<Params>(`${base}/roster`, async (req) => {
+  app.get<Params>(`${base}/roster`, async (req, reply) => {
     const { federation, round, client } = ctx(req);
-    return federation.secureRoster(round, client);
+    return step(reply, federation, round, () => federation.secureRoster(round, client));
   });
   app.post<Params>(`${base}/shares`, async (req) => {
     const { federation, round, client } = ctx(req);
@@ -56,9 +66,9 @@ export function registerSecAggRoutes(app: FastifyInstance, deps: SecAggRouteDeps
     own(m.clientId, client);
     return federation.secureShares(round, m);
   });
-  app.get<Params>(`${base}/inbox`, async (req) => {
+  app.get<Params>(`${base}/inbox`, async (req, reply) => {
     const { federation, round, client } = ctx(req);
-    return federation.secureInbox(round, client);
+    return step(reply, federation, round, () => federation.secureInbox(round, client));
   });
   app.put<Params>(`${base}/masked`, async (req) => {
     const { federation, round, client } = ctx(req);
@@ -68,9 +78,9 @@ export function registerSecAggRoutes(app: FastifyInstance, deps: SecAggRouteDeps
     new Uint8Array(words.buffer).set(req.body);
     return federation.secureMasked(round, client, words);
   });
-  app.get<Params>(`${base}/survivors`, async (req) => {
+  app.get<Params>(`${base}/survivors`, async (req, reply) => {
     const { federation, round, client } = ctx(req);
-    return federation.secureSurvivors(round, client);
+    return step(reply, federation, round, () => federation.secureSurvivors(round, client));
   });
   app.post<Params>(`${base}/unmask`, async (req) => {
     const { federation, round, client } = ctx(req);
