@@ -134,3 +134,38 @@ describe('secure aggregation over HTTP', () => {
     expect(((await (await fetch(`${base}/v1/tasks/tiny`)).json()) as { modelVersion: number }).modelVersion).toBe(0);
   });
 });
+
+describe('secure aggregation composed', () => {
+  it('with central DP: each client adds its share of the noise, the sum carries it, and the accountant records ε', async () => {
+    const { runSecureRound } = await import('../sim/secure-rounds.ts');
+    const { Federation } = await import('./federation.ts');
+    const { CoordinatorStore } = await import('./store.ts');
+    const store = new CoordinatorStore(':memory:');
+    let now = 0;
+    const dp = tinyTask({
+      rounds: { minClients: 3, targetClients: 4, deadlineMs: 60_000 },
+      privacy: { mode: 'central', clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 },
+      secureAggregation: { threshold: 0.6, neighbours: null, curve: 'P-256', clipNorm: 1, phaseMs: 1_000 },
+    });
+    const fed = new Federation(dp, new Float32Array(TINY_PARAMS), store, {}, () => now);
+    const inputs = [0, 1, 2, 3].map((k) => {
+      const answer = fed.checkin({ clientId: `client-dp-${k}`, exampleCount: 5 });
+      if (answer.status !== 'assigned' || !answer.secureAggregation) throw new Error('not a secure round');
+      return { clientId: `client-dp-${k}`, params: answer.secureAggregation, update: new Float32Array(TINY_PARAMS).fill(0.1) };
+    });
+    // σ per client = z·S/√minClients: any 3 survivors' noise adds up to at least central DP's (z·S)².
+    expect(inputs[0]!.params.noiseStd).toBeCloseTo(1 / Math.sqrt(3), 12);
+    expect(inputs[0]!.params.bound).toBeCloseTo(1 + 10 / Math.sqrt(3), 12);
+    const report = await runSecureRound(fed, inputs, () => undefined, { get now() { return now; }, jump: (to) => (now = Math.max(now, to)) });
+    expect(report.completed).toBe(true);
+    const v1 = store.history('tiny')[1]!;
+    expect(v1.privacy).toMatchObject({ mode: 'central', noiseMultiplier: 1, clipNorm: 1 });
+    expect(v1.privacy!.epsilon).toBeGreaterThan(0);
+    // The mean (over the fixed target 4) would be 0.1 everywhere; the noise on it has sd √(4/3)/4 ≈ 0.29.
+    const w = store.latestVersion('tiny')!.weights;
+    expect(w.some((x) => Math.abs(x - 0.1) > 1e-3)).toBe(true);
+    expect(Math.max(...w.map((x) => Math.abs(x - 0.1)))).toBeLessThan(6 * 0.29);
+    fed.stop();
+    store.close();
+  });
+});
