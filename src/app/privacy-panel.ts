@@ -46,8 +46,8 @@ export function privacyStatement(t: TaskSummary, ledger: TrafficLedger): string 
   const spent = p.budgetSpent ? ` Its privacy budget (ε ≤ ${p.maxEpsilon}) is spent: it trains no more.` : '';
   const clip = `clipped to norm ${p.clipNorm.toPrecision(3)}${p.adaptiveClipping ? ' (this round’s; it follows the median of update norms)' : ''}`;
   if (p.mode === 'local') {
-    // Each accepted upload of this person composes; q = 1, and the multiplier halves (any two updates may be compared).
-    const sent = Object.values(ledger.byCodec).reduce((n, c) => n + c.updates, 0);
+    // Each upload that reached the coordinator composes, refused ones too; q = 1, and the multiplier halves (any two updates may be compared).
+    const sent = Object.values(ledger.byCodec).reduce((n, c) => n + c.updates, 0) + (ledger.refused ?? 0);
     const own = sent === 0 ? 'none sent yet' : `your ${sent} upload${sent === 1 ? ' is' : 's are together'} (ε = ${fmt(epsilonOf({ q: 1, noise: p.noiseMultiplier / 2, rounds: sent, delta: p.delta }).epsilon)}, δ = ${p.delta}) differentially private against anyone, the coordinator included`;
     return `Local differential privacy: your update is ${clip} and noised on this device before it leaves: ${own}; every model of this task is ${models} even for people who took part in every round.${spent}`;
   }

@@ -89,7 +89,8 @@ export class FederationClient {
       } catch (e) {
         if (signal.aborted) break;
         if (isOffline(e)) {
-          await this.trainOffline(clientId, signal).catch((err: unknown) => emit({ type: 'error', message: errorText(err) }));
+          // Never for a task that aggregates securely: its update may leave only masked, in a live round.
+          if (!(await this.isSecureTask())) await this.trainOffline(clientId, signal).catch((err: unknown) => emit({ type: 'error', message: errorText(err) }));
           emit({ type: 'phase', phase: 'offline', message: 'Offline: waiting for the network' });
           await this.untilOnline(failures++, signal);
           continue;
@@ -130,6 +131,12 @@ export class FederationClient {
     await this.contribute(task, clientId, { roundId: answer.roundId, modelVersion: answer.modelVersion, config: answer.config, offline: false, ...(answer.secureAggregation ? { secureAggregation: answer.secureAggregation } : {}) }, signal);
     emit({ type: 'phase', phase: 'uploading', message: 'Sending the update' });
     await this.o.outbox.drain({ signal });
+  }
+
+  private async isSecureTask(): Promise<boolean> {
+    const task = await this.o.store.setting(this.taskKey, isTaskSummary);
+    // Unknown (never online): not known to be plain either, so nothing is trained offline.
+    return !task || task.secureAggregation !== undefined;
   }
 
   /** Trains once for the last round this browser knew of, unless it already has; the update waits in the outbox. */
@@ -190,6 +197,7 @@ export class FederationClient {
     // With differential privacy the update is clipped (and in local mode noised) here, before it leaves the
     // device, and it goes alone: no loss, accuracy, example count or evaluation of this person's data.
     const { delta, withinClip } = privatizeUpdate(result.delta, a.config);
+    if (task.secureAggregation && !a.secureAggregation) throw new Error('this task aggregates securely, and this round came without its protocol: the update is not sent');
     if (a.secureAggregation) {
       const say = (message: string) => emit({ type: 'phase', phase: 'uploading', message });
       // Loaded only for a task that aggregates securely: its cryptography stays out of everyone else's first load.

@@ -27,6 +27,8 @@ export interface TrafficLedger {
   rounds: TrafficRound[];
   /** The latest uploads, newest last: what left the device, read from the outbox item that was sent. Absent in ledgers from before. */
   uploads?: UploadRecord[];
+  /** Uploads the coordinator refused: they left the device too (absent in ledgers from before). */
+  refused?: number;
 }
 
 /**
@@ -88,7 +90,10 @@ export function addUpload(ledger: TrafficLedger, record: Omit<UploadRecord, 'at'
   const uploads = (ledger.uploads ??= []);
   uploads.push({ ...record, at: now });
   if (uploads.length > KEPT_UPLOADS) uploads.splice(0, uploads.length - KEPT_UPLOADS);
-  if (record.outcome.startsWith('refused')) return ledger;
+  if (record.outcome.startsWith('refused')) {
+    ledger.refused = (ledger.refused ?? 0) + 1;
+    return ledger;
+  }
   const { roundId, codec, bytes } = record;
   const entry = roundOf(ledger, roundId, now);
   entry.sentBytes += bytes;

@@ -101,7 +101,9 @@ export class Federation {
 
   /** Starts the deadline clock; finishes a round that a crash interrupted while it aggregated. */
   start(): void {
-    if (this.round.state === 'aggregating') this.aggregate();
+    // A secure round's secrets were in the memory of the process that died: the round cannot finish.
+    if (this.secure && this.assigned > 0) this.closeRound(null, 'the coordinator restarted during a secure round (its state is kept in memory only)');
+    if (this.round.state === 'aggregating' && !this.secure) this.aggregate();
     this.timer = setInterval(() => this.advance(), 500);
     this.timer.unref();
     this.advance();
@@ -134,6 +136,7 @@ export class Federation {
       parameterCount: this.parameterCount,
       ...(this.task.privacy ? { privacy: { ...this.task.privacy, clipNorm: this.roundClipNorm(), epsilon: this.privacy?.epsilon ?? 0, budgetSpent: this.budgetSpent() } } : {}),
       config: this.roundConfig(),
+      ...(this.task.secureAggregation ? { secureAggregation: { threshold: this.task.secureAggregation.threshold, neighbours: this.task.secureAggregation.neighbours, curve: this.task.secureAggregation.curve } } : {}),
       round: {
         id: r.roundId,
         state: r.state,
@@ -157,6 +160,10 @@ export class Federation {
     if (this.store.hasClientUpdate(this.task.id, r.roundId, req.clientId)) {
       return wait(`already contributed to round ${r.roundId}`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
     }
+    // A secure round past its keys phase, or one this client already sent its keys to, has nothing more for it to train.
+    if (this.secure && (this.secure.phase !== 'keys' || this.secure.server.hasKeys(req.clientId))) {
+      return wait(`round ${r.roundId} is securely aggregating; the next one opens when it ends`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
+    }
     if (this.store.isAssigned(this.task.id, r.roundId, req.clientId)) {
       // Assigned before: the same assignment while its lease runs (a reload); once it lapsed, the place is
       // someone else's, though an update that arrives while the round takes them still counts.
@@ -166,7 +173,6 @@ export class Federation {
       if (!this.secure && this.store.lapsedSince(this.task.id, req.clientId, r.roundId - LAPSE_COOLDOWN_ROUNDS, r.roundId, this.leases.leaseMs, now)) {
         return wait(`your place in a recent round lapsed; you are assigned again after ${LAPSE_COOLDOWN_ROUNDS} rounds (an update you send still counts)`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
       }
-      if (this.secure && this.secure.phase !== 'keys') return wait(`round ${r.roundId} is securely aggregating; the next one opens when it ends`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
       if (!acceptsCheckins(this.snapshot())) return wait(`round ${r.roundId} is full`, this.untilPlaceFrees());
       this.store.assign(this.task.id, r.roundId, req.clientId, now);
       this.leases.assign(req.clientId, now);
@@ -234,6 +240,8 @@ export class Federation {
     // task weights every update the same and keeps nothing but the update (and the clip bit): no loss or
     // evaluation of one person is stored, so none can be published un-noised.
     const priv = this.task.privacy !== undefined;
+    // A plain task weights by the claimed count and reports the loss: both are required there.
+    if (!priv && (meta.numExamples === undefined || meta.loss === undefined)) throw new ApiFailure(400, 'invalid_meta', 'meta.numExamples and meta.loss are required for this task', meta.numExamples === undefined ? 'meta.numExamples' : 'meta.loss');
     const weight = priv ? 1 : Math.min(meta.numExamples ?? 1, this.maxExamplesPerClient);
     const loss = priv ? 0 : (meta.loss ?? 0);
     const withinClip = this.task.privacy?.adaptiveClipping ? meta.withinClip === true : null;
@@ -426,7 +434,7 @@ export class Federation {
   }
 
   secureKeys(roundId: number, m: KeysMessage): SecureRoundStatus {
-    return this.secureStep(roundId, m.clientId, (s) => (s.server.acceptKeys(m), s.status()));
+    return this.secureStep(roundId, m.clientId, (s) => (s.server.acceptKeys(m, maxAssignments(this.round.targetClients)), s.status()));
   }
 
   secureRoster(roundId: number, clientId: string): Roster {
@@ -463,7 +471,9 @@ export class Federation {
    * chose for the next round. A round trains one base version, so its clip norm stays for the whole round.
    */
   private roundClipNorm(): number {
-    return this.privacy?.nextClipNorm ?? this.task.privacy?.clipNorm ?? this.task.secureAggregation!.clipNorm;
+    // A stored next clip norm only while the task clips adaptively (a task file may have turned it off).
+    const adaptive = this.task.privacy?.adaptiveClipping ? this.privacy?.nextClipNorm : undefined;
+    return adaptive ?? this.task.privacy?.clipNorm ?? this.task.secureAggregation!.clipNorm;
   }
 
   /** What the round's clients are told: the task's training, with a private task's round clip norm and noise. */

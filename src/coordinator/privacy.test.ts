@@ -5,6 +5,8 @@ import { Federation } from './federation.ts';
 import { CoordinatorStore } from './store.ts';
 import { parseTaskFile } from './task-file.ts';
 import { TINY_PARAMS, tinyTask, updateFrame } from './test-fixtures.ts';
+import { f32 } from '../core/codecs/f32.ts';
+import { encodeUpdateFrame } from '../core/update-frame.ts';
 import type { PrivacyPolicy } from './task.ts';
 
 const small = (x: number) => new Array<number>(TINY_PARAMS).fill(x);
@@ -161,6 +163,12 @@ describe('the privacy block of a task file', () => {
 });
 
 describe('what a private task keeps and publishes', () => {
+  it('a plain task still requires the example count and the loss', () => {
+    const store = new CoordinatorStore(':memory:');
+    const fed = new Federation(tinyTask(), new Float32Array(TINY_PARAMS), store, {}, () => 0);
+    expect(code(() => fed.acceptUpload(1, 'update-nometa-1', encodeUpdateFrame(f32, { clientId: 'client-aaaa', baseVersion: 0 }, new Float32Array(TINY_PARAMS))))).toBe('invalid_meta');
+  });
+
   it('stores no loss or evaluation of one person and publishes no un-noised round figure, whatever a client sends', () => {
     const store = new CoordinatorStore(':memory:');
     const norms: number[] = [];

@@ -169,3 +169,35 @@ describe('secure aggregation composed', () => {
     store.close();
   });
 });
+
+describe('a secure round and its clients over time', () => {
+  const secureTask = () => tinyTask({ rounds: { minClients: 2, targetClients: 3, deadlineMs: 60_000 }, secureAggregation: { threshold: 0.6, neighbours: null, curve: 'P-256', clipNorm: 1, phaseMs: 1_000 } });
+
+  it('tells a client that sent its keys to wait, rather than train the round again', async () => {
+    const { Federation } = await import('./federation.ts');
+    const { CoordinatorStore } = await import('./store.ts');
+    const store = new CoordinatorStore(':memory:');
+    const fed = new Federation(secureTask(), new Float32Array(TINY_PARAMS), store, {}, () => 0);
+    const answer = fed.checkin({ clientId: 'client-keys-1', exampleCount: 5 });
+    if (answer.status !== 'assigned') throw new Error('not assigned');
+    fed.secureKeys(answer.roundId, await new SecAggClient(answer.secureAggregation!, 'client-keys-1').keys());
+    expect(fed.checkin({ clientId: 'client-keys-1', exampleCount: 5 })).toMatchObject({ status: 'wait', reason: expect.stringMatching(/securely aggregating/) });
+    fed.stop();
+    store.close();
+  });
+
+  it('aborts the round a restart interrupted (its secrets were in memory), and opens the next', async () => {
+    const { Federation } = await import('./federation.ts');
+    const { CoordinatorStore } = await import('./store.ts');
+    const store = new CoordinatorStore(':memory:');
+    const first = new Federation(secureTask(), new Float32Array(TINY_PARAMS), store, {}, () => 0);
+    const answer = first.checkin({ clientId: 'client-restart-1', exampleCount: 5 });
+    if (answer.status !== 'assigned') throw new Error('not assigned');
+    first.stop();
+    const restarted = new Federation(secureTask(), new Float32Array(TINY_PARAMS), store, {}, () => 0);
+    restarted.start();
+    expect(restarted.summary()).toMatchObject({ modelVersion: 0, round: { id: answer.roundId + 1 } });
+    restarted.stop();
+    store.close();
+  });
+});

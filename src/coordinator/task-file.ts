@@ -168,7 +168,7 @@ export function readSecureAggregation(value: unknown, task: { strategy: string; 
   if (task.privacy?.mode === 'local') throw new ValidationError('privacy.mode', 'with secure aggregation use "central": the clients add its noise between them (distributed DP), and no one sees a single update');
   if (task.privacy?.adaptiveClipping) throw new ValidationError('privacy.adaptiveClipping', 'adaptive clipping needs a bit from each update, which secure aggregation hides');
   if (task.codec !== 'f32') throw new ValidationError('training.codec', 'with secure aggregation the masked update travels as 32-bit words: set "f32"');
-  const neighbours = o.neighbours === undefined || o.neighbours === null ? null : readNumber(o, 'neighbours', { integer: true, min: 2, max: 1000 }, 'secureAggregation.neighbours');
+  const neighbours = o.neighbours === undefined || o.neighbours === null ? null : readNumber(o, 'neighbours', { integer: true, min: 2, max: 252 }, 'secureAggregation.neighbours');
   if (neighbours === null && maxAssignments(task.targetClients) > 255) throw new ValidationError('secureAggregation.neighbours', `a round of ${maxAssignments(task.targetClients)} places shares among everyone, and Shamir over GF(256) has at most 255 holders: set neighbours (SecAgg+), such as 32`);
   const clip = o.clipNorm === undefined ? task.privacy?.clipNorm : readNumber(o, 'clipNorm', { min: Number.MIN_VALUE, max: 1e6 }, 'secureAggregation.clipNorm');
   if (clip === undefined) throw new ValidationError('secureAggregation.clipNorm', 'is required (or privacy.clipNorm): it bounds what each client adds, and so the quantization');

@@ -132,6 +132,11 @@ export interface TaskSummary {
   metrics: MetricName[];
   labels: string[];
   modelVersion: number;
+  /**
+   * Secure aggregation: the coordinator only ever sums the round's masked updates. A client of such a task
+   * never trains offline nor queues a plain update: its update leaves only through a secure round.
+   */
+  secureAggregation?: { threshold: number; neighbours: number | null; curve: string };
   /** With differential privacy: the task's mechanism, the current model's ε, and whether its budget is spent. */
   privacy?: {
     mode: 'central' | 'local';
@@ -428,6 +433,16 @@ export function parseTaskSummary(value: unknown): TaskSummary {
     config: parseTrainingConfig(o.config),
     round,
     ...(o.privacy === undefined ? {} : { privacy: readSummaryPrivacy(o.privacy) }),
+    ...(o.secureAggregation === undefined ? {} : { secureAggregation: readSummarySecure(o.secureAggregation) }),
+  };
+}
+
+function readSummarySecure(value: unknown): NonNullable<TaskSummary['secureAggregation']> {
+  const o = asObject(value, 'secureAggregation');
+  return {
+    threshold: readNumber(o, 'threshold', { min: 0, max: 1 }, 'secureAggregation.threshold'),
+    neighbours: o.neighbours === null ? null : readNumber(o, 'neighbours', { integer: true, min: 1 }, 'secureAggregation.neighbours'),
+    curve: readString(o, 'curve', 'secureAggregation.curve'),
   };
 }
 

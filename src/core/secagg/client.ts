@@ -32,7 +32,12 @@ export class SecAggClient {
   constructor(
     readonly params: SecAggParams,
     readonly clientId: string,
-  ) {}
+  ) {
+    // What protects this client from the coordinator is not taken from it blindly: a sum of one, or secrets
+    // rebuilt from a minority of holders, would let it unmask this client.
+    if (!(params.minClients >= 2)) throw new SecAggRefusal('inconsistent', `a secure round of at least ${params.minClients} client would reveal one update`);
+    if (!(params.threshold > 0.5 && params.threshold <= 1)) throw new SecAggRefusal('inconsistent', `threshold ${params.threshold} must be over ½`);
+  }
 
   async keys(): Promise<KeysMessage> {
     this.encryption = await generateAgreementKey(this.params.curve);

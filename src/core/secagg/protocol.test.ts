@@ -160,3 +160,27 @@ describe('secure aggregation rounds', () => {
     expect(neighbourGraph(ids.slice(0, 4), null, [0, 1, 2, 3]).c0).toHaveLength(3);
   });
 });
+
+describe('a lying holder', () => {
+  it('is refused for a share at another holder\'s x, and shows when its share is off the polynomial', async () => {
+    const p = params();
+    const server = new SecAggServer(p);
+    const clients = [0, 1, 2, 3, 4].map((k) => new SecAggClient(p, `client-${k}`));
+    for (const c of clients) server.acceptKeys(await c.keys());
+    server.closeKeys();
+    for (const c of clients) server.acceptShares(await c.shares(server.rosterFor(c.clientId)));
+    server.closeShares();
+    for (const [k, c] of clients.entries()) server.acceptMasked(c.clientId, await c.maskedInput(server.inboxFor(c.clientId), update(k)));
+    server.closeMasked();
+    const messages = clients.map((c) => c.unmask(server.survivorsFor(c.clientId)));
+    const liar = messages[0]!;
+    const wrongX = { ...liar, selfMaskShares: liar.selfMaskShares.map((s, i) => (i === 0 ? { ...s, x: s.x === 1 ? 2 : 1 } : s)) };
+    expect(() => server.acceptUnmask(wrongX)).toThrow(/holds the share of .* at x =/);
+    // The right x, a wrong value: accepted, but the extra shares (5 holders, 3 needed) show it.
+    const flipped = { ...liar, selfMaskShares: liar.selfMaskShares.map((s) => ({ ...s, y: s.y.startsWith('A') ? `B${s.y.slice(1)}` : `A${s.y.slice(1)}` })) };
+    server.acceptUnmask(flipped);
+    for (const m of messages.slice(1)) server.acceptUnmask(m);
+    expect(await server.finish()).toBeNull();
+    expect(server.aborted).toMatch(/not on one polynomial/);
+  });
+});

@@ -9,7 +9,7 @@ import { addInto, dequantize, subtractInto } from './quantize.ts';
 import { checkPublicKey, expandSeed, fromBase64Url, importPrivateScalar, sharedSeed } from './crypto.ts';
 import { MASK_LABEL } from './client.ts';
 import { maskSign, neighbourGraph, SecAggRefusal, sharesNeeded, type Inbox, type KeysMessage, type Roster, type RosterEntry, type SecAggParams, type SecAggPhase, type SharesMessage, type UnmaskMessage } from './protocol.ts';
-import { combine, type Share } from './shamir.ts';
+import { combine, interpolateAt, type Share } from './shamir.ts';
 
 export interface SecAggResult {
   /** The sum of the survivors' (clipped, quantized) updates, scaled back. */
@@ -55,9 +55,16 @@ export class SecAggServer {
     return { keys: this.advertised.size, shares: this.sharesFrom.size, masked: this.maskedFrom.size, unmask: this.unmasks.size, done: this.unmasks.size, aborted: 0 }[this.current];
   }
 
-  acceptKeys(m: KeysMessage): void {
+  /** Whether the client has sent its keys this round. */
+  hasKeys(clientId: string): boolean {
+    return this.advertised.has(clientId);
+  }
+
+  acceptKeys(m: KeysMessage, maxClients = Infinity): void {
     this.expect('keys');
     if (this.advertised.has(m.clientId)) throw new SecAggRefusal('repeated', `${m.clientId} already sent its keys`);
+    // The quantization scale holds for at most maxClients inputs: no more may join.
+    if (this.advertised.size >= maxClients) throw new SecAggRefusal('too_few', `the round already has its ${maxClients} clients`);
     try {
       checkPublicKey(this.params.curve, fromBase64Url(m.encryptionKey));
       checkPublicKey(this.params.curve, fromBase64Url(m.maskKey));
@@ -72,7 +79,7 @@ export class SecAggServer {
   closeKeys(): void {
     this.expect('keys');
     if (!this.enough(this.advertised.size, 'keys')) return;
-    if (this.params.neighbours === null && this.advertised.size > 256) return this.abort('the full graph shares among at most 255 others: set neighbours (SecAgg+)');
+    if (this.params.neighbours === null && this.advertised.size > 255) return this.abort('the full graph shares among at most 255 others: set neighbours (SecAgg+)');
     const ids = [...this.advertised.keys()].sort();
     const clients: RosterEntry[] = ids.map((id, index) => ({ ...this.advertised.get(id)!, index }));
     this.roster = { clients, neighbours: neighbourGraph(ids, this.params.neighbours, this.shuffle(ids.length)) };
@@ -151,7 +158,11 @@ export class SecAggServer {
         seen.add(s.of);
         if (!mine.has(s.of) || !this.sharesFrom.has(s.of)) throw new SecAggRefusal('malformed', `${s.of} is not a neighbour in U2 of ${m.clientId}`);
         if (this.maskedFrom.has(s.of) !== wantAlive) throw new SecAggRefusal('malformed', `${s.of} ${wantAlive ? 'dropped: send its key share' : 'survived: send its seed share'}`);
-        if (!Number.isInteger(s.x) || s.x < 1 || s.x > 255 || typeof s.y !== 'string' || s.y.length !== 43) throw new SecAggRefusal('malformed', `the share of ${s.of} is not a 32-byte share`);
+        if (typeof s.y !== 'string' || s.y.length !== 43) throw new SecAggRefusal('malformed', `the share of ${s.of} is not a 32-byte share`);
+        // Each holder has one x: its place among the owner's neighbours, the owner itself last.
+        const holders = this.roster!.neighbours[s.of]!;
+        const x = s.of === m.clientId ? holders.length + 1 : holders.indexOf(m.clientId) + 1;
+        if (s.x !== x) throw new SecAggRefusal('malformed', `${m.clientId} holds the share of ${s.of} at x = ${x}, not ${s.x}`);
       }
     }
     this.unmasks.set(m.clientId, m);
@@ -161,6 +172,16 @@ export class SecAggServer {
   async finish(): Promise<SecAggResult | null> {
     this.expect('unmask');
     if (!this.enough(this.unmasks.size, 'unmask')) return null;
+    try {
+      return await this.unmaskSum();
+    } catch (e) {
+      if (!(e instanceof SecAggRefusal)) throw e;
+      this.abort(e.message);
+      return null;
+    }
+  }
+
+  private async unmaskSum(): Promise<SecAggResult | null> {
     const roster = this.roster!;
     const entry = new Map(roster.clients.map((c) => [c.clientId, c]));
     const sharesOf = new Map<string, Share[]>();
@@ -174,7 +195,14 @@ export class SecAggServer {
     const rebuild = (of: string): Uint8Array | null => {
       const shares = sharesOf.get(of) ?? [];
       const need = sharesNeeded(roster.neighbours[of]!.length + 1, this.params.threshold);
-      return shares.length >= need ? combine(shares.slice(0, need)) : null;
+      if (shares.length < need) return null;
+      // Shares beyond the threshold must lie on the same polynomials: a lying holder shows, and the round aborts rather than sum a wrong mask.
+      const basis = shares.slice(0, need);
+      for (const extra of shares.slice(need)) {
+        const expected = interpolateAt(basis, extra.x);
+        if (expected.some((b, i) => b !== extra.y[i])) throw new SecAggRefusal('inconsistent', `the shares of ${of} are not on one polynomial: a holder lied`);
+      }
+      return combine(basis);
     };
     const sum = this.maskedSum.slice();
     // The survivors' self masks.

@@ -56,13 +56,21 @@ export function split(secret: Uint8Array, n: number, threshold: number, random: 
 
 /** The secret from at least `threshold` shares (Lagrange interpolation at 0); more shares are fine, duplicates are refused. */
 export function combine(shares: readonly Share[]): Uint8Array {
+  return interpolateAt(shares, 0);
+}
+
+/**
+ * The polynomials through `shares` evaluated at `x`, byte by byte: at 0 the secret; at another holder's x,
+ * what that holder's share must be, so a share that is not on the polynomial (a lying holder) shows.
+ */
+export function interpolateAt(shares: readonly Share[], at: number): Uint8Array {
   if (shares.length === 0) throw new RangeError('no shares to combine');
   const length = shares[0]!.y.length;
   const xs = shares.map((s) => s.x);
   if (new Set(xs).size !== xs.length) throw new RangeError('two shares have the same x-coordinate');
   if (shares.some((s) => s.y.length !== length || !Number.isInteger(s.x) || s.x < 1 || s.x > 255)) throw new RangeError('shares of different lengths, or an x-coordinate outside 1–255');
-  // Lagrange basis at 0: l_i(0) = Π_{m≠i} x_m / (x_m ⊕ x_i) (subtraction is ⊕ in GF(2⁸)).
-  const basis = xs.map((xi, i) => xs.reduce((acc, xm, m) => (m === i ? acc : gfMul(acc, gfDiv(xm, xm ^ xi))), 1));
+  // Lagrange basis at `at`: l_i = Π_{m≠i} (at − x_m) / (x_i − x_m), subtraction being ⊕ in GF(2⁸).
+  const basis = xs.map((xi, i) => xs.reduce((acc, xm, m) => (m === i ? acc : gfMul(acc, gfDiv(at ^ xm, xi ^ xm))), 1));
   const secret = new Uint8Array(length);
   for (let j = 0; j < length; j++) {
     let acc = 0;
