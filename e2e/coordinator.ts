@@ -16,6 +16,8 @@ export interface RunningCoordinator {
   exited: Promise<number | string | null>;
   /** SIGKILL: no shutdown, as in a crash. Keeps the data directory. */
   kill(): Promise<void>;
+  /** Everything the process wrote to stdout and stderr so far (its logs). */
+  logs(): string;
   history(task?: string): Promise<HistoryPoint[]>;
   task(task?: string): Promise<TaskSummary>;
   stop(): Promise<void>;
@@ -33,12 +35,16 @@ export async function startCoordinator(env: Record<string, string> = {}, opts: S
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
+  let logs = '';
+  child.stdout!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
   const url = await waitForUrl(child);
   const get = async <T>(path: string): Promise<T> => (await (await fetch(url + path)).json()) as T;
   return {
     url,
     dataDir,
     exited,
+    logs: () => logs,
     async kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       await exited;

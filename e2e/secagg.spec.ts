@@ -61,5 +61,11 @@ test('five browsers aggregate securely while two of them leave mid-round', async
     const bytes = readFileSync(file);
     for (const m of masked) expect(bytes.indexOf(m.body!.subarray(1000, 1064)), `${file} holds a masked update`).toBe(-1);
   }
+  // Nor do its logs, in any form a log line could carry bytes.
+  const logs = coordinator.logs();
+  for (const m of masked) {
+    const slice = m.body!.subarray(1000, 1048);
+    for (const form of [slice.toString('base64'), slice.toString('hex'), Array.from(new Uint32Array(slice.buffer.slice(slice.byteOffset, slice.byteOffset + 48))).join(',')]) expect(logs.includes(form), 'the logs hold a masked update').toBe(false);
+  }
   for (const p of people.slice(0, 3)) await p.app.leave();
 });
