@@ -4,96 +4,61 @@
  * random phase): bytes a client sends and receives against the plaintext f32 upload, and the protocol's
  * compute time per client and at the coordinator (ECDH, Shamir, AES-CTR masks; training excluded). The full
  * graph up to 100 clients; 500 need SecAgg+ (32 neighbours: Shamir over GF(256) has at most 255 holders).
- * Runs the protocol objects in one process (core/secagg), as the coordinator and browsers run them.
+ * The clients run the protocol against the coordinator's own Federation in memory, as the simulator's
+ * secure rounds do (src/sim/secure-rounds.ts).
  */
 import os from 'node:os';
-import { SecAggClient } from '../src/core/secagg/client.ts';
-import { quantizationScale } from '../src/core/secagg/quantize.ts';
-import type { SecAggParams } from '../src/core/secagg/protocol.ts';
-import { SecAggServer } from '../src/core/secagg/server.ts';
+import { Federation } from '../src/coordinator/federation.ts';
+import { CoordinatorStore } from '../src/coordinator/store.ts';
+import { loadTaskFile } from '../src/coordinator/task-file.ts';
 import { maxFrameBytes } from '../src/core/update-frame.ts';
+import { runSecureRound, SECURE_PHASES, type SecureRoundReport } from '../src/sim/secure-rounds.ts';
 
-const PARAMETERS = Number(process.env.SECAGG_PARAMETERS ?? 20_490);
+const PARAMETERS = 20_490;
 const plaintext = maxFrameBytes(PARAMETERS * 4);
-const json = (v: unknown) => JSON.stringify(v).length;
-const PHASES = ['keys', 'shares', 'masked', 'unmask'] as const;
+const digits = loadTaskFile('tasks/digits.json');
 
-interface Row { clients: number; neighbours: number | null; dropout: number; up: number; down: number; clientMs: number; coordinatorMs: number; ok: boolean }
-
-async function run(clients: number, neighbours: number | null, dropout: number, seed: number): Promise<Row> {
-  const params: SecAggParams = { taskId: 'bench', roundId: 1, curve: 'P-256', length: PARAMETERS, bound: 1, scale: quantizationScale(1, clients), minClients: Math.ceil(clients / 2), threshold: 0.6, neighbours, noiseStd: 0 };
+async function run(clients: number, neighbours: number | null, dropout: number, seed: number): Promise<SecureRoundReport> {
   let r = seed;
-  const random = () => ((r = (r * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const server = new SecAggServer(params);
-  const people = Array.from({ length: clients }, (_, k) => ({ c: new SecAggClient(params, `client-${String(k).padStart(4, '0')}`), drop: random() < dropout ? PHASES[Math.floor(random() * 4)] : undefined, up: 0, down: 0, ms: 0 }));
-  const stays = (p: (typeof people)[number], phase: (typeof PHASES)[number]) => p.drop === undefined || PHASES.indexOf(p.drop) > PHASES.indexOf(phase);
-  const update = new Float32Array(PARAMETERS).map((_, i) => Math.sin(i) / 200);
-  let coordinatorMs = 0;
-  const onServer = async <T>(f: () => T | Promise<T>) => {
-    const t = performance.now();
-    const out = await f();
-    coordinatorMs += performance.now() - t;
-    return out;
+  const random = () => (r = (r * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  let now = 0;
+  const task = {
+    ...digits,
+    privacy: undefined,
+    rounds: { minClients: Math.ceil(clients / 2), targetClients: clients, deadlineMs: 60_000 },
+    secureAggregation: { threshold: 0.6, neighbours, curve: 'P-256' as const, clipNorm: 1, phaseMs: 1_000 },
+    training: { ...digits.training, codec: 'f32', clipNorm: 1 },
   };
-  const onClient = async <T>(p: (typeof people)[number], f: () => T | Promise<T>) => {
-    const t = performance.now();
-    const out = await f();
-    p.ms += performance.now() - t;
-    return out;
-  };
-  for (const p of people.filter((p) => stays(p, 'keys'))) {
-    const m = await onClient(p, () => p.c.keys());
-    p.up += json(m);
-    await onServer(() => server.acceptKeys(m));
+  const store = new CoordinatorStore(':memory:');
+  const federation = new Federation(task, new Float32Array(PARAMETERS), store, {}, () => now);
+  try {
+    const update = new Float32Array(PARAMETERS).map((_, i) => Math.sin(i) / 200);
+    const inputs = Array.from({ length: clients }, (_, k) => {
+      const clientId = `client-${String(k).padStart(4, '0')}`;
+      const answer = federation.checkin({ clientId, exampleCount: 10 });
+      if (answer.status !== 'assigned' || !answer.secureAggregation) throw new Error(`${clientId} was not assigned a secure round`);
+      return { clientId, params: answer.secureAggregation, update };
+    });
+    const drops = new Map(inputs.map((i) => [i.clientId, random() < dropout ? SECURE_PHASES[Math.floor(random() * 4)] : undefined]));
+    return await runSecureRound(federation, inputs, (id) => drops.get(id), { get now() { return now; }, jump: (to) => (now = Math.max(now, to)) });
+  } finally {
+    await federation.settle();
+    federation.stop();
+    store.close();
   }
-  await onServer(() => server.closeKeys());
-  if (server.phase === 'shares') {
-    for (const p of people.filter((p) => stays(p, 'shares'))) {
-      const roster = server.rosterFor(p.c.clientId);
-      p.down += json(roster);
-      const m = await onClient(p, () => p.c.shares(roster));
-      p.up += json(m);
-      await onServer(() => server.acceptShares(m));
-    }
-    await onServer(() => server.closeShares());
-  }
-  if (server.phase === 'masked') {
-    for (const p of people.filter((p) => stays(p, 'masked'))) {
-      const inbox = server.inboxFor(p.c.clientId);
-      p.down += json(inbox);
-      const masked = await onClient(p, () => p.c.maskedInput(inbox, update));
-      p.up += masked.byteLength;
-      await onServer(() => server.acceptMasked(p.c.clientId, masked));
-    }
-    await onServer(() => server.closeMasked());
-  }
-  let ok = false;
-  if (server.phase === 'unmask') {
-    for (const p of people.filter((p) => stays(p, 'unmask'))) {
-      const survivors = server.survivorsFor(p.c.clientId);
-      p.down += json(survivors);
-      const m = await onClient(p, () => p.c.unmask(survivors));
-      p.up += json(m);
-      await onServer(() => server.acceptUnmask(m));
-    }
-    ok = (await onServer(() => server.finish())) !== null;
-  }
-  const stayed = people.filter((p) => p.drop === undefined);
-  const mean = (f: (p: (typeof people)[number]) => number) => stayed.reduce((s, p) => s + f(p), 0) / stayed.length;
-  return { clients, neighbours, dropout, up: mean((p) => p.up), down: mean((p) => p.down), clientMs: mean((p) => p.ms), coordinatorMs, ok };
 }
 
-const rows: Row[] = [];
+const rows: { clients: number; neighbours: number | null; dropout: number; report: SecureRoundReport }[] = [];
 for (const [clients, neighbours] of [[10, null], [100, null], [100, 32], [500, 32]] as const) {
   for (const dropout of [0, 0.1, 0.3]) {
-    const row = await run(clients, neighbours, dropout, clients * 31 + dropout * 1000);
-    rows.push(row);
-    process.stderr.write(`${clients} clients, ${neighbours ?? 'all'} neighbours, ${dropout * 100} % dropout: ${(row.up / plaintext).toFixed(3)}× up, ${row.clientMs.toFixed(0)} ms a client, ${row.coordinatorMs.toFixed(0)} ms coordinator${row.ok ? '' : ' (aborted)'}\n`);
+    const report = await run(clients, neighbours, dropout, clients * 31 + dropout * 1000);
+    rows.push({ clients, neighbours, dropout, report });
+    process.stderr.write(`${clients} clients, ${neighbours ?? 'all'} neighbours, ${dropout * 100} % dropout: ${(report.bytesUp / plaintext).toFixed(3)}× up, ${report.clientMs.toFixed(0)} ms a client, ${report.coordinatorMs.toFixed(0)} ms coordinator${report.completed ? '' : ' (aborted)'}\n`);
   }
 }
 console.log(`\nSecure aggregation, an update of ${PARAMETERS.toLocaleString('en')} parameters (plaintext f32 frame ${(plaintext / 1000).toFixed(1)} kB); Node ${process.version}, ${os.cpus()[0]?.model ?? 'unknown CPU'} × ${os.cpus().length}; per client that stayed to the end\n`);
 console.log('| clients | neighbours | dropout | sent | vs plaintext | received | client compute | coordinator compute | round |');
 console.log('|---|---|---|---|---|---|---|---|---|');
-for (const r of rows) {
-  console.log(`| ${r.clients} | ${r.neighbours ?? 'all'} | ${r.dropout * 100} % | ${(r.up / 1000).toFixed(1)} kB | ${(r.up / plaintext).toFixed(3)}× | ${(r.down / 1000).toFixed(1)} kB | ${r.clientMs.toFixed(0)} ms | ${(r.coordinatorMs / 1000).toFixed(2)} s | ${r.ok ? 'summed' : 'aborted'} |`);
+for (const { clients, neighbours, dropout, report: r } of rows) {
+  console.log(`| ${clients} | ${neighbours ?? 'all'} | ${dropout * 100} % | ${(r.bytesUp / 1000).toFixed(1)} kB | ${(r.bytesUp / plaintext).toFixed(3)}× | ${(r.bytesDown / 1000).toFixed(1)} kB | ${r.clientMs.toFixed(0)} ms | ${(r.coordinatorMs / 1000).toFixed(2)} s | ${r.completed ? 'summed' : 'aborted'} |`);
 }
