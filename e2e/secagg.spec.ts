@@ -1,14 +1,19 @@
 /**
  * Secure aggregation with five browsers: one closes its tab right after sending its keys (before sharing
- * them), another right after sending its masked update. The round still completes with the four updates
- * that were sent, the new model moves by no more than the clip norm allows, and the coordinator's database
- * holds none of the masked updates it received (nor, so, any update). The exhaustive traffic audit runs on
- * every browser as on every federation test, with the protocol's messages on its closed list.
+ * them), another right after sending its masked update (before unmasking). The round still completes with
+ * the four masked updates that were sent, and the new model is the old one plus the mean of those four
+ * browsers' clipped updates, to the quantization step: the test reads each browser's update as the trainer
+ * worker hands it to the page (an init script listens to the worker's messages; nothing in the app exposes
+ * it) and clips it with the same code. The coordinator's database and logs hold none of the masked updates
+ * it received. The exhaustive traffic audit runs on every browser, the protocol's messages on its closed list.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { clipToNorm } from '../src/core/privacy/clip.ts';
+import { quantizationScale } from '../src/core/secagg/quantize.ts';
+import { maxAssignments } from '../src/coordinator/round-machine.ts';
 import { digitsTaskWithCodec } from './coordinator.ts';
-import { expect, joinedPeople, OFFLINE_ERRORS, test, type Participant } from './fixtures.ts';
+import { expect, OFFLINE_ERRORS, test, type Participant } from './fixtures.ts';
 
 const CLIP = 5;
 test.use({
@@ -20,11 +25,19 @@ test.use({
   },
 });
 
+/** Each browser's first trained update, as its trainer worker handed it to the page. */
+const updates = new Map<Participant, Float32Array>();
+async function readUpdate(p: Participant): Promise<void> {
+  const values = await p.page.evaluate(() => (window as unknown as { __coveyTrained: number[][] }).__coveyTrained[0] ?? null);
+  if (values) updates.set(p, Float32Array.from(values));
+}
+
 /** Closes the person's tab (their whole browser context) when it is about to send `step`, which never leaves. */
 function leaveBefore(p: Participant, step: string): Promise<void> {
   return new Promise((resolve) => {
     void p.context.route(`**/secagg/${step}`, async (route) => {
       await route.abort();
+      await readUpdate(p);
       await p.context.close();
       resolve();
     });
@@ -34,7 +47,28 @@ function leaveBefore(p: Participant, step: string): Promise<void> {
 test('five browsers aggregate securely while two of them leave mid-round', async ({ participant, coordinator }) => {
   test.setTimeout(9 * 60_000);
   // The two who leave see their last request fail as they go.
-  const people = await joinedPeople((opts) => participant({ ...opts, expectedConsoleErrors: OFFLINE_ERRORS }), coordinator.url, [0, 1, 2, 3, 4]);
+  const people: Participant[] = [];
+  for (const shard of [0, 1, 2, 3, 4]) {
+    const p = await participant({ expectedConsoleErrors: OFFLINE_ERRORS });
+    await p.context.addInitScript(() => {
+      // The test's own listener on the trainer's messages: it keeps a copy of each trained update.
+      const trained: number[][] = [];
+      (window as unknown as { __coveyTrained: number[][] }).__coveyTrained = trained;
+      const Native = window.Worker;
+      window.Worker = class extends Native {
+        constructor(url: string | URL, options?: WorkerOptions) {
+          super(url, options);
+          this.addEventListener('message', (e: MessageEvent<{ type?: string; delta?: ArrayBuffer }>) => {
+            if (e.data?.type === 'trained' && e.data.delta) trained.push(Array.from(new Float32Array(e.data.delta)));
+          });
+        }
+      };
+    });
+    await p.app.open(coordinator.url, `?shard=${shard}`);
+    expect(await p.app.loadSampleData()).toBe(500);
+    people.push(p);
+  }
+  for (const p of people) await p.app.join();
   const before = new Float32Array(await (await fetch(`${coordinator.url}/v1/tasks/digits/models/0/weights.bin`)).arrayBuffer());
   const leavers = [leaveBefore(people[4]!, 'shares'), leaveBefore(people[3]!, 'unmask')];
 
@@ -45,11 +79,21 @@ test('five browsers aggregate securely while two of them leave mid-round', async
   expect(v1).toMatchObject({ numClients: 4, clientLoss: null, federated: null });
   for (const p of people.slice(0, 3)) await expect.poll(() => p.app.contributions(), { timeout: 30_000 }).toBeGreaterThanOrEqual(1);
 
-  // The new model is the old one plus the mean of four updates clipped to S: it moved, by at most S.
+  // The new model is the old one plus the mean of the four survivors' clipped updates, to the quantization step.
+  for (const p of people.slice(0, 3)) await readUpdate(p);
+  const survivors = people.slice(0, 4).map((p) => updates.get(p));
+  expect(survivors.every((u) => u !== undefined)).toBe(true);
+  const clipped = survivors.map((u) => clipToNorm(u!, CLIP).values);
   const after = new Float32Array(await (await fetch(`${coordinator.url}/v1/tasks/digits/models/1/weights.bin`)).arrayBuffer());
-  const moved = Math.hypot(...after.map((w, i) => w - before[i]!));
-  expect(moved).toBeGreaterThan(0);
-  expect(moved).toBeLessThanOrEqual(CLIP * 1.0001);
+  const scale = quantizationScale(CLIP, maxAssignments(5));
+  let worst = 0;
+  for (let i = 0; i < after.length; i++) {
+    const mean = clipped.reduce((s, u) => s + u[i]!, 0) / 4;
+    // Each of the four rounds to within one step (1/scale); their mean too; then float32 rounding of the weight.
+    const allowed = 1 / scale + 2 ** -23 * (Math.abs(before[i]!) + Math.abs(mean) + Math.abs(after[i]!));
+    worst = Math.max(worst, Math.abs(after[i]! - before[i]! - mean) / allowed);
+  }
+  expect(worst, 'the model moved by the survivors\' mean, to the quantization step').toBeLessThanOrEqual(1);
 
   // What each browser sent: public keys, sealed shares, a masked vector and unmasking shares, never an update frame.
   const sent = people.flatMap((p) => p.requests);
