@@ -28,7 +28,7 @@ test.use({
 /** Each browser's first trained update, as its trainer worker handed it to the page. */
 const updates = new Map<Participant, Float32Array>();
 async function readUpdate(p: Participant): Promise<void> {
-  const values = await p.page.evaluate(() => (window as unknown as { __coveyTrained: number[][] }).__coveyTrained[0] ?? null);
+  const values = await p.page.evaluate(() => (window as unknown as { __coveyTrained?: number[][] }).__coveyTrained?.[0] ?? null);
   if (values) updates.set(p, Float32Array.from(values));
 }
 
@@ -112,4 +112,35 @@ test('five browsers aggregate securely while two of them leave mid-round', async
     for (const form of [slice.toString('base64'), slice.toString('hex'), Array.from(new Uint32Array(slice.buffer.slice(slice.byteOffset, slice.byteOffset + 48))).join(',')]) expect(logs.includes(form), 'the logs hold a masked update').toBe(false);
   }
   for (const p of people.slice(0, 3)) await p.app.leave();
+});
+
+test.describe('below the threshold', () => {
+  test.use({
+    coordinatorEnv: {
+      COVEY_TASKS_DIR: digitsTaskWithCodec('f32', undefined, { secureAggregation: { threshold: 0.6, clipNorm: CLIP, phaseS: 10 } }),
+      COVEY_MIN_CLIENTS: '3',
+      COVEY_TARGET_CLIENTS: '3',
+      COVEY_ROUND_DEADLINE_S: '400',
+    },
+  });
+
+  test('a secure round left with fewer than its minimum aborts, and the model stays', async ({ participant, coordinator }) => {
+    const people: Participant[] = [];
+    for (const shard of [5, 6, 7]) {
+      const p = await participant({ expectedConsoleErrors: OFFLINE_ERRORS });
+      await p.app.open(coordinator.url, `?shard=${shard}`);
+      expect(await p.app.loadSampleData()).toBe(500);
+      people.push(p);
+    }
+    for (const p of people) await p.app.join();
+    const firstRound = (await coordinator.task()).round!.id;
+    // One of the three leaves before sending its masked update: the masked phase closes with 2 of a minimum of 3.
+    await leaveBefore(people[2]!, 'masked');
+    await expect.poll(async () => (await coordinator.task()).round!.id, { timeout: 2 * 60_000, intervals: [1_000] }).toBeGreaterThan(firstRound);
+    expect((await coordinator.task()).modelVersion).toBe(0);
+    expect(await coordinator.history()).toHaveLength(1);
+    // The two who stayed were told, and count no contribution.
+    for (const p of people.slice(0, 2)) expect(await p.app.contributions()).toBe(0);
+    for (const p of people.slice(0, 2)) await p.app.leave();
+  });
 });

@@ -32,7 +32,7 @@ export async function runSecureRound(api: SecureApi, params: SecAggParams, clien
       const answer = (await step(path, { method: 'GET' })) as { pending?: boolean; phase?: string; aborted?: string } | null;
       if (!answer || answer.pending !== true) return answer;
       if (answer.phase === 'aborted') throw new Error(`the secure round aborted: ${answer.aborted ?? 'too few clients'}`);
-      if (answer.phase === 'done') throw new Error('the secure round ended without this client');
+      if (answer.phase === 'done' || answer.phase === 'closed') throw new Error(`the secure round ended without this client${answer.aborted ? `: ${answer.aborted}` : ''}`);
       await sleep(POLL_MS, signal);
     }
   };

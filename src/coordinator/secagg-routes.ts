@@ -4,7 +4,8 @@
  * the client the token was issued to. A message out of phase, repeated or malformed is refused `409
  * secagg_<reason>` (400 for a body that does not parse). A step not ready yet (the roster before the keys
  * phase closes) answers `202 {pending: true, phase, …}` with the round's status: clients poll on it (a 4xx
- * would be logged as an error by browsers at every poll), and stop when the phase is `aborted` or `done`.
+ * would be logged as an error by browsers at every poll), and stop when the phase is `aborted` or `done`,
+ * or `closed` (the round ended while they waited).
  */
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseKeysMessage, parseSharesMessage, parseUnmaskMessage } from '../core/secagg/protocol.ts';
@@ -39,8 +40,11 @@ export function registerSecAggRoutes(app: FastifyInstance, deps: SecAggRouteDeps
     try {
       return get();
     } catch (e) {
-      if (!(e instanceof ApiFailure) || e.code !== 'secagg_wrong_phase') throw e;
-      return reply.code(202).send({ pending: true, ...federation.secureStatus(round) });
+      if (!(e instanceof ApiFailure)) throw e;
+      if (e.code === 'secagg_wrong_phase') return reply.code(202).send({ pending: true, ...federation.secureStatus(round) });
+      // The round ended (summed, or aborted and replaced) while the client waited: say so in the same shape.
+      if (e.code === 'round_closed') return reply.code(202).send({ pending: true, phase: 'closed', aborted: e.message });
+      throw e;
     }
   };
   const ctx = (req: { params: { task: string; round: string }; headers: { authorization?: string } }) => ({

@@ -132,6 +132,8 @@ describe('secure aggregation over HTTP', () => {
     await call(people[0]!, 'POST', 'shares', await people[0]!.client.shares(roster));
     await expect.poll(async () => ((await (await fetch(`${base}/v1/tasks/tiny`)).json()) as { round: { id: number } }).round.id, { timeout: 10_000 }).toBe(2);
     expect(((await (await fetch(`${base}/v1/tasks/tiny`)).json()) as { modelVersion: number }).modelVersion).toBe(0);
+    // A client still waiting on the old round is told it ended, in the shape it polls on.
+    expect(await call(people[0]!, 'GET', 'inbox')).toMatchObject({ status: 202, body: { pending: true, phase: 'closed' } });
   });
 });
 
