@@ -1,4 +1,5 @@
 import type { Page } from '@playwright/test';
+import { digitsTaskWithCodec } from './coordinator.ts';
 import { serveStatic, type StaticSite } from './static-site.ts';
 import { expect, test } from './fixtures.ts';
 
@@ -72,6 +73,40 @@ it('a site whose origin the task does not allow is refused with a clear error', 
   });
   expect(preflight.status).toBe(403);
   expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+});
+
+it.describe('a task that aggregates securely', () => {
+  it.use({
+    coordinatorEnv: async ({ site }, use) => {
+      await use({ COVEY_TASKS_DIR: digitsTaskWithCodec('f32', undefined, { secureAggregation: { threshold: 0.6, clipNorm: 5, phaseS: 15 } }), COVEY_ALLOWED_ORIGINS: site.origin, COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' });
+    },
+  });
+
+  it('the embedded SDK takes part in a secure round with two PWA clients, and lists its masked upload', async ({ participant, coordinator, site }) => {
+    const host = await participant();
+    await host.page.goto(`${site.origin}/?coordinator=${encodeURIComponent(coordinator.url)}&shard=4`);
+    await expect(host.page.locator('#status')).toContainText('Connected to "Handwritten digits"');
+    await host.page.locator('#add').click();
+    await expect(host.page.locator('#count')).toHaveText('500');
+    const pwa = [];
+    for (const shard of [5, 6]) {
+      const p = await participant();
+      await p.app.open(coordinator.url, `?shard=${shard}`);
+      await p.app.loadSampleData();
+      pwa.push(p);
+    }
+    await host.page.locator('#join').click();
+    for (const p of pwa) await p.app.join();
+    await expect(host.page.locator('#contributions')).toHaveText('1', { timeout: 180_000 });
+    await expect.poll(async () => (await coordinator.history())[1]?.numClients, { timeout: 60_000 }).toBe(3);
+    // The SDK's upload record: the masked vector, one word per parameter, in the sum of three.
+    const { parameterCount } = await coordinator.task();
+    await expect(host.page.locator('#uploads li').first()).toContainText(`${parameterCount * 4} bytes (secagg), in the sum of 3`);
+    // Its update left only masked: no plain update frame from any of them.
+    expect([host, ...pwa].flatMap((p) => p.requests).some((r) => r.url.includes('/updates/'))).toBe(false);
+    await host.page.locator('#leave').click();
+    for (const p of pwa) await p.app.leave();
+  });
 });
 
 function countExamples(page: Page): Promise<number> {
