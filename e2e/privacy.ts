@@ -137,7 +137,7 @@ const JSON_BODIES: readonly { path: RegExp; shape: Shape }[] = [
   },
   { path: /^\/v1\/tasks\/[^/]+\/checkin$/, shape: { clientId: 'string', exampleCount: 'number', backend: 'string' } },
   // Secure aggregation (src/core/secagg/protocol.ts): public keys, sealed shares, and the shares that unmask the sum.
-  { path: /^\/v1\/tasks\/[^/]+\/rounds\/\d+\/secagg\/keys$/, shape: { clientId: 'string', encryptionKey: 'string', maskKey: 'string' } },
+  { path: /^\/v1\/tasks\/[^/]+\/rounds\/\d+\/secagg\/keys$/, shape: { clientId: 'string', keys: [{ curve: 'string', encryptionKey: 'string', maskKey: 'string' }] } },
   { path: /^\/v1\/tasks\/[^/]+\/rounds\/\d+\/secagg\/shares$/, shape: { clientId: 'string', boxes: [{ to: 'string', box: 'string' }] } },
   { path: /^\/v1\/tasks\/[^/]+\/rounds\/\d+\/secagg\/unmask$/, shape: { clientId: 'string', selfMaskShares: [{ of: 'string', x: 'number', y: 'string' }], keyShares: [{ of: 'string', x: 'number', y: 'string' }] } },
 ];

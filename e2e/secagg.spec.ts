@@ -77,6 +77,9 @@ test('five browsers aggregate securely while two of them leave mid-round', async
   const v1 = (await coordinator.history())[1]!;
   // Keys from 5, shares from 4 (one left), masked updates from 4 (one more left after sending its own): 4 summed.
   expect(v1).toMatchObject({ numClients: 4, clientLoss: null, federated: null });
+  // Every browser here has X25519 (Chromium ≥ 133), so the round agreed on it rather than P-256.
+  const keys = people[0]!.requests.find((r) => r.url.endsWith('/secagg/keys'))!;
+  expect((JSON.parse(keys.body!.toString()) as { keys: { curve: string }[] }).keys.map((k) => k.curve).sort()).toEqual(['P-256', 'X25519']);
   for (const p of people.slice(0, 3)) await expect.poll(() => p.app.contributions(), { timeout: 30_000 }).toBeGreaterThanOrEqual(1);
 
   // The new model is the old one plus the mean of the four survivors' clipped updates, to the quantization step.

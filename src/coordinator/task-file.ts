@@ -34,7 +34,7 @@ import type { ExampleBatch } from '../model/tf-model.ts';
 import { buildModel, type ModelSource } from '../model/models.ts';
 import { privateTrainingConfig, type PrivacyPolicy, type SecureAggregationPolicy, type TaskDefinition } from './task.ts';
 import { maxAssignments } from './round-machine.ts';
-import { CURVES } from '../core/secagg/protocol.ts';
+import { CURVE_CHOICES } from '../core/secagg/protocol.ts';
 
 /** Reads and checks a task file; relative paths in it are resolved against its folder. */
 export function loadTaskFile(path: string): TaskDefinition {
@@ -157,7 +157,7 @@ function readAdaptiveClipping(value: unknown, mode: PrivacyPolicy['mode'], noise
 }
 
 /**
- * `{"threshold": 0.6, "neighbours": null, "curve": "P-256", "clipNorm": 1, "phaseS": 30}`. The coordinator sees
+ * `{"threshold": 0.6, "neighbours": null, "curve": "auto", "clipNorm": 1, "phaseS": 30}`. The coordinator sees
  * only the sum, so what needs single updates is refused: a robust strategy, strategy-level clipping, adaptive
  * clipping (a bit per update), local DP (with secure aggregation the clients add central DP's noise between
  * them). The masked vector travels as 32-bit words whatever the codec, so the codec must be f32.
@@ -176,7 +176,7 @@ export function readSecureAggregation(value: unknown, task: { strategy: string; 
   return {
     threshold: readOptionalNumber(o, 'threshold', { min: 0.51, max: 1 }, 'secureAggregation.threshold') ?? 0.6,
     neighbours,
-    curve: o.curve === undefined ? 'P-256' : readOneOf(o, 'curve', CURVES, 'secureAggregation.curve'),
+    curve: o.curve === undefined ? 'auto' : readOneOf(o, 'curve', CURVE_CHOICES, 'secureAggregation.curve'),
     clipNorm: clip,
     phaseMs: (readOptionalNumber(o, 'phaseS', { min: 1, max: 3600 }, 'secureAggregation.phaseS') ?? 30) * 1000,
   };

@@ -1,5 +1,5 @@
 import type { AdaptiveClipping } from '../core/privacy/adaptive-clip.ts';
-import type { Curve } from '../core/secagg/protocol.ts';
+import type { CurveChoice } from '../core/secagg/protocol.ts';
 import type * as tf from '@tensorflow/tfjs';
 import type { InputSpec } from '../core/features.ts';
 import type { TaskId } from '../core/ids.ts';
@@ -83,7 +83,8 @@ export interface SecureAggregationPolicy {
   threshold: number;
   /** Neighbours per client (SecAgg+), or null for everyone (up to 255 clients a round). */
   neighbours: number | null;
-  curve: Curve;
+  /** `auto`: X25519 when every client of a round offers it, P-256 otherwise; or one curve for every round. */
+  curve: CurveChoice;
   /** The L2 norm clients clip to (with privacy, its clip norm); bounds every coordinate, and so the quantization. */
   clipNorm: number;
   /** Each phase after the first waits this long at most for the clients still expected. */

@@ -6,7 +6,7 @@
  */
 import { addInto, quantize, subtractInto } from './quantize.ts';
 import { expandSeed, fromBase64Url, generateAgreementKey, open, privateScalar, seal, sharedSeed, toBase64Url, type AgreementKey } from './crypto.ts';
-import { boxLabel, maskSign, SecAggRefusal, sharesNeeded, type Inbox, type KeysMessage, type Roster, type SecAggParams, type SharesMessage, type UnmaskMessage } from './protocol.ts';
+import { boxLabel, maskSign, SecAggRefusal, sharesNeeded, type Curve, type Inbox, type KeysMessage, type Roster, type SecAggParams, type SharesMessage, type UnmaskMessage } from './protocol.ts';
 import { split } from './shamir.ts';
 import { addGaussianNoise, SecureUniforms } from '../privacy/noise.ts';
 
@@ -23,6 +23,8 @@ interface Held {
 export class SecAggClient {
   private encryption!: AgreementKey;
   private mask!: AgreementKey;
+  /** Key pairs per curve offered, until the roster says which the round uses. */
+  private readonly offered = new Map<Curve, { encryption: AgreementKey; mask: AgreementKey }>();
   private roster: Roster | undefined;
   private selfSeed: Uint8Array | undefined;
   /** Shares this client holds, by the owner's id. */
@@ -39,21 +41,35 @@ export class SecAggClient {
     if (!(params.threshold > 0.5 && params.threshold <= 1)) throw new SecAggRefusal('inconsistent', `threshold ${params.threshold} must be over ½`);
   }
 
+  /** Phase 0: fresh key pairs on the round's curve, or with `auto` on P-256 and, where this runtime has it, X25519. */
   async keys(): Promise<KeysMessage> {
-    this.encryption = await generateAgreementKey(this.params.curve);
-    this.mask = await generateAgreementKey(this.params.curve);
-    return { clientId: this.clientId, encryptionKey: toBase64Url(this.encryption.publicKey), maskKey: toBase64Url(this.mask.publicKey) };
+    const curves: Curve[] = this.params.curve === 'auto' ? ['P-256', 'X25519'] : [this.params.curve];
+    for (const curve of curves) {
+      try {
+        this.offered.set(curve, { encryption: await generateAgreementKey(curve), mask: await generateAgreementKey(curve) });
+      } catch (e) {
+        // A runtime without X25519 offers P-256 only; the round then agrees on P-256.
+        if (curve === 'P-256' || this.params.curve !== 'auto') throw e;
+      }
+    }
+    const keys = [...this.offered].map(([curve, k]) => ({ curve, encryptionKey: toBase64Url(k.encryption.publicKey), maskKey: toBase64Url(k.mask.publicKey) }));
+    return { clientId: this.clientId, keys };
   }
 
   /** Phase 1: shares of the self-mask seed and of the mask key, sealed for each neighbour. */
   async shares(roster: Roster): Promise<SharesMessage> {
+    const pair = this.offered.get(roster.curve);
+    if (!pair) throw new SecAggRefusal('inconsistent', `the roster agreed on ${roster.curve}, which this client did not offer`);
     const me = roster.clients.find((c) => c.clientId === this.clientId);
-    if (!me || me.encryptionKey !== toBase64Url(this.encryption.publicKey) || me.maskKey !== toBase64Url(this.mask.publicKey)) {
+    if (!me || me.encryptionKey !== toBase64Url(pair.encryption.publicKey) || me.maskKey !== toBase64Url(pair.mask.publicKey)) {
       throw new SecAggRefusal('inconsistent', 'the roster does not carry this client with its own keys');
     }
     if (roster.clients.length < this.params.minClients) throw new SecAggRefusal('too_few', `the roster has ${roster.clients.length} clients, fewer than ${this.params.minClients}`);
-    const neighbours = this.neighboursIn(roster);
     this.roster = roster;
+    const neighbours = this.neighboursIn(roster);
+    this.encryption = pair.encryption;
+    this.mask = pair.mask;
+    this.offered.clear();
     this.selfSeed = crypto.getRandomValues(new Uint8Array(SEED_BYTES));
     // The holders are the neighbours and this client itself (its own share counts when it survives), as in Bonawitz et al.
     const holders = neighbours.length + 1;

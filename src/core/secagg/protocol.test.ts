@@ -5,7 +5,7 @@ import { SecAggServer } from './server.ts';
 
 const LENGTH = 50;
 /** A power-of-two scale and updates on its grid: quantization is exact, so the sum can be checked to the bit. */
-const params = (over: Partial<SecAggParams> = {}): SecAggParams => ({ taskId: 'digits', roundId: 7, curve: 'P-256', length: LENGTH, bound: 1, scale: 2 ** 20, minClients: 3, threshold: 0.6, neighbours: null, noiseStd: 0, ...over });
+const params = (over: Partial<SecAggParams> = {}): SecAggParams => ({ taskId: 'digits', roundId: 7, curve: 'auto', length: LENGTH, bound: 1, scale: 2 ** 20, minClients: 3, threshold: 0.6, neighbours: null, noiseStd: 0, ...over });
 const update = (k: number) => Float32Array.from({ length: LENGTH }, (_, i) => (((k * 31 + i * 7) % 200) - 100) / 2 ** 10);
 
 type DropAt = 'keys' | 'shares' | 'masked' | 'unmask';
@@ -106,8 +106,11 @@ describe('secure aggregation rounds', () => {
     const keys = await Promise.all(clients.map((c) => c.keys()));
     for (const k of keys.slice(0, 3)) server.acceptKeys(k);
     expect(await reason(() => server.acceptKeys(keys[0]!))).toBe('repeated');
-    expect(await reason(() => server.acceptKeys({ ...keys[3]!, maskKey: 'AAAA' }))).toBe('malformed');
-    expect(await reason(() => server.acceptKeys({ ...keys[3]!, maskKey: keys[3]!.encryptionKey }))).toBe('malformed');
+    const p256 = keys[3]!.keys[0]!;
+    expect(await reason(() => server.acceptKeys({ ...keys[3]!, keys: [{ ...p256, maskKey: 'AAAA' }] }))).toBe('malformed');
+    expect(await reason(() => server.acceptKeys({ ...keys[3]!, keys: [{ ...p256, maskKey: p256.encryptionKey }] }))).toBe('malformed');
+    expect(await reason(() => server.acceptKeys({ ...keys[3]!, keys: keys[3]!.keys.filter((k) => k.curve === 'X25519') }))).toBe('malformed'); // P-256 is required
+    expect(await reason(() => server.acceptKeys({ ...keys[3]!, keys: [p256, p256] }))).toBe('malformed');
     expect(await reason(() => server.acceptMasked('client-0', new Uint32Array(LENGTH)))).toBe('wrong_phase');
     expect(await reason(() => server.rosterFor('client-0'))).toBe('wrong_phase');
     server.closeKeys();
@@ -182,5 +185,26 @@ describe('a lying holder', () => {
     for (const m of messages.slice(1)) server.acceptUnmask(m);
     expect(await server.finish()).toBeNull();
     expect(server.aborted).toMatch(/not on one polynomial/);
+  });
+});
+
+describe('the round\'s curve', () => {
+  it('is X25519 when everyone offers it, P-256 when one client cannot, and what the task forces otherwise', async () => {
+    const roster = async (p: SecAggParams, drop?: (m: Awaited<ReturnType<SecAggClient['keys']>>) => typeof m) => {
+      const server = new SecAggServer(p);
+      const clients = [0, 1, 2].map((k) => new SecAggClient(p, `client-${k}`));
+      for (const [k, c] of clients.entries()) {
+        const m = await c.keys();
+        server.acceptKeys(k === 0 && drop ? drop(m) : m);
+      }
+      server.closeKeys();
+      return server.rosterFor('client-1').curve;
+    };
+    expect(await roster(params())).toBe('X25519');
+    // One runtime without X25519 offers P-256 only: the whole round agrees on P-256.
+    expect(await roster(params(), (m) => ({ ...m, keys: m.keys.filter((k) => k.curve === 'P-256') }))).toBe('P-256');
+    expect(await roster(params({ curve: 'P-256' }))).toBe('P-256');
+    // And the round completes on either.
+    expect((await round(4, {}, params({ curve: 'P-256' }))).result!.quantizedSum).toEqual(expectedSum([0, 1, 2, 3]));
   });
 });

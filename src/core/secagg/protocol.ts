@@ -21,11 +21,14 @@ import { ValidationError, asObject, readNumber, readOneOf, readString, type Fiel
 /** Key agreement curves: P-256 everywhere; X25519 where every participant's runtime has it. */
 export type Curve = 'P-256' | 'X25519';
 export const CURVES: readonly Curve[] = ['P-256', 'X25519'];
+/** A round's curve: one of them, or `auto`: X25519 when every client of the round offered it, P-256 otherwise. */
+export type CurveChoice = Curve | 'auto';
+export const CURVE_CHOICES: readonly CurveChoice[] = ['auto', 'P-256', 'X25519'];
 
 export interface SecAggParams {
   taskId: string;
   roundId: number;
-  curve: Curve;
+  curve: CurveChoice;
   /** Words in the vector (the model's parameter count). */
   length: number;
   /** A coordinate's bound c: values are clamped to [−c, c] before quantization. */
@@ -42,18 +45,29 @@ export interface SecAggParams {
   noiseStd: number;
 }
 
-export interface KeysMessage {
-  clientId: string;
-  /** Base64url public keys. */
+/** A client's two public keys on one curve, base64url. */
+export interface CurveKeys {
+  curve: Curve;
   encryptionKey: string;
   maskKey: string;
 }
 
-export interface RosterEntry extends KeysMessage {
+/** Keys on each curve the client can use (P-256 always; X25519 where its runtime has it). */
+export interface KeysMessage {
+  clientId: string;
+  keys: CurveKeys[];
+}
+
+export interface RosterEntry {
+  clientId: string;
   index: number;
+  encryptionKey: string;
+  maskKey: string;
 }
 
 export interface Roster {
+  /** The curve the round agreed on: every key below is on it. */
+  curve: Curve;
   clients: RosterEntry[];
   /** Per client id, its neighbours' ids (sorted by index). */
   neighbours: Record<string, string[]>;
@@ -143,7 +157,12 @@ const readId = (o: Fields, key: string, path: string): string => {
 
 export function parseKeysMessage(body: unknown): KeysMessage {
   const o = asObject(body, 'keys');
-  return { clientId: readId(o, 'clientId', 'clientId'), encryptionKey: readB64(o, 'encryptionKey', 'encryptionKey'), maskKey: readB64(o, 'maskKey', 'maskKey') };
+  const keys = readList(o.keys, 'keys', CURVES.length).map((k, i) => {
+    const e = asObject(k, `keys[${i}]`);
+    return { curve: readOneOf(e, 'curve', CURVES, `keys[${i}].curve`), encryptionKey: readB64(e, 'encryptionKey', `keys[${i}].encryptionKey`), maskKey: readB64(e, 'maskKey', `keys[${i}].maskKey`) };
+  });
+  if (new Set(keys.map((k) => k.curve)).size !== keys.length) throw new ValidationError('keys', 'one entry per curve');
+  return { clientId: readId(o, 'clientId', 'clientId'), keys };
 }
 
 export function parseSharesMessage(body: unknown): SharesMessage {
@@ -174,7 +193,7 @@ export function parseRoster(body: unknown): Roster {
   const n = asObject(o.neighbours, 'neighbours');
   const neighbours: Record<string, string[]> = {};
   for (const [id, list] of Object.entries(n)) neighbours[id] = readList(list, `neighbours.${id}`, 100_000).map((v) => String(v));
-  return { clients, neighbours };
+  return { curve: readOneOf(o, 'curve', CURVES, 'curve'), clients, neighbours };
 }
 
 export function parseInbox(body: unknown): Inbox {
@@ -194,7 +213,7 @@ export function parseSecAggParams(value: unknown): SecAggParams {
   return {
     taskId: readString(o, 'taskId', 'secureAggregation.taskId'),
     roundId: readNumber(o, 'roundId', { integer: true, min: 0 }, 'secureAggregation.roundId'),
-    curve: readOneOf(o, 'curve', CURVES, 'secureAggregation.curve'),
+    curve: readOneOf(o, 'curve', CURVE_CHOICES, 'secureAggregation.curve'),
     length: readNumber(o, 'length', { integer: true, min: 1, max: 1e9 }, 'secureAggregation.length'),
     bound: readNumber(o, 'bound', { min: Number.MIN_VALUE }, 'secureAggregation.bound'),
     scale: readNumber(o, 'scale', { min: Number.MIN_VALUE }, 'secureAggregation.scale'),

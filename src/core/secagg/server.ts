@@ -8,7 +8,7 @@
 import { addInto, dequantize, subtractInto } from './quantize.ts';
 import { checkPublicKey, expandSeed, fromBase64Url, importPrivateScalar, sharedSeed } from './crypto.ts';
 import { MASK_LABEL } from './client.ts';
-import { maskSign, neighbourGraph, SecAggRefusal, sharesNeeded, type Inbox, type KeysMessage, type Roster, type RosterEntry, type SecAggParams, type SecAggPhase, type SharesMessage, type UnmaskMessage } from './protocol.ts';
+import { maskSign, neighbourGraph, SecAggRefusal, sharesNeeded, type Curve, type Inbox, type KeysMessage, type Roster, type RosterEntry, type SecAggParams, type SecAggPhase, type SharesMessage, type UnmaskMessage } from './protocol.ts';
 import { combine, interpolateAt, type Share } from './shamir.ts';
 
 export interface SecAggResult {
@@ -65,14 +65,21 @@ export class SecAggServer {
     if (this.advertised.has(m.clientId)) throw new SecAggRefusal('repeated', `${m.clientId} already sent its keys`);
     // The quantization scale holds for at most maxClients inputs: no more may join.
     if (this.advertised.size >= maxClients) throw new SecAggRefusal('too_few', `the round already has its ${maxClients} clients`);
-    try {
-      checkPublicKey(this.params.curve, fromBase64Url(m.encryptionKey));
-      checkPublicKey(this.params.curve, fromBase64Url(m.maskKey));
-    } catch {
-      throw new SecAggRefusal('malformed', `keys are not ${this.params.curve} public keys`);
+    // With `auto` every client offers P-256 (every runtime has it), X25519 too where it can; otherwise the round's curve.
+    const required: Curve = this.params.curve === 'auto' ? 'P-256' : this.params.curve;
+    if (!m.keys.some((k) => k.curve === required)) throw new SecAggRefusal('malformed', `keys on ${required} are required`);
+    if (new Set(m.keys.map((k) => k.curve)).size !== m.keys.length) throw new SecAggRefusal('malformed', 'one set of keys per curve');
+    for (const k of m.keys) {
+      if (this.params.curve !== 'auto' && k.curve !== this.params.curve) throw new SecAggRefusal('malformed', `this round uses ${this.params.curve} only`);
+      try {
+        checkPublicKey(k.curve, fromBase64Url(k.encryptionKey));
+        checkPublicKey(k.curve, fromBase64Url(k.maskKey));
+      } catch {
+        throw new SecAggRefusal('malformed', `keys are not ${k.curve} public keys`);
+      }
+      if (k.encryptionKey === k.maskKey) throw new SecAggRefusal('malformed', 'the two keys must differ');
     }
-    if (m.encryptionKey === m.maskKey) throw new SecAggRefusal('malformed', 'the two keys must differ');
-    this.advertised.set(m.clientId, { clientId: m.clientId, encryptionKey: m.encryptionKey, maskKey: m.maskKey });
+    this.advertised.set(m.clientId, { clientId: m.clientId, keys: m.keys.map((k) => ({ ...k })) });
   }
 
   /** Ends phase 0: the roster of U1, with each client's neighbours. */
@@ -81,8 +88,14 @@ export class SecAggServer {
     if (!this.enough(this.advertised.size, 'keys')) return;
     if (this.params.neighbours === null && this.advertised.size > 255) return this.abort('the full graph shares among at most 255 others: set neighbours (SecAgg+)');
     const ids = [...this.advertised.keys()].sort();
-    const clients: RosterEntry[] = ids.map((id, index) => ({ ...this.advertised.get(id)!, index }));
-    this.roster = { clients, neighbours: neighbourGraph(ids, this.params.neighbours, this.shuffle(ids.length)) };
+    // One curve for the round: X25519 when every client offered it (with `auto`), else P-256.
+    const everyone = (curve: Curve) => ids.every((id) => this.advertised.get(id)!.keys.some((k) => k.curve === curve));
+    const curve: Curve = this.params.curve !== 'auto' ? this.params.curve : everyone('X25519') ? 'X25519' : 'P-256';
+    const clients: RosterEntry[] = ids.map((id, index) => {
+      const k = this.advertised.get(id)!.keys.find((x) => x.curve === curve)!;
+      return { clientId: id, index, encryptionKey: k.encryptionKey, maskKey: k.maskKey };
+    });
+    this.roster = { curve, clients, neighbours: neighbourGraph(ids, this.params.neighbours, this.shuffle(ids.length)) };
     this.current = 'shares';
   }
 
@@ -216,7 +229,7 @@ export class SecAggServer {
       if (this.maskedFrom.has(v)) continue;
       const scalar = rebuild(v);
       if (!scalar) return this.abort(`too few shares to rebuild the key of ${v}, who dropped`), null;
-      const key = await importPrivateScalar(this.params.curve, scalar, fromBase64Url(entry.get(v)!.maskKey)).catch(() => null);
+      const key = await importPrivateScalar(roster.curve, scalar, fromBase64Url(entry.get(v)!.maskKey)).catch(() => null);
       if (!key) return this.abort(`the key rebuilt for ${v} is not its key`), null;
       for (const u of roster.neighbours[v]!) {
         if (!this.maskedFrom.has(u)) continue;
