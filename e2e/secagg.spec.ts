@@ -2,7 +2,7 @@
  * Secure aggregation with five browsers: one closes its tab right after sending its keys (before sharing
  * them), another right after sending its masked update (before unmasking). The round still completes with
  * the four masked updates that were sent, and the new model is the old one plus the mean of those four
- * browsers' clipped updates, to the quantization step: the test reads each browser's update as the trainer
+ * browsers' clipped, quantized updates, to the bit: the test reads each browser's update as the trainer
  * worker hands it to the page (an init script listens to the worker's messages; nothing in the app exposes
  * it) and clips it with the same code. The coordinator's database and logs hold none of the masked updates
  * it received. The exhaustive traffic audit runs on every browser, the protocol's messages on its closed list.
@@ -10,7 +10,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { clipToNorm } from '../src/core/privacy/clip.ts';
-import { quantizationScale } from '../src/core/secagg/quantize.ts';
+import { addInto, dequantize, quantizationScale, quantize } from '../src/core/secagg/quantize.ts';
+import { applyDelta } from '../src/core/vector.ts';
+import { asWeights } from '../src/core/ids.ts';
 import { maxAssignments } from '../src/coordinator/round-machine.ts';
 import { digitsTaskWithCodec } from './coordinator.ts';
 import { expect, OFFLINE_ERRORS, test, type Participant } from './fixtures.ts';
@@ -82,21 +84,18 @@ test('five browsers aggregate securely while two of them leave mid-round', async
   expect((JSON.parse(keys.body!.toString()) as { keys: { curve: string }[] }).keys.map((k) => k.curve).sort()).toEqual(['P-256', 'X25519']);
   for (const p of people.slice(0, 3)) await expect.poll(() => p.app.contributions(), { timeout: 30_000 }).toBeGreaterThanOrEqual(1);
 
-  // The new model is the old one plus the mean of the four survivors' clipped updates, to the quantization step.
+  // The new model is, to the bit, the old one plus the mean of the four survivors' clipped updates as
+  // quantized in Z_(2^32): computed here from the browsers' own updates, the coordinator's arithmetic replayed.
   for (const p of people.slice(0, 3)) await readUpdate(p);
   const survivors = people.slice(0, 4).map((p) => updates.get(p));
   expect(survivors.every((u) => u !== undefined)).toBe(true);
-  const clipped = survivors.map((u) => clipToNorm(u!, CLIP).values);
-  const after = new Float32Array(await (await fetch(`${coordinator.url}/v1/tasks/digits/models/1/weights.bin`)).arrayBuffer());
   const scale = quantizationScale(CLIP, maxAssignments(5));
-  let worst = 0;
-  for (let i = 0; i < after.length; i++) {
-    const mean = clipped.reduce((s, u) => s + u[i]!, 0) / 4;
-    // Each of the four rounds to within one step (1/scale); their mean too; then float32 rounding of the weight.
-    const allowed = 1 / scale + 2 ** -23 * (Math.abs(before[i]!) + Math.abs(mean) + Math.abs(after[i]!));
-    worst = Math.max(worst, Math.abs(after[i]! - before[i]! - mean) / allowed);
-  }
-  expect(worst, 'the model moved by the survivors\' mean, to the quantization step').toBeLessThanOrEqual(1);
+  const sum = new Uint32Array(before.length);
+  for (const u of survivors) addInto(sum, quantize(clipToNorm(u!, CLIP).values, CLIP, scale, () => 0.5));
+  const expected = applyDelta(asWeights(before), dequantize(sum, scale).map((v) => v / 4));
+  const after = new Float32Array(await (await fetch(`${coordinator.url}/v1/tasks/digits/models/1/weights.bin`)).arrayBuffer());
+  const differing = after.reduce((n, w, i) => n + (Object.is(w, expected[i]) ? 0 : 1), 0);
+  expect(differing, 'parameters of the new model that differ from the survivors\' quantized mean').toBe(0);
 
   // What each browser sent: public keys, sealed shares, a masked vector and unmasking shares, never an update frame.
   const sent = people.flatMap((p) => p.requests);

@@ -11,6 +11,7 @@ import { split } from './shamir.ts';
 import { addGaussianNoise, SecureUniforms } from '../privacy/noise.ts';
 
 const SHARE_LABEL = 'covey-secagg-share';
+const ROUND_TO_NEAREST = () => 0.5;
 export const MASK_LABEL = 'covey-secagg-mask';
 const SEED_BYTES = 32;
 
@@ -111,9 +112,10 @@ export class SecAggClient {
     }
     this.senders = senders;
     // With distributed DP each client adds its share of the noise, so the sum of at least minClients has it all.
-    const uniforms = new SecureUniforms();
-    const noisy = this.params.noiseStd > 0 ? addGaussianNoise(update.slice(), this.params.noiseStd, uniforms) : update;
-    const masked = quantize(noisy, this.params.bound, this.params.scale, () => uniforms.draw() - 2 ** -53);
+    const noisy = this.params.noiseStd > 0 ? addGaussianNoise(update.slice(), this.params.noiseStd, new SecureUniforms()) : update;
+    // Rounded to the nearest step: a step is c·n/2³¹ (1.6e-8 of a coordinate for the digits task's rounds),
+    // far below anything training resolves, and the sum is then reproducible to the bit from the updates.
+    const masked = quantize(noisy, this.params.bound, this.params.scale, ROUND_TO_NEAREST);
     addInto(masked, await expandSeed(this.selfSeed, this.params.length));
     const myIndex = this.entry(this.clientId).index;
     for (const v of neighbours) {

@@ -6,8 +6,9 @@
  * Overflow is ruled out by the scale: every value is clamped to [−c, c] (c bounds a coordinate: an update
  * clipped to L2 norm S has no coordinate above S), and rounds to an integer of magnitude at most c·scale + 1.
  * With scale = (2³¹ − 1 − n) / (n·c), the sum of n such integers is at most n·c·scale + n = 2³¹ − 1 in
- * magnitude, so the signed reading of the modular sum is the true sum. Rounding is stochastic (⌊x·scale + u⌋,
- * u uniform), so the quantized value is unbiased.
+ * magnitude, so the signed reading of the modular sum is the true sum. Rounding is ⌊x·scale + u⌋: with u
+ * uniform in [0, 1) it is stochastic and unbiased; secure aggregation's clients use u = ½ (nearest), since its
+ * steps are tiny and a deterministic rounding lets anyone who knows the updates reproduce the sum to the bit.
  */
 
 /** The scale for `maxClients` values of at most `bound` in magnitude. */
