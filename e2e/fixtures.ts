@@ -12,18 +12,9 @@ import { decodeRecords } from '../src/core/example-records.ts';
 import type { TaskSummary } from '../src/core/protocol.ts';
 import { startCoordinator, type RunningCoordinator } from './coordinator.ts';
 import { CoveyApp } from './covey-app.ts';
-import { auditTraffic, type PrivacyReport, type StoredFeatures } from './privacy.ts';
+import { auditTraffic, type PrivacyReport, type RecordedRequest, type StoredFeatures } from './privacy.ts';
 
-export interface RecordedRequest {
-  method: string;
-  url: string;
-  contentType: string | undefined;
-  body: Buffer | null;
-  /** Every header the browser reported (lower-case names). */
-  headers?: Record<string, string>;
-  /** Made by a service worker (precaching, a Background Sync delivery), not by a page or its workers. */
-  fromServiceWorker?: boolean;
-}
+export type { RecordedRequest };
 
 export interface Participant {
   context: BrowserContext;

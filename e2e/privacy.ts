@@ -12,7 +12,18 @@ import type { Codec } from '../src/core/codec.ts';
 import { CODEC_IDS } from '../src/core/codecs/index.ts';
 import { f32 } from '../src/core/codecs/f32.ts';
 import { decodeUpdateFrame } from '../src/core/update-frame.ts';
-import type { RecordedRequest } from './fixtures.ts';
+
+/** A request a browser context made, as the fixtures record it (e2e/fixtures.ts): what the audit reads. */
+export interface RecordedRequest {
+  method: string;
+  url: string;
+  contentType: string | undefined;
+  body: Buffer | null;
+  /** Every header the browser reported (lower-case names). */
+  headers?: Record<string, string>;
+  /** Made by a service worker (precaching, a Background Sync delivery), not by a page or its workers. */
+  fromServiceWorker?: boolean;
+}
 
 /** Features as the app stores them: uint8 intensities for image tasks, float32 for tabular ones. */
 export type StoredFeatures = Uint8Array | Float32Array;
