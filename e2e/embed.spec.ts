@@ -1,7 +1,7 @@
 import type { Page } from '@playwright/test';
 import { digitsTaskWithCodec } from './coordinator.ts';
 import { serveStatic, type StaticSite } from './static-site.ts';
-import { expect, test } from './fixtures.ts';
+import { expect, test, type Participant } from './fixtures.ts';
 
 /**
  * The example site from examples/embed, on its own origin; a second copy on an origin nobody allowed.
@@ -26,21 +26,7 @@ const it = test.extend<{ site: StaticSite; strangerSite: StaticSite }>({
 });
 
 it('a site on another origin embeds the SDK and trains in the same round as PWA clients', async ({ participant, coordinator, site }) => {
-  const host = await participant();
-  await host.page.goto(`${site.origin}/?coordinator=${encodeURIComponent(coordinator.url)}&shard=4`);
-  await expect(host.page.locator('#status')).toContainText('Connected to "Handwritten digits"');
-  await host.page.locator('#add').click();
-  await expect(host.page.locator('#count')).toHaveText('500');
-
-  const pwa = [];
-  for (const shard of [5, 6]) {
-    const p = await participant();
-    await p.app.open(coordinator.url, `?shard=${shard}`);
-    await p.app.loadSampleData();
-    pwa.push(p);
-  }
-  await host.page.locator('#join').click();
-  for (const p of pwa) await p.app.join();
+  const { host, pwa } = await embeddedWithTwoPwa(participant, coordinator.url, site.origin);
 
   await expect(host.page.locator('#backend')).toHaveText('webgl', { timeout: 60_000 });
   await expect(host.page.locator('#contributions')).toHaveText('1', { timeout: 180_000 });
@@ -83,20 +69,7 @@ it.describe('a task that aggregates securely', () => {
   });
 
   it('the embedded SDK takes part in a secure round with two PWA clients, and lists its masked upload', async ({ participant, coordinator, site }) => {
-    const host = await participant();
-    await host.page.goto(`${site.origin}/?coordinator=${encodeURIComponent(coordinator.url)}&shard=4`);
-    await expect(host.page.locator('#status')).toContainText('Connected to "Handwritten digits"');
-    await host.page.locator('#add').click();
-    await expect(host.page.locator('#count')).toHaveText('500');
-    const pwa = [];
-    for (const shard of [5, 6]) {
-      const p = await participant();
-      await p.app.open(coordinator.url, `?shard=${shard}`);
-      await p.app.loadSampleData();
-      pwa.push(p);
-    }
-    await host.page.locator('#join').click();
-    for (const p of pwa) await p.app.join();
+    const { host, pwa } = await embeddedWithTwoPwa(participant, coordinator.url, site.origin);
     await expect(host.page.locator('#contributions')).toHaveText('1', { timeout: 180_000 });
     await expect.poll(async () => (await coordinator.history())[1]?.numClients, { timeout: 60_000 }).toBe(3);
     // The SDK's upload record: the masked vector, one word per parameter, in the sum of three.
@@ -108,6 +81,25 @@ it.describe('a task that aggregates securely', () => {
     for (const p of pwa) await p.app.leave();
   });
 });
+
+/** The example site on shard 4 with its 500 digits, and two PWA clients on shards 5 and 6, all joined. */
+async function embeddedWithTwoPwa(participant: () => Promise<Participant>, coordinatorUrl: string, siteOrigin: string): Promise<{ host: Participant; pwa: Participant[] }> {
+  const host = await participant();
+  await host.page.goto(`${siteOrigin}/?coordinator=${encodeURIComponent(coordinatorUrl)}&shard=4`);
+  await expect(host.page.locator('#status')).toContainText('Connected to "Handwritten digits"');
+  await host.page.locator('#add').click();
+  await expect(host.page.locator('#count')).toHaveText('500');
+  const pwa: Participant[] = [];
+  for (const shard of [5, 6]) {
+    const p = await participant();
+    await p.app.open(coordinatorUrl, `?shard=${shard}`);
+    await p.app.loadSampleData();
+    pwa.push(p);
+  }
+  await host.page.locator('#join').click();
+  for (const p of pwa) await p.app.join();
+  return { host, pwa };
+}
 
 function countExamples(page: Page): Promise<number> {
   return page.evaluate(

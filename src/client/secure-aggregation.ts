@@ -10,6 +10,7 @@
 import { SecAggClient } from '../core/secagg/client.ts';
 import { parseInbox, parseRoster, parseSecAggParams, type SecAggParams } from '../core/secagg/protocol.ts';
 import type { CoordinatorApi } from './coordinator-api.ts';
+import { sleep } from './retry-policy.ts';
 
 export type SecureApi = Pick<CoordinatorApi, 'secureStep'>;
 
@@ -51,13 +52,4 @@ export async function runSecureRound(api: SecureApi, params: SecAggParams, clien
   await step('unmask', { method: 'POST', body: client.unmask(survivors) });
   say(`Secure aggregation: shares sent to unmask the sum of ${survivors.length} updates`);
   return { bytes: masked.byteLength, survivors: survivors.length };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => (clearTimeout(timer), reject(signal.reason));
-    const timer = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }

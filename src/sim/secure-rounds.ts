@@ -42,18 +42,15 @@ export async function runSecureRound(federation: Federation, inputs: SecureInput
   const versionBefore = federation.modelVersion;
   let coordinatorMs = 0;
   const stays = (c: (typeof clients)[number], phase: SecurePhase) => c.drop === undefined || PHASES.indexOf(c.drop) > PHASES.indexOf(phase);
-  const timed = async <T>(c: (typeof clients)[number], work: () => Promise<T> | T): Promise<T> => {
+  /** Runs `work` and adds its milliseconds to what `spent` is given. */
+  const measure = async <T>(spent: (ms: number) => void, work: () => Promise<T> | T): Promise<T> => {
     const t = performance.now();
     const out = await work();
-    c.ms += performance.now() - t;
+    spent(performance.now() - t);
     return out;
   };
-  const coordinator = async <T>(work: () => Promise<T> | T): Promise<T> => {
-    const t = performance.now();
-    const out = await work();
-    coordinatorMs += performance.now() - t;
-    return out;
-  };
+  const timed = <T>(c: (typeof clients)[number], work: () => Promise<T> | T) => measure((ms) => (c.ms += ms), work);
+  const coordinator = <T>(work: () => Promise<T> | T) => measure((ms) => (coordinatorMs += ms), work);
   /** Ends a phase: at once when everyone expected answered, else at its deadline. */
   const close = async () => {
     const before = statusOr(federation, roundId)?.phase;
