@@ -120,4 +120,41 @@ describe('crash safety (SIGKILL at each step of a round)', { timeout: 60_000 }, 
     (await weights(c, 2)).forEach((w, i) => expect(w).toBeCloseTo(v0[i]! + 3.9, 5));
     await c.stop();
   });
+
+  it.each(['update-stored', 'aggregating', 'model-writing', 'model-written'])('buffered: killed at "%s", every acknowledged update (stale ones at their weight) counts exactly once', async (point) => {
+    const dir = tinyTasksDir({ rounds: { mode: 'buffered', bufferSize: 2, maxStaleness: 3 } });
+    const dataDir = mkdtempSync(join(tmpdir(), 'covey-crash-'));
+    const send = async (c: RunningCoordinator, k: number, baseVersion: number, value: number): Promise<{ http: number; duplicate?: boolean; staleness?: number } | null> => {
+      const clientId = `client-${k}000`;
+      const frame = encodeUpdateFrame(f32, { clientId, baseVersion, numExamples: 10, loss: 1 }, new Float32Array(4).fill(value));
+      try {
+        const res = await fetch(`${c.url}/v1/tasks/tiny/rounds/1/updates/update-${k}000`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...(await authHeaders(c.url, clientId, 'tiny')) }, body: frame });
+        return { http: res.status, ...((await res.json()) as { duplicate?: boolean; staleness?: number }) };
+      } catch {
+        return null;
+      }
+    };
+    let c = await startCoordinator({ COVEY_TASKS_DIR: dir }, { dataDir });
+    const v0 = await weights(c, 0);
+    await send(c, 1, 0, 1);
+    await send(c, 2, 0, 2); // v1 = v0 + 1.5
+    await expect.poll(async () => (await history(c)).length).toBe(2);
+    // Trained on v0 and delivered late, to the URL of buffer 1: it joins buffer 2 one version stale.
+    expect(await send(c, 3, 0, 4)).toMatchObject({ http: 200, duplicate: false, staleness: 1 });
+    await c.kill();
+    c = await startCoordinator({ COVEY_TASKS_DIR: dir, COVEY_FAILPOINT: point }, { dataDir });
+    // The buffer's second update: stored, then the process dies (before the answer, or after it as the buffer aggregates).
+    const answer = await send(c, 4, 1, 2);
+    if (point === 'update-stored') expect(answer).toBeNull();
+    expect(await c.exited).toBe('SIGKILL');
+
+    c = await startCoordinator({ COVEY_TASKS_DIR: dir }, { dataDir });
+    // The client never heard back and retries: recognised, and counted once (before or after the restart's aggregation).
+    expect(await send(c, 4, 1, 2)).toMatchObject({ http: 200, duplicate: true });
+    await expect.poll(async () => (await history(c)).length).toBe(3);
+    expect((await history(c)).map((h) => [h.version, h.numClients, h.numExamples])).toEqual([[0, 0, 0], [1, 2, 20], [2, 2, 20]]);
+    // v2 = v1 + (10 · 4/√2 + 10 · 2) / 20 = v0 + 1.5 + √2 + 1
+    (await weights(c, 2)).forEach((w, i) => expect(w).toBeCloseTo(v0[i]! + 2.5 + Math.SQRT2, 5));
+    await c.stop();
+  });
 });

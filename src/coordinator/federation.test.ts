@@ -140,9 +140,11 @@ describe('Federation', () => {
     expect(fed.summary().round).toMatchObject({ state: 'training', assigned: 3 });
     // An honest update is counted whether or not its client holds a place.
     expect(fed.acceptUpload(1, 'update-0001', updateFrame('honest-client-1', ones(1)))).toMatchObject({ received: 1 });
+    // Told when to come back by pace steering: 5 clients seen, 3 places per lease of 15 s → 25 s ± half.
     const full = checkin(fed, 'honest-client-2');
     expect(full).toMatchObject({ status: 'wait' });
-    expect(full.status === 'wait' && full.retryAfterMs).toBeLessThanOrEqual(5_000);
+    expect(full.status === 'wait' && full.retryAfterMs).toBeGreaterThanOrEqual(12_500);
+    expect(full.status === 'wait' && full.retryAfterMs).toBeLessThanOrEqual(37_500);
     // The silent clients' leases lapse: their places go to others, and they do not get them back this round.
     now = 15_000;
     expect(checkin(fed, 'honest-client-2')).toMatchObject({ status: 'assigned', roundId: 1 });

@@ -23,6 +23,8 @@ import { applyDelta, findNonFinite, l2Norm } from '../core/vector.ts';
 import { quantizationScale } from '../core/secagg/quantize.ts';
 import { SecAggRefusal, type Inbox, type KeysMessage, type Roster, type SecAggParams, type SharesMessage, type UnmaskMessage } from '../core/secagg/protocol.ts';
 import { SecureRound, type SecureRoundStatus } from './secure-round.ts';
+import { paceMs, RecentClients } from '../core/pace.ts';
+import { stalenessWeight } from '../core/staleness.ts';
 import { maxAssignments } from './round-machine.ts';
 import { ApiFailure } from './api-failure.ts';
 import { failpoint } from './failpoint.ts';
@@ -39,6 +41,12 @@ export interface FederationEvents {
 }
 
 const WAIT_BETWEEN_ROUNDS_MS = 2_000;
+/** Pace steering never asks a client to stay away longer than this: a new round or buffer should find its clients. */
+export const PACE_CAP_MS = 15 * 60_000;
+/** The population pace steering divides by: distinct clients seen in this window. */
+const POPULATION_WINDOW_MS = 3600_000;
+/** Round (or buffer) durations averaged for the rate pace steering aims at. */
+const PERIODS_KEPT = 5;
 /**
  * A client that let its place lapse is not assigned one again for this many rounds (its uploads still
  * count): the same silent ids cannot take the places back every round, so squatting needs fresh ids, which
@@ -73,6 +81,12 @@ export class Federation {
   /** Secure aggregation: the current round's protocol (null for other tasks). */
   private secure: SecureRound | null = null;
   private timer: NodeJS.Timeout | undefined;
+  /** Clients seen lately (check-ins and uploads): the population pace steering spreads. */
+  private readonly recent = new RecentClients(POPULATION_WINDOW_MS);
+  /** How long the last rounds (or buffers) took from their first client to closing, newest last (ms). */
+  private readonly periods: number[] = [];
+  /** When the current round's first client came (null: none yet, or not known after a restart). */
+  private activeSince: number | null = null;
 
   constructor(
     readonly task: TaskDefinition,
@@ -80,6 +94,7 @@ export class Federation {
     private readonly store: CoordinatorStore,
     private readonly events: FederationEvents = {},
     private readonly now: () => number = Date.now,
+    private readonly random: () => number = Math.random,
   ) {
     this.parameterCount = initialWeights.length;
     const codec = codecFor(task.training.codec);
@@ -146,6 +161,7 @@ export class Federation {
         minClients: r.minClients,
         targetClients: r.targetClients,
         deadline: new Date(r.deadlineAt).toISOString(),
+        ...(this.task.rounds.buffer ? { buffered: { size: this.task.rounds.buffer.size, maxStaleness: this.task.rounds.buffer.maxStaleness } } : {}),
       },
     };
   }
@@ -154,11 +170,14 @@ export class Federation {
     this.advance();
     const r = this.round;
     const now = this.now();
+    const buffer = this.task.rounds.buffer;
+    this.recent.touch(req.clientId, now);
     const wait = (reason: string, retryAfterMs: number): CheckinResponse => ({ status: 'wait', reason, retryAfterMs });
     if (req.exampleCount < 1) return wait('no examples to train on', 30_000);
     if (this.budgetSpent()) return wait(`privacy budget spent: the model is at ε = ${(this.privacy?.epsilon ?? 0).toFixed(2)} and another round would pass the task's ${this.task.privacy!.maxEpsilon}`, 3600_000);
     if (this.store.hasClientUpdate(this.task.id, r.roundId, req.clientId)) {
-      return wait(`already contributed to round ${r.roundId}`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
+      const what = buffer ? `the buffer that makes version ${this.version + 1} (${this.accumulator.count} of ${buffer.size} updates)` : `round ${r.roundId}`;
+      return wait(`already contributed to ${what}`, this.pace());
     }
     // A secure round past its keys phase, or one this client already sent its keys to, has nothing more for it to train.
     if (this.secure && (this.secure.phase !== 'keys' || this.secure.server.hasKeys(req.clientId))) {
@@ -167,13 +186,18 @@ export class Federation {
     if (this.store.isAssigned(this.task.id, r.roundId, req.clientId)) {
       // Assigned before: the same assignment while its lease runs (a reload); once it lapsed, the place is
       // someone else's, though an update that arrives while the round takes them still counts.
-      if (!this.leases.isLive(req.clientId, now)) return wait(`your place in round ${r.roundId} lapsed; an update you trained still counts until the round closes`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
+      if (!this.leases.isLive(req.clientId, now)) return wait(`your place in round ${r.roundId} lapsed; an update you trained still counts until the round closes`, this.pace());
     } else {
       // Not for secure rounds: their updates are never stored one by one, so every past participant would look lapsed.
       if (!this.secure && this.store.lapsedSince(this.task.id, req.clientId, r.roundId - LAPSE_COOLDOWN_ROUNDS, r.roundId, this.leases.leaseMs, now)) {
-        return wait(`your place in a recent round lapsed; you are assigned again after ${LAPSE_COOLDOWN_ROUNDS} rounds (an update you send still counts)`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
+        return wait(`your place in a recent round lapsed; you are assigned again after ${LAPSE_COOLDOWN_ROUNDS} rounds (an update you send still counts)`, this.pace());
       }
-      if (!acceptsCheckins(this.snapshot())) return wait(`round ${r.roundId} is full`, this.untilPlaceFrees());
+      if (buffer) {
+        if (this.leases.count(now) >= buffer.concurrency) return wait(`${buffer.concurrency} clients are training already`, this.pace());
+      } else if (!acceptsCheckins(this.snapshot())) {
+        return wait(`round ${r.roundId} is full`, this.pace());
+      }
+      this.firstClient(now);
       this.store.assign(this.task.id, r.roundId, req.clientId, now);
       this.leases.assign(req.clientId, now);
       this.assigned += 1;
@@ -187,7 +211,8 @@ export class Federation {
       modelUrl: modelPaths(this.task.id, r.baseVersion, this.lineage).modelJson,
       uploadUrl: `${base}/rounds/${r.roundId}/updates/`,
       config: this.roundConfig(),
-      deadline: new Date(r.deadlineAt).toISOString(),
+      // A buffer has no deadline: the client's lease is its time to report.
+      deadline: new Date(buffer ? now + this.leases.leaseMs : r.deadlineAt).toISOString(),
       ...(this.secure ? { secureAggregation: this.secure.params } : {}),
     };
   }
@@ -203,18 +228,26 @@ export class Federation {
     if (previous) {
       // A retry repeats the same bytes under the same id; anything else reusing the id is refused.
       // Also refused: another client presenting someone's bytes under their id (nothing of theirs is acknowledged).
+      // The round it was filed under may be a later one than its URL names (below): the bytes identify it.
       const otherClient = tokenClientId !== undefined && previous.clientId !== tokenClientId;
-      if (previous.taskId !== this.task.id || previous.roundId !== roundId || previous.bodySha256 !== digest || otherClient) {
+      if (previous.taskId !== this.task.id || previous.bodySha256 !== digest || otherClient) {
         throw new ApiFailure(409, 'update_id_reused', 'this update id was already used for another update', 'updateId');
       }
-      return { status: 'accepted', duplicate: true, roundId, received: this.store.countUpdates(this.task.id, roundId) };
+      return { status: 'accepted', duplicate: true, roundId: previous.roundId, received: this.store.countUpdates(this.task.id, previous.roundId) };
     }
-    const round = this.store.round(this.task.id, roundId);
-    if (!round) throw new ApiFailure(404, 'unknown_round', `task ${this.task.id} has no round ${roundId}`, 'round');
+    const named = this.store.round(this.task.id, roundId);
+    if (!named) throw new ApiFailure(404, 'unknown_round', `task ${this.task.id} has no round ${roundId}`, 'round');
     this.advance();
-    if (round.roundId !== this.round.roundId || !acceptsUploads(this.round.state)) {
+    const buffer = this.task.rounds.buffer;
+    // Where the update goes: a buffered task takes any update into its open buffer (its staleness decides
+    // below); a synchronous one into the round it names, or into the current round when that one trains the
+    // same model (its round failed, or it was trained offline while nobody came), since nothing changed since.
+    const round = this.round;
+    const fits = buffer !== undefined || named.roundId === round.roundId || named.baseVersion === round.baseVersion;
+    if (!fits || !acceptsUploads(round.state)) {
       throw new ApiFailure(409, 'round_closed', `round ${roundId} no longer takes updates; check in for the current round`, 'round');
     }
+    roundId = round.roundId;
     if (this.secure) throw new ApiFailure(409, 'secure_aggregation', 'this task aggregates securely: send the masked input through the round\'s secure aggregation phases, not an update', 'round');
     if (this.budgetSpent()) throw new ApiFailure(409, 'privacy_budget_spent', `the task's privacy budget (ε ≤ ${this.task.privacy!.maxEpsilon}) is spent: it trains no more`, 'round');
     const { meta, delta, norm } = this.decode(body);
@@ -224,7 +257,11 @@ export class Federation {
     if (meta.lineage !== undefined && meta.lineage !== this.lineage) {
       throw new ApiFailure(409, 'other_lineage', `the update was trained from a model of another lineage; this federation is ${this.lineage} (the coordinator was started afresh)`, 'meta.lineage');
     }
-    if (meta.baseVersion !== round.baseVersion) {
+    const tau = this.version - meta.baseVersion;
+    if (buffer) {
+      if (tau < 0) throw new ApiFailure(409, 'stale_model', `the model is at version ${this.version}; the update names version ${meta.baseVersion}, which does not exist yet`, 'meta.baseVersion');
+      if (tau > buffer.maxStaleness) throw new ApiFailure(409, 'too_stale', `the update was trained from version ${meta.baseVersion}, ${tau} versions behind the model (v${this.version}); this task takes updates at most ${buffer.maxStaleness} versions old`, 'meta.baseVersion');
+    } else if (meta.baseVersion !== round.baseVersion) {
       throw new ApiFailure(409, 'stale_model', `round ${roundId} trains model version ${round.baseVersion}, not the one the update was trained from`, 'meta.baseVersion');
     }
     if (this.store.hasClientUpdate(this.task.id, roundId, meta.clientId)) {
@@ -233,9 +270,11 @@ export class Federation {
     // The round is decided by the first updates that pass validation, whether their clients hold a place
     // (checked in, lease running) or not (trained offline, or their lease lapsed): an upload is its own check-in.
     if (!this.store.isAssigned(this.task.id, roundId, meta.clientId)) {
+      this.firstClient(this.now());
       this.store.assign(this.task.id, roundId, meta.clientId, this.now());
       this.assigned += 1;
     }
+    this.recent.touch(meta.clientId, this.now());
     // A client's say is bounded: its claimed example count weights its update up to the task's cap. A private
     // task weights every update the same and keeps nothing but the update (and the clip bit): no loss or
     // evaluation of one person is stored, so none can be published un-noised.
@@ -245,17 +284,33 @@ export class Federation {
     const weight = priv ? 1 : Math.min(meta.numExamples ?? 1, this.maxExamplesPerClient);
     const loss = priv ? 0 : (meta.loss ?? 0);
     const withinClip = this.task.privacy?.adaptiveClipping ? meta.withinClip === true : null;
+    // FedBuff: the delta counts scaled by s(τ); its example weight stays, so the buffer's mean shrinks with staleness.
+    const staleness = buffer ? stalenessWeight(buffer.staleness, tau) : null;
     // Durable first, then in memory: an acknowledged update survives a crash, a failed write changes nothing.
-    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, numExamples: weight, loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest, withinClip, ...(meta.eval && !priv ? { eval: { ...meta.eval, count: Math.min(meta.eval.count, this.maxExamplesPerClient) } } : {}) }, this.now());
+    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, baseVersion: meta.baseVersion, numExamples: weight, loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest, withinClip, staleness, ...(meta.eval && !priv ? { eval: { ...meta.eval, count: Math.min(meta.eval.count, this.maxExamplesPerClient) } } : {}) }, this.now());
     failpoint('update-stored');
     this.leases.release(meta.clientId);
-    this.accumulator.add(delta, weight);
+    this.accumulator.add(staleness === null ? delta : scaled(delta, staleness), weight);
     this.lossSum += loss * weight;
     if (withinClip) this.withinClip += 1;
     const received = this.accumulator.count;
     if (!priv) this.events.onUpdateAccepted?.(this.task.id, { norm, numExamples: weight });
     setImmediate(() => this.advance());
-    return { status: 'accepted', duplicate: false, roundId, received };
+    return { status: 'accepted', duplicate: false, roundId, received, ...(staleness === null ? {} : { staleness: tau, weight: staleness }) };
+  }
+
+  /**
+   * The round's first client (a check-in, or an upload that is its own): a synchronous round's clock starts
+   * now, so a round that waited idle past its deadline gives its clients the whole of it.
+   */
+  private firstClient(now: number): void {
+    if (this.assigned > 0) return;
+    this.activeSince = now;
+    if (this.task.rounds.buffer) return;
+    this.round.deadlineAt = now + this.task.rounds.deadlineMs;
+    this.store.setRoundDeadline(this.task.id, this.round.roundId, this.round.deadlineAt);
+    // A secure round's phases run to the round's deadline; nobody has sent keys yet, so it starts afresh.
+    if (this.secure) this.secure = this.newSecureRound();
   }
 
   private decode(body: Uint8Array) {
@@ -332,6 +387,10 @@ export class Federation {
     const closed = this.round.roundId;
     const nextVersion = result?.version ?? this.version;
     const now = this.now();
+    if (result && this.activeSince !== null) {
+      this.periods.push(now - this.activeSince);
+      if (this.periods.length > PERIODS_KEPT) this.periods.shift();
+    }
     this.store.closeRound({ taskId: this.task.id, roundId: closed, now, result, next: this.newRoundRow(nextVersion, now) });
     failpoint('model-written');
     this.restore();
@@ -350,17 +409,22 @@ export class Federation {
     this.weights = asWeights(latest.weights);
     this.optimizerState = latest.optimizerState ? unpackState(latest.optimizerState, this.parameterCount) : null;
     this.privacy = this.task.privacy ? restorePrivacy(latest.version, latest.privacy, this.task.privacy.mode) : null;
+    const sameRound = (this.round as RoundRow | undefined)?.roundId === round.roundId;
     this.round = round;
     this.assigned = this.store.countAssigned(this.task.id, round.roundId);
-    this.leases.clear();
-    for (const a of this.store.silentAssignments(this.task.id, round.roundId)) this.leases.assign(a.clientId, a.assignedAt);
+    if (!sameRound) this.activeSince = null;
+    // A buffer's clients train on after it closes: their leases (and slots) carry into the next buffer.
+    if (!this.task.rounds.buffer || !sameRound) {
+      if (!this.task.rounds.buffer) this.leases.clear();
+      for (const a of this.store.silentAssignments(this.task.id, round.roundId)) this.leases.assign(a.clientId, a.assignedAt);
+    }
     if (this.task.privacy) this.strategy = this.privateStrategy();
     this.secure = this.task.secureAggregation ? this.newSecureRound() : null;
     this.accumulator = this.strategy.createAccumulator(this.parameterCount);
     this.lossSum = 0;
     this.withinClip = 0;
     for (const u of this.store.iterateUpdates(this.task.id, round.roundId)) {
-      this.accumulator.add(u.delta, u.numExamples);
+      this.accumulator.add(u.staleness === null || u.staleness === undefined ? u.delta : scaled(u.delta, u.staleness), u.numExamples);
       this.lossSum += u.loss * u.numExamples;
       if (u.withinClip) this.withinClip += 1;
     }
@@ -540,7 +604,7 @@ export class Federation {
 
   private snapshot(): RoundSnapshot {
     const r = this.round;
-    return { state: r.state, liveAssigned: this.leases.count(this.now()), received: this.accumulator.count, minClients: r.minClients, targetClients: r.targetClients, deadlineAt: r.deadlineAt };
+    return { state: r.state, liveAssigned: this.leases.count(this.now()), received: this.accumulator.count, assigned: this.assigned, buffered: this.task.rounds.buffer !== undefined, minClients: r.minClients, targetClients: r.targetClients, deadlineAt: r.deadlineAt };
   }
 
   private newRoundRow(baseVersion: number, now: number): Omit<RoundRow, 'taskId' | 'roundId'> {
@@ -552,10 +616,18 @@ export class Federation {
     return Math.max(floorMs, Math.min(this.round.deadlineAt - this.now(), 5_000));
   }
 
-  /** A full round: come back when the next lease lapses, if that is sooner than the usual wait. */
-  private untilPlaceFrees(): number {
-    const lapse = this.leases.nextLapseInMs(this.now());
-    return lapse === null ? this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS) : Math.max(WAIT_BETWEEN_ROUNDS_MS, Math.min(lapse, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS)));
+  /**
+   * Pace steering (core/pace.ts): how long a client told to wait stays away. The task can use about its
+   * places (a round's ⌈1.3·target⌉, a buffer's K) per round or buffer, whose length is the mean of the last
+   * few (from their first client to closing; the lease before any closed): so many check-ins a second,
+   * spread over the clients seen in the last hour.
+   */
+  pace(): number {
+    const p = this.task.rounds;
+    const places = p.buffer ? p.buffer.size : maxAssignments(p.targetClients);
+    const periodMs = this.periods.length > 0 ? this.periods.reduce((a, b) => a + b, 0) / this.periods.length : this.leases.leaseMs;
+    const wantedPerSecond = places / Math.max(periodMs / 1000, 1e-3);
+    return paceMs({ population: this.recent.count(this.now()), wantedPerSecond, floorMs: WAIT_BETWEEN_ROUNDS_MS, capMs: PACE_CAP_MS }, this.random);
   }
 }
 
@@ -597,4 +669,9 @@ function restorePrivacy(version: number, json: string | null, mode: 'central' | 
   // Rounds of the other mode give none of this mode's guarantee (central rounds none against the coordinator).
   if (record && sameOrders && (record.mode ?? 'central') === mode) return record;
   return { ...(record ?? { delta: 0, samplingRate: 1, noiseMultiplier: 0, clipNorm: 0 }), mode, epsilon: Infinity, epsilonUnsampled: Infinity, rounds: record?.rounds ?? version, orders: [...DEFAULT_ORDERS], rdp: DEFAULT_ORDERS.map(() => Infinity) };
+}
+
+/** `delta` × `factor`, as a new vector (a stale update's share of the buffer). */
+function scaled(delta: Float32Array, factor: number): Float32Array {
+  return factor === 1 ? delta : delta.map((v) => v * factor);
 }

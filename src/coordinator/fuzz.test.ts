@@ -163,3 +163,38 @@ describe('fuzz', () => {
     expect(JSON.parse(c.store.clientKey('honest-client')!)).toMatchObject({ x: (await crypto.subtle.exportKey('jwk', (await clientKey('honest-client')).publicKey)).x });
   });
 });
+
+describe('fuzz: a buffered task', () => {
+  it('refuses updates too stale, from versions to come, repeated per buffer or under a reused id; nothing changes', { timeout: 60_000 }, async () => {
+    const limits = { ...DEFAULT_LIMITS, ipBurst: 100_000, clientBurst: 100_000, enrolmentsPerIpPerHour: 100_000 };
+    const buffer = { size: 2, maxStaleness: 1, staleness: { kind: 'polynomial', exponent: 0.5 } as const, concurrency: 8 };
+    const started = await startTestCoordinator(tinyTask({ rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000, leaseMs: 60_000, buffer } }), { limits });
+    const b = started.base;
+    const tokens = new Map<string, Record<string, string>>();
+    const as = async (clientId: string) => tokens.get(clientId) ?? tokens.set(clientId, await authHeaders(b, clientId, 'tiny')).get(clientId)!;
+    const upload = async (clientId: string, baseVersion: number, updateId: string, round = 1, value = 0.01) =>
+      fetch(`${b}/v1/tasks/tiny/rounds/${round}/updates/${updateId}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...(await as(clientId)) }, body: frame({ clientId, baseVersion }, new Float32Array(TINY_PARAMS).fill(value)) });
+    for (const [k, base] of [[1, 0], [2, 0], [3, 1], [4, 1], [5, 2]] as const) expect((await upload(`honest-${k}`, base, `honest-update-${k}`)).status).toBe(200);
+    const fed = started.coordinator.tasks.get('tiny')!.federation;
+    expect(fed.modelVersion).toBe(2);
+    const before = { summary: fed.summary(), weights: started.coordinator.store.latestVersion('tiny')!.weights };
+    const kinds: (() => Promise<Response>)[] = [
+      () => upload('attacker-client', 0, `atk-${int(1e9)}`), // τ = 2 > 1
+      () => upload('attacker-client', 3 + int(50), `atk-${int(1e9)}`, 1 + int(3)), // a version that does not exist
+      () => upload('honest-5', 2, `atk-${int(1e9)}`, 3), // a second update from one client in one buffer
+      () => upload('attacker-client', 2, `honest-update-${1 + int(5)}`, 1 + int(3), rng()), // someone's id, other bytes
+      () => upload('attacker-client', 2, `atk-${int(1e9)}`, 4 + int(100)), // a buffer that does not exist
+    ];
+    for (let i = 0; i < 10 * kinds.length; i++) {
+      const res = await kinds[i % kinds.length]!();
+      const body = (await res.json()) as { error?: { code?: string } };
+      expect(res.status, JSON.stringify(body)).toBeGreaterThanOrEqual(400);
+      expect(res.status, JSON.stringify(body)).toBeLessThan(500);
+      expect(body.error?.code).toMatch(/^(too_stale|stale_model|client_already_reported|update_id_reused|unknown_round|token_mismatch)$/);
+    }
+    expect(fed.summary()).toEqual(before.summary);
+    expect(started.coordinator.store.latestVersion('tiny')!.weights).toEqual(before.weights);
+    expect(started.coordinator.store.countUpdates('tiny', 3)).toBe(1);
+    await started.coordinator.close();
+  });
+});

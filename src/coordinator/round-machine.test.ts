@@ -5,6 +5,8 @@ const round = (over: Partial<RoundSnapshot> = {}): RoundSnapshot => ({
   state: 'open',
   liveAssigned: 0,
   received: 0,
+  assigned: 1,
+  buffered: false,
   minClients: 2,
   targetClients: 3,
   deadlineAt: 1_000,
@@ -51,6 +53,17 @@ describe('round state machine', () => {
     expect(transition('training', { type: 'assignments-lapsed' })).toBe('open');
     expect(() => transition('open', { type: 'assignments-lapsed' })).toThrow();
     expect(dueEvent(round({ state: 'training', liveAssigned: 2, received: 2 }), 0)).toBeNull();
+  });
+
+  it('keeps a round nobody came to open past its deadline, and fails one whose clients did not report', () => {
+    expect(dueEvent(round({ assigned: 0 }), 1_000_000)).toBeNull();
+    expect(dueEvent(round({ assigned: 1 }), 1_000)).toEqual({ type: 'deadline-without-quorum' });
+  });
+
+  it('aggregates a buffer when it holds K updates, and never on a deadline or places', () => {
+    const buffer = (over: Partial<RoundSnapshot>) => round({ buffered: true, minClients: 3, ...over });
+    expect(dueEvent(buffer({ received: 2, assigned: 9, liveAssigned: 9 }), 1e9)).toBeNull();
+    expect(dueEvent(buffer({ received: 3 }), 0)).toEqual({ type: 'quorum' });
   });
 
   it('has nothing due once a round stops taking updates', () => {

@@ -6,6 +6,12 @@
  *   open | training ──target reached, or deadline with ≥ min updates──▶ aggregating ──model written──▶ closed
  *   open | training ──deadline with < min updates──▶ closed (failed; the model stays as it was)
  *
+ * A round's clock starts with its first client: at its deadline, a round no client has come to stays open
+ * (an idle coordinator opens and fails no rounds), and the first check-in or upload starts the deadline again.
+ *
+ * Buffered aggregation (FedBuff) uses the same states with one rule: a buffer aggregates when it holds its
+ * target (K) of updates, and has no deadline and no places (the coordinator limits how many train at once).
+ *
  * A round has ⌈1.3 × target⌉ places. An update received holds one for good; an assignment holds one only
  * while its lease runs (assignment-leases.ts), so silent clients cannot fill a round. Uploads are not
  * limited by places: the round is decided by the first updates that pass validation, assigned or not.
@@ -28,6 +34,10 @@ export interface RoundSnapshot {
   /** Assignments whose lease still runs and whose client has not reported. */
   liveAssigned: number;
   received: number;
+  /** Clients that ever held a place in the round (or sent an update to it). */
+  assigned: number;
+  /** A buffer of buffered aggregation rather than a synchronous round. */
+  buffered: boolean;
   minClients: number;
   targetClients: number;
   deadlineAt: number;
@@ -78,7 +88,12 @@ export function transition(state: RoundState, event: RoundEvent): RoundState {
 export function dueEvent(r: RoundSnapshot, now: number): RoundEvent | null {
   if (!acceptsUploads(r.state)) return null;
   if (r.received >= r.targetClients) return { type: 'quorum' };
-  if (now >= r.deadlineAt) return r.received >= r.minClients ? { type: 'quorum' } : { type: 'deadline-without-quorum' };
+  if (r.buffered) return null;
+  if (now >= r.deadlineAt) {
+    if (r.received >= r.minClients) return { type: 'quorum' };
+    // Nobody came: the round waits for its first client rather than fail and open another just like it.
+    return r.assigned === 0 ? null : { type: 'deadline-without-quorum' };
+  }
   const full = placesHeld(r) >= maxAssignments(r.targetClients);
   if (r.state === 'open' && full) return { type: 'assignments-full' };
   if (r.state === 'training' && !full) return { type: 'assignments-lapsed' };

@@ -33,6 +33,8 @@ export interface StoredUpdate {
   delta: Float32Array;
   /** Adaptive clipping: whether the client reported its update within the round's clip norm (null: not reported). */
   withinClip?: boolean | null;
+  /** Buffered mode: the factor the delta is scaled by for its staleness (core/staleness.ts); null in synchronous rounds (1). */
+  staleness?: number | null;
 }
 
 export interface NewUpdate extends StoredUpdate {
@@ -42,6 +44,8 @@ export interface NewUpdate extends StoredUpdate {
   bytes: number;
   /** SHA-256 of the upload body, hex. */
   bodySha256: string;
+  /** The model version the update was trained from (in buffered mode it may be older than the buffer's). */
+  baseVersion: number;
   /** Federated evaluation of the base model on the client's held-out examples, when it sent one. */
   eval?: { accuracy: number; loss: number; count: number; personalAccuracy?: number };
 }
@@ -128,7 +132,11 @@ export class CoordinatorStore {
         // v8: adaptive clipping: each update's bit (within the round's clip norm or not), replayed after a restart.
         this.db.exec('ALTER TABLE updates ADD COLUMN within_clip INTEGER');
       }
-      this.db.pragma('user_version = 8');
+      if (version < 9 && !hasColumn('updates', 'base_version')) {
+        // v9: buffered aggregation: each update's own base version and staleness factor (the buffer's base may be newer).
+        this.db.exec('ALTER TABLE updates ADD COLUMN base_version INTEGER; ALTER TABLE updates ADD COLUMN staleness REAL;');
+      }
+      this.db.pragma('user_version = 9');
     })();
   }
 
@@ -203,6 +211,11 @@ export class CoordinatorStore {
     return row ? toRoundRow(row as Record<string, unknown>) : null;
   }
 
+  /** Moves the round's deadline (a synchronous round's clock starts again at its first client). */
+  setRoundDeadline(taskId: string, roundId: number, deadlineAt: number): void {
+    this.db.prepare('UPDATE rounds SET deadline_at = ? WHERE task_id = ? AND round_id = ?').run(deadlineAt, taskId, roundId);
+  }
+
   setRoundState(taskId: string, roundId: number, state: RoundState): void {
     this.db.prepare('UPDATE rounds SET state = ? WHERE task_id = ? AND round_id = ?').run(state, taskId, roundId);
   }
@@ -229,7 +242,7 @@ export class CoordinatorStore {
 
   /**
    * Whether `clientId` held a place in one of rounds [fromRound, beforeRound) and let it lapse: no update from
-   * it in that round, and its lease (`leaseMs`) over before the round closed.
+   * it in that round, and its lease (`leaseMs`) over before the round closed (a lease that ends as the round does did not lapse).
    */
   lapsedSince(taskId: string, clientId: string, fromRound: number, beforeRound: number, leaseMs: number, now: number): boolean {
     return !!this.db
@@ -237,7 +250,7 @@ export class CoordinatorStore {
         `SELECT 1 FROM assignments a JOIN rounds r ON r.task_id = a.task_id AND r.round_id = a.round_id
          LEFT JOIN updates u ON u.task_id = a.task_id AND u.round_id = a.round_id AND u.client_id = a.client_id
          WHERE a.task_id = ? AND a.client_id = ? AND a.round_id >= ? AND a.round_id < ? AND u.update_id IS NULL
-           AND a.assigned_at + ? <= COALESCE(r.closed_at, ?) LIMIT 1`,
+           AND a.assigned_at + ? < COALESCE(r.closed_at, ?) LIMIT 1`,
       )
       .get(taskId, clientId, fromRound, beforeRound, leaseMs, now);
   }
@@ -261,9 +274,9 @@ export class CoordinatorStore {
   insertUpdate(u: NewUpdate, now: number): void {
     this.db
       .prepare(
-        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss, eval_personal_accuracy, within_clip) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss, eval_personal_accuracy, within_clip, base_version, staleness) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null, u.eval?.personalAccuracy ?? null, u.withinClip === undefined || u.withinClip === null ? null : Number(u.withinClip));
+      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null, u.eval?.personalAccuracy ?? null, u.withinClip === undefined || u.withinClip === null ? null : Number(u.withinClip), u.baseVersion, u.staleness ?? null);
   }
 
   countUpdates(taskId: string, roundId: number): number {
@@ -273,10 +286,10 @@ export class CoordinatorStore {
   /** The round's updates one at a time, so that replaying them after a restart needs memory for one only. */
   *iterateUpdates(taskId: string, roundId: number): Generator<StoredUpdate> {
     const rows = this.db
-      .prepare('SELECT update_id, client_id, num_examples, loss, delta, within_clip FROM updates WHERE task_id = ? AND round_id = ? AND delta IS NOT NULL ORDER BY received_at, update_id')
-      .iterate(taskId, roundId) as IterableIterator<{ update_id: string; client_id: string; num_examples: number; loss: number; delta: Buffer; within_clip: number | null }>;
+      .prepare('SELECT update_id, client_id, num_examples, loss, delta, within_clip, staleness FROM updates WHERE task_id = ? AND round_id = ? AND delta IS NOT NULL ORDER BY received_at, update_id')
+      .iterate(taskId, roundId) as IterableIterator<{ update_id: string; client_id: string; num_examples: number; loss: number; delta: Buffer; within_clip: number | null; staleness: number | null }>;
     for (const r of rows) {
-      yield { updateId: r.update_id, clientId: r.client_id, numExamples: r.num_examples, loss: r.loss, delta: toFloat32(r.delta), withinClip: r.within_clip === null ? null : r.within_clip === 1 };
+      yield { updateId: r.update_id, clientId: r.client_id, numExamples: r.num_examples, loss: r.loss, delta: toFloat32(r.delta), withinClip: r.within_clip === null ? null : r.within_clip === 1, staleness: r.staleness };
     }
   }
 
@@ -322,19 +335,25 @@ export class CoordinatorStore {
     const rows = this.db
       .prepare(
         `WITH federated AS (
-           SELECT r.base_version AS version, SUM(u.eval_count) AS examples, COUNT(*) AS clients,
+           SELECT COALESCE(u.base_version, r.base_version) AS version, SUM(u.eval_count) AS examples, COUNT(*) AS clients,
                   SUM(u.eval_accuracy * u.eval_count) AS correct, SUM(u.eval_loss * u.eval_count) AS loss_sum,
                   SUM(u.eval_personal_accuracy * u.eval_count) AS personal_correct,
                   SUM(CASE WHEN u.eval_personal_accuracy IS NULL THEN 0 ELSE u.eval_count END) AS personal_examples
            FROM updates u JOIN rounds r ON r.task_id = u.task_id AND r.round_id = u.round_id
-           WHERE u.task_id = ? AND u.eval_count IS NOT NULL GROUP BY r.base_version)
+           WHERE u.task_id = ? AND u.eval_count IS NOT NULL GROUP BY COALESCE(u.base_version, r.base_version)),
+         stale AS (
+           SELECT u.round_id, AVG(r.base_version - u.base_version) AS mean_tau, MAX(r.base_version - u.base_version) AS max_tau, AVG(u.staleness) AS mean_weight
+           FROM updates u JOIN rounds r ON r.task_id = u.task_id AND r.round_id = u.round_id
+           WHERE u.task_id = ? AND u.staleness IS NOT NULL GROUP BY u.round_id)
          SELECT m.version, m.round_id, m.num_clients, m.num_examples, m.client_loss, m.created_at, m.privacy, e.accuracy, e.loss, e.metrics,
                 f.examples AS fed_examples, f.clients AS fed_clients, f.correct AS fed_correct, f.loss_sum AS fed_loss_sum,
-                f.personal_correct AS fed_personal_correct, f.personal_examples AS fed_personal_examples
+                f.personal_correct AS fed_personal_correct, f.personal_examples AS fed_personal_examples,
+                s.mean_tau, s.max_tau, s.mean_weight
          FROM model_versions m LEFT JOIN evaluations e USING (task_id, version) LEFT JOIN federated f ON f.version = m.version
+         LEFT JOIN stale s ON s.round_id = m.round_id
          WHERE m.task_id = ? ORDER BY m.version`,
       )
-      .all(taskId, taskId) as (Record<string, number | null> & { metrics: string | null; privacy: string | null })[];
+      .all(taskId, taskId, taskId) as (Record<string, number | null> & { metrics: string | null; privacy: string | null })[];
     return rows.map((r) => ({
       version: r.version!,
       roundId: r.round_id ?? null,
@@ -354,6 +373,7 @@ export class CoordinatorStore {
           }
         : null,
       ...(r.privacy ? { privacy: publicPrivacy(r.privacy) } : {}),
+      ...(r.mean_tau === null || r.mean_tau === undefined ? {} : { staleness: { mean: r.mean_tau, max: r.max_tau!, meanWeight: r.mean_weight! } }),
       createdAt: new Date(r.created_at!).toISOString(),
     }));
   }

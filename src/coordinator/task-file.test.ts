@@ -88,6 +88,19 @@ describe('task files', () => {
     expect([...(await readWeights(loaded))]).toEqual([...(await readWeights(source))]);
   });
 
+  it('reads buffered rounds with their defaults, and refuses what a buffer has not', () => {
+    const task = parseTaskFile({ ...valid, rounds: { mode: 'buffered', bufferSize: 5 } }, dir);
+    expect(task.rounds).toEqual({ minClients: 5, targetClients: 5, deadlineMs: 300_000, leaseMs: 300_000, buffer: { size: 5, maxStaleness: 10, concurrency: 20, staleness: { kind: 'polynomial', exponent: 0.5 } } });
+    const custom = parseTaskFile({ ...valid, rounds: { mode: 'buffered', bufferSize: 3, maxStaleness: 2, concurrency: 7, staleness: { kind: 'hinge', a: 10, b: 4 }, assignmentLeaseS: 60 } }, dir);
+    expect(custom.rounds.buffer).toEqual({ size: 3, maxStaleness: 2, concurrency: 7, staleness: { kind: 'hinge', a: 10, b: 4 } });
+    expect(custom.rounds.leaseMs).toBe(60_000);
+    expect(fieldOf({ rounds: { mode: 'buffered', bufferSize: 5, deadlineS: 30 } })).toBe('rounds.deadlineS');
+    expect(fieldOf({ rounds: { mode: 'buffered' } })).toBe('rounds.bufferSize');
+    expect(fieldOf({ rounds: { mode: 'buffered', bufferSize: 5, staleness: 'linear' } })).toBe('rounds.staleness');
+    expect(fieldOf({ rounds: { mode: 'async', bufferSize: 5 } })).toBe('rounds.mode');
+    expect(fieldOf({ rounds: { mode: 'buffered', bufferSize: 5 }, secureAggregation: { clipNorm: 1 } })).toBe('rounds.mode');
+  });
+
   it('ships valid task files for the demo tasks', () => {
     for (const file of ['tasks/digits.json', 'tasks/fraud.json']) expect(() => loadTaskFile(file)).not.toThrow();
   });

@@ -7,7 +7,8 @@
  *   labels                     class names; tabular labels are their index in the label column
  *   model                      {builtin: "digits-cnn"} | {builtin: "mlp", hidden: [..]} | {layersModel: "path/model.json"}
  *   training                   {epochs, batchSize, learningRate, optimizer, codec, classWeights?}
- *   rounds                     {minClients, targetClients, deadlineS, assignmentLeaseS?}
+ *   rounds                     {minClients, targetClients, deadlineS, assignmentLeaseS?}, or buffered (FedBuff):
+ *                              {mode: "buffered", bufferSize, maxStaleness?, staleness?, concurrency?, assignmentLeaseS?}
  *   strategy                   fedavg | median | trimmed-mean | krum | multi-krum, or {name, clipNorm}
  *   serverOptimizer            optional: fedavgm | fedadam | fedyogi | fedadagrad, or {name, lr, beta1, beta2, tau}
  *   maxUpdateNorm              optional: updates with a larger L2 norm are refused
@@ -35,6 +36,7 @@ import { buildModel, type ModelSource } from '../model/models.ts';
 import { privateTrainingConfig, type PrivacyPolicy, type SecureAggregationPolicy, type TaskDefinition } from './task.ts';
 import { maxAssignments } from './round-machine.ts';
 import { CURVE_CHOICES } from '../core/secagg/protocol.ts';
+import { readStaleness } from '../core/staleness.ts';
 
 /** Reads and checks a task file; relative paths in it are resolved against its folder. */
 export function loadTaskFile(path: string): TaskDefinition {
@@ -67,7 +69,7 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
   if (privacy && codecFor(training.codec)!.needsErrorFeedback) {
     throw new ValidationError('training.codec', `${training.codec} carries a residual from round to round, which clipping does not bound; with privacy use f32, f16 or int8`);
   }
-  const secureAggregation = o.secureAggregation === undefined ? undefined : readSecureAggregation(o.secureAggregation, { strategy, clipNorm, privacy, codec: training.codec, targetClients: rounds.targetClients });
+  const secureAggregation = o.secureAggregation === undefined ? undefined : readSecureAggregation(o.secureAggregation, { strategy, clipNorm, privacy, codec: training.codec, targetClients: rounds.targetClients, buffered: rounds.buffer !== undefined });
   return {
     id: asTaskId(id),
     name: readString(o, 'name'),
@@ -162,8 +164,9 @@ function readAdaptiveClipping(value: unknown, mode: PrivacyPolicy['mode'], noise
  * clipping (a bit per update), local DP (with secure aggregation the clients add central DP's noise between
  * them). The masked vector travels as 32-bit words whatever the codec, so the codec must be f32.
  */
-export function readSecureAggregation(value: unknown, task: { strategy: string; clipNorm: number | undefined; privacy: PrivacyPolicy | undefined; codec: string; targetClients: number }): SecureAggregationPolicy {
+export function readSecureAggregation(value: unknown, task: { strategy: string; clipNorm: number | undefined; privacy: PrivacyPolicy | undefined; codec: string; targetClients: number; buffered?: boolean }): SecureAggregationPolicy {
   const o = asObject(value, 'secureAggregation');
+  if (task.buffered) throw new ValidationError('rounds.mode', 'secure aggregation needs its clients online together through its phases, and a buffered task\'s clients come and go one at a time: use synchronous rounds');
   if (task.strategy !== 'fedavg' || task.clipNorm !== undefined) throw new ValidationError('strategy', 'secure aggregation hides single updates, which a robust strategy or strategy-level clipping needs: use plain "fedavg"');
   if (task.privacy?.mode === 'local') throw new ValidationError('privacy.mode', 'with secure aggregation use "central": the clients add its noise between them (distributed DP), and no one sees a single update');
   if (task.privacy?.adaptiveClipping) throw new ValidationError('privacy.adaptiveClipping', 'adaptive clipping needs a bit from each update, which secure aggregation hides');
@@ -201,13 +204,35 @@ function readServerOptimizer(value: unknown): ServerOptimizerConfig {
   return serverOptimizerConfig(name, Object.fromEntries(Object.entries(over).filter(([, v]) => v !== undefined)));
 }
 
+/** The default lease of a buffered task's assignment: time for a browser to download and train the model. */
+export const DEFAULT_BUFFER_LEASE_S = 300;
+
 function readRounds(value: unknown): TaskDefinition['rounds'] {
   const o = asObject(value, 'rounds');
+  const mode = o.mode === undefined ? 'sync' : readOneOf(o, 'mode', ['sync', 'buffered'] as const, 'rounds.mode');
+  if (mode === 'buffered') return readBuffered(o);
   const targetClients = readNumber(o, 'targetClients', { integer: true, min: 1, max: 100_000 }, 'rounds.targetClients');
   const minClients = readNumber(o, 'minClients', { integer: true, min: 1, max: targetClients }, 'rounds.minClients');
   const deadlineS = readNumber(o, 'deadlineS', { min: 1, max: 7 * 24 * 3600 }, 'rounds.deadlineS');
   const leaseS = o.assignmentLeaseS === undefined ? undefined : readNumber(o, 'assignmentLeaseS', { min: 1, max: deadlineS }, 'rounds.assignmentLeaseS');
   return { minClients, targetClients, deadlineMs: deadlineS * 1000, ...(leaseS === undefined ? {} : { leaseMs: leaseS * 1000 }) };
+}
+
+/**
+ * `{"mode": "buffered", "bufferSize": K, "maxStaleness": S, "staleness": "sqrt", "concurrency": C}`.
+ * Defaults: S = 10 versions, 1/√(1+τ), C = 4K (FedBuff ran C = 100K; with C/K clients training per version
+ * the typical update is about C/K versions old, so S = 10 refuses only the stragglers), lease 300 s.
+ */
+function readBuffered(o: Fields): TaskDefinition['rounds'] {
+  for (const key of ['minClients', 'targetClients', 'deadlineS'] as const) {
+    if (o[key] !== undefined) throw new ValidationError(`rounds.${key}`, 'a buffered task has no rounds of clients: it publishes every bufferSize updates (remove this field)');
+  }
+  const size = readNumber(o, 'bufferSize', { integer: true, min: 1, max: 100_000 }, 'rounds.bufferSize');
+  const maxStaleness = o.maxStaleness === undefined ? 10 : readNumber(o, 'maxStaleness', { integer: true, min: 0, max: 10_000 }, 'rounds.maxStaleness');
+  const concurrency = o.concurrency === undefined ? 4 * size : readNumber(o, 'concurrency', { integer: true, min: 1, max: 1_000_000 }, 'rounds.concurrency');
+  const leaseS = o.assignmentLeaseS === undefined ? DEFAULT_BUFFER_LEASE_S : readNumber(o, 'assignmentLeaseS', { min: 1, max: 7 * 24 * 3600 }, 'rounds.assignmentLeaseS');
+  const buffer = { size, maxStaleness, concurrency, staleness: readStaleness(o.staleness, 'rounds.staleness') };
+  return { minClients: size, targetClients: size, deadlineMs: leaseS * 1000, leaseMs: leaseS * 1000, buffer };
 }
 
 function readOrigins(value: unknown): string[] {

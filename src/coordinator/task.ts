@@ -1,5 +1,6 @@
 import type { AdaptiveClipping } from '../core/privacy/adaptive-clip.ts';
 import type { CurveChoice } from '../core/secagg/protocol.ts';
+import type { StalenessFunction } from '../core/staleness.ts';
 import type * as tf from '@tensorflow/tfjs';
 import type { InputSpec } from '../core/features.ts';
 import type { TaskId } from '../core/ids.ts';
@@ -20,6 +21,24 @@ export interface RoundPolicy {
    * then given to another (see assignment-leases.ts). Default: {@link assignmentLeaseMs}.
    */
   leaseMs?: number;
+  /**
+   * Buffered asynchronous aggregation (FedBuff) instead of synchronous rounds: clients check in at any time
+   * and train the current model; every `size` accepted updates make a new version. A "round" is then one
+   * buffer: `targetClients` and `minClients` are its size, and `deadlineMs` is the lease (a buffer has no
+   * deadline; it waits for its updates).
+   */
+  buffer?: BufferPolicy;
+}
+
+export interface BufferPolicy {
+  /** K: accepted updates per new version. */
+  size: number;
+  /** An update whose base is more than this many versions old is refused (409 too_stale). */
+  maxStaleness: number;
+  /** How much an update τ versions old counts (core/staleness.ts). */
+  staleness: StalenessFunction;
+  /** The most clients training at once (live assignments); check-ins past it are told when to come back. */
+  concurrency: number;
 }
 
 /** A quarter of the deadline, at least 10 s (and at most the deadline): long enough to train a round's model in a browser. */

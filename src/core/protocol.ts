@@ -107,6 +107,12 @@ export interface UploadAck {
   roundId: number;
   /** Updates the round holds now. */
   received: number;
+  /**
+   * Buffered aggregation: how many versions the update's base was behind the model when it arrived (τ), and
+   * the factor its delta counts with (s(τ)). Absent in synchronous rounds and for repeats.
+   */
+  staleness?: number;
+  weight?: number;
 }
 
 export interface RoundSummary {
@@ -118,6 +124,8 @@ export interface RoundSummary {
   minClients: number;
   targetClients: number;
   deadline: string;
+  /** Buffered aggregation (FedBuff): this "round" is a buffer of `size` updates that takes updates up to `maxStaleness` versions old. */
+  buffered?: { size: number; maxStaleness: number };
 }
 
 export interface TaskSummary {
@@ -187,6 +195,8 @@ export interface HistoryPoint {
    * `rounds` private rounds. Over HTTP an unbounded ε (noise multiplier 0, or no guarantee) is `null`.
    */
   privacy?: { mode?: 'central' | 'local'; epsilon: number; epsilonUnsampled: number; rounds: number; delta: number; samplingRate: number; noiseMultiplier: number; clipNorm: number; nextClipNorm?: number };
+  /** Buffered aggregation: how many versions behind its buffer's base the version's updates were (mean, max), and their mean staleness factor. */
+  staleness?: { mean: number; max: number; meanWeight: number };
   createdAt: string;
 }
 
@@ -395,6 +405,11 @@ function readClassWeights(value: unknown): number[] {
   return value as number[];
 }
 
+function readBufferedSummary(value: unknown): NonNullable<RoundSummary['buffered']> {
+  const b = asObject(value, 'round.buffered');
+  return { size: readNumber(b, 'size', { integer: true, min: 1 }, 'round.buffered.size'), maxStaleness: readNumber(b, 'maxStaleness', { integer: true, min: 0 }, 'round.buffered.maxStaleness') };
+}
+
 /** Reads a task summary (from the coordinator, or from the copy kept for offline use). */
 export function parseTaskSummary(value: unknown): TaskSummary {
   const o = asObject(value, 'task');
@@ -414,6 +429,7 @@ export function parseTaskSummary(value: unknown): TaskSummary {
       minClients: readNumber(r, 'minClients', { integer: true, min: 1 }, 'round.minClients'),
       targetClients: readNumber(r, 'targetClients', { integer: true, min: 1 }, 'round.targetClients'),
       deadline: readString(r, 'deadline', 'round.deadline'),
+      ...(r.buffered === undefined ? {} : { buffered: readBufferedSummary(r.buffered) }),
     };
   }
   const metrics = o.metrics;
@@ -477,6 +493,8 @@ export function parseUploadAck(body: unknown): UploadAck {
     duplicate: o.duplicate,
     roundId: readNumber(o, 'roundId', { integer: true }),
     received: readNumber(o, 'received', { integer: true }),
+    ...(o.staleness === undefined ? {} : { staleness: readNumber(o, 'staleness', { integer: true, min: 0 }) }),
+    ...(o.weight === undefined ? {} : { weight: readNumber(o, 'weight', { min: 0, max: 1 }) }),
   };
 }
 

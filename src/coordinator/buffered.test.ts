@@ -1,0 +1,162 @@
+/** Buffered asynchronous aggregation (FedBuff) and what synchronous rounds now keep: the Federation against hand computations. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ApiFailure } from './api-failure.ts';
+import { Federation } from './federation.ts';
+import { CoordinatorStore } from './store.ts';
+import type { BufferPolicy } from './task.ts';
+import { TINY_PARAMS, tinyTask, updateFrame } from './test-fixtures.ts';
+
+const init = new Float32Array(TINY_PARAMS).fill(1);
+const ones = (x: number) => new Array<number>(TINY_PARAMS).fill(x);
+const checkin = (fed: Federation, clientId: string) => fed.checkin({ clientId, exampleCount: 10 });
+
+function buffered(over: Partial<BufferPolicy> = {}, opts: { now?: () => number; path?: string } = {}) {
+  const store = new CoordinatorStore(opts.path ?? ':memory:');
+  const buffer: BufferPolicy = { size: 2, maxStaleness: 3, staleness: { kind: 'polynomial', exponent: 0.5 }, concurrency: 8, ...over };
+  const task = tinyTask({ rounds: { minClients: buffer.size, targetClients: buffer.size, deadlineMs: 60_000, leaseMs: 60_000, buffer } });
+  const versions: (number | null)[] = [];
+  const fed = new Federation(task, init, store, { onRoundClosed: (_t, _r, v) => versions.push(v) }, opts.now ?? (() => 0));
+  return { store, fed, versions };
+}
+
+function refusal(fn: () => unknown): { status: number; code: string } {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof ApiFailure) return { status: e.status, code: e.code };
+    throw e;
+  }
+  throw new Error('expected a refusal');
+}
+
+/** Two fresh updates make v1: (10·1 + 30·3) / 40 = 2.5 added to every weight. */
+function publishV1(fed: Federation) {
+  fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1), { numExamples: 10 }));
+  fed.acceptUpload(1, 'update-b001', updateFrame('client-bbbb', ones(3), { numExamples: 30 }));
+  fed.advance();
+}
+
+describe('buffered aggregation', () => {
+  it('publishes a version every K updates and scales a stale delta by 1/√(1+τ), as computed by hand', () => {
+    const { store, fed, versions } = buffered();
+    publishV1(fed);
+    expect(versions).toEqual([1]);
+    expect(store.latestVersion('tiny')!.weights[0]).toBeCloseTo(3.5, 6);
+    // Buffer 2: an update trained on v0 (τ = 1, s = 1/√2) with delta 4, and a fresh one on v1 with delta 2, 10 examples each.
+    const stale = fed.acceptUpload(1, 'update-c001', updateFrame('client-cccc', ones(4), { numExamples: 10, baseVersion: 0 }));
+    expect(stale).toMatchObject({ duplicate: false, roundId: 2, received: 1, staleness: 1 });
+    expect(stale.weight).toBeCloseTo(Math.SQRT1_2, 12);
+    expect(fed.acceptUpload(2, 'update-d001', updateFrame('client-dddd', ones(2), { numExamples: 10, baseVersion: 1 }))).toMatchObject({ staleness: 0, weight: 1 });
+    fed.advance();
+    expect(versions).toEqual([1, 2]);
+    // (10 · 4/√2 + 10 · 2) / 20 = √2 + 1
+    expect(store.latestVersion('tiny')!.weights[0]).toBeCloseTo(3.5 + Math.SQRT2 + 1, 5);
+    const v2 = store.history('tiny').find((h) => h.version === 2)!;
+    expect(v2.staleness).toEqual({ mean: 0.5, max: 1, meanWeight: expect.closeTo((1 + Math.SQRT1_2) / 2, 12) as number });
+    expect(store.history('tiny').find((h) => h.version === 1)!.staleness).toEqual({ mean: 0, max: 0, meanWeight: 1 });
+  });
+
+  it('refuses an update more than maxStaleness versions old, and one from a version that does not exist, changing nothing', () => {
+    const { store, fed } = buffered({ size: 1, maxStaleness: 1 });
+    fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1)));
+    fed.advance();
+    fed.acceptUpload(2, 'update-b001', updateFrame('client-bbbb', ones(1), { baseVersion: 1 }));
+    fed.advance();
+    expect(fed.modelVersion).toBe(2);
+    expect(refusal(() => fed.acceptUpload(1, 'update-c001', updateFrame('client-cccc', ones(1), { baseVersion: 0 })))).toEqual({ status: 409, code: 'too_stale' });
+    expect(refusal(() => fed.acceptUpload(3, 'update-d001', updateFrame('client-dddd', ones(1), { baseVersion: 7 })))).toEqual({ status: 409, code: 'stale_model' });
+    expect(store.countUpdates('tiny', 3)).toBe(0);
+    // τ = 1 is still taken.
+    expect(fed.acceptUpload(3, 'update-e001', updateFrame('client-eeee', ones(1), { baseVersion: 1 }))).toMatchObject({ staleness: 1 });
+  });
+
+  it('lets clients check in at any time, up to its concurrency, and gives each the current model', () => {
+    let now = 0;
+    const { fed } = buffered({ concurrency: 2 }, { now: () => now });
+    expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'assigned', roundId: 1, modelVersion: 0 });
+    expect(checkin(fed, 'client-bbbb')).toMatchObject({ status: 'assigned' });
+    expect(checkin(fed, 'client-cccc')).toMatchObject({ status: 'wait', reason: '2 clients are training already' });
+    fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1)));
+    // The slot a reported client held is free; the client itself waits for the next version.
+    expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'wait', reason: expect.stringContaining('already contributed to the buffer that makes version 1') });
+    expect(checkin(fed, 'client-cccc')).toMatchObject({ status: 'assigned', modelVersion: 0 });
+    fed.acceptUpload(1, 'update-b001', updateFrame('client-bbbb', ones(1)));
+    fed.advance();
+    // c trains on: its slot carries into the next buffer, where its update (τ = 1) lands.
+    expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'assigned', roundId: 2, modelVersion: 1 });
+    expect(checkin(fed, 'client-dddd')).toMatchObject({ status: 'wait' });
+    expect(fed.acceptUpload(1, 'update-c001', updateFrame('client-cccc', ones(1)))).toMatchObject({ roundId: 2, staleness: 1 });
+    // A slot whose client stays silent frees when its lease lapses.
+    now = 60_000;
+    expect(checkin(fed, 'client-dddd')).toMatchObject({ status: 'assigned' });
+  });
+
+  it('recognises the retry of an update it filed under a later buffer than its URL named', () => {
+    const { fed } = buffered();
+    publishV1(fed);
+    const frame = updateFrame('client-cccc', ones(4), { baseVersion: 0 });
+    expect(fed.acceptUpload(1, 'update-c001', frame)).toMatchObject({ duplicate: false, roundId: 2 });
+    expect(fed.acceptUpload(1, 'update-c001', frame)).toMatchObject({ duplicate: true, roundId: 2, received: 1 });
+    expect(refusal(() => fed.acceptUpload(1, 'update-c001', updateFrame('client-cccc', ones(5), { baseVersion: 0 })))).toEqual({ status: 409, code: 'update_id_reused' });
+  });
+
+  it('replays a buffer after a restart with each update\'s staleness, to the same model', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'covey-buffer-')), 'c.db');
+    const first = buffered({}, { path });
+    publishV1(first.fed);
+    first.fed.acceptUpload(1, 'update-c001', updateFrame('client-cccc', ones(4), { numExamples: 10, baseVersion: 0 }));
+    first.fed.stop();
+    first.store.close();
+    // A new process on the same file: the acknowledged stale update is still in the buffer, at weight 1/√2.
+    const second = buffered({}, { path });
+    expect(second.fed.summary().round).toMatchObject({ id: 2, received: 1, buffered: { size: 2, maxStaleness: 3 } });
+    second.fed.acceptUpload(2, 'update-d001', updateFrame('client-dddd', ones(2), { numExamples: 10, baseVersion: 1 }));
+    second.fed.advance();
+    expect(second.store.latestVersion('tiny')!.weights[0]).toBeCloseTo(3.5 + Math.SQRT2 + 1, 5);
+    second.store.close();
+  });
+});
+
+describe('synchronous rounds keep offline work', () => {
+  function sync(now: () => number) {
+    const store = new CoordinatorStore(':memory:');
+    const closed: (number | null)[] = [];
+    const fed = new Federation(tinyTask({ rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000 } }), init, store, { onRoundClosed: (_t, _r, v) => closed.push(v) }, now);
+    return { store, fed, closed };
+  }
+
+  it('opens and fails no rounds while nobody comes, and starts the deadline at the first client', () => {
+    let now = 0;
+    const { store, fed, closed } = sync(() => now);
+    for (now = 0; now <= 3600_000; now += 30_000) fed.advance();
+    expect(closed).toEqual([]);
+    expect(store.currentRound('tiny')!.roundId).toBe(1);
+    now = 3600_000;
+    checkin(fed, 'client-aaaa');
+    expect(fed.summary().round!.deadline).toBe(new Date(3600_000 + 60_000).toISOString());
+    // The client came but did not report by the deadline: now the round fails.
+    now = 3660_000;
+    fed.advance();
+    expect(closed).toEqual([null]);
+  });
+
+  it('takes an update trained for a failed round into the next one, which trains the same model', () => {
+    let now = 0;
+    const { store, fed, closed } = sync(() => now);
+    checkin(fed, 'client-aaaa');
+    now = 60_000;
+    fed.advance();
+    expect(closed).toEqual([null]); // round 1 failed; round 2 trains v0 too
+    // Trained offline for round 1, delivered now.
+    expect(fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1)))).toMatchObject({ duplicate: false, roundId: 2, received: 1 });
+    expect(store.countUpdates('tiny', 2)).toBe(1);
+    fed.acceptUpload(2, 'update-b001', updateFrame('client-bbbb', ones(3)));
+    fed.advance();
+    expect(closed).toEqual([null, 1]);
+    // Once the model moved on, an update for an old round is refused as before.
+    expect(refusal(() => fed.acceptUpload(1, 'update-c001', updateFrame('client-cccc', ones(1))))).toEqual({ status: 409, code: 'round_closed' });
+  });
+});
