@@ -9,6 +9,7 @@ import type { DeliveryEvent, Outbox } from '../client/outbox.ts';
 import type { CoveyStore } from '../client/store.ts';
 import type { TrafficLedger } from '../client/traffic.ts';
 import type { WorkerBridge } from '../client/worker-bridge.ts';
+import type { ConditionState } from '../client/eligibility.ts';
 import { metricText, renderMetricChart } from './metric-chart.ts';
 import { $, errorText, formatBytes, log, say } from './dom.ts';
 
@@ -24,6 +25,8 @@ export interface FederationPanelOptions {
   onQueued: () => void;
   /** Called when the traffic ledger changed (an upload answered, a model received). */
   onTraffic?: () => void;
+  /** Called with what the client read of the conditions it trains under. */
+  onConditions?: (states: ConditionState[]) => void;
 }
 
 const JOINED = 'joined';
@@ -197,6 +200,9 @@ export class FederationPanel {
         }
         void this.refreshOutbox();
         this.o.onQueued();
+        break;
+      case 'conditions':
+        this.o.onConditions?.(e.states);
         break;
       case 'error':
         log(`Problem: ${e.message}`);

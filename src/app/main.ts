@@ -15,6 +15,7 @@ import { DataPanel } from './data-panel.ts';
 import { $, errorText, say } from './dom.ts';
 import { FederationPanel } from './federation-panel.ts';
 import { PrivacyPanel } from './privacy-panel.ts';
+import { ConditionsPanel } from './conditions-panel.ts';
 import { requestOutboxSync, startPwa } from './pwa.ts';
 import { StoragePanel } from './storage-panel.ts';
 
@@ -34,7 +35,9 @@ const bridge = new WorkerBridge(
 );
 const outbox = new Outbox(store, api, { onEvent: (e) => federation.onDelivery(e) });
 const privacy = new PrivacyPanel(store, taskId);
-const federation = new FederationPanel({ api, store, bridge, outbox, taskId, onTask: showTask, onQueued: () => void requestOutboxSync(), onTraffic: () => void privacy.refresh() });
+const conditions = new ConditionsPanel(store);
+void conditions.start();
+const federation = new FederationPanel({ api, store, bridge, outbox, taskId, onTask: showTask, onQueued: () => void requestOutboxSync(), onTraffic: () => void privacy.refresh(), onConditions: (states) => conditions.showStates(states) });
 const data = new DataPanel({
   store,
   taskId,
@@ -76,6 +79,7 @@ function showTask(t: TaskSummary): void {
   say('task-name', `${t.name}: ${t.description}`);
   say('model-version', `v${t.modelVersion}`);
   privacy.show(t);
+  conditions.showTask(t);
 }
 
 function showConnection(online: boolean): void {
@@ -128,7 +132,23 @@ if (params.has('deleted')) {
 }
 startPwa({
   onBroadcast: (m) => federation.onDelivery(m.event, 'in the background'),
+  onFirstControl: () => void keepFirstModel(),
 });
+
+/**
+ * A first visit: the service worker took control after this page may have downloaded its model. Asking for
+ * the model again now goes through the worker, which keeps it in the model cache (the browser's HTTP cache
+ * answers, so nothing crosses the network twice).
+ */
+async function keepFirstModel(): Promise<void> {
+  const t = task;
+  if (!t) return;
+  for (const version of new Set([t.round?.baseVersion, t.modelVersion])) {
+    if (version === undefined || !(await heldModel(store, t, version))) continue;
+    const paths = modelPaths(t.id, version, t.lineage);
+    await Promise.all([fetch(paths.modelJson), fetch(paths.weights)]).catch(() => undefined);
+  }
+}
 addEventListener('online', () => void Promise.all([refreshTask(), deliverOutbox()]));
 addEventListener('offline', () => showConnection(false));
 

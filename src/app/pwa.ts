@@ -17,6 +17,8 @@ interface SyncManager {
 
 export interface PwaOptions {
   onBroadcast: (message: SwBroadcast) => void;
+  /** The first service worker this browser installed took control of this page (a first visit). */
+  onFirstControl?: () => void;
 }
 
 let registration: ServiceWorkerRegistration | undefined;
@@ -29,6 +31,10 @@ export function startPwa(o: PwaOptions): void {
   wb.addEventListener('waiting', () => {
     $('update-banner').hidden = false;
     $('update-reload').onclick = () => void applyUpdate();
+  });
+  // The first install controls this page at once (sw.ts): what it downloaded before then goes to the model cache now.
+  wb.addEventListener('controlling', (event) => {
+    if (!event.isUpdate) o.onFirstControl?.();
   });
   wb.addEventListener('message', (event) => {
     if (isSwBroadcast(event.data)) o.onBroadcast(event.data);

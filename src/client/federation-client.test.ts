@@ -6,6 +6,7 @@ import { ApiRequestError, type CoordinatorApi } from './coordinator-api.ts';
 import { FederationClient, type FederationEvent } from './federation-client.ts';
 import { Outbox } from './outbox.ts';
 import { CoveyStore } from './store.ts';
+import { CONDITIONS_SETTING } from './eligibility.ts';
 import type { WorkerBridge } from './worker-bridge.ts';
 
 const PARAMS = 6;
@@ -79,4 +80,39 @@ describe('FederationClient', () => {
     expect(events).toContainEqual(expect.objectContaining({ type: 'phase', phase: 'waiting', message: expect.stringMatching(/update for round 1 waits to be sent/) }));
     store.close();
   }, 15_000);
+
+  it('does not check in while the device waits for the charger the person asked for, and says so', async () => {
+    const store = await CoveyStore.open('federation-client-conditions');
+    await store.add([0, 1].map((label) => ({ taskId: 'tiny', label, features: new Float32Array([label, 1 - label]), source: 'imported' as const, addedAt: 0 })));
+    await store.putSetting(CONDITIONS_SETTING, { charging: true });
+    let checkins = 0;
+    const controller = new AbortController();
+    const api = {
+      url: (path: string) => `http://coordinator.test${path}`,
+      task: async () => ({ ...task, conditions: { unmetered: true } }),
+      checkin: async () => {
+        checkins += 1;
+        controller.abort();
+        return { status: 'wait', reason: 'test', retryAfterMs: 1 };
+      },
+    } as unknown as CoordinatorApi;
+    const bridge = { backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }) } as unknown as WorkerBridge;
+    const outbox = new Outbox(store, api);
+    const events: FederationEvent[] = [];
+    let charging = false;
+    const listeners = new Set<() => void>();
+    const signals = { charging: async () => charging, metered: () => null, idle: () => null, onChange: (l: () => void) => (listeners.add(l), () => listeners.delete(l)) };
+    const client = new FederationClient({ api, store, bridge, outbox, taskId: 'tiny', onEvent: (e) => events.push(e), signals });
+    const running = client.run(controller.signal);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(checkins).toBe(0);
+    expect(events).toContainEqual({ type: 'phase', phase: 'waiting', message: 'Waiting: waiting for the charger' });
+    // The task's own condition (unmetered) cannot be told here: skipped, and shown as such.
+    expect(events).toContainEqual({ type: 'conditions', states: [{ name: 'charging', met: false, waitingFor: 'waiting for the charger' }, { name: 'unmetered', met: null, waitingFor: expect.any(String) as string }] });
+    charging = true;
+    listeners.forEach((l) => l());
+    await running;
+    expect(checkins).toBe(1);
+    store.close();
+  });
 });

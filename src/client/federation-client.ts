@@ -19,6 +19,7 @@ import { addDownload, addUpload, type ModelVia } from './traffic.ts';
 import type { SecAggParams } from '../core/secagg/protocol.ts';
 import { randomId, StorageFullError, type CoveyStore } from './store.ts';
 import type { WorkerBridge } from './worker-bridge.ts';
+import { browserSignals, CONDITIONS_SETTING, eligible, readConditions, untilEligible, wantedConditions, type ConditionName, type ConditionState, type DeviceSignals, type TrainingConditions } from './eligibility.ts';
 
 export type Phase = 'checking-in' | 'waiting' | 'training' | 'uploading' | 'offline' | 'retrying';
 
@@ -33,6 +34,8 @@ export type FederationEvent =
   | { type: 'queued'; roundId: number; updateId: string; bytes: number; codec: string; loss: number; numExamples: number; trainMs: number; heldOut?: HeldOutEvaluation }
   /** Secure aggregation: this client's masked update is in the round's sum (`bytes` of it sent). */
   | { type: 'aggregated'; roundId: number; bytes: number; survivors: number }
+  /** When the device trains: each condition the task or the person asks for, met, unmet, or skipped (the browser cannot tell). */
+  | { type: 'conditions'; states: ConditionState[] }
   | { type: 'error'; message: string };
 
 /** What the round loop needs of the person's storage: small, so Node (a simulator, a test) can supply its own. */
@@ -50,6 +53,8 @@ export interface FederationClientOptions {
   outbox: FederationOutbox;
   taskId: string;
   onEvent: (e: FederationEvent) => void;
+  /** Where charging, the connection and idleness are read from (client/eligibility.ts); the browser's by default. */
+  signals?: DeviceSignals;
 }
 
 /** A round to train for: from a check-in, or (offline) from the last task summary seen. */
@@ -70,9 +75,29 @@ export class FederationClient {
   private readonly taskKey: string;
   private readonly trainedKey: string;
 
+  private readonly signals: DeviceSignals;
+
   constructor(private readonly o: FederationClientOptions) {
     this.taskKey = `task:${o.taskId}`;
     this.trainedKey = `trained-round:${o.taskId}`;
+    this.signals = o.signals ?? browserSignals();
+  }
+
+  /** The conditions the task or the person asks for. */
+  private async wanted(task: TaskSummary): Promise<ConditionName[]> {
+    return wantedConditions(task.conditions, await this.o.store.setting(CONDITIONS_SETTING, isConditions));
+  }
+
+  /** Waits until the device may train (every wanted condition met or skipped), saying what it waits for. */
+  private async untilEligible(task: TaskSummary, signal: AbortSignal): Promise<void> {
+    const wanted = await this.wanted(task);
+    const emit = this.o.onEvent;
+    if (wanted.length === 0) return emit({ type: 'conditions', states: [] });
+    await untilEligible(wanted, this.signals, signal, (states) => {
+      emit({ type: 'conditions', states });
+      const unmet = states.filter((s) => s.met === false);
+      if (unmet.length > 0) emit({ type: 'phase', phase: 'waiting', message: `Waiting: ${unmet.map((s) => s.waitingFor).join('; ')}` });
+    });
   }
 
   /** Runs rounds until `signal` aborts; resolves then. Failures are reported as events and retried. */
@@ -110,6 +135,8 @@ export class FederationClient {
     await this.o.store.putSetting(this.taskKey, task);
     emit({ type: 'task', task, offline: false });
     await this.o.outbox.drain({ signal });
+    // Only a device that may train takes a place: a waiting one would hold it from others.
+    await this.untilEligible(task, signal);
     emit({ type: 'phase', phase: 'checking-in', message: 'Checking in with the coordinator' });
     // Held-out examples are never trained on: only the rest count as what this client can train with.
     const exampleCount = await this.o.store.countTraining(this.o.taskId);
@@ -145,6 +172,10 @@ export class FederationClient {
     const round = task?.round;
     if (!task || !round || (await this.o.store.setting(this.trainedKey, isString)) === trainedMark(task, round.id)) return;
     if ((await this.o.store.countTraining(this.o.taskId)) === 0) return;
+    // Offline too, only when the device may train; it tries again when it next finds itself offline.
+    const states = await readConditions(await this.wanted(task), this.signals);
+    this.o.onEvent({ type: 'conditions', states });
+    if (!eligible(states)) return;
     this.o.onEvent({ type: 'task', task, offline: true });
     await this.contribute(task, clientId, { roundId: round.id, modelVersion: round.baseVersion, config: task.config, offline: true }, signal);
   }
@@ -265,5 +296,6 @@ export class FederationClient {
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const clamp01 = (x: number): number | undefined => (Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : undefined);
 const isString = (v: unknown): v is string => typeof v === 'string';
+const isConditions = (v: unknown): v is TrainingConditions => typeof v === 'object' && v !== null && Object.values(v).every((x) => typeof x === 'boolean');
 /** Which round of which lineage this browser last trained for (round ids start again in a new lineage). */
 const trainedMark = (task: TaskSummary, roundId: number): string => `${task.lineage}/${roundId}`;

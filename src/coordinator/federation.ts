@@ -151,6 +151,7 @@ export class Federation {
       parameterCount: this.parameterCount,
       ...(this.task.privacy ? { privacy: { ...this.task.privacy, clipNorm: this.roundClipNorm(), epsilon: this.privacy?.epsilon ?? 0, budgetSpent: this.budgetSpent() } } : {}),
       config: this.roundConfig(),
+      ...(this.task.conditions ? { conditions: this.task.conditions } : {}),
       ...(this.task.secureAggregation ? { secureAggregation: { threshold: this.task.secureAggregation.threshold, neighbours: this.task.secureAggregation.neighbours, curve: this.task.secureAggregation.curve } } : {}),
       round: {
         id: r.roundId,

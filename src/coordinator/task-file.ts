@@ -16,6 +16,7 @@
  *   evaluation                 optional: {testSet: "path", format: "records" | "csv", metrics: [accuracy|auc|f1, …]}
  *   secureAggregation          optional: {threshold?, neighbours?, curve?, clipNorm?, phaseS?} (fedavg, f32; see core/secagg)
  *   privacy                    optional: {mode: central|local, clipNorm, noiseMultiplier, delta, maxEpsilon?, adaptiveClipping?} (with strategy fedavg)
+ *   conditions                 optional: {charging?, unmetered?, idle?}: devices train only while these hold
  *   allowedOrigins             origins whose pages may join through the SDK
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -25,7 +26,7 @@ import { parseCsv } from '../core/csv.ts';
 import { decodeRecords } from '../core/example-records.ts';
 import { encodeRow, featureCount, inputShape, parseInputSpec, type InputSpec } from '../core/features.ts';
 import { asTaskId } from '../core/ids.ts';
-import { METRIC_NAMES, parseTrainingConfig, type MetricName } from '../core/protocol.ts';
+import { METRIC_NAMES, parseTrainingConfig, readConditionsObject, type MetricName } from '../core/protocol.ts';
 import { serverOptimizers } from '../core/optimizers/index.ts';
 import { serverOptimizerConfig, type ServerOptimizerConfig } from '../core/server-optimizer.ts';
 import { strategies } from '../core/strategies/index.ts';
@@ -87,6 +88,7 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
     ...(maxExamplesPerClient === undefined ? {} : { maxExamplesPerClient }),
     ...(privacy === undefined ? {} : { privacy }),
     ...(secureAggregation === undefined ? {} : { secureAggregation }),
+    ...(o.conditions === undefined ? {} : { conditions: readConditionsObject(o.conditions, 'conditions') }),
     metrics: evaluation.metrics,
     allowedOrigins: readOrigins(o.allowedOrigins),
     ...(evaluation.load ? { loadTestSet: evaluation.load } : {}),

@@ -86,6 +86,8 @@ export interface TaskDefinition {
    * sum of each round's updates. See core/secagg and coordinator/secure-round.ts.
    */
   secureAggregation?: SecureAggregationPolicy;
+  /** When devices should train: only while charging, on an unmetered connection, while the person is idle (client/eligibility.ts). */
+  conditions?: { charging?: boolean; unmetered?: boolean; idle?: boolean };
   /** Held-out metrics to compute for each model version; the first is the headline. */
   metrics: MetricName[];
   /** Origins (scheme://host:port) whose pages may use this task through the SDK, besides the coordinator's own. */

@@ -145,6 +145,8 @@ export interface TaskSummary {
    * never trains offline nor queues a plain update: its update leaves only through a secure round.
    */
   secureAggregation?: { threshold: number; neighbours: number | null; curve: string };
+  /** When devices should train (client/eligibility.ts): only while charging, on an unmetered connection, while the person is idle. */
+  conditions?: { charging?: boolean; unmetered?: boolean; idle?: boolean };
   /** With differential privacy: the task's mechanism, the current model's ε, and whether its budget is spent. */
   privacy?: {
     mode: 'central' | 'local';
@@ -450,7 +452,20 @@ export function parseTaskSummary(value: unknown): TaskSummary {
     round,
     ...(o.privacy === undefined ? {} : { privacy: readSummaryPrivacy(o.privacy) }),
     ...(o.secureAggregation === undefined ? {} : { secureAggregation: readSummarySecure(o.secureAggregation) }),
+    ...(o.conditions === undefined ? {} : { conditions: readConditionsObject(o.conditions, 'conditions') }),
   };
+}
+
+/** `{"charging"?: bool, "unmetered"?: bool, "idle"?: bool}`: when devices train (client/eligibility.ts). */
+export function readConditionsObject(value: unknown, field: string): NonNullable<TaskSummary['conditions']> {
+  const o = asObject(value, field);
+  const out: NonNullable<TaskSummary['conditions']> = {};
+  for (const [key, v] of Object.entries(o)) {
+    if (key !== 'charging' && key !== 'unmetered' && key !== 'idle') throw new ValidationError(`${field}.${key}`, 'is not a condition: use charging, unmetered or idle');
+    if (typeof v !== 'boolean') throw new ValidationError(`${field}.${key}`, 'must be true or false');
+    out[key] = v;
+  }
+  return out;
 }
 
 function readSummarySecure(value: unknown): NonNullable<TaskSummary['secureAggregation']> {

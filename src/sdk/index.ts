@@ -15,6 +15,8 @@
  * @packageDocumentation
  */
 import { encodeRow, featureCount } from '../core/features.ts';
+import { CONDITIONS_SETTING, type TrainingConditions } from '../client/conditions-setting.ts';
+import type { ConditionState } from '../client/eligibility.ts';
 import type { TaskSummary } from '../core/protocol.ts';
 import { ValidationError } from '../core/validate.ts';
 import { ApiRequestError, CoordinatorApi } from '../client/coordinator-api.ts';
@@ -96,6 +98,12 @@ export interface CoveyEvents {
   error: { message: string };
   /** What the client is doing now, in words. */
   status: { phase: string; message: string };
+  /**
+   * The conditions this device trains under (the task's and {@link Covey.setConditions}'), as last read:
+   * each met, unmet (with what it waits for, such as "waiting for the charger"), or `met: null` where this
+   * browser cannot tell and the condition is skipped.
+   */
+  conditions: { states: ConditionState[] };
 }
 
 /** See {@link CoveyEvents.traffic}. */
@@ -128,6 +136,8 @@ export interface Covey {
   /** Stops taking part; an update already made stays in the outbox and is still delivered. */
   leave(): void;
   /** Deletes this task's examples from this browser. */
+  /** The person's own conditions for training: only while charging, on an unmetered connection, while they are not using the page (see {@link CoveyEvents.conditions}). */
+  setConditions(conditions: TrainingConditions): Promise<void>;
   deleteData(): Promise<void>;
   /**
    * Leaves, and releases what the connection holds: its trainer worker, its IndexedDB connection and its
@@ -184,7 +194,7 @@ const WORKER_FILE = 'trainer.worker.js';
 type Listeners = { [K in keyof CoveyEvents]: Set<(event: CoveyEvents[K]) => void> };
 
 class Connection implements Covey {
-  private readonly listeners: Listeners = { backend: new Set(), round: new Set(), progress: new Set(), contributed: new Set(), traffic: new Set(), upload: new Set(), error: new Set(), status: new Set() };
+  private readonly listeners: Listeners = { backend: new Set(), round: new Set(), progress: new Set(), contributed: new Set(), traffic: new Set(), upload: new Set(), error: new Set(), status: new Set(), conditions: new Set() };
   private readonly bridge: WorkerBridge;
   private readonly outbox: Outbox;
   private session: AbortController | undefined;
@@ -256,6 +266,14 @@ class Connection implements Covey {
     this.session = undefined;
     // What waits in the outbox is still sent, on the outbox's own schedule.
     void this.outbox.deliver();
+  }
+
+  /**
+   * The person's own conditions for training (on top of the task's): only while charging, on an unmetered
+   * connection, while they are not using the page. Kept in this origin's IndexedDB; applies from the next round.
+   */
+  setConditions(conditions: TrainingConditions): Promise<void> {
+    return this.store.putSetting(CONDITIONS_SETTING, { ...conditions });
   }
 
   deleteData(): Promise<void> {
@@ -334,6 +352,8 @@ class Connection implements Covey {
         return this.emit('status', { phase: e.phase, message: e.message });
       case 'error':
         return this.emit('error', { message: e.message });
+      case 'conditions':
+        return this.emit('conditions', { states: e.states });
       case 'model':
         return void this.emitTraffic(e.roundId);
       case 'aggregated':

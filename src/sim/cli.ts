@@ -14,6 +14,10 @@
  *   --dp central|local --clip S --noise z --delta δ [--max-epsilon ε] [--adaptive-clip]   (ε per round in rounds.json)
  *   --secagg [--neighbours k] [--threshold 0.6] [--dropout 0.3] --clip S   (secure aggregation; a share of
  *     each round's clients drops out at a random phase; bytes and time of the protocol in rounds.json)
+ *   --mode sync|buffered  --heterogeneity  (simulated time, timed.ts: devices of heavy-tailed speed and online
+ *     stretches with --heterogeneity, alike and always online without; rounds.json gains simTimeS)
+ *     --buffer K --max-staleness S --staleness sqrt|constant|poly:a|hinge:a,b --concurrency C (default ⌈1.3 × per round⌉,
+ *     a synchronous round's places)  --deadline-s 120 (a round's deadline; a buffer's lease)  --max-sim-s 36000
  *   --target 0.95 (stop once reached)   --seed 1   --backend wasm|cpu (default wasm, convolutions included)
  *   --out results/NAME   --label NAME
  */
@@ -33,7 +37,11 @@ import { buildModel, type ModelSource } from '../model/models.ts';
 import { loadSimData } from './datasets.ts';
 import { useBackend } from './backend.ts';
 import { describePartition, writeRun } from './report.ts';
-import { simulate, trainingFor } from './simulation.ts';
+import { simulate, trainingFor, type RoundRecord } from './simulation.ts';
+import { simulateTimed } from './timed.ts';
+import { HETEROGENEOUS, UNIFORM } from './devices.ts';
+import { maxAssignments } from '../coordinator/round-machine.ts';
+import { describeStaleness, readStaleness, type StalenessFunction } from '../core/staleness.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -72,6 +80,14 @@ const { values: flags } = parseArgs({
     out: { type: 'string' },
     label: { type: 'string' },
     quiet: { type: 'boolean', default: false },
+    mode: { type: 'string' },
+    heterogeneity: { type: 'boolean', default: false },
+    buffer: { type: 'string' },
+    'max-staleness': { type: 'string' },
+    staleness: { type: 'string' },
+    concurrency: { type: 'string' },
+    'deadline-s': { type: 'string', default: '120' },
+    'max-sim-s': { type: 'string', default: '36000' },
   },
 });
 
@@ -147,6 +163,19 @@ function readPrivacyFlags(expectedClients: number): PrivacyPolicy | undefined {
   }
 }
 
+/** `sqrt`, `constant`, `poly:a` or `hinge:a,b`. */
+function stalenessFlag(text: string | undefined): StalenessFunction {
+  const poly = /^poly:([\d.]+)$/.exec(text ?? '');
+  const hinge = /^hinge:([\d.]+),(\d+)$/.exec(text ?? '');
+  const value = poly ? { kind: 'polynomial', exponent: Number(poly[1]) } : hinge ? { kind: 'hinge', a: Number(hinge[1]), b: Number(hinge[2]) } : text;
+  try {
+    return readStaleness(value, 'staleness');
+  } catch (e) {
+    if (e instanceof ValidationError) throw new Error('--staleness must be sqrt, constant, poly:a or hinge:a,b', { cause: e });
+    throw e;
+  }
+}
+
 function failOptimizer(): never {
   throw new Error(`--optimizer must be sgd or adam, got "${flags.optimizer}"`);
 }
@@ -174,7 +203,19 @@ async function main(): Promise<void> {
     }
     task.training = { ...task.training, codec: 'f32', clipNorm: task.secureAggregation.clipNorm };
   } else if (flags.dropout !== undefined || flags.neighbours !== undefined) throw new Error('--dropout and --neighbours need --secagg');
-  const label = flags.label ?? `${task.strategy} ${flags.partition} E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize}`;
+  const timed = flags.mode !== undefined || flags.heterogeneity;
+  if (!timed && (flags.buffer ?? flags['max-staleness'] ?? flags.staleness ?? flags.concurrency) !== undefined) throw new Error('--buffer, --max-staleness, --staleness and --concurrency need --mode buffered');
+  if (timed) {
+    if (flags.secagg || flags.dp) throw new Error('--mode and --heterogeneity run without --secagg and --dp');
+    const deadlineMs = number('deadline-s', 1) * 1000;
+    task.rounds = { minClients: 1, targetClients: perRound, deadlineMs, leaseMs: deadlineMs };
+    if (flags.mode === 'buffered') {
+      const size = optional('buffer', 1, true) ?? perRound;
+      task.rounds = { minClients: size, targetClients: size, deadlineMs, leaseMs: deadlineMs, buffer: { size, maxStaleness: optional('max-staleness', 0, true) ?? 10, staleness: stalenessFlag(flags.staleness), concurrency: optional('concurrency', 1, true) ?? maxAssignments(perRound) } };
+    } else if (flags.mode !== undefined && flags.mode !== 'sync') throw new Error(`--mode must be sync or buffered, got "${flags.mode}"`);
+  }
+  const b = task.rounds.buffer;
+  const label = flags.label ?? (timed ? (b ? `buffered K=${b.size} C=${b.concurrency} ${describeStaleness(b.staleness)}` : `sync ${perRound}/round C=${maxAssignments(perRound)}`) : `${task.strategy} ${flags.partition} E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize}`);
   const log = (line: string) => process.stderr.write(line + '\n');
   log(`covey sim: task ${task.id}, ${clients} clients (${perRound} a round), partition ${flags.partition}, ${task.strategy}${task.serverOptimizer ? ` + ${task.serverOptimizer.name} (η ${task.serverOptimizer.lr})` : ''}, E=${task.training.epochs} B=${flags.batch ?? task.training.batchSize} lr=${task.training.learningRate} ${task.training.optimizer}${task.training.proximalMu ? ` μ=${task.training.proximalMu}` : ''}, codec ${task.training.codec}, downloads ${flags.downloads}${task.secureAggregation ? `, secure aggregation (${task.secureAggregation.neighbours ?? 'all'} neighbours, threshold ${task.secureAggregation.threshold}, dropout ${flags.dropout ?? 0})` : ''}${task.privacy ? `, DP S=${task.privacy.clipNorm} z=${task.privacy.noiseMultiplier} δ=${task.privacy.delta}` : ''}, backend ${backend}, seed ${seed}`);
   log(describePartition(data.labelCounts));
@@ -184,23 +225,28 @@ async function main(): Promise<void> {
   const downloads = flags.downloads as 'delta' | 'full';
   const dropout = optional('dropout', 0);
   if (dropout !== undefined && dropout >= 1) throw new Error('--dropout must be below 1');
-  const records = await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound, rounds, seed, targetAccuracy: target, downloads, ...(dropout === undefined ? {} : { dropout }) }, (r) => {
+  const progress = (r: RoundRecord) => {
     if (flags.quiet) return;
     const elapsed = (performance.now() - started) / 1000;
     const eta = (elapsed / r.round) * (rounds - r.round);
     const bar = '█'.repeat(Math.round((r.round / rounds) * 24)).padEnd(24, '·');
     const line = `${bar} round ${r.round}/${rounds}  accuracy ${(r.accuracy * 100).toFixed(1)} %${r.epsilon === null ? '' : `  ε ${r.epsilon.toFixed(2)}`}${r.federatedAccuracy === null ? '' : `  federated ${(r.federatedAccuracy * 100).toFixed(1)} %`}${r.personalAccuracy === null ? '' : `  personal ${(r.personalAccuracy * 100).toFixed(1)} %`}  ${elapsed.toFixed(0)} s, ETA ${eta.toFixed(0)} s`;
-    process.stderr.write(process.stderr.isTTY ? `\r${line}` : r.round % 10 === 0 || r.round === rounds ? `${line}\n` : '');
-  });
+    const clock = r.simTimeS === undefined ? '' : `  t ${(r.simTimeS / 60).toFixed(1)} min`;
+    process.stderr.write(process.stderr.isTTY ? `\r${line}${clock}` : r.round % 10 === 0 || r.round === rounds ? `${line}${clock}\n` : '');
+  };
+  const records = timed
+    ? await simulateTimed({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), devices: flags.heterogeneity ? HETEROGENEOUS : UNIFORM, seed, maxSimS: number('max-sim-s', 1), maxVersions: rounds, ...(target === undefined ? {} : { targetAccuracy: target }) }, progress)
+    : await simulate({ task, clients: data.clients, test: data.test, inputShape: inputShape(task.input), perRound, rounds, seed, targetAccuracy: target, downloads, ...(dropout === undefined ? {} : { dropout }) }, progress);
   if (process.stderr.isTTY) process.stderr.write('\n');
   const reached = target === undefined ? undefined : records.find((r) => r.accuracy >= target)?.round ?? null;
   const last = records[records.length - 1]!;
   const mean = (f: (r: (typeof records)[number]) => number) => records.reduce((a, r) => a + f(r), 0) / records.length;
-  const totals = { rounds: records.length, bytesUpPerClientRound: mean((r) => r.bytesUp), bytesDownPerClientRound: mean((r) => r.bytesDown), finalAccuracy: last.accuracy, bestAccuracy: Math.max(...records.map((r) => r.accuracy)), roundsToTarget: reached, wallS: (performance.now() - started) / 1000 };
+  const reachedAtS = target === undefined ? undefined : records.find((r) => r.accuracy >= target)?.simTimeS ?? null;
+  const totals = { simTimeS: last.simTimeS ?? null, simTimeToTargetS: reachedAtS ?? null, rounds: records.length, bytesUpPerClientRound: mean((r) => r.bytesUp), bytesDownPerClientRound: mean((r) => r.bytesDown), finalAccuracy: last.accuracy, bestAccuracy: Math.max(...records.map((r) => r.accuracy)), roundsToTarget: reached, wallS: (performance.now() - started) / 1000 };
   log(`done: ${totals.rounds} rounds in ${totals.wallS.toFixed(0)} s, ${Math.round(totals.bytesUpPerClientRound)} B up and ${Math.round(totals.bytesDownPerClientRound)} B down per client-round, held-out accuracy ${(last.accuracy * 100).toFixed(1)} % (best ${(totals.bestAccuracy * 100).toFixed(1)} %)${target === undefined ? '' : `, target ${(target * 100).toFixed(1)} % ${reached ? `reached in round ${reached}` : 'not reached'}`}`);
   if (flags.out) {
     const out = resolve(flags.out);
-    writeRun(out, records, { label, task: task.id, model: flags.model ?? 'task', clients, perRound, partition: flags.partition, strategy: task.strategy, serverOptimizer: task.serverOptimizer ?? null, training: task.training, downloads, holdout: Number(flags.holdout), seed, backend, target, totals, labelCounts: data.labelCounts });
+    writeRun(out, records, { label, task: task.id, mode: timed ? (b ? 'buffered' : 'sync') : 'rounds', heterogeneity: flags.heterogeneity, rounds: task.rounds, model: flags.model ?? 'task', clients, perRound, partition: flags.partition, strategy: task.strategy, serverOptimizer: task.serverOptimizer ?? null, training: task.training, downloads, holdout: Number(flags.holdout), seed, backend, target, totals, labelCounts: data.labelCounts });
     log(`wrote ${out}/{rounds.json,rounds.csv,run.json,plot.svg}`);
   }
 }

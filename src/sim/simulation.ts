@@ -97,6 +97,10 @@ export interface RoundRecord {
   samplesPerSecond: number;
   /** Secure aggregation: who dropped where, bytes and time of the protocol (bytesUp/bytesDown above include them). */
   secure?: SecureRoundReport;
+  /** In simulated time (timed.ts): when this version was made, in seconds from the start. */
+  simTimeS?: number;
+  /** Buffered aggregation: how stale this version's updates were (versions behind; mean, max) and their mean weight. */
+  staleness?: { mean: number; max: number; meanWeight: number };
 }
 
 export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord) => void): Promise<RoundRecord[]> {

@@ -4,7 +4,9 @@
  * - Precaches the app shell and the trainer (TF.js included), so the app starts and trains offline.
  * - Keeps the global models the app downloaded (immutable per version) for offline training.
  * - Delivers the outbox on Background Sync, where the browser has it.
- * - Waits to take over until the page says so, so a page never runs half old, half new code.
+ * - Waits to take over until the page says so, so a page never runs half old, half new code; except on the
+ *   first install, which has no old version to mix with: it controls the page it was installed for, so the
+ *   first visit's models are kept in the model cache like any later visit's.
  * Nothing personal goes into the Cache Storage: only the app's files and the models.
  */
 import { cleanupOutdatedCaches, createHandlerBoundToURL, precacheAndRoute } from 'workbox-precaching';
@@ -32,6 +34,15 @@ registerRoute(
   // Model versions are immutable: the cached copy is always right. Keep the last few versions.
   new CacheFirst({ cacheName: MODEL_CACHE, plugins: [new ExpirationPlugin({ maxEntries: 8 })] }),
 );
+
+/** Set when this worker installed with no active worker before it: the first install on this browser. */
+let firstInstall = false;
+self.addEventListener('install', () => {
+  firstInstall = self.registration.active === null;
+});
+self.addEventListener('activate', (event) => {
+  if (firstInstall) event.waitUntil(self.clients.claim());
+});
 
 self.addEventListener('message', (event: ExtendableMessageEvent) => {
   if (!isSwMessage(event.data)) return;
