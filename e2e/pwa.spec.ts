@@ -68,6 +68,18 @@ test.describe('deployments', () => {
     },
   });
 
+  test('the first visit is controlled by the service worker it installs, without a reload, and its model is in the model cache', async ({ participant, coordinator }) => {
+    const { app, page } = await participant();
+    await app.open(coordinator.url);
+    await page.evaluate(() => ((window as unknown as { firstDocument: boolean }).firstDocument = true));
+    await expect.poll(() => page.evaluate(() => navigator.serviceWorker.controller !== null), { timeout: 60_000 }).toBe(true);
+    expect(await page.evaluate(() => (window as unknown as { firstDocument?: boolean }).firstDocument)).toBe(true);
+    const version = (await coordinator.task()).modelVersion;
+    await expect.poll(async () => ((await app.setting('model:digits')) as { version?: number } | undefined)?.version).toBe(version);
+    // Downloaded before or after the worker took control, the model is kept like any later visit's.
+    await expect.poll(async () => (await app.cachedUrls())['covey-models'] ?? [], { timeout: 30_000 }).toEqual(expect.arrayContaining([`/v1/tasks/digits/models/${version}/model.json`, `/v1/tasks/digits/models/${version}/weights.bin`]));
+  });
+
   test('a new deployment is offered, and the page reloads into it when the person asks', async ({ participant, coordinator }) => {
     const { app, page } = await participant();
     await app.open(coordinator.url);

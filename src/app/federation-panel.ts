@@ -95,7 +95,8 @@ export class FederationPanel {
     if (e.type === 'delivered') {
       this.contributions += 1;
       say('contributions', String(this.contributions));
-      log(`${round}: update delivered${e.duplicate ? ' (it had arrived before; counted once)' : ''}`);
+      const stale = e.stale && e.stale.versions > 0 ? `; the model had moved ${e.stale.versions} version${e.stale.versions === 1 ? '' : 's'} on since it was trained, so it counts at ${e.stale.weight.toFixed(2)} of a fresh update` : '';
+      log(`${round}: update delivered${e.duplicate ? ' (it had arrived before; counted once)' : ''}${stale}`);
     } else if (e.type === 'rejected') {
       log(`${round}: update not accepted: ${e.reason}`);
     } else {

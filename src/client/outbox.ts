@@ -19,7 +19,8 @@ export type Uploader = Pick<CoordinatorApi, 'upload'>;
 export type OutboxReceipt = Omit<OutboxItem, 'frame'> & { bytes: number };
 
 export type DeliveryEvent =
-  | { type: 'delivered'; item: OutboxReceipt; duplicate: boolean }
+  /** `stale`: buffered aggregation took it `versions` behind the model, counting at `weight` of a fresh update. */
+  | { type: 'delivered'; item: OutboxReceipt; duplicate: boolean; stale?: { versions: number; weight: number } }
   | { type: 'rejected'; item: OutboxReceipt; reason: string }
   | { type: 'retrying'; item: OutboxReceipt; at: number; reason: string };
 
@@ -134,8 +135,10 @@ export class Outbox {
       const ack = await this.api.upload(item.taskId, item.url, item.updateId, new Uint8Array(item.frame), signal);
       await this.store.deleteOutbox(item.updateId);
       // What left the device: a repeat of an update whose answer was lost travelled again, so it counts again.
-      await this.store.recordTraffic(item.taskId, (l) => addUpload(l, uploadRecord(item, ack.duplicate ? 'repeat' : 'accepted')));
-      this.o.onEvent?.({ type: 'delivered', item: receipt(item), duplicate: ack.duplicate });
+      const stale = ack.staleness !== undefined && ack.weight !== undefined ? { versions: ack.staleness, weight: ack.weight } : undefined;
+      const outcome = ack.duplicate ? 'repeat' : stale ? `accepted, ${stale.versions} version${stale.versions === 1 ? '' : 's'} old, counted at ${stale.weight.toFixed(2)}` : 'accepted';
+      await this.store.recordTraffic(item.taskId, (l) => addUpload(l, uploadRecord(item, outcome)));
+      this.o.onEvent?.({ type: 'delivered', item: receipt(item), duplicate: ack.duplicate, ...(stale ? { stale } : {}) });
       return 'delivered';
     } catch (e) {
       if (signal?.aborted) throw e;

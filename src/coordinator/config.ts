@@ -4,9 +4,15 @@
  */
 import type { AdmissionLimits } from './admission.ts';
 import type { RoundPolicy } from './task.ts';
+import { DEFAULT_BUFFER_LEASE_S } from './task-file.ts';
+import { DEFAULT_STALENESS } from '../core/staleness.ts';
 
+/**
+ * COVEY_TARGET_CLIENTS, COVEY_MIN_CLIENTS and COVEY_ROUND_DEADLINE_S replace a synchronous task's rounds;
+ * COVEY_BUFFER_SIZE makes every task buffered (FedBuff) with that K, with COVEY_MAX_STALENESS (10) and
+ * COVEY_CONCURRENCY (4K) and the default staleness 1/√(1+τ).
+ */
 export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv = process.env): RoundPolicy {
-  if (env.COVEY_TARGET_CLIENTS === undefined && env.COVEY_MIN_CLIENTS === undefined && env.COVEY_ROUND_DEADLINE_S === undefined) return defaults;
   const read = (name: string, fallback: number, min: number): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
@@ -14,6 +20,14 @@ export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv
     if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
     return value;
   };
+  if (env.COVEY_BUFFER_SIZE !== undefined) {
+    const size = read('COVEY_BUFFER_SIZE', 1, 1);
+    const leaseMs = defaults.buffer ? (defaults.leaseMs ?? defaults.deadlineMs) : DEFAULT_BUFFER_LEASE_S * 1000;
+    const buffer = { size, maxStaleness: read('COVEY_MAX_STALENESS', defaults.buffer?.maxStaleness ?? 10, 0), concurrency: read('COVEY_CONCURRENCY', 4 * size, 1), staleness: defaults.buffer?.staleness ?? DEFAULT_STALENESS };
+    return { minClients: size, targetClients: size, deadlineMs: leaseMs, leaseMs, buffer };
+  }
+  if (env.COVEY_TARGET_CLIENTS === undefined && env.COVEY_MIN_CLIENTS === undefined && env.COVEY_ROUND_DEADLINE_S === undefined) return defaults;
+  if (defaults.buffer) throw new Error('COVEY_TARGET_CLIENTS, COVEY_MIN_CLIENTS and COVEY_ROUND_DEADLINE_S set synchronous rounds, and this task is buffered: use COVEY_BUFFER_SIZE');
   const targetClients = read('COVEY_TARGET_CLIENTS', defaults.targetClients, 1);
   const minClients = read('COVEY_MIN_CLIENTS', Math.min(defaults.minClients, targetClients), 1);
   if (minClients > targetClients) throw new Error(`COVEY_MIN_CLIENTS (${minClients}) exceeds COVEY_TARGET_CLIENTS (${targetClients})`);
