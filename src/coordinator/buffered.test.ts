@@ -120,6 +120,85 @@ describe('buffered aggregation', () => {
   });
 });
 
+describe('buffered aggregation against squatting and stalls', () => {
+  it('never stalls: a client whose lease lapsed without an update is assigned again three leases later', () => {
+    let now = 0;
+    const { fed } = buffered({ concurrency: 2 }, { now: () => now }); // lease 60 s
+    expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'assigned' });
+    expect(checkin(fed, 'client-bbbb')).toMatchObject({ status: 'assigned' });
+    // Both tabs closed mid-training: their slots free when their leases lapse, and they rest for three leases.
+    now = 60_001;
+    expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'wait', reason: expect.stringContaining('lapsed without an update') });
+    expect(checkin(fed, 'client-cccc')).toMatchObject({ status: 'assigned' });
+    now = 4 * 60_000 + 1;
+    expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'assigned', roundId: 1 });
+  });
+
+  it('does not let the same silent ids hold the slots while other uploads close buffers', () => {
+    let now = 0;
+    const { fed } = buffered({ size: 1, concurrency: 2 }, { now: () => now });
+    let honest = 0;
+    for (let lease = 0; lease < 10; lease++) {
+      now = lease * 60_001;
+      for (const id of ['squatter-1', 'squatter-2']) checkin(fed, id);
+      // Someone's offline update closes a buffer meanwhile.
+      fed.acceptUpload(1, `update-x${lease}`, updateFrame(`offline-${lease}`, ones(0.01), { baseVersion: fed.modelVersion }));
+      fed.advance();
+      if (checkin(fed, `honest-${lease}`).status === 'assigned') honest += 1;
+    }
+    expect(honest).toBeGreaterThanOrEqual(5);
+  });
+
+  it('counts a client\'s own lease, carried from the buffer before, as its own slot', () => {
+    const { fed } = buffered({ size: 1, concurrency: 1 });
+    expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'assigned' });
+    fed.acceptUpload(1, 'update-b001', updateFrame('client-bbbb', ones(1)));
+    fed.advance();
+    expect(fed.modelVersion).toBe(1);
+    // Still training from buffer 1, it reloads: it gets a place again, not "1 clients are training already".
+    expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'assigned', roundId: 2, modelVersion: 1 });
+  });
+
+  it('frees the training slot of a client whose update was too stale', () => {
+    const { fed } = buffered({ size: 1, maxStaleness: 0, concurrency: 1 });
+    checkin(fed, 'client-aaaa');
+    fed.acceptUpload(1, 'update-b001', updateFrame('client-bbbb', ones(1)));
+    fed.advance();
+    expect(checkin(fed, 'client-cccc')).toMatchObject({ status: 'wait' });
+    expect(refusal(() => fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1), { baseVersion: 0 })))).toEqual({ status: 409, code: 'too_stale' });
+    expect(checkin(fed, 'client-cccc')).toMatchObject({ status: 'assigned' });
+  });
+
+  it('rebuilds the leases carried across buffers after a restart', () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'covey-buffer-')), 'c.db');
+    const first = buffered({ size: 1, concurrency: 1 }, { path });
+    checkin(first.fed, 'client-aaaa'); // assigned in buffer 1, still training
+    first.fed.acceptUpload(1, 'update-b001', updateFrame('client-bbbb', ones(1)));
+    first.fed.advance();
+    first.fed.stop();
+    first.store.close();
+    const second = buffered({ size: 1, concurrency: 1 }, { path });
+    expect(checkin(second.fed, 'client-cccc')).toMatchObject({ status: 'wait', reason: '1 clients are training already' });
+    second.store.close();
+  });
+
+  it('paces buffered waits by the time between versions', () => {
+    let now = 0;
+    const { fed } = buffered({ size: 1, concurrency: 1 }, { now: () => now });
+    for (let v = 0; v < 3; v++) {
+      now = v * 20_000;
+      fed.acceptUpload(1, `update-v${v}`, updateFrame(`client-${v}000`, ones(0.01), { baseVersion: fed.modelVersion }));
+      fed.advance();
+    }
+    // Versions every 20 s, one update each; 4 clients seen: T = 4 / (1 / 20 s) = 80 s, drawn within ±50 %.
+    checkin(fed, 'client-busy');
+    const answer = checkin(fed, 'client-late');
+    expect(answer.status).toBe('wait');
+    expect(answer.status === 'wait' && answer.retryAfterMs).toBeGreaterThanOrEqual(50_000);
+    expect(answer.status === 'wait' && answer.retryAfterMs).toBeLessThanOrEqual(150_000);
+  });
+});
+
 describe('synchronous rounds keep offline work', () => {
   function sync(now: () => number) {
     const store = new CoordinatorStore(':memory:');
@@ -141,6 +220,34 @@ describe('synchronous rounds keep offline work', () => {
     now = 3660_000;
     fed.advance();
     expect(closed).toEqual([null]);
+  });
+
+  it('carries the updates of a round that failed into the next one when it trains the same model', () => {
+    let now = 0;
+    const { store, fed, closed } = sync(() => now);
+    checkin(fed, 'client-aaaa');
+    fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1)));
+    now = 60_000;
+    fed.advance();
+    expect(closed).toEqual([null]); // 1 of min 2 by the deadline
+    expect(fed.summary().round).toMatchObject({ id: 2, received: 1 });
+    expect(fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1)))).toMatchObject({ duplicate: true, roundId: 2 });
+    expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'wait', reason: 'already contributed to round 2' });
+    fed.acceptUpload(2, 'update-b001', updateFrame('client-bbbb', ones(3)));
+    fed.advance();
+    expect(closed).toEqual([null, 1]);
+    expect(store.latestVersion('tiny')!.weights[0]).toBeCloseTo(3, 6); // 1 + (1 + 3) / 2
+  });
+
+  it('opens and fails no secure rounds while nobody comes', () => {
+    let now = 0;
+    const store = new CoordinatorStore(':memory:');
+    const closed: (number | null)[] = [];
+    const task = tinyTask({ rounds: { minClients: 2, targetClients: 3, deadlineMs: 60_000 }, secureAggregation: { threshold: 0.6, neighbours: null, curve: 'auto', clipNorm: 1, phaseMs: 10_000 } });
+    const fed = new Federation(task, init, store, { onRoundClosed: (_t, _r, v) => closed.push(v) }, () => now);
+    for (now = 0; now <= 600_000; now += 30_000) fed.advance();
+    expect(closed).toEqual([]);
+    fed.stop();
   });
 
   it('takes an update trained for a failed round into the next one, which trains the same model', () => {

@@ -9,10 +9,13 @@ import { DEFAULT_STALENESS } from '../core/staleness.ts';
 
 /**
  * COVEY_TARGET_CLIENTS, COVEY_MIN_CLIENTS and COVEY_ROUND_DEADLINE_S replace a synchronous task's rounds;
- * COVEY_BUFFER_SIZE makes every task buffered (FedBuff) with that K, with COVEY_MAX_STALENESS (10) and
- * COVEY_CONCURRENCY (4K) and the default staleness 1/√(1+τ).
+ * COVEY_BUFFER_SIZE makes a task buffered (FedBuff) with that K (COVEY_MAX_STALENESS, default 10, and
+ * COVEY_CONCURRENCY, default 4K, with it, or alone for a task file that is buffered already; the staleness
+ * function stays the file's, 1/√(1+τ) by default). An empty value counts as unset. A task that aggregates
+ * securely or clips adaptively cannot be buffered, and says so.
  */
-export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv = process.env): RoundPolicy {
+export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv = process.env, task: { id?: string; secureAggregation?: unknown; privacy?: { adaptiveClipping?: unknown } } = {}): RoundPolicy {
+  const set = (name: string) => env[name] !== undefined && env[name] !== '';
   const read = (name: string, fallback: number, min: number): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
@@ -20,12 +23,16 @@ export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv
     if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be an integer ≥ ${min}, got "${raw}"`);
     return value;
   };
-  if (env.COVEY_BUFFER_SIZE !== undefined) {
-    const size = read('COVEY_BUFFER_SIZE', 1, 1);
+  if (set('COVEY_BUFFER_SIZE') || (defaults.buffer && (set('COVEY_MAX_STALENESS') || set('COVEY_CONCURRENCY')))) {
+    const name = task.id ? `task ${task.id}` : 'the task';
+    if (task.secureAggregation) throw new Error(`COVEY_BUFFER_SIZE: ${name} aggregates securely, which needs synchronous rounds`);
+    if (task.privacy?.adaptiveClipping) throw new Error(`COVEY_BUFFER_SIZE: ${name} clips adaptively, which needs synchronous rounds`);
+    const size = read('COVEY_BUFFER_SIZE', defaults.buffer?.size ?? 1, 1);
     const leaseMs = defaults.buffer ? (defaults.leaseMs ?? defaults.deadlineMs) : DEFAULT_BUFFER_LEASE_S * 1000;
-    const buffer = { size, maxStaleness: read('COVEY_MAX_STALENESS', defaults.buffer?.maxStaleness ?? 10, 0), concurrency: read('COVEY_CONCURRENCY', 4 * size, 1), staleness: defaults.buffer?.staleness ?? DEFAULT_STALENESS };
+    const buffer = { size, maxStaleness: read('COVEY_MAX_STALENESS', defaults.buffer?.maxStaleness ?? 10, 0), concurrency: read('COVEY_CONCURRENCY', defaults.buffer && !set('COVEY_BUFFER_SIZE') ? defaults.buffer.concurrency : 4 * size, 1), staleness: defaults.buffer?.staleness ?? DEFAULT_STALENESS };
     return { minClients: size, targetClients: size, deadlineMs: leaseMs, leaseMs, buffer };
   }
+  if (set('COVEY_MAX_STALENESS') || set('COVEY_CONCURRENCY')) throw new Error('COVEY_MAX_STALENESS and COVEY_CONCURRENCY apply to buffered tasks: set COVEY_BUFFER_SIZE too');
   if (env.COVEY_TARGET_CLIENTS === undefined && env.COVEY_MIN_CLIENTS === undefined && env.COVEY_ROUND_DEADLINE_S === undefined) return defaults;
   if (defaults.buffer) throw new Error('COVEY_TARGET_CLIENTS, COVEY_MIN_CLIENTS and COVEY_ROUND_DEADLINE_S set synchronous rounds, and this task is buffered: use COVEY_BUFFER_SIZE');
   const targetClients = read('COVEY_TARGET_CLIENTS', defaults.targetClients, 1);

@@ -87,6 +87,8 @@ export class Federation {
   private readonly periods: number[] = [];
   /** When the current round's first client came (null: none yet, or not known after a restart). */
   private activeSince: number | null = null;
+  /** When the last version was published by this process (null: none yet). */
+  private lastClosedAt: number | null = null;
 
   constructor(
     readonly task: TaskDefinition,
@@ -184,7 +186,10 @@ export class Federation {
     if (this.secure && (this.secure.phase !== 'keys' || this.secure.server.hasKeys(req.clientId))) {
       return wait(`round ${r.roundId} is securely aggregating; the next one opens when it ends`, this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS));
     }
-    if (this.store.isAssigned(this.task.id, r.roundId, req.clientId)) {
+    if (buffer) {
+      const refused = this.bufferedCheckin(req.clientId, now, buffer.concurrency);
+      if (refused) return wait(refused, this.pace());
+    } else if (this.store.isAssigned(this.task.id, r.roundId, req.clientId)) {
       // Assigned before: the same assignment while its lease runs (a reload); once it lapsed, the place is
       // someone else's, though an update that arrives while the round takes them still counts.
       if (!this.leases.isLive(req.clientId, now)) return wait(`your place in round ${r.roundId} lapsed; an update you trained still counts until the round closes`, this.pace());
@@ -193,11 +198,7 @@ export class Federation {
       if (!this.secure && this.store.lapsedSince(this.task.id, req.clientId, r.roundId - LAPSE_COOLDOWN_ROUNDS, r.roundId, this.leases.leaseMs, now)) {
         return wait(`your place in a recent round lapsed; you are assigned again after ${LAPSE_COOLDOWN_ROUNDS} rounds (an update you send still counts)`, this.pace());
       }
-      if (buffer) {
-        if (this.leases.count(now) >= buffer.concurrency) return wait(`${buffer.concurrency} clients are training already`, this.pace());
-      } else if (!acceptsCheckins(this.snapshot())) {
-        return wait(`round ${r.roundId} is full`, this.pace());
-      }
+      if (!acceptsCheckins(this.snapshot())) return wait(`round ${r.roundId} is full`, this.pace());
       this.firstClient(now);
       this.store.assign(this.task.id, r.roundId, req.clientId, now);
       this.leases.assign(req.clientId, now);
@@ -216,6 +217,28 @@ export class Federation {
       deadline: new Date(buffer ? now + this.leases.leaseMs : r.deadlineAt).toISOString(),
       ...(this.secure ? { secureAggregation: this.secure.params } : {}),
     };
+  }
+
+  /**
+   * A buffered task's check-in: leases run across buffers, so a lapse is told by time. The same client
+   * while its lease runs gets its assignment again (a reload); one whose lease lapsed without an update
+   * waits LAPSE_COOLDOWN_ROUNDS leases before it is assigned again (its update still counts), so the same
+   * silent ids cannot hold the training slots; otherwise it takes a slot if fewer than `concurrency` are
+   * held by others. Returns why not, or null once assigned.
+   */
+  private bufferedCheckin(clientId: string, now: number, concurrency: number): string | null {
+    if (this.leases.isLive(clientId, now)) return null;
+    const last = this.store.lastAssignment(this.task.id, clientId);
+    const leaseMs = this.leases.leaseMs;
+    if (last && !last.reported && now < last.assignedAt + leaseMs * (1 + LAPSE_COOLDOWN_ROUNDS)) {
+      return `your last assignment lapsed without an update; you are assigned again ${LAPSE_COOLDOWN_ROUNDS} leases later (an update you send still counts)`;
+    }
+    if (this.leases.count(now) >= concurrency) return `${concurrency} clients are training already`;
+    this.firstClient(now);
+    if (!this.store.isAssigned(this.task.id, this.round.roundId, clientId)) this.assigned += 1;
+    this.store.reassign(this.task.id, this.round.roundId, clientId, now);
+    this.leases.assign(clientId, now);
+    return null;
   }
 
   /**
@@ -261,6 +284,8 @@ export class Federation {
     const tau = this.version - meta.baseVersion;
     if (buffer) {
       if (tau < 0) throw new ApiFailure(409, 'stale_model', `the model is at version ${this.version}; the update names version ${meta.baseVersion}, which does not exist yet`, 'meta.baseVersion');
+      // A refused client is done with that job: its training slot frees now rather than when its lease lapses.
+      if (tau < 0 || tau > buffer.maxStaleness) this.leases.release(meta.clientId);
       if (tau > buffer.maxStaleness) throw new ApiFailure(409, 'too_stale', `the update was trained from version ${meta.baseVersion}, ${tau} versions behind the model (v${this.version}); this task takes updates at most ${buffer.maxStaleness} versions old`, 'meta.baseVersion');
     } else if (meta.baseVersion !== round.baseVersion) {
       throw new ApiFailure(409, 'stale_model', `round ${roundId} trains model version ${round.baseVersion}, not the one the update was trained from`, 'meta.baseVersion');
@@ -344,7 +369,8 @@ export class Federation {
 
   /** Applies whatever transition is due. Safe to call at any time. */
   advance(): void {
-    if (this.secure) return this.advanceSecure();
+    // A secure round nobody came to waits for its first client too (firstClient starts its phases' clock).
+    if (this.secure) return this.assigned === 0 ? undefined : this.advanceSecure();
     const event = dueEvent(this.snapshot(), this.now());
     if (!event) return;
     if (event.type === 'assignments-full' || event.type === 'assignments-lapsed') {
@@ -356,7 +382,7 @@ export class Federation {
       failpoint('aggregating');
       this.aggregate();
     } else {
-      this.closeRound(null, 'too few updates by its deadline');
+      this.closeRound(null, 'too few updates by its deadline', true);
     }
   }
 
@@ -384,15 +410,20 @@ export class Federation {
     this.closeRound({ version: this.version + 1, weights: next, numClients: count, numExamples: totalExamples, clientLoss: this.task.privacy || this.secure ? null : this.lossSum / totalExamples, optimizerState, privacy: privacy && stringifyPrivacy(privacy) });
   }
 
-  private closeRound(result: Parameters<CoordinatorStore['closeRound']>[0]['result'], why?: string): void {
+  /** `carryUpdates`: the round failed for lack of updates, and those it has go on into the next (store.closeRound). */
+  private closeRound(result: Parameters<CoordinatorStore['closeRound']>[0]['result'], why?: string, carryUpdates = false): void {
     const closed = this.round.roundId;
     const nextVersion = result?.version ?? this.version;
     const now = this.now();
-    if (result && this.activeSince !== null) {
-      this.periods.push(now - this.activeSince);
+    // A round lasts from its first client to its close; a buffer from the close before it (its first update
+    // may arrive just before it closes, from a client that trained through the previous one).
+    const since = this.task.rounds.buffer ? this.lastClosedAt : this.activeSince;
+    if (result && since !== null) {
+      this.periods.push(now - since);
       if (this.periods.length > PERIODS_KEPT) this.periods.shift();
     }
-    this.store.closeRound({ taskId: this.task.id, roundId: closed, now, result, next: this.newRoundRow(nextVersion, now) });
+    if (result) this.lastClosedAt = now;
+    this.store.closeRound({ taskId: this.task.id, roundId: closed, now, result, next: this.newRoundRow(nextVersion, now), carryUpdates });
     failpoint('model-written');
     this.restore();
     this.events.onRoundClosed?.(this.task.id, closed, result?.version ?? null, why);
@@ -410,15 +441,20 @@ export class Federation {
     this.weights = asWeights(latest.weights);
     this.optimizerState = latest.optimizerState ? unpackState(latest.optimizerState, this.parameterCount) : null;
     this.privacy = this.task.privacy ? restorePrivacy(latest.version, latest.privacy, this.task.privacy.mode) : null;
-    const sameRound = (this.round as RoundRow | undefined)?.roundId === round.roundId;
+    const starting = (this.round as RoundRow | undefined) === undefined;
     this.round = round;
     this.assigned = this.store.countAssigned(this.task.id, round.roundId);
-    if (!sameRound) this.activeSince = null;
-    // A buffer's clients train on after it closes: their leases (and slots) carry into the next buffer.
-    if (!this.task.rounds.buffer || !sameRound) {
-      if (!this.task.rounds.buffer) this.leases.clear();
+    this.activeSince = null;
+    if (!this.task.rounds.buffer) {
+      this.leases.clear();
       for (const a of this.store.silentAssignments(this.task.id, round.roundId)) this.leases.assign(a.clientId, a.assignedAt);
+    } else if (starting) {
+      // A buffer's clients train on after it closes: their leases (and slots) carry into the next buffer, so
+      // a process starting rebuilds them from every assignment still within its lease and not reported.
+      for (const a of this.store.unreportedSince(this.task.id, this.now() - this.leases.leaseMs)) this.leases.assign(a.clientId, a.assignedAt);
     }
+    // Pace steering's population survives a restart: the clients assigned in its window.
+    if (starting) for (const c of this.store.clientsSince(this.task.id, this.now() - POPULATION_WINDOW_MS)) this.recent.touch(c.clientId, c.at);
     if (this.task.privacy) this.strategy = this.privateStrategy();
     this.secure = this.task.secureAggregation ? this.newSecureRound() : null;
     this.accumulator = this.strategy.createAccumulator(this.parameterCount);

@@ -33,7 +33,7 @@ const tasksDir = resolve(process.env.COVEY_TASKS_DIR ?? join(root, 'tasks'));
 
 const tasks = loadTasks([tasksDir, join(dataDir, 'tasks')]).map((t) => ({
   ...t,
-  rounds: roundPolicyFromEnv(t.rounds),
+  rounds: roundPolicyFromEnv(t.rounds, process.env, t),
   allowedOrigins: [...t.allowedOrigins, ...allowedOriginsFromEnv()],
 }));
 

@@ -69,12 +69,14 @@ CREATE TABLE IF NOT EXISTS assignments (
   task_id TEXT NOT NULL, round_id INTEGER NOT NULL, client_id TEXT NOT NULL, assigned_at INTEGER NOT NULL,
   PRIMARY KEY (task_id, round_id, client_id));
 CREATE INDEX IF NOT EXISTS assignments_by_client ON assignments (task_id, client_id, round_id);
+CREATE INDEX IF NOT EXISTS assignments_by_time ON assignments (task_id, assigned_at);
 CREATE TABLE IF NOT EXISTS client_keys (
   client_id TEXT PRIMARY KEY, public_key TEXT NOT NULL, registered_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS updates (
   update_id TEXT PRIMARY KEY, task_id TEXT NOT NULL, round_id INTEGER NOT NULL, client_id TEXT NOT NULL,
   num_examples INTEGER NOT NULL, loss REAL NOT NULL, backend TEXT, bytes INTEGER NOT NULL,
   delta BLOB, received_at INTEGER NOT NULL, UNIQUE (task_id, round_id, client_id));
+CREATE INDEX IF NOT EXISTS updates_by_client ON updates (task_id, client_id, received_at);
 `;
 
 export class CoordinatorStore {
@@ -224,6 +226,42 @@ export class CoordinatorStore {
     this.db.prepare('INSERT OR IGNORE INTO assignments VALUES (?, ?, ?, ?)').run(taskId, roundId, clientId, now);
   }
 
+  /** Assigns, or assigns again from `now` (a buffer's client whose earlier lease in it lapsed). */
+  reassign(taskId: string, roundId: number, clientId: string, now: number): void {
+    this.db.prepare('INSERT INTO assignments VALUES (?, ?, ?, ?) ON CONFLICT (task_id, round_id, client_id) DO UPDATE SET assigned_at = excluded.assigned_at').run(taskId, roundId, clientId, now);
+  }
+
+  /**
+   * Buffered aggregation: the client's latest assignment in any buffer, and whether an update of it arrived
+   * since (leases run across buffers, so lapses are told by time, not by round).
+   */
+  lastAssignment(taskId: string, clientId: string): { assignedAt: number; reported: boolean } | null {
+    const row = this.db
+      .prepare(
+        `SELECT a.assigned_at, EXISTS (SELECT 1 FROM updates u WHERE u.task_id = a.task_id AND u.client_id = a.client_id AND u.received_at >= a.assigned_at) AS reported
+         FROM assignments a WHERE a.task_id = ? AND a.client_id = ? ORDER BY a.assigned_at DESC LIMIT 1`,
+      )
+      .get(taskId, clientId) as { assigned_at: number; reported: number } | undefined;
+    return row ? { assignedAt: row.assigned_at, reported: row.reported === 1 } : null;
+  }
+
+  /** Buffered aggregation: clients assigned since `since` with no update after it (leases to rebuild on restart), oldest first. */
+  unreportedSince(taskId: string, since: number): { clientId: string; assignedAt: number }[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT l.client_id, l.assigned_at FROM (SELECT client_id, MAX(assigned_at) AS assigned_at FROM assignments WHERE task_id = ? AND assigned_at > ? GROUP BY client_id) l
+           WHERE NOT EXISTS (SELECT 1 FROM updates u WHERE u.task_id = ? AND u.client_id = l.client_id AND u.received_at >= l.assigned_at) ORDER BY l.assigned_at`,
+        )
+        .all(taskId, since, taskId) as { client_id: string; assigned_at: number }[]
+    ).map((r) => ({ clientId: r.client_id, assignedAt: r.assigned_at }));
+  }
+
+  /** Distinct clients assigned (or reporting) since `since`, with when last: pace steering's population after a restart. */
+  clientsSince(taskId: string, since: number): { clientId: string; at: number }[] {
+    return (this.db.prepare('SELECT client_id, MAX(assigned_at) AS at FROM assignments WHERE task_id = ? AND assigned_at > ? GROUP BY client_id ORDER BY at').all(taskId, since) as { client_id: string; at: number }[]).map((r) => ({ clientId: r.client_id, at: r.at }));
+  }
+
   isAssigned(taskId: string, roundId: number, clientId: string): boolean {
     return !!this.db.prepare('SELECT 1 FROM assignments WHERE task_id = ? AND round_id = ? AND client_id = ?').get(taskId, roundId, clientId);
   }
@@ -304,6 +342,8 @@ export class CoordinatorStore {
     now: number;
     result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number | null; optimizerState?: Uint8Array | null; privacy?: string | null } | null;
     next: Omit<RoundRow, 'taskId' | 'roundId'>;
+    /** A round that failed for lack of updates: when the next trains the same version, its updates go on into it. */
+    carryUpdates?: boolean;
   }): void {
     const { taskId, roundId, now, result } = args;
     this.db.transaction(() => {
@@ -312,7 +352,13 @@ export class CoordinatorStore {
       this.db
         .prepare("UPDATE rounds SET state = 'closed', closed_at = ?, outcome = ? WHERE task_id = ? AND round_id = ?")
         .run(now, result ? 'aggregated' : 'failed', taskId, roundId);
-      this.db.prepare('UPDATE updates SET delta = NULL WHERE task_id = ? AND round_id = ?').run(taskId, roundId);
+      const base = (this.db.prepare('SELECT base_version FROM rounds WHERE task_id = ? AND round_id = ?').get(taskId, roundId) as { base_version: number } | undefined)?.base_version;
+      if (!result && args.carryUpdates && base === args.next.baseVersion) {
+        // A failed round's updates trained the model the next round trains: they go on into it, still counted once.
+        this.db.prepare('UPDATE updates SET round_id = ? WHERE task_id = ? AND round_id = ?').run(roundId + 1, taskId, roundId);
+      } else {
+        this.db.prepare('UPDATE updates SET delta = NULL WHERE task_id = ? AND round_id = ?').run(taskId, roundId);
+      }
       this.insertRound({ ...args.next, taskId, roundId: roundId + 1 });
     })();
   }

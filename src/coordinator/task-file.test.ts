@@ -99,6 +99,7 @@ describe('task files', () => {
     expect(fieldOf({ rounds: { mode: 'buffered', bufferSize: 5, staleness: 'linear' } })).toBe('rounds.staleness');
     expect(fieldOf({ rounds: { mode: 'async', bufferSize: 5 } })).toBe('rounds.mode');
     expect(fieldOf({ rounds: { mode: 'buffered', bufferSize: 5 }, secureAggregation: { clipNorm: 1 } })).toBe('rounds.mode');
+    expect(fieldOf({ rounds: { mode: 'buffered', bufferSize: 100 }, privacy: { mode: 'central', clipNorm: 1, noiseMultiplier: 1, delta: 1e-5, adaptiveClipping: true } })).toBe('privacy.adaptiveClipping');
   });
 
   it('ships valid task files for the demo tasks', () => {

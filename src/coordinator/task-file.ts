@@ -67,6 +67,9 @@ export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {
   const evaluation = readEvaluation(o.evaluation, baseDir, input, labels.length);
   const rounds = readRounds(o.rounds);
   const privacy = o.privacy === undefined ? undefined : readPrivacy(o.privacy, strategy, clipNorm, rounds.targetClients);
+  if (privacy?.adaptiveClipping && rounds.buffer) {
+    throw new ValidationError('privacy.adaptiveClipping', 'a buffered task takes updates clipped to older versions\' clip norms, which adaptive clipping changes from version to version: use a fixed clipNorm, or synchronous rounds');
+  }
   if (privacy && codecFor(training.codec)!.needsErrorFeedback) {
     throw new ValidationError('training.codec', `${training.codec} carries a residual from round to round, which clipping does not bound; with privacy use f32, f16 or int8`);
   }

@@ -135,9 +135,9 @@ export interface Covey {
   join(options?: { signal?: AbortSignal }): void;
   /** Stops taking part; an update already made stays in the outbox and is still delivered. */
   leave(): void;
-  /** Deletes this task's examples from this browser. */
   /** The person's own conditions for training: only while charging, on an unmetered connection, while they are not using the page (see {@link CoveyEvents.conditions}). */
   setConditions(conditions: TrainingConditions): Promise<void>;
+  /** Deletes this task's examples from this browser. */
   deleteData(): Promise<void>;
   /**
    * Leaves, and releases what the connection holds: its trainer worker, its IndexedDB connection and its

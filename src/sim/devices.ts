@@ -52,6 +52,8 @@ export const UNIFORM: DeviceModel = { ...HETEROGENEOUS, speedSigma: 0, networkSi
 export class Device {
   readonly speed: number;
   private readonly rng: () => number;
+  /** Job noise draws from its own stream: how many jobs a mode runs never shifts the device's online stretches. */
+  private readonly jobRng: () => number;
   private readonly rare: boolean;
   /** Online stretches [from, to) in seconds, in order; extended as time is asked about. */
   private readonly online: [number, number][] = [];
@@ -62,6 +64,7 @@ export class Device {
     seed: number,
   ) {
     this.rng = createRng(seed);
+    this.jobRng = createRng(seed ^ 0x2545f491);
     this.speed = model.medianSpeed * Math.exp(-model.speedSigma * this.gauss());
     this.rare = this.rng() < model.rareShare;
     // Start at a random point of the on/off cycle: online with the share of time a device is online.
@@ -77,7 +80,7 @@ export class Device {
 
   /** Seconds one job takes: the network's share plus `samples` trained at this device's speed. */
   jobSeconds(samples: number): number {
-    const network = this.model.medianNetworkS * Math.exp(this.model.networkSigma * this.gauss());
+    const network = this.model.medianNetworkS * Math.exp(this.model.networkSigma * this.gauss(this.jobRng));
     return network + samples / this.speed;
   }
 
@@ -109,8 +112,8 @@ export class Device {
   }
 
   /** A standard normal draw (Box–Muller). */
-  private gauss(): number {
-    const u = Math.max(this.rng(), Number.MIN_VALUE);
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * this.rng());
+  private gauss(rng = this.rng): number {
+    const u = Math.max(rng(), Number.MIN_VALUE);
+    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng());
   }
 }
