@@ -115,4 +115,26 @@ describe('FederationClient', () => {
     expect(checkins).toBe(1);
     store.close();
   });
+
+  it('comes back after the wait the coordinator asked for (pace steering), not sooner', async () => {
+    const store = await CoveyStore.open('federation-client-pace');
+    await store.add([0, 1].map((label) => ({ taskId: 'tiny', label, features: new Float32Array([label, 1 - label]), source: 'imported' as const, addedAt: 0 })));
+    const at: number[] = [];
+    const controller = new AbortController();
+    const api = {
+      url: (path: string) => `http://coordinator.test${path}`,
+      task: async () => task,
+      checkin: async () => {
+        at.push(performance.now());
+        if (at.length === 2) controller.abort();
+        return { status: 'wait', reason: 'round 1 is full', retryAfterMs: 400 };
+      },
+    } as unknown as CoordinatorApi;
+    const bridge = { backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }) } as unknown as WorkerBridge;
+    const signals = { charging: async () => null, metered: () => null, idle: () => null, onChange: () => () => undefined };
+    await new FederationClient({ api, store, bridge, outbox: new Outbox(store, api), taskId: 'tiny', onEvent: () => undefined, signals }).run(controller.signal);
+    expect(at).toHaveLength(2);
+    expect(at[1]! - at[0]!).toBeGreaterThanOrEqual(395);
+    store.close();
+  });
 });
