@@ -2,17 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { createRng } from '../core/rng.ts';
 import { tinyTask } from '../coordinator/test-fixtures.ts';
 import type { ExampleBatch } from '../model/tf-model.ts';
+import { toyBatch } from './test-data.ts';
 import { simulate, type SimClient } from './simulation.ts';
 
-/** Four features, three classes: the label is the index of the largest of the first three features. */
-function batch(count: number, rng: () => number): ExampleBatch {
-  const features = Float32Array.from({ length: count * 4 }, () => rng());
-  const labels = Int32Array.from({ length: count }, (_, i) => {
-    const row = features.subarray(i * 4, i * 4 + 3);
-    return row.indexOf(Math.max(...row));
-  });
-  return { features, labels, count };
-}
+const batch = toyBatch;
 
 function clients(seed: number): { clients: SimClient[]; test: ExampleBatch } {
   const rng = createRng(seed);

@@ -1,19 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../core/rng.ts';
 import { tinyTask } from '../coordinator/test-fixtures.ts';
-import type { ExampleBatch } from '../model/tf-model.ts';
+import { toyBatch } from './test-data.ts';
 import { Device, HETEROGENEOUS, UNIFORM } from './devices.ts';
 import type { SimClient } from './simulation.ts';
 import { simulateTimed } from './timed.ts';
 
-function batch(count: number, rng: () => number): ExampleBatch {
-  const features = Float32Array.from({ length: count * 4 }, () => rng());
-  const labels = Int32Array.from({ length: count }, (_, i) => {
-    const row = features.subarray(i * 4, i * 4 + 3);
-    return row.indexOf(Math.max(...row));
-  });
-  return { features, labels, count };
-}
+const batch = toyBatch;
 
 const quantile = (xs: number[], q: number) => [...xs].sort((a, b) => a - b)[Math.floor(q * (xs.length - 1))]!;
 
