@@ -239,6 +239,15 @@ describe('synchronous rounds keep offline work', () => {
     expect(store.latestVersion('tiny')!.weights[0]).toBeCloseTo(3, 6); // 1 + (1 + 3) / 2
   });
 
+  it('does not spread a population that fits in one round: a client that reported comes back within seconds', () => {
+    const { fed } = sync(() => 0); // target 2: 3 places
+    checkin(fed, 'client-aaaa');
+    fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1)));
+    const answer = checkin(fed, 'client-aaaa');
+    expect(answer).toMatchObject({ status: 'wait', reason: 'already contributed to round 1' });
+    expect(answer.status === 'wait' && answer.retryAfterMs).toBeLessThanOrEqual(5_000);
+  });
+
   it('opens and fails no secure rounds while nobody comes', () => {
     let now = 0;
     const store = new CoordinatorStore(':memory:');

@@ -657,14 +657,18 @@ export class Federation {
    * Pace steering (core/pace.ts): how long a client told to wait stays away. The task can use about its
    * places (a round's ⌈1.3·target⌉, a buffer's K) per round or buffer, whose length is the mean of the last
    * few (from their first client to closing; the lease before any closed): so many check-ins a second,
-   * spread over the clients seen in the last hour.
+   * spread over the clients seen in the last hour. A population that fits in one round is not spread.
    */
   pace(): number {
     const p = this.task.rounds;
     const places = p.buffer ? p.buffer.size : maxAssignments(p.targetClients);
+    const population = this.recent.count(this.now());
+    // A population that fits in one round's places needs no spreading: each client is wanted as soon as
+    // the next round (or buffer) opens, so it comes back within a few seconds, as before pace steering.
+    if (population <= places) return this.untilDeadline(WAIT_BETWEEN_ROUNDS_MS);
     const periodMs = this.periods.length > 0 ? this.periods.reduce((a, b) => a + b, 0) / this.periods.length : this.leases.leaseMs;
     const wantedPerSecond = places / Math.max(periodMs / 1000, 1e-3);
-    return paceMs({ population: this.recent.count(this.now()), wantedPerSecond, floorMs: WAIT_BETWEEN_ROUNDS_MS, capMs: PACE_CAP_MS }, this.random);
+    return paceMs({ population, wantedPerSecond, floorMs: WAIT_BETWEEN_ROUNDS_MS, capMs: PACE_CAP_MS }, this.random);
   }
 }
 
