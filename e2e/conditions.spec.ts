@@ -26,7 +26,7 @@ function stubDevice(): void {
   };
 }
 
-test('the device waits for the charger, Wi-Fi and an idle page, then trains', async ({ participant, coordinator }) => {
+test('the device waits for the charger, Wi-Fi and an idle page, then takes part', async ({ participant, coordinator }) => {
   const { app, page, context } = await participant();
   await context.addInitScript(stubDevice);
   await app.open(coordinator.url, '?shard=3');
@@ -46,7 +46,9 @@ test('the device waits for the charger, Wi-Fi and an idle page, then trains', as
 
   await page.evaluate(() => (window as unknown as { deviceStub: { set(o: object): void } }).deviceStub.set({ hidden: true }));
   await expect(page.getByTestId('conditions')).toHaveText('charging: yes · unmetered: yes · idle: yes');
-  await expect.poll(async () => (await coordinator.task()).round!.received, { timeout: 120_000 }).toBe(1);
+  // Now it checks in and is given a place (and trains; the other specs follow a round to its end).
+  await expect.poll(async () => (await coordinator.task()).round!.assigned, { timeout: 60_000 }).toBe(1);
+  await expect(page.getByTestId('phase')).not.toContainText('Waiting');
   await app.leave();
 });
 
