@@ -6,11 +6,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { assertNever } from '../core/validate.ts';
-import { subtractWeights } from '../core/vector.ts';
 import { chooseBackend } from './backend.ts';
-import type { BackendReport, HeldOutEvaluation, PredictJob, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
+import type { BackendReport, PredictJob, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
 import { BACKEND_NAMES } from './protocol.ts';
-import { evaluate, personalize, readWeights, trainLocally, writeWeights, type ExampleBatch } from '../model/tf-model.ts';
+import { writeWeights } from '../model/tf-model.ts';
+import { fromMemory, runTrainJob } from './train-job.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -72,49 +72,28 @@ self.onmessage = (event: MessageEvent<unknown>) => {
 async function runJob(jobId: number, job: TrainJob): Promise<void> {
   const controller = new AbortController();
   running.set(jobId, controller);
-  let model: tf.LayersModel | undefined;
   try {
     const report = await (backend ??= chooseBackend());
-    model = await tf.loadLayersModel(job.model ? fromMemory(job.model) : job.modelUrl);
-    const global = await readWeights(model);
-    // Federated evaluation first: the model as received, on examples it will never train on.
-    const train = unpack(job, job);
-    const heldOut = job.heldOut && job.heldOut.count > 0 ? unpack(job, job.heldOut) : undefined;
-    let evaluation = heldOut ? await evaluateOn(model, heldOut, job) : undefined;
-    let personalWeights: Float32Array | undefined;
-    if (job.config.personalization) {
-      // A personal copy: fine-tuned from the received model, kept on the device; then back to the global one.
-      personalWeights = (await personalize(model, train, job.config, { inputShape: job.inputShape, numClasses: job.numClasses, signal: controller.signal })).weights;
-      if (evaluation && heldOut) evaluation = { ...evaluation, personalAccuracy: (await evaluateOn(model, heldOut, job)).accuracy };
-      writeWeights(model, global);
-    }
-    const result = await trainLocally(model, train, job.config, {
-      inputShape: job.inputShape,
-      numClasses: job.numClasses,
-      signal: controller.signal,
-      onProgress: (p) => post({ type: 'progress', jobId, ...p }),
-    });
-    const delta = subtractWeights(result.weights, global);
+    const r = await runTrainJob(job, controller.signal, (p) => post({ type: 'progress', jobId, ...p }));
     post(
       {
         type: 'trained',
         jobId,
-        delta: delta.buffer as ArrayBuffer,
-        loss: result.loss,
-        accuracy: result.accuracy,
-        numExamples: result.numExamples,
-        trainMs: result.trainMs,
+        delta: r.delta.buffer as ArrayBuffer,
+        loss: r.loss,
+        accuracy: r.accuracy,
+        numExamples: r.numExamples,
+        trainMs: r.trainMs,
         backend: report.backend,
-        ...(evaluation ? { evaluation } : {}),
-        ...(personalWeights ? { personalWeights: personalWeights.buffer as ArrayBuffer } : {}),
+        ...(r.evaluation ? { evaluation: r.evaluation } : {}),
+        ...(r.personalWeights ? { personalWeights: r.personalWeights.buffer as ArrayBuffer } : {}),
       },
-      [delta.buffer as ArrayBuffer, ...(personalWeights ? [personalWeights.buffer as ArrayBuffer] : [])],
+      [r.delta.buffer as ArrayBuffer, ...(r.personalWeights ? [r.personalWeights.buffer as ArrayBuffer] : [])],
     );
   } catch (e) {
     post({ type: 'failed', jobId, message: errorMessage(e), aborted: controller.signal.aborted });
   } finally {
     running.delete(jobId);
-    model?.dispose();
   }
 }
 
@@ -147,23 +126,6 @@ async function predict(jobId: number, job: PredictJob): Promise<void> {
   } catch (e) {
     post({ type: 'failed', jobId, message: errorMessage(e), aborted: false });
   }
-}
-
-/** A model the page holds (topology, weight specs, weights) as TF.js loads it. */
-const fromMemory = (m: NonNullable<TrainJob['model']>): tf.io.IOHandler =>
-  tf.io.fromMemory({ modelTopology: m.topology, weightSpecs: m.weightSpecs as tf.io.WeightsManifestEntry[], weightData: m.weights });
-
-/** Examples as the model takes them: stored features (uint8 or float32) scaled to floats, labels as int32. */
-function unpack(job: TrainJob, part: { features: ArrayBuffer; labels: ArrayBuffer; count: number }): ExampleBatch {
-  const features = new Float32Array(part.count * job.inputShape.reduce((a, b) => a * b, 1));
-  const raw = job.dtype === 'float32' ? new Float32Array(part.features) : new Uint8Array(part.features);
-  for (let i = 0; i < features.length; i++) features[i] = raw[i]! * job.featureScale;
-  return { features, labels: Int32Array.from(new Uint8Array(part.labels)), count: part.count };
-}
-
-async function evaluateOn(model: tf.LayersModel, heldOut: ExampleBatch, job: TrainJob): Promise<HeldOutEvaluation> {
-  const { accuracy, loss } = await evaluate(model, heldOut, job.inputShape);
-  return { accuracy, loss: Math.min(loss, 1e4), count: heldOut.count };
 }
 
 const errorMessage = (e: unknown): string => (e instanceof Error ? e.message : String(e));
