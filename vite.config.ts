@@ -9,7 +9,8 @@ export default defineConfig({
   build: {
     target: 'es2022',
     outDir: process.env.COVEY_OUT_DIR ?? 'dist',
-    sourcemap: true,
+    // No source maps in what is deployed (the worker's alone is 17 MB); COVEY_SOURCEMAPS=true to debug a build.
+    sourcemap: process.env.COVEY_SOURCEMAPS === 'true',
     // TF.js with its WebGPU backend is one ~2 MB chunk, loaded by the worker only.
     chunkSizeWarningLimit: 2500,
   },

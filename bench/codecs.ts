@@ -7,12 +7,13 @@ import { chromium } from '@playwright/test';
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import { startCoordinator } from '../e2e/coordinator.ts';
+import { benchAppDir } from './bench-app.ts';
 import { measureCodecs, PAPER_CNN_PARAMETERS, type CodecThroughput } from './codec-throughput.ts';
 
 const executablePath = process.env.CHROMIUM_PATH ?? (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
 
 const node = measureCodecs();
-const coordinator = await startCoordinator();
+const coordinator = await startCoordinator({ COVEY_APP_DIR: benchAppDir() });
 const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update'] });
 let worker: CodecThroughput[];
 let version: string;

@@ -9,6 +9,7 @@ import { chromium } from '@playwright/test';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startCoordinator } from '../e2e/coordinator.ts';
+import { benchAppDir } from './bench-app.ts';
 import { WEBGPU_ARGS } from '../playwright.config.ts';
 import type { BenchResult } from './page.ts';
 
@@ -16,7 +17,7 @@ const count = Number(process.env.BENCH_EXAMPLES ?? 256);
 const backends = (process.env.BENCH_BACKENDS ?? 'webgpu,webgl,cpu').split(',') as ('webgpu' | 'webgl' | 'cpu')[];
 const executablePath = process.env.CHROMIUM_PATH ?? (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined);
 
-const coordinator = await startCoordinator();
+const coordinator = await startCoordinator({ COVEY_APP_DIR: benchAppDir() });
 const browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', ...WEBGPU_ARGS] });
 const results: BenchResult[] = [];
 try {

@@ -1,6 +1,6 @@
 /**
- * Builds the device benchmark page into dist/bench/ after the app's build, so that none of its code (it
- * carries TF.js for the main thread) lands in the app's precache.
+ * Builds the device benchmark page (`npm run build:bench`) into a copy of the app's build, `.bench-app/`,
+ * which the benchmarks serve: the app's own build (dist/) never ships the page or its main-thread TF.js.
  */
 import { defineConfig } from 'vite';
 
@@ -8,7 +8,7 @@ export default defineConfig({
   publicDir: false,
   build: {
     target: 'es2022',
-    outDir: process.env.COVEY_OUT_DIR ?? 'dist',
+    outDir: process.env.COVEY_OUT_DIR ?? '.bench-app',
     emptyOutDir: false,
     chunkSizeWarningLimit: 2500,
     rollupOptions: { input: { bench: 'bench/page.html' } },

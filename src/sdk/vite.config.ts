@@ -11,7 +11,8 @@ export default defineConfig({
     target: 'es2022',
     outDir: 'lib',
     emptyOutDir: false,
-    sourcemap: true,
+    // As the app's build: no source maps unless COVEY_SOURCEMAPS=true (the worker's alone is 16 MB).
+    sourcemap: process.env.COVEY_SOURCEMAPS === 'true',
     chunkSizeWarningLimit: 2500,
     lib: {
       entry: { covey: 'src/sdk/index.ts', 'trainer.worker': 'src/worker/trainer.worker.ts' },
