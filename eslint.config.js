@@ -6,7 +6,7 @@ import tseslint from 'typescript-eslint';
 const owned = (name, owner) => ({ name, message: `only ${owner} imports ${name}` });
 
 export default tseslint.config(
-  { ignores: ['dist/', 'lib/', '.generated/', 'node_modules/', 'test-results/', 'playwright-report/', 'data/'] },
+  { ignores: ['dist/', '.bench-app/', 'lib/', '.generated/', 'node_modules/', 'test-results/', 'playwright-report/', 'data/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,7 +1,7 @@
 /**
  * `npm run bench` (and `tsx bench/codecs.ts` alone): encode and decode throughput of each codec for a delta
  * of 1.66 M parameters (the FedAvg paper's CNN), in Node and in a module Web Worker of headless Chromium,
- * the same code (bench/codec-throughput.ts). Needs the bench page built (`npm run build`).
+ * the same code (bench/codec-throughput.ts). Needs the bench page built (`npm run build && npm run build:bench`).
  */
 import { chromium } from '@playwright/test';
 import { existsSync } from 'node:fs';
