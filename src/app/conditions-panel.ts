@@ -5,7 +5,8 @@
  */
 import type { TaskSummary } from '../core/protocol.ts';
 import type { CoveyStore } from '../client/store.ts';
-import { CONDITION_NAMES, CONDITIONS_SETTING, type ConditionName, type ConditionState, type TrainingConditions } from '../client/eligibility.ts';
+import { CONDITION_NAMES, CONDITIONS_SETTING, type ConditionName, type ConditionState } from '../client/eligibility.ts';
+import { isTrainingConditions } from '../client/conditions-setting.ts';
 import { $, say } from './dom.ts';
 
 const LABELS: Record<ConditionName, string> = {
@@ -21,15 +22,13 @@ function supported(name: ConditionName): boolean {
   return true;
 }
 
-const isConditions = (v: unknown): v is TrainingConditions => typeof v === 'object' && v !== null;
-
 export class ConditionsPanel {
   private task: TaskSummary | undefined;
 
   constructor(private readonly store: CoveyStore) {}
 
   async start(): Promise<void> {
-    const mine = (await this.store.setting(CONDITIONS_SETTING, isConditions)) ?? {};
+    const mine = (await this.store.setting(CONDITIONS_SETTING, isTrainingConditions)) ?? {};
     const list = $('conditions-list');
     list.replaceChildren(
       ...CONDITION_NAMES.map((name) => {

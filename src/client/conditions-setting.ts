@@ -4,3 +4,6 @@ export type TrainingConditions = Partial<Record<ConditionName, boolean>>;
 
 /** The CoveyStore setting the person's choice is kept under. */
 export const CONDITIONS_SETTING = 'training-conditions';
+
+/** Reads the stored setting back: an object of booleans. */
+export const isTrainingConditions = (v: unknown): v is TrainingConditions => typeof v === 'object' && v !== null && Object.values(v).every((x) => typeof x === 'boolean');

@@ -19,7 +19,8 @@ import { addDownload, addUpload, type ModelVia } from './traffic.ts';
 import type { SecAggParams } from '../core/secagg/protocol.ts';
 import { randomId, StorageFullError, type CoveyStore } from './store.ts';
 import type { WorkerBridge } from './worker-bridge.ts';
-import { browserSignals, CONDITIONS_SETTING, eligible, readConditions, untilEligible, wantedConditions, type ConditionName, type ConditionState, type DeviceSignals, type TrainingConditions } from './eligibility.ts';
+import { browserSignals, CONDITIONS_SETTING, eligible, readConditions, untilEligible, wantedConditions, type ConditionName, type ConditionState, type DeviceSignals } from './eligibility.ts';
+import { isTrainingConditions } from './conditions-setting.ts';
 
 export type Phase = 'checking-in' | 'waiting' | 'training' | 'uploading' | 'offline' | 'retrying';
 
@@ -85,7 +86,7 @@ export class FederationClient {
 
   /** The conditions the task or the person asks for. */
   private async wanted(task: TaskSummary): Promise<ConditionName[]> {
-    return wantedConditions(task.conditions, await this.o.store.setting(CONDITIONS_SETTING, isConditions));
+    return wantedConditions(task.conditions, await this.o.store.setting(CONDITIONS_SETTING, isTrainingConditions));
   }
 
   /** Waits until the device may train (every wanted condition met or skipped), saying what it waits for. */
@@ -296,6 +297,5 @@ export class FederationClient {
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const clamp01 = (x: number): number | undefined => (Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : undefined);
 const isString = (v: unknown): v is string => typeof v === 'string';
-const isConditions = (v: unknown): v is TrainingConditions => typeof v === 'object' && v !== null && Object.values(v).every((x) => typeof x === 'boolean');
 /** Which round of which lineage this browser last trained for (round ids start again in a new lineage). */
 const trainedMark = (task: TaskSummary, roundId: number): string => `${task.lineage}/${roundId}`;
