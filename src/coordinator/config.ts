@@ -4,7 +4,7 @@
  */
 import type { AdmissionLimits } from './admission.ts';
 import type { RoundPolicy } from './task.ts';
-import { DEFAULT_BUFFER_LEASE_S } from './task-file.ts';
+import { DEFAULT_BUFFER_LEASE_S, DEFAULT_CONCURRENCY_PER_PLACE, DEFAULT_MAX_STALENESS } from './task-file.ts';
 import { DEFAULT_STALENESS } from '../core/staleness.ts';
 
 /**
@@ -29,7 +29,7 @@ export function roundPolicyFromEnv(defaults: RoundPolicy, env: NodeJS.ProcessEnv
     if (task.privacy?.adaptiveClipping) throw new Error(`COVEY_BUFFER_SIZE: ${name} clips adaptively, which needs synchronous rounds`);
     const size = read('COVEY_BUFFER_SIZE', defaults.buffer?.size ?? 1, 1);
     const leaseMs = defaults.buffer ? (defaults.leaseMs ?? defaults.deadlineMs) : DEFAULT_BUFFER_LEASE_S * 1000;
-    const buffer = { size, maxStaleness: read('COVEY_MAX_STALENESS', defaults.buffer?.maxStaleness ?? 10, 0), concurrency: read('COVEY_CONCURRENCY', defaults.buffer && !set('COVEY_BUFFER_SIZE') ? defaults.buffer.concurrency : 4 * size, 1), staleness: defaults.buffer?.staleness ?? DEFAULT_STALENESS };
+    const buffer = { size, maxStaleness: read('COVEY_MAX_STALENESS', defaults.buffer?.maxStaleness ?? DEFAULT_MAX_STALENESS, 0), concurrency: read('COVEY_CONCURRENCY', defaults.buffer && !set('COVEY_BUFFER_SIZE') ? defaults.buffer.concurrency : DEFAULT_CONCURRENCY_PER_PLACE * size, 1), staleness: defaults.buffer?.staleness ?? DEFAULT_STALENESS };
     return { minClients: size, targetClients: size, deadlineMs: leaseMs, leaseMs, buffer };
   }
   if (set('COVEY_MAX_STALENESS') || set('COVEY_CONCURRENCY')) throw new Error('COVEY_MAX_STALENESS and COVEY_CONCURRENCY apply to buffered tasks: set COVEY_BUFFER_SIZE too');

@@ -211,6 +211,9 @@ function readServerOptimizer(value: unknown): ServerOptimizerConfig {
 
 /** The default lease of a buffered task's assignment: time for a browser to download and train the model. */
 export const DEFAULT_BUFFER_LEASE_S = 300;
+/** A buffered task's defaults: updates up to this many versions old are taken, and this many clients per buffer place train at once. */
+export const DEFAULT_MAX_STALENESS = 10;
+export const DEFAULT_CONCURRENCY_PER_PLACE = 4;
 
 function readRounds(value: unknown): TaskDefinition['rounds'] {
   const o = asObject(value, 'rounds');
@@ -233,8 +236,8 @@ function readBuffered(o: Fields): TaskDefinition['rounds'] {
     if (o[key] !== undefined) throw new ValidationError(`rounds.${key}`, 'a buffered task has no rounds of clients: it publishes every bufferSize updates (remove this field)');
   }
   const size = readNumber(o, 'bufferSize', { integer: true, min: 1, max: 100_000 }, 'rounds.bufferSize');
-  const maxStaleness = o.maxStaleness === undefined ? 10 : readNumber(o, 'maxStaleness', { integer: true, min: 0, max: 10_000 }, 'rounds.maxStaleness');
-  const concurrency = o.concurrency === undefined ? 4 * size : readNumber(o, 'concurrency', { integer: true, min: 1, max: 1_000_000 }, 'rounds.concurrency');
+  const maxStaleness = o.maxStaleness === undefined ? DEFAULT_MAX_STALENESS : readNumber(o, 'maxStaleness', { integer: true, min: 0, max: 10_000 }, 'rounds.maxStaleness');
+  const concurrency = o.concurrency === undefined ? DEFAULT_CONCURRENCY_PER_PLACE * size : readNumber(o, 'concurrency', { integer: true, min: 1, max: 1_000_000 }, 'rounds.concurrency');
   const leaseS = o.assignmentLeaseS === undefined ? DEFAULT_BUFFER_LEASE_S : readNumber(o, 'assignmentLeaseS', { min: 1, max: 7 * 24 * 3600 }, 'rounds.assignmentLeaseS');
   const buffer = { size, maxStaleness, concurrency, staleness: readStaleness(o.staleness, 'rounds.staleness') };
   return { minClients: size, targetClients: size, deadlineMs: leaseS * 1000, leaseMs: leaseS * 1000, buffer };

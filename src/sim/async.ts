@@ -18,7 +18,7 @@ import { join, resolve } from 'node:path';
 import { inputShape } from '../core/features.ts';
 import { parsePartitionSpec } from '../core/partition.ts';
 import type { StalenessFunction } from '../core/staleness.ts';
-import { loadTaskFile } from '../coordinator/task-file.ts';
+import { DEFAULT_MAX_STALENESS, loadTaskFile } from '../coordinator/task-file.ts';
 import type { RoundPolicy } from '../coordinator/task.ts';
 import { useBackend } from './backend.ts';
 import { loadSimData } from './datasets.ts';
@@ -41,7 +41,7 @@ const CONCURRENCY = 13;
 const DEADLINE_MS = 120_000;
 
 const sqrt: StalenessFunction = { kind: 'polynomial', exponent: 0.5 };
-const buffered = (size: number, staleness: StalenessFunction = sqrt): RoundPolicy => ({ minClients: size, targetClients: size, deadlineMs: DEADLINE_MS, leaseMs: DEADLINE_MS, buffer: { size, maxStaleness: 10, staleness, concurrency: CONCURRENCY } });
+const buffered = (size: number, staleness: StalenessFunction = sqrt): RoundPolicy => ({ minClients: size, targetClients: size, deadlineMs: DEADLINE_MS, leaseMs: DEADLINE_MS, buffer: { size, maxStaleness: DEFAULT_MAX_STALENESS, staleness, concurrency: CONCURRENCY } });
 const sync: RoundPolicy = { minClients: 1, targetClients: PER_ROUND, deadlineMs: DEADLINE_MS, leaseMs: DEADLINE_MS };
 
 const RUNS: { label: string; rounds: RoundPolicy; devices: DeviceModel }[] = [

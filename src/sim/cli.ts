@@ -30,7 +30,7 @@ import { parsePartitionSpec } from '../core/partition.ts';
 import { getServerOptimizer } from '../core/optimizers/index.ts';
 import { serverOptimizerConfig } from '../core/server-optimizer.ts';
 import { getStrategy } from '../core/strategies/index.ts';
-import { loadTaskFile, readPrivacy, readSecureAggregation } from '../coordinator/task-file.ts';
+import { DEFAULT_MAX_STALENESS, loadTaskFile, readPrivacy, readSecureAggregation } from '../coordinator/task-file.ts';
 import { privateTrainingConfig, type PrivacyPolicy, type TaskDefinition } from '../coordinator/task.ts';
 import { ValidationError } from '../core/validate.ts';
 import { buildModel, type ModelSource } from '../model/models.ts';
@@ -211,7 +211,7 @@ async function main(): Promise<void> {
     task.rounds = { minClients: 1, targetClients: perRound, deadlineMs, leaseMs: deadlineMs };
     if (flags.mode === 'buffered') {
       const size = optional('buffer', 1, true) ?? perRound;
-      task.rounds = { minClients: size, targetClients: size, deadlineMs, leaseMs: deadlineMs, buffer: { size, maxStaleness: optional('max-staleness', 0, true) ?? 10, staleness: stalenessFlag(flags.staleness), concurrency: optional('concurrency', 1, true) ?? maxAssignments(perRound) } };
+      task.rounds = { minClients: size, targetClients: size, deadlineMs, leaseMs: deadlineMs, buffer: { size, maxStaleness: optional('max-staleness', 0, true) ?? DEFAULT_MAX_STALENESS, staleness: stalenessFlag(flags.staleness), concurrency: optional('concurrency', 1, true) ?? maxAssignments(perRound) } };
     } else if (flags.mode !== undefined && flags.mode !== 'sync') throw new Error(`--mode must be sync or buffered, got "${flags.mode}"`);
   }
   const b = task.rounds.buffer;
