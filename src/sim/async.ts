@@ -25,7 +25,7 @@ import { loadSimData } from './datasets.ts';
 import { HETEROGENEOUS, UNIFORM, type DeviceModel } from './devices.ts';
 import { mlp2nnTask } from './experiments.ts';
 import { renderPlot } from './plot.ts';
-import { writeRun } from './report.ts';
+import { publishTable, runExperiment, writeRun } from './report.ts';
 import { simulateTimed } from './timed.ts';
 import type { RoundRecord } from './simulation.ts';
 
@@ -106,11 +106,7 @@ async function main(): Promise<void> {
     '|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.label} | ${fmt(mean(r.timeToTarget) === null ? null : mean(r.timeToTarget)! / 60)} | ${r.label.includes('synchronous') ? '1.00×' : `${fmt(speedup(r), 2)}×`} | ${fmt(mean(r.versions), 0)} | ${fmt(mean(r.updates), 0)} | ${fmt(mean(r.refused), 0)} | ${r.label.includes('synchronous') ? '—' : fmt(mean(r.staleness), 2)} |`),
   ].join('\n') + '\n';
-  writeFileSync(join(OUT, 'table.md'), table);
-  console.log(`\n${table}`);
+  publishTable(OUT, table);
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-  process.exit(1);
-});
+runExperiment(main);

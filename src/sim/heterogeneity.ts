@@ -15,6 +15,7 @@ import { join, resolve } from 'node:path';
 import { serverOptimizerConfig } from '../core/server-optimizer.ts';
 import { loadTaskFile } from '../coordinator/task-file.ts';
 import { runSpec, type RunResult, type RunSpec } from './experiments.ts';
+import { publishTable, runExperiment } from './report.ts';
 import { renderPlot } from './plot.ts';
 import { useBackend } from './backend.ts';
 
@@ -69,11 +70,7 @@ async function main(): Promise<void> {
     }),
   ];
   const table = lines.join('\n') + '\n';
-  writeFileSync(join(OUT, 'table.md'), table);
-  console.log(`\n${table}`);
+  publishTable(OUT, table);
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-  process.exit(1);
-});
+runExperiment(main);

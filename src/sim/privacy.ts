@@ -21,7 +21,7 @@ import { useBackend } from './backend.ts';
 import { loadSimData } from './datasets.ts';
 import { mlp2nnTask } from './experiments.ts';
 import { renderPlot } from './plot.ts';
-import { writeRun } from './report.ts';
+import { publishTable, runExperiment, writeRun } from './report.ts';
 import { simulate } from './simulation.ts';
 
 const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -70,11 +70,7 @@ async function main(): Promise<void> {
     '|---|---|---|---|---|',
     ...rows.map((r) => `| ${r.label} | ${r.noise === null ? '— (no DP)' : r.epsilon !== null && Number.isFinite(r.epsilon) ? r.epsilon.toFixed(2) : '∞ (no noise)'} | ${(mean5(r.accuracy) * 100).toFixed(1)} % | ${r.clip === null ? '—' : r.clip.toPrecision(3)} | ${r.wallS.toFixed(0)} s |`),
   ].join('\n') + '\n';
-  writeFileSync(join(OUT, 'table.md'), table);
-  console.log(`\n${table}`);
+  publishTable(OUT, table);
 }
 
-main().catch((e: unknown) => {
-  console.error(e instanceof Error ? (e.stack ?? e.message) : e);
-  process.exit(1);
-});
+runExperiment(main);

@@ -30,3 +30,18 @@ export function describePartition(counts: number[][]): string {
   if (counts.length > 5) lines.push(`  … ${counts.length - 5} more`);
   return lines.join('\n');
 }
+
+/** An experiment's table: written to `dir`/table.md and printed. */
+export function publishTable(dir: string, table: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'table.md'), table);
+  console.log(`\n${table}`);
+}
+
+/** Runs an experiment script's `main`, exiting with its error's stack on failure. */
+export function runExperiment(main: () => Promise<void>): void {
+  main().catch((e: unknown) => {
+    console.error(e instanceof Error ? (e.stack ?? e.message) : e);
+    process.exit(1);
+  });
+}
