@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import type { TrainingConfig } from '../core/protocol.ts';
-import { personalize, readWeights, trainLocally, writeWeights } from './tf-model.ts';
+import { evaluate, personalize, readWeights, trainLocally, writeWeights } from './tf-model.ts';
+import { MessageChannel } from 'node:worker_threads';
 
 const model = () => tf.sequential({ layers: [tf.layers.dense({ inputShape: [3], units: 2, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) })] });
 const data = { features: Float32Array.of(1, 0, 2, 0, 1, -1, 2, 2, 0, -1, 0, 1), labels: Int32Array.of(0, 1, 1, 0), count: 4 };
@@ -65,6 +66,64 @@ describe('local training', () => {
     const { grads } = tf.variableGrads(() => tf.mean(tf.neg(tf.log(tf.sum(tf.mul(m.apply(x) as tf.Tensor, y), 1)))) as tf.Scalar, vars);
     const g = Float32Array.from((await Promise.all(vars.map((v) => grads[v.name]!.data()))).flatMap((d) => [...d]));
     for (let i = 0; i < w0.length; i++) expect(stepped[i]).toBeCloseTo(w0[i]! - 0.1 * g[i]!, 5);
+  });
+});
+
+describe('reading the loss back every N steps', () => {
+  // 60 examples of the 4 above, batch 2: 30 steps an epoch.
+  const many = { features: Float32Array.from({ length: 180 }, (_, i) => data.features[i % 12]!), labels: Int32Array.from({ length: 60 }, (_, i) => data.labels[i % 4]!), count: 60 };
+
+  it('reports every step, refreshes the loss only after step 1, every N steps and at the end of an epoch, and ends with the same loss and accuracy', async () => {
+    const run = async (lossEvery: number) => {
+      const m = model();
+      const seen: { batch: number; loss: number }[] = [];
+      const r = await trainLocally(m, many, sgd({ epochs: 2 }), { ...opts, lossEvery, onProgress: (p) => seen.push({ batch: p.batch, loss: p.loss }) });
+      m.dispose();
+      return { r, seen };
+    };
+    const every = await run(1);
+    const sparse = await run(8);
+    expect(sparse.seen).toHaveLength(60);
+    expect(sparse.r.loss).toBeCloseTo(every.r.loss, 6);
+    expect(sparse.r.accuracy).toBe(every.r.accuracy);
+    expect([...sparse.r.weights]).toEqual([...every.r.weights]);
+    // Steps 1, 8, 16, 24 and the epoch's last (30) read in epoch 1; steps 32 (2 of epoch 2), 40, 48, 56, 60 in epoch 2.
+    const changedAt = sparse.seen.flatMap((s, i) => (i === 0 || s.loss !== sparse.seen[i - 1]!.loss ? [i + 1] : []));
+    expect(changedAt.every((k) => [1, 8, 16, 24, 30, 31, 32, 40, 48, 56, 60].includes(k))).toBe(true);
+    expect(new Set(changedAt).size).toBeGreaterThanOrEqual(8);
+  });
+
+  it('gives the full batch\'s loss and accuracy before its one step, as evaluating the starting model does', async () => {
+    const m = model();
+    const start = await evaluate(m, data, [3]);
+    const r = await trainLocally(m, data, sgd({ batchSize: 4 }), opts);
+    expect(r.loss).toBeCloseTo(start.loss, 5);
+    expect(r.accuracy).toBe(start.accuracy);
+    m.dispose();
+  });
+
+  it('stops within a step or two of a cancel message, as the worker receives Leave', async () => {
+    const m = model();
+    const channel = new MessageChannel();
+    const controller = new AbortController();
+    channel.port1.on('message', () => controller.abort(new DOMException('left', 'AbortError')));
+    let steps = 0, cancelledAt = 0;
+    const run = trainLocally(m, many, sgd({ epochs: 20 }), {
+      ...opts,
+      signal: controller.signal,
+      onProgress: () => {
+        steps++;
+        if (steps === 5) {
+          cancelledAt = steps;
+          channel.port2.postMessage('cancel');
+        }
+      },
+    });
+    await expect(run).rejects.toThrow('left');
+    channel.port1.close();
+    m.dispose();
+    expect(cancelledAt).toBe(5);
+    expect(steps - cancelledAt).toBeLessThanOrEqual(2);
   });
 });
 
