@@ -11,6 +11,7 @@ import type { TrafficLedger } from '../client/traffic.ts';
 import type { WorkerBridge } from '../client/worker-bridge.ts';
 import type { ConditionState } from '../client/eligibility.ts';
 import { metricText, renderMetricChart } from './metric-chart.ts';
+import { describeChoice } from './backend-text.ts';
 import { $, errorText, formatBytes, log, say } from './dom.ts';
 
 export interface FederationPanelOptions {
@@ -169,7 +170,10 @@ export class FederationPanel {
         $('backend').dataset.backend = backend;
         $('backend').title = detail ?? '';
         say('fallbacks', fallbacks.map((f) => `${f.backend} not used: ${f.reason}`).join(' · '));
-        log(`Training on ${backend}${detail ? ` (${detail})` : ''}`);
+        const choice = describeChoice(e.report);
+        say('backend-choice', choice);
+        $('backend').dataset.chosenBy = e.report.probe?.chosenBy ?? '';
+        log(e.report.probe ? `Training on ${backend}${detail ? ` (${detail})` : ''}: ${choice}` : `Started on ${backend}${detail ? ` (${detail})` : ''}; the fastest backend for the task's model is settled at the first round`);
         break;
       }
       case 'task':

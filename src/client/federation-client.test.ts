@@ -60,6 +60,7 @@ describe('FederationClient', () => {
     const jobs: TrainJob[] = [];
     const bridge = {
       backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }),
+      onBackend: () => () => undefined,
       train: async (job: TrainJob) => {
         jobs.push(job);
         return { delta: new Float32Array(PARAMS), loss: 0.5, accuracy: 0.5, numExamples: job.count, trainMs: 1, backend: 'cpu' };
@@ -96,7 +97,7 @@ describe('FederationClient', () => {
         return { status: 'wait', reason: 'test', retryAfterMs: 1 };
       },
     } as unknown as CoordinatorApi;
-    const bridge = { backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }) } as unknown as WorkerBridge;
+    const bridge = { backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }), onBackend: () => () => undefined } as unknown as WorkerBridge;
     const outbox = new Outbox(store, api);
     const events: FederationEvent[] = [];
     let charging = false;
@@ -130,7 +131,7 @@ describe('FederationClient', () => {
         return { status: 'wait', reason: 'round 1 is full', retryAfterMs: 400 };
       },
     } as unknown as CoordinatorApi;
-    const bridge = { backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }) } as unknown as WorkerBridge;
+    const bridge = { backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }), onBackend: () => () => undefined } as unknown as WorkerBridge;
     const signals = { charging: async () => null, metered: () => null, idle: () => null, onChange: () => () => undefined };
     await new FederationClient({ api, store, bridge, outbox: new Outbox(store, api), taskId: 'tiny', onEvent: () => undefined, signals }).run(controller.signal);
     expect(at).toHaveLength(2);

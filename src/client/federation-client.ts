@@ -42,7 +42,7 @@ export type FederationEvent =
 /** What the round loop needs of the person's storage: small, so Node (a simulator, a test) can supply its own. */
 export type FederationStore = Pick<CoveyStore, 'clientId' | 'countTraining' | 'readSplit' | 'setting' | 'putSetting' | 'putPersonalModel' | 'recordTraffic'>;
 /** What it needs of a trainer: the browser's is the worker bridge. */
-export type Trainer = Pick<WorkerBridge, 'backend' | 'train'>;
+export type Trainer = Pick<WorkerBridge, 'backend' | 'train' | 'onBackend'>;
 /** What it needs of the coordinator and the outbox. */
 export type FederationApi = Pick<CoordinatorApi, 'checkin' | 'task' | 'url' | 'json' | 'binary' | 'secureStep'>;
 export type FederationOutbox = Pick<Outbox, 'drain' | 'pending' | 'enqueueWithResidual'>;
@@ -105,8 +105,14 @@ export class FederationClient {
   async run(signal: AbortSignal): Promise<void> {
     const emit = this.o.onEvent;
     const clientId = await this.o.store.clientId();
-    const report = await this.o.bridge.backend();
+    let report = await this.o.bridge.backend();
     emit({ type: 'backend', report });
+    // The worker settles its backend at the first job, for the task's model: later check-ins say which.
+    const unsubscribe = this.o.bridge.onBackend((settled) => {
+      report = settled;
+      emit({ type: 'backend', report });
+    });
+    signal.addEventListener('abort', unsubscribe, { once: true });
     let failures = 0;
     while (!signal.aborted) {
       try {

@@ -2,6 +2,7 @@ import 'fake-indexeddb/auto';
 import { openDB } from 'idb';
 import { describe, expect, it } from 'vitest';
 import { CoveyStore, DB_VERSION, isHeldOut } from './store.ts';
+import { indexedDbMemory } from '../worker/backend-memory.ts';
 
 let n = 0;
 const freshName = () => `covey-test-${n++}`;
@@ -81,9 +82,12 @@ describe('CoveyStore', () => {
     const store = await CoveyStore.open(name);
     await store.add([example(1)]);
     const id = await store.clientId();
+    const backends = indexedDbMemory();
+    await backends.remember('this device', { backend: 'webgl', measurements: [], measuredAt: Date.now(), probeMs: 1 });
     await store.deleteEverything();
     const again = await CoveyStore.open(name);
     expect(await again.count('digits')).toBe(0);
+    expect(await backends.recall('this device')).toBeUndefined();
     expect(await again.clientId()).not.toBe(id);
     again.close();
   });

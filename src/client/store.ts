@@ -5,6 +5,7 @@
  * read back is checked, since IndexedDB is another boundary.
  */
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type IDBPTransaction, type StoreNames } from 'idb';
+import { BACKEND_DB } from '../worker/protocol.ts';
 import { isSigningKey, makeSigningKey } from './client-key.ts';
 import { emptyLedger, isTrafficLedger, type TrafficLedger } from './traffic.ts';
 
@@ -359,10 +360,14 @@ export class CoveyStore {
     await this.db.delete('outbox', updateId);
   }
 
-  /** Deletes the whole database: examples, outbox, settings and client id. The store is closed after. */
+  /**
+   * Deletes the whole database (examples, outbox, settings and client id) and the trainer's memory of which
+   * backend is fastest on this device. The store is closed after.
+   */
   async deleteEverything(): Promise<void> {
     this.db.close();
     await deleteDB(this.name);
+    await deleteDB(BACKEND_DB);
   }
 }
 

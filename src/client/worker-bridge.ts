@@ -26,16 +26,25 @@ export class WorkerBridge {
   private nextJobId = 1;
   /** Rejects of predictions in flight: a stopped worker answers none of them. */
   private readonly pendingPredictions = new Set<(e: Error) => void>();
+  private readonly backendListeners = new Set<(report: BackendReport) => void>();
 
   constructor(
     private readonly createWorker: () => Worker,
     private readonly preferredBackend?: BackendName,
   ) {}
 
-  /** Starts the worker if needed and resolves with the backend it chose. */
+  /**
+   * Starts the worker if needed and resolves with its backend: the one it started on, or, once a job has
+   * brought the task's model, the one settled for it (probed, remembered or forced).
+   */
   backend(): Promise<BackendReport> {
     if (!this.ready) {
       const worker = (this.worker = this.createWorker());
+      worker.addEventListener('message', (e: MessageEvent<WorkerResponse>) => {
+        if (e.data.type !== 'backend' || this.worker !== worker) return;
+        this.ready = Promise.resolve(e.data.report);
+        for (const listener of this.backendListeners) listener(e.data.report);
+      });
       this.ready = new Promise<BackendReport>((resolve, reject) => {
         const onMessage = (e: MessageEvent<WorkerResponse>) => {
           if (e.data.type === 'ready') resolve(e.data.report);
@@ -50,6 +59,12 @@ export class WorkerBridge {
       this.ready.catch(() => this.terminate());
     }
     return this.ready;
+  }
+
+  /** Calls `listener` whenever the worker settles its backend for a model (at its first job); returns the unsubscribe. */
+  onBackend(listener: (report: BackendReport) => void): () => void {
+    this.backendListeners.add(listener);
+    return () => this.backendListeners.delete(listener);
   }
 
   /** Trains one job; jobs queue behind each other. Aborting rejects with the signal's reason. */

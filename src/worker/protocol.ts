@@ -13,7 +13,36 @@ export interface BackendReport {
   /** Adapter or renderer description, when the browser tells it. */
   detail?: string;
   fallbacks: { backend: BackendName; reason: string }[];
+  /** How `backend` was chosen for the task's model; absent until the first job brings a model (see worker/backend.ts). */
+  probe?: BackendProbe;
 }
+
+/** One backend timed on real training steps of the task's model (worker/probe.ts). */
+export interface BackendMeasurement {
+  backend: BackendName;
+  samplesPerSecond?: number;
+  msPerStep?: number;
+  /** The batch it was timed on: the round's, or at most 4 on the CPU and wasm backends. */
+  batchSize?: number;
+  /** The first step: shader compilation and uploads. */
+  warmupMs?: number;
+  /** Largest difference from the CPU backend's gradients on a reference model, relative to the largest. */
+  gradientError?: number;
+  /** Why it is not used; absent when it is usable. */
+  reason?: string;
+}
+
+export interface BackendProbe {
+  /** `probe`: measured now; `remembered`: measured before on this device for this model; `forced`: `?backend=`; `only`: the one backend that works. */
+  chosenBy: 'probe' | 'remembered' | 'forced' | 'only';
+  measurements: BackendMeasurement[];
+  /** When it was measured (ms since the epoch), and how long the whole probe took. */
+  measuredAt: number;
+  probeMs: number;
+}
+
+/** Where the worker remembers its choice, per device and model (worker/backend-memory.ts). Deleted with the rest of a person's data. */
+export const BACKEND_DB = 'covey-backends';
 
 export interface TrainJob {
   /** Absolute URL of the global model's model.json: loaded from there unless `model` is given. */
@@ -29,6 +58,8 @@ export interface TrainJob {
   labels: ArrayBuffer;
   count: number;
   featureScale: number;
+  /** Steps between reads of the loss from the device (model/tf-model.ts `LOSS_EVERY` when absent); the benchmark sets 1 to time reading every step. */
+  lossEvery?: number;
   /** The client's held-out examples, in the same form: the received model is evaluated on them before training. */
   heldOut?: { features: ArrayBuffer; labels: ArrayBuffer; count: number };
 }
@@ -64,6 +95,8 @@ export type WorkerRequest =
 
 export type WorkerResponse =
   | { type: 'ready'; report: BackendReport }
+  /** The backend settled for the task's model at the first job (probed, remembered or forced). */
+  | { type: 'backend'; report: BackendReport }
   | { type: 'progress'; jobId: number; epoch: number; epochs: number; batch: number; batchesPerEpoch: number; loss: number }
   | {
       type: 'trained';

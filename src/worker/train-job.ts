@@ -33,7 +33,7 @@ export async function runTrainJob(job: TrainJob, signal: AbortSignal, onProgress
       if (evaluation && heldOut) evaluation = { ...evaluation, personalAccuracy: (await evaluateOn(model, heldOut, job)).accuracy };
       writeWeights(model, global);
     }
-    const result = await trainLocally(model, train, job.config, { inputShape: job.inputShape, numClasses: job.numClasses, signal, ...(onProgress ? { onProgress } : {}) });
+    const result = await trainLocally(model, train, job.config, { inputShape: job.inputShape, numClasses: job.numClasses, signal, ...(job.lossEvery ? { lossEvery: job.lossEvery } : {}), ...(onProgress ? { onProgress } : {}) });
     return {
       delta: subtractWeights(result.weights, global),
       loss: result.loss,

@@ -6,7 +6,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { assertNever } from '../core/validate.ts';
-import { chooseBackend } from './backend.ts';
+import { chooseBackend, settleBackend } from './backend.ts';
+import { indexedDbMemory } from './backend-memory.ts';
+import type { ProbeSubject } from './probe.ts';
 import type { BackendReport, PredictJob, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
 import { BACKEND_NAMES } from './protocol.ts';
 import { writeWeights } from '../model/tf-model.ts';
@@ -14,7 +16,10 @@ import { fromMemory, runTrainJob } from './train-job.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
+/** The backend at start, and the one settled for the task's model at the first job (worker/backend.ts). */
 let backend: Promise<BackendReport> | undefined;
+let settled: Promise<BackendReport> | undefined;
+let forced = false;
 const running = new Map<number, AbortController>();
 
 const post = (msg: WorkerResponse, transfer: Transferable[] = []) => self.postMessage(msg, transfer);
@@ -32,7 +37,8 @@ function isRequest(data: unknown): data is WorkerRequest {
   if (m.type !== 'train' || typeof m.jobId !== 'number' || typeof m.job !== 'object' || m.job === null) return false;
   const job = m.job as Partial<TrainJob>;
   return typeof job.modelUrl === 'string' && isHeldModel(job.model) && job.features instanceof ArrayBuffer && (job.dtype === 'uint8' || job.dtype === 'float32') && job.labels instanceof ArrayBuffer
-    && Number.isInteger(job.count) && Array.isArray(job.inputShape) && typeof job.config === 'object';
+    && Number.isInteger(job.count) && Array.isArray(job.inputShape) && typeof job.config === 'object'
+    && (job.lossEvery === undefined || (Number.isInteger(job.lossEvery) && job.lossEvery > 0));
 }
 
 /** An optional model from the page: absent, or topology, weight specs and an ArrayBuffer of weights. */
@@ -48,6 +54,7 @@ self.onmessage = (event: MessageEvent<unknown>) => {
   switch (msg.type) {
     case 'init': {
       const preferred = BACKEND_NAMES.includes(msg.preferredBackend as never) ? msg.preferredBackend : undefined;
+      forced = preferred !== undefined;
       backend ??= chooseBackend(preferred);
       backend.then(
         (report) => post({ type: 'ready', report }),
@@ -73,7 +80,7 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
   const controller = new AbortController();
   running.set(jobId, controller);
   try {
-    const report = await (backend ??= chooseBackend());
+    const report = await settle(job.model ?? job.modelUrl, job.inputShape, job.numClasses, job.config.batchSize);
     const r = await runTrainJob(job, controller.signal, (p) => post({ type: 'progress', jobId, ...p }));
     post(
       {
@@ -113,9 +120,38 @@ function predictorFor(kind: 'shared' | 'personal', url: string, held?: TrainJob[
   return model;
 }
 
+/**
+ * Settles the backend once, at the first job, on that job's model: probed, remembered or forced. A change
+ * is posted to the page before the job runs, and predictors made on the backend at start are dropped.
+ */
+function settle(model: NonNullable<TrainJob['model']> | string, inputShape: number[], numClasses: number, batchSize: number): Promise<BackendReport> {
+  settled ??= (async () => {
+    const initial = await (backend ??= chooseBackend());
+    const artifacts = typeof model === 'string' ? await tf.io.http(model).load!() : { modelTopology: model.topology, weightSpecs: model.weightSpecs as tf.io.WeightsManifestEntry[], weightData: model.weights.slice(0) };
+    const subject: ProbeSubject = { artifacts, inputShape, numClasses, batchSize };
+    const report = await settleBackend(initial, subject, { forced, memory: indexedDbMemory(), device: await deviceName(initial) });
+    if (report.backend !== initial.backend) {
+      for (const kind of ['shared', 'personal'] as const) {
+        void predictors[kind]?.model.then((m) => m.dispose(), () => undefined);
+        predictors[kind] = undefined;
+      }
+    }
+    post({ type: 'backend', report });
+    return report;
+  })();
+  return settled;
+}
+
+/** What tells this device from another for the probe's memory: the browser and, where there is one, the GPU adapter. */
+async function deviceName(initial: BackendReport): Promise<string> {
+  const gpu = initial.backend === 'webgpu' ? initial.detail : undefined;
+  return [self.navigator.userAgent, gpu].filter(Boolean).join(' | ');
+}
+
 async function predict(jobId: number, job: PredictJob): Promise<void> {
   try {
-    await (backend ??= chooseBackend());
+    // Before any training, a prediction runs on the backend at start: the probe waits for a training job's batch size.
+    await (settled ?? (backend ??= chooseBackend()));
     const model = await predictorFor(job.weights ? 'personal' : 'shared', job.modelUrl, job.model);
     if (job.weights) writeWeights(model, new Float32Array(job.weights));
     const out = tf.tidy(() => model.predict(tf.tensor(new Float32Array(job.features), [job.count, ...job.inputShape])) as tf.Tensor2D);

@@ -1,0 +1,28 @@
+/** How the app puts the trainer's choice of backend (worker/backend.ts) into words. */
+import type { BackendMeasurement, BackendReport } from '../worker/protocol.ts';
+
+/** One line on how the backend was chosen, with the probe's numbers; empty before the first job settles it. */
+export function describeChoice(report: BackendReport): string {
+  const p = report.probe;
+  if (!p) return '';
+  const when = new Date(p.measuredAt).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
+  const numbers = p.measurements.map(describeMeasurement).join(' · ');
+  switch (p.chosenBy) {
+    case 'forced':
+      return `Forced by the page (?backend=${report.backend}), not measured${numbers ? `. ${numbers}` : ''}`;
+    case 'only':
+      return 'The only backend that works in this browser';
+    case 'probe':
+      return `Fastest in a ${seconds(p.probeMs)} probe of this task's model: ${numbers}`;
+    case 'remembered':
+      return `Fastest when this device was measured on ${when} (a ${seconds(p.probeMs)} probe): ${numbers}`;
+  }
+}
+
+function describeMeasurement(m: BackendMeasurement): string {
+  const gradients = m.gradientError === undefined ? '' : `, gradients within ${m.gradientError.toExponential(0)} of the CPU's`;
+  if (m.samplesPerSecond === undefined) return `${m.backend}${m.reason ? `: ${m.reason}` : gradients}`;
+  return `${m.backend} ${Math.round(m.samplesPerSecond)} samples/s (${m.msPerStep!.toFixed(1)} ms a step of ${m.batchSize}${gradients})${m.reason ? `, not used: ${m.reason}` : ''}`;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
