@@ -66,7 +66,6 @@ describe('the backend probe', () => {
     expect(measurements[0]!.reason).toMatch(/gradients differ from the CPU backend's/);
     expect(measurements[1]!.gradientError).toBe(0);
     expect(measurements[2]!.gradientError).toBeUndefined(); // the reference is not checked against itself
-    expect(measurements[2]!.batchSize).toBe(4); // the CPU is timed on a small batch
     expect(backend).not.toBe(ZERO_GRAD);
   });
 

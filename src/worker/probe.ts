@@ -28,19 +28,15 @@ export interface ProbeOptions {
   gradientTolerance?: number;
 }
 
-/** Backends whose time grows in proportion to the batch (no kernel launch to amortise): they are timed on a small one. */
-const PER_EXAMPLE: readonly BackendName[] = ['cpu', 'wasm'];
-const SMALL_BATCH = 4;
-
 /**
- * Times training steps of `subject` on `backend`: one warm-up step (shader compilation, uploads), then as
- * many as fit `budgetMs` (at least one, at most 64), read back once at the end as training does. The CPU
- * and wasm backends are timed on a batch of at most 4 (their samples/s hardly depend on the batch), so a
- * slow CPU costs the probe a fraction of a second, not a whole step of 32.
+ * Times training steps of `subject` on `backend`: one warm-up step (shader compilation, uploads), one step
+ * to estimate a step's time, then as many as fit `budgetMs` (at most 64), read back once at the end as
+ * training does. A backend whose single step already takes half the budget is not given more: the estimate
+ * is its measurement, so a slow backend costs the probe two steps.
  */
 export async function measureTraining(backend: BackendName, subject: ProbeSubject, budgetMs = 250): Promise<BackendMeasurement> {
   if (!(await tf.setBackend(backend))) return { backend, reason: `TF.js could not initialise the ${backend} backend` };
-  const batch = PER_EXAMPLE.includes(backend) ? Math.min(subject.batchSize, SMALL_BATCH) : subject.batchSize;
+  const batch = subject.batchSize;
   const model = await tf.loadLayersModel(tf.io.fromMemory(subject.artifacts));
   const config: TrainingConfig = { epochs: 1, batchSize: batch, learningRate: 1e-3, optimizer: 'sgd', codec: 'f32' };
   const features = subject.inputShape.reduce((a, b) => a * b, 1);
@@ -52,11 +48,12 @@ export async function measureTraining(backend: BackendName, subject: ProbeSubjec
   const opts = { inputShape: subject.inputShape, numClasses: subject.numClasses, seed: 1 };
   try {
     const warmup = await trainLocally(model, examples(1), config, opts);
-    // A second single step estimates a step's time, to fill the budget without overrunning it much.
     const estimate = await trainLocally(model, examples(1), config, opts);
-    const steps = Math.max(1, Math.min(64, Math.round(budgetMs / Math.max(estimate.trainMs, 0.1))));
-    const timed = await trainLocally(model, examples(steps), config, { ...opts, lossEvery: steps });
-    const msPerStep = timed.trainMs / steps;
+    let msPerStep = estimate.trainMs;
+    if (estimate.trainMs * 2 < budgetMs) {
+      const steps = Math.min(64, Math.round(budgetMs / Math.max(estimate.trainMs, 0.1)));
+      msPerStep = (await trainLocally(model, examples(steps), config, { ...opts, lossEvery: steps })).trainMs / steps;
+    }
     return { backend, samplesPerSecond: (batch * 1000) / msPerStep, msPerStep, batchSize: batch, warmupMs: warmup.trainMs };
   } catch (e) {
     return { backend, reason: `training failed on ${backend}: ${e instanceof Error ? e.message : String(e)}` };

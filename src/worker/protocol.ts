@@ -22,7 +22,7 @@ export interface BackendMeasurement {
   backend: BackendName;
   samplesPerSecond?: number;
   msPerStep?: number;
-  /** The batch it was timed on: the round's, or at most 4 on the CPU and wasm backends. */
+  /** The batch it was timed on: the round's. */
   batchSize?: number;
   /** The first step: shader compilation and uploads. */
   warmupMs?: number;
