@@ -10,7 +10,8 @@
  *   LD_LIBRARY_PATH=/usr/lib/chromium VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json npm run bench:gpu
  * The adapter is printed with the table, so a SwiftShader number is never taken for a GPU's.
  *
- * Options (environment): BENCH_GPU_BACKENDS (webgpu,wasm,cpu), BENCH_GPU_MS (time per measurement, 1500).
+ * Options (environment): BENCH_GPU_BACKENDS (webgpu,wasm,cpu), BENCH_GPU_MS (time per measurement, 1500),
+ * BENCH_GPU_MODELS (some of digits-32, digits-128, fraud, 2nn, paper-10, paper-50; all by default).
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
@@ -22,6 +23,7 @@ import { LOSS_EVERY, trainLocally } from '../src/model/tf-model.ts';
 import { registerWasmConvFilterGradient } from '../src/model/wasm-conv-grad.ts';
 
 interface Case {
+  key: string;
   model: string;
   build: () => Promise<tf.LayersModel>;
   inputShape: number[];
@@ -43,15 +45,17 @@ const paperCnn = () =>
   });
 
 const CASES: Case[] = [
-  { model: 'digits CNN (shipped, 20.5 k)', build: () => buildModel({ builtin: 'digits-cnn' }, [28, 28, 1], 10, 1), inputShape: [28, 28, 1], batch: 32 },
-  { model: 'digits CNN (shipped, 20.5 k)', build: () => buildModel({ builtin: 'digits-cnn' }, [28, 28, 1], 10, 1), inputShape: [28, 28, 1], batch: 128 },
-  { model: 'fraud MLP (shipped, 0.6 k)', build: () => buildModel({ builtin: 'mlp', hidden: [16, 8] }, [29], 2, 1), inputShape: [29], batch: 32 },
-  { model: 'FedAvg paper 2NN (199 k)', build: () => buildModel({ builtin: 'mlp', hidden: [200, 200] }, [28, 28, 1], 10, 1), inputShape: [28, 28, 1], batch: 10 },
-  { model: 'FedAvg paper CNN (1.66 M)', build: async () => paperCnn(), inputShape: [28, 28, 1], batch: 10 },
-  { model: 'FedAvg paper CNN (1.66 M)', build: async () => paperCnn(), inputShape: [28, 28, 1], batch: 50 },
+  { key: 'digits-32', model: 'digits CNN (shipped, 20.5 k)', build: () => buildModel({ builtin: 'digits-cnn' }, [28, 28, 1], 10, 1), inputShape: [28, 28, 1], batch: 32 },
+  { key: 'digits-128', model: 'digits CNN (shipped, 20.5 k)', build: () => buildModel({ builtin: 'digits-cnn' }, [28, 28, 1], 10, 1), inputShape: [28, 28, 1], batch: 128 },
+  { key: 'fraud', model: 'fraud MLP (shipped, 0.6 k)', build: () => buildModel({ builtin: 'mlp', hidden: [16, 8] }, [29], 2, 1), inputShape: [29], batch: 32 },
+  { key: '2nn', model: 'FedAvg paper 2NN (199 k)', build: () => buildModel({ builtin: 'mlp', hidden: [200, 200] }, [28, 28, 1], 10, 1), inputShape: [28, 28, 1], batch: 10 },
+  { key: 'paper-10', model: 'FedAvg paper CNN (1.66 M)', build: async () => paperCnn(), inputShape: [28, 28, 1], batch: 10 },
+  { key: 'paper-50', model: 'FedAvg paper CNN (1.66 M)', build: async () => paperCnn(), inputShape: [28, 28, 1], batch: 50 },
 ];
 
 const backends = (process.env.BENCH_GPU_BACKENDS ?? 'webgpu,wasm,cpu').split(',');
+const only = process.env.BENCH_GPU_MODELS?.split(',');
+const cases = CASES.filter((c) => !only || only.includes(c.key));
 const budgetMs = Number(process.env.BENCH_GPU_MS ?? 1500);
 
 /** Installs Dawn's WebGPU as `navigator.gpu` for TF.js; the adapter's description, or why there is none. */
@@ -112,7 +116,7 @@ for (const backend of backends) {
     continue;
   }
   await tf.ready();
-  for (const c of CASES) {
+  for (const c of cases) {
     for (const lossEvery of [1, LOSS_EVERY]) {
       const r = await measure(c, lossEvery);
       rows.push({ ...r, backend });

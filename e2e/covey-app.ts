@@ -4,8 +4,15 @@ import { expect, type Page } from '@playwright/test';
 export class CoveyApp {
   constructor(readonly page: Page) {}
 
-  async open(baseUrl: string, query = ''): Promise<void> {
-    await this.page.goto(`${baseUrl}/${query}`);
+  /**
+   * Opens the app. Unless the query names a backend or `probe` is set, it asks for WebGL (`?backend=webgl`):
+   * the backend probe at the first round costs each browser seconds here, and e2e/webgpu.spec.ts and
+   * e2e/embed.spec.ts are where it runs.
+   */
+  async open(baseUrl: string, query = '', { probe = false } = {}): Promise<void> {
+    const params = new URLSearchParams(query);
+    if (!probe && !params.has('backend')) params.set('backend', 'webgl');
+    await this.page.goto(`${baseUrl}/?${params}`);
     await expect(this.page.getByTestId('connection')).toHaveText('coordinator online');
   }
 

@@ -28,7 +28,7 @@ test('a browser with WebGPU trains a round on WebGPU when the page asks for it, 
 
 test('left to choose, the trainer measures each backend on the task\'s model, trains on the fastest, and remembers it', async ({ participant, coordinator }) => {
   const p = await participant();
-  await p.app.open(coordinator.url, '?shard=6');
+  await p.app.open(coordinator.url, '?shard=6', { probe: true });
   await p.app.loadSampleData();
   await p.app.join();
   // It starts on WebGPU, the first that works; the probe at the first round finds SwiftShader's WebGPU

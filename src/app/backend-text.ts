@@ -5,6 +5,15 @@ import type { BackendMeasurement, BackendReport } from '../worker/protocol.ts';
 export function describeChoice(report: BackendReport): string {
   const p = report.probe;
   if (!p) return '';
+  return [describeBackend(report, p), report.batch ? describeBatch(report.batch) : ''].filter(Boolean).join('. ');
+}
+
+function describeBatch(b: NonNullable<BackendReport['batch']>): string {
+  const timings = b.measurements.map((m) => `${m.batchSize}: ${m.samplesPerSecond === undefined ? 'failed' : Math.round(m.samplesPerSecond)}`).join(', ');
+  return `Batch ${b.size} of ${b.range[0]}–${b.range[1]}, the smallest within 10 % of the fastest${b.chosenBy === 'remembered' ? ' when measured before' : ''} (samples/s at each: ${timings})`;
+}
+
+function describeBackend(report: BackendReport, p: NonNullable<BackendReport['probe']>): string {
   const when = new Date(p.measuredAt).toLocaleDateString(undefined, { day: 'numeric', month: 'short', year: 'numeric' });
   const numbers = p.measurements.map(describeMeasurement).join(' · ');
   switch (p.chosenBy) {

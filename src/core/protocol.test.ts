@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { modelPaths, parseCheckinRequest, parseCheckinResponse, parseTaskSummary, parseUpdateMeta, readApiError } from './protocol.ts';
+import { modelPaths, parseCheckinRequest, parseCheckinResponse, parseTaskSummary, parseTrainingConfig, parseUpdateMeta, readApiError } from './protocol.ts';
 import { refusedField } from './test-helpers.ts';
 
 describe('protocol guards', () => {
@@ -63,5 +63,22 @@ describe('protocol guards', () => {
     expect(parseTaskSummary({ ...summary, privacy: { ...privacy, epsilon: null } }).privacy?.epsilon).toBeNull();
     expect(parseTaskSummary({ ...summary, privacy }).config.clipNorm).toBe(1);
     expect(() => parseTaskSummary({ ...summary, privacy: { ...privacy, budgetSpent: 'no' } })).toThrow(/budgetSpent/);
+  });
+});
+
+describe('a batch left to the device', () => {
+  const base = { epochs: 1, learningRate: 0.1, optimizer: 'sgd', codec: 'f32' };
+  it('reads "auto" as the default range with 32 where nothing is measured, and a range of the task\'s own', () => {
+    expect(parseTrainingConfig({ ...base, batchSize: 'auto' })).toMatchObject({ batchSize: 32, batchRange: [16, 128] });
+    expect(parseTrainingConfig({ ...base, batchSize: 'auto', batchRange: [64, 256] })).toMatchObject({ batchSize: 64, batchRange: [64, 256] });
+    expect(parseTrainingConfig({ ...base, batchSize: 'auto', batchRange: [4, 8] })).toMatchObject({ batchSize: 8, batchRange: [4, 8] });
+    expect(parseTrainingConfig({ ...base, batchSize: 20, batchRange: [8, 64] })).toMatchObject({ batchSize: 20, batchRange: [8, 64] });
+    expect(parseTrainingConfig({ ...base, batchSize: 32 })).not.toHaveProperty('batchRange');
+  });
+
+  it('refuses a range that is not [min, max] of sane integers, and a fixed batch outside its range', () => {
+    for (const batchRange of [[0, 8], [64, 16], [8], [8, 10_000], [8.5, 16], 'wide']) expect(refusedField(() => parseTrainingConfig({ ...base, batchSize: 'auto', batchRange }))).toBe('config.batchRange');
+    expect(refusedField(() => parseTrainingConfig({ ...base, batchSize: 4, batchRange: [8, 64] }))).toBe('config.batchSize');
+    expect(refusedField(() => parseTrainingConfig({ ...base, batchSize: 'big' }))).toBe('config.batchSize');
   });
 });

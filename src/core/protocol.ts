@@ -36,7 +36,14 @@ import {
 /** What the client does with the round's model: sent by the coordinator with each assignment. */
 export interface TrainingConfig {
   epochs: number;
+  /** The local batch; with `batchRange`, the one used where nothing is measured (the simulator, a device that cannot tell). */
   batchSize: number;
+  /**
+   * `"batchSize": "auto"` in a task file: each device picks its batch within [min, max] by timing training
+   * steps of the model at each power of two there (worker/probe.ts `chooseBatch`), since a GPU's throughput
+   * grows almost linearly with the batch. Opt-in: `npm run sim:batch` measures what larger batches cost in learning.
+   */
+  batchRange?: [number, number];
   learningRate: number;
   optimizer: 'sgd' | 'adam';
   /** Codec name for the upload (see core/codecs). */
@@ -376,11 +383,21 @@ export function parseCheckinResponse(body: unknown): CheckinResponse {
 }
 
 
+/** Batch sizes a task may leave to the device when it says `"batchSize": "auto"` without a `batchRange`. */
+export const AUTO_BATCH_RANGE: [number, number] = [16, 128];
+const MAX_BATCH = 4096;
+
 export function parseTrainingConfig(value: unknown): TrainingConfig {
   const c = asObject(value, 'config');
+  const auto = c.batchSize === 'auto';
+  const batchRange = c.batchRange === undefined ? (auto ? AUTO_BATCH_RANGE : undefined) : readBatchRange(c.batchRange);
+  if (batchRange && !auto && c.batchRange !== undefined && typeof c.batchSize === 'number' && (c.batchSize < batchRange[0] || c.batchSize > batchRange[1])) {
+    throw new ValidationError('config.batchSize', `must lie within batchRange [${batchRange.join(', ')}]`);
+  }
   return {
     epochs: readNumber(c, 'epochs', { integer: true, min: 1 }, 'config.epochs'),
-    batchSize: readNumber(c, 'batchSize', { integer: true, min: 1 }, 'config.batchSize'),
+    batchSize: auto ? Math.min(Math.max(32, batchRange![0]), batchRange![1]) : readNumber(c, 'batchSize', { integer: true, min: 1 }, 'config.batchSize'),
+    ...(batchRange ? { batchRange } : {}),
     learningRate: readNumber(c, 'learningRate', { min: 0 }, 'config.learningRate'),
     optimizer: readOneOf(c, 'optimizer', ['sgd', 'adam'] as const, 'config.optimizer'),
     codec: readString(c, 'codec', 'config.codec'),
@@ -391,6 +408,12 @@ export function parseTrainingConfig(value: unknown): TrainingConfig {
     ...(c.localNoise === undefined ? {} : { localNoise: readNumber(c, 'localNoise', { min: 0, max: 1e3 }, 'config.localNoise') }),
     ...(c.reportClip === undefined ? {} : { reportClip: readBoolean(c, 'reportClip', 'config.reportClip') }),
   };
+}
+
+function readBatchRange(value: unknown): [number, number] {
+  const ok = Array.isArray(value) && value.length === 2 && value.every((b) => Number.isInteger(b) && b >= 1 && b <= MAX_BATCH) && value[0] <= value[1];
+  if (!ok) throw new ValidationError('config.batchRange', `must be [min, max], integers from 1 to ${MAX_BATCH}, min ≤ max`);
+  return [value[0] as number, value[1] as number];
 }
 
 function readPersonalization(value: unknown): NonNullable<TrainingConfig['personalization']> {

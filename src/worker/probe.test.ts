@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeModel } from '../model/tf-model.ts';
 import { settleBackend } from './backend.ts';
 import { indexedDbMemory, type BackendMemory } from './backend-memory.ts';
-import { fastest, gradientError, probeBackends, type ProbeSubject } from './probe.ts';
+import { batchCandidates, chooseBatch, fastest, gradientError, measureBatches, probeBackends, type ProbeSubject } from './probe.ts';
 import type { BackendName, BackendReport } from './protocol.ts';
 
 // Stubbed backends: the CPU backend's kernels under other names. "slow" spins 0.2 ms in every kernel, as a
@@ -72,6 +72,32 @@ describe('the backend probe', () => {
   it('ranks by samples a second among the usable measurements only', () => {
     expect(fastest([{ backend: 'webgpu', samplesPerSecond: 900, reason: 'broken' }, { backend: 'webgl', samplesPerSecond: 177 }, { backend: 'cpu', samplesPerSecond: 14 }])).toBe('webgl');
     expect(fastest([{ backend: 'cpu', reason: 'no' }])).toBeUndefined();
+  });
+});
+
+describe('a batch that fits the device', () => {
+  it('times each power of two within the range and its ends', () => {
+    expect(batchCandidates([16, 128])).toEqual([16, 32, 64, 128]);
+    expect(batchCandidates([10, 50])).toEqual([10, 16, 32, 50]);
+    expect(batchCandidates([8, 8])).toEqual([8]);
+  });
+
+  it('takes the smallest batch within 10 % of the fastest', () => {
+    const at = (pairs: [number, number][]) => pairs.map(([batchSize, samplesPerSecond]) => ({ backend: 'webgl' as const, batchSize, samplesPerSecond }));
+    // A GPU: throughput grows with the batch (issue 14: 787 samples/s at 32, 1,206 at 128 on an H200).
+    expect(chooseBatch(at([[16, 400], [32, 787], [64, 1000], [128, 1206]]))).toBe(128);
+    // Flat beyond 64: 64 is within 10 % of 128's.
+    expect(chooseBatch(at([[16, 400], [32, 787], [64, 1150], [128, 1206]]))).toBe(64);
+    // A CPU: samples a second hardly change, so the smallest batch, which learns most per epoch.
+    expect(chooseBatch(at([[16, 84], [32, 86], [64, 85], [128, 83]]))).toBe(16);
+    expect(chooseBatch([{ backend: 'cpu', batchSize: 16, reason: 'failed' }])).toBeUndefined();
+  });
+
+  it('picks the largest batch on a backend whose steps cost the same at any batch, as a GPU\'s dispatch does', async () => {
+    await tf.setBackend(SLOW);
+    const measured = await measureBatches(SLOW, await subject(), [4, 32], 40);
+    expect(measured.map((m) => m.batchSize)).toEqual([4, 8, 16, 32]);
+    expect(chooseBatch(measured)).toBe(32);
   });
 });
 

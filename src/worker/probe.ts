@@ -145,3 +145,29 @@ export function fastest(measurements: readonly BackendMeasurement[]): BackendNam
 }
 
 const formatError = (e: number) => (Number.isFinite(e) ? e.toExponential(1) : 'all');
+
+/** The batches timed for a range: each power of two within it, and its ends. */
+export function batchCandidates([min, max]: readonly [number, number]): number[] {
+  const out = new Set<number>([min, max]);
+  for (let b = 1; b <= max; b *= 2) if (b > min) out.add(b);
+  return [...out].sort((a, b) => a - b);
+}
+
+/**
+ * The batch to train with: the smallest whose samples a second are within 10 % of the best measured. A
+ * smaller batch takes more steps an epoch, which learns more per round (`npm run sim:batch`), so a larger
+ * one is taken only for the speed it brings: on a GPU that dispatches a step in about the same time at any
+ * batch, the largest; on a CPU, whose samples a second hardly change, the smallest.
+ */
+export function chooseBatch(measurements: readonly BackendMeasurement[]): number | undefined {
+  const usable = measurements.filter((m) => m.reason === undefined && m.samplesPerSecond !== undefined && m.batchSize !== undefined);
+  const best = Math.max(...usable.map((m) => m.samplesPerSecond!));
+  return usable.filter((m) => m.samplesPerSecond! >= 0.9 * best).sort((a, b) => a.batchSize! - b.batchSize!)[0]?.batchSize;
+}
+
+/** Times `subject` on the current backend at each candidate batch of `range` (`budgetMs` each, after a warm-up). */
+export async function measureBatches(backend: BackendName, subject: ProbeSubject, range: readonly [number, number], budgetMs = 150): Promise<BackendMeasurement[]> {
+  const out: BackendMeasurement[] = [];
+  for (const batchSize of batchCandidates(range)) out.push(await measureTraining(backend, { ...subject, batchSize }, budgetMs));
+  return out;
+}

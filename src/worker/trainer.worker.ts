@@ -7,8 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { assertNever } from '../core/validate.ts';
 import { chooseBackend, settleBackend } from './backend.ts';
-import { indexedDbMemory } from './backend-memory.ts';
-import type { ProbeSubject } from './probe.ts';
+import { choiceKey, indexedDbMemory } from './backend-memory.ts';
+import { chooseBatch, measureBatches, type ProbeSubject } from './probe.ts';
 import type { BackendReport, PredictJob, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
 import { BACKEND_NAMES } from './protocol.ts';
 import { writeWeights } from '../model/tf-model.ts';
@@ -80,8 +80,10 @@ async function runJob(jobId: number, job: TrainJob): Promise<void> {
   const controller = new AbortController();
   running.set(jobId, controller);
   try {
-    const report = await settle(job.model ?? job.modelUrl, job.inputShape, job.numClasses, job.config.batchSize);
-    const r = await runTrainJob(job, controller.signal, (p) => post({ type: 'progress', jobId, ...p }));
+    const report = await settle(job);
+    const range = job.config.batchRange;
+    const trained = range ? { ...job, config: { ...job.config, batchSize: await batchFor(job, report, range) } } : job;
+    const r = await runTrainJob(trained, controller.signal, (p) => post({ type: 'progress', jobId, ...p }));
     post(
       {
         type: 'trained',
@@ -120,16 +122,22 @@ function predictorFor(kind: 'shared' | 'personal', url: string, held?: TrainJob[
   return model;
 }
 
+/** The task's model as the probe takes it: the job's own copy, or fetched from its URL. */
+async function subjectOf(job: TrainJob): Promise<ProbeSubject> {
+  const artifacts = job.model
+    ? { modelTopology: job.model.topology, weightSpecs: job.model.weightSpecs as tf.io.WeightsManifestEntry[], weightData: job.model.weights.slice(0) }
+    : await tf.io.http(job.modelUrl).load!();
+  return { artifacts, inputShape: job.inputShape, numClasses: job.numClasses, batchSize: job.config.batchSize };
+}
+
 /**
- * Settles the backend once, at the first job, on that job's model: probed, remembered or forced. A change
- * is posted to the page before the job runs, and predictors made on the backend at start are dropped.
+ * Settles the backend once, at the first training job, on that job's model: probed, remembered or forced.
+ * A change is posted to the page before the job runs, and predictors made on the backend at start are dropped.
  */
-function settle(model: NonNullable<TrainJob['model']> | string, inputShape: number[], numClasses: number, batchSize: number): Promise<BackendReport> {
+function settle(job: TrainJob): Promise<BackendReport> {
   settled ??= (async () => {
     const initial = await (backend ??= chooseBackend());
-    const artifacts = typeof model === 'string' ? await tf.io.http(model).load!() : { modelTopology: model.topology, weightSpecs: model.weightSpecs as tf.io.WeightsManifestEntry[], weightData: model.weights.slice(0) };
-    const subject: ProbeSubject = { artifacts, inputShape, numClasses, batchSize };
-    const report = await settleBackend(initial, subject, { forced, memory: indexedDbMemory(), device: await deviceName(initial) });
+    const report = await settleBackend(initial, await subjectOf(job), { forced, memory: indexedDbMemory(), device: deviceName(initial) });
     if (report.backend !== initial.backend) {
       for (const kind of ['shared', 'personal'] as const) {
         void predictors[kind]?.model.then((m) => m.dispose(), () => undefined);
@@ -142,8 +150,34 @@ function settle(model: NonNullable<TrainJob['model']> | string, inputShape: numb
   return settled;
 }
 
+/** Batches chosen per range (`"batchSize": "auto"`), once per worker, remembered per device, model and backend. */
+const batches = new Map<string, Promise<number>>();
+
+function batchFor(job: TrainJob, report: BackendReport, range: [number, number]): Promise<number> {
+  const key = range.join('-');
+  let chosen = batches.get(key);
+  if (!chosen) {
+    chosen = (async () => {
+      const subject = await subjectOf(job);
+      const memory = indexedDbMemory();
+      const memoryKey = `${await choiceKey(deviceName(report), subject.artifacts.modelTopology, 0)}|auto ${key}|${report.backend}`;
+      const remembered = await memory.recall(memoryKey).catch(() => undefined);
+      const measurements = remembered?.measurements ?? (await measureBatches(report.backend, subject, range));
+      if (!remembered) await memory.remember(memoryKey, { backend: report.backend, measurements, measuredAt: Date.now(), probeMs: 0 }).catch(() => undefined);
+      const size = chooseBatch(measurements) ?? job.config.batchSize;
+      const next: BackendReport = { ...report, batch: { size, range, chosenBy: remembered ? 'remembered' : 'probe', measurements } };
+      settled = Promise.resolve(next);
+      post({ type: 'backend', report: next });
+      return size;
+    })();
+    batches.set(key, chosen);
+    chosen.catch(() => batches.delete(key));
+  }
+  return chosen;
+}
+
 /** What tells this device from another for the probe's memory: the browser and, where there is one, the GPU adapter. */
-async function deviceName(initial: BackendReport): Promise<string> {
+function deviceName(initial: BackendReport): string {
   const gpu = initial.backend === 'webgpu' ? initial.detail : undefined;
   return [self.navigator.userAgent, gpu].filter(Boolean).join(' | ');
 }
