@@ -135,9 +135,20 @@ async function subjectOf(job: TrainJob): Promise<ProbeSubject> {
  * A change is posted to the page before the job runs, and predictors made on the backend at start are dropped.
  */
 function settle(job: TrainJob): Promise<BackendReport> {
-  settled ??= (async () => {
+  if (settled) return settled;
+  const attempt: { settling?: Promise<BackendReport> } = {};
+  attempt.settling = (async () => {
     const initial = await (backend ??= chooseBackend());
-    const report = await settleBackend(initial, await subjectOf(job), { forced, memory: indexedDbMemory(), device: deviceName(initial) });
+    let report: BackendReport;
+    try {
+      report = await settleBackend(initial, await subjectOf(job), { forced, memory: indexedDbMemory(), device: deviceName(initial) });
+    } catch {
+      // The model could not be fetched for the probe (offline, with no copy held), or the probe failed:
+      // train on the backend at start this time, and settle at the next job.
+      if (settled === attempt.settling) settled = undefined;
+      await tf.setBackend(initial.backend);
+      return initial;
+    }
     if (report.backend !== initial.backend) {
       for (const kind of ['shared', 'personal'] as const) {
         void predictors[kind]?.model.then((m) => m.dispose(), () => undefined);
@@ -147,6 +158,7 @@ function settle(job: TrainJob): Promise<BackendReport> {
     post({ type: 'backend', report });
     return report;
   })();
+  settled = attempt.settling;
   return settled;
 }
 
