@@ -28,12 +28,15 @@ export interface Participant {
   audit(): Promise<PrivacyReport>;
 }
 
-/** People who each open the app on one shard of the digits sample data (500 digits each), load it and join. */
-export async function joinedPeople(participant: (opts?: ParticipantOptions) => Promise<Participant>, url: string, shards: readonly number[]): Promise<Participant[]> {
+/**
+ * People who each open the app on one shard of the digits sample data (500 digits each), load it and join.
+ * Those on a shard in `probe` leave the backend to the trainer's probe; the others ask for WebGL.
+ */
+export async function joinedPeople(participant: (opts?: ParticipantOptions) => Promise<Participant>, url: string, shards: readonly number[], { probe = [] as readonly number[] } = {}): Promise<Participant[]> {
   const people: Participant[] = [];
   for (const shard of shards) {
     const p = await participant();
-    await p.app.open(url, `?shard=${shard}`);
+    await p.app.open(url, `?shard=${shard}`, { probe: probe.includes(shard) });
     expect(await p.app.loadSampleData()).toBe(500);
     people.push(p);
   }

@@ -4,7 +4,7 @@
  */
 import type { HistoryPoint, TaskSummary } from '../core/protocol.ts';
 import type { CoordinatorApi } from '../client/coordinator-api.ts';
-import { FederationClient, type FederationEvent } from '../client/federation-client.ts';
+import type { FederationEvent } from '../client/federation-client.ts';
 import type { DeliveryEvent, Outbox } from '../client/outbox.ts';
 import type { CoveyStore } from '../client/store.ts';
 import type { TrafficLedger } from '../client/traffic.ts';
@@ -66,6 +66,9 @@ export class FederationPanel {
     if (this.closed) return;
     const session = (this.session = new AbortController());
     $('join').textContent = 'Leave';
+    // The round loop (codecs, privacy, the update frame) loads at the first Join, not with the page.
+    const { FederationClient } = await import('../client/federation-client.ts');
+    if (this.session !== session || session.signal.aborted) return;
     const client = new FederationClient({ ...this.o, onEvent: (e) => this.show(e) });
     client.run(session.signal).catch((e: unknown) => {
       log(`Stopped: ${errorText(e)}`);

@@ -1,8 +1,9 @@
 /**
  * Everything Covey keeps in this browser, in the IndexedDB database `covey`: the person's labelled examples
  * per task, updates waiting to be delivered (the outbox), and small settings (client id, the last task
- * summary for offline use, whether the person has joined). The only module that imports `idb`. Everything
- * read back is checked, since IndexedDB is another boundary.
+ * summary for offline use, whether the person has joined). The only module that imports `idb` for the
+ * person's data (the trainer keeps its backend choices in its own database, worker/backend-memory.ts).
+ * Everything read back is checked, since IndexedDB is another boundary.
  */
 import { deleteDB, openDB, type DBSchema, type IDBPDatabase, type IDBPObjectStore, type IDBPTransaction, type StoreNames } from 'idb';
 import { BACKEND_DB } from '../worker/protocol.ts';
