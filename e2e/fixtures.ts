@@ -40,7 +40,12 @@ export async function joinedPeople(participant: (opts?: ParticipantOptions) => P
     expect(await p.app.loadSampleData()).toBe(500);
     people.push(p);
   }
-  for (const p of people) await p.app.join();
+  for (const [i, p] of people.entries()) {
+    await p.app.join();
+    // A probe measures the backends while nothing else trains: these browsers share one GPU process, which
+    // a real person's device does not share with strangers.
+    if (probe.includes(shards[i]!)) await expect(p.page.getByTestId('backend')).toHaveAttribute('data-chosen-by', 'probe', { timeout: 2 * 60_000 });
+  }
   return people;
 }
 

@@ -4,13 +4,12 @@ import type { BackendMeasurement, BackendReport } from '../worker/protocol.ts';
 /** One line on how the backend was chosen, with the probe's numbers; empty before the first job settles it. */
 export function describeChoice(report: BackendReport): string {
   const p = report.probe;
-  if (!p) return '';
-  return [describeBackend(report, p), report.batch ? describeBatch(report.batch) : ''].filter(Boolean).join('. ');
+  return [p ? describeBackend(report, p) : '', report.batch ? describeBatch(report.batch) : ''].filter(Boolean).join('. ');
 }
 
 function describeBatch(b: NonNullable<BackendReport['batch']>): string {
   const timings = b.measurements.map((m) => `${m.batchSize}: ${m.samplesPerSecond === undefined ? 'failed' : Math.round(m.samplesPerSecond)}`).join(', ');
-  return `Batch ${b.size} of ${b.range[0]}–${b.range[1]}, the smallest within 10 % of the fastest${b.chosenBy === 'remembered' ? ' when measured before' : ''} (samples/s at each: ${timings})`;
+  return `Batch ${b.size} of ${b.range[0]}–${b.range[1]}: the smallest whose epoch is within 10 % of the quickest${b.chosenBy === 'remembered' ? ' when measured before' : ''} (samples/s at each: ${timings})`;
 }
 
 function describeBackend(report: BackendReport, p: NonNullable<BackendReport['probe']>): string {
@@ -18,7 +17,7 @@ function describeBackend(report: BackendReport, p: NonNullable<BackendReport['pr
   const numbers = p.measurements.map(describeMeasurement).join(' · ');
   switch (p.chosenBy) {
     case 'forced':
-      return `Forced by the page (?backend=${report.backend}), not measured${numbers ? `. ${numbers}` : ''}`;
+      return `Asked for by the page (?backend=${report.backend}), not measured${numbers ? `. ${numbers}` : ''}`;
     case 'only':
       return 'The only backend that works in this browser';
     case 'probe':
@@ -29,7 +28,7 @@ function describeBackend(report: BackendReport, p: NonNullable<BackendReport['pr
 }
 
 function describeMeasurement(m: BackendMeasurement): string {
-  const gradients = m.gradientError === undefined ? '' : `, gradients within ${m.gradientError.toExponential(0)} of the CPU's`;
+  const gradients = m.gradientError === undefined ? '' : m.reason === undefined ? `, gradients within ${m.gradientError.toExponential(0)} of the CPU's` : `, gradients off by ${Number.isFinite(m.gradientError) ? m.gradientError.toExponential(0) : 'everything'}`;
   if (m.samplesPerSecond === undefined) return `${m.backend}${m.reason ? `: ${m.reason}` : gradients}`;
   return `${m.backend} ${Math.round(m.samplesPerSecond)} samples/s (${m.msPerStep!.toFixed(1)} ms a step of ${m.batchSize}${gradients})${m.reason ? `, not used: ${m.reason}` : ''}`;
 }

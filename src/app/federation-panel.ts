@@ -4,7 +4,7 @@
  */
 import type { HistoryPoint, TaskSummary } from '../core/protocol.ts';
 import type { CoordinatorApi } from '../client/coordinator-api.ts';
-import type { FederationEvent } from '../client/federation-client.ts';
+import type { FederationClient, FederationEvent } from '../client/federation-client.ts';
 import type { DeliveryEvent, Outbox } from '../client/outbox.ts';
 import type { CoveyStore } from '../client/store.ts';
 import type { TrafficLedger } from '../client/traffic.ts';
@@ -67,9 +67,17 @@ export class FederationPanel {
     const session = (this.session = new AbortController());
     $('join').textContent = 'Leave';
     // The round loop (codecs, privacy, the update frame) loads at the first Join, not with the page.
-    const { FederationClient } = await import('../client/federation-client.ts');
+    let Client: typeof FederationClient;
+    try {
+      ({ FederationClient: Client } = await import('../client/federation-client.ts'));
+    } catch (e) {
+      // A chunk this page no longer finds (a new deployment replaced it): say so rather than hang on "Leave".
+      log(`Could not load the round loop: ${errorText(e)}; reload the page`);
+      if (this.session === session) this.stopped('Stopped: reload the page to join.');
+      return;
+    }
     if (this.session !== session || session.signal.aborted) return;
-    const client = new FederationClient({ ...this.o, onEvent: (e) => this.show(e) });
+    const client = new Client({ ...this.o, onEvent: (e) => this.show(e) });
     client.run(session.signal).catch((e: unknown) => {
       log(`Stopped: ${errorText(e)}`);
       if (this.session === session) this.stopped('Stopped.');

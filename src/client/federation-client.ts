@@ -112,11 +112,19 @@ export class FederationClient {
       report = settled;
       emit({ type: 'backend', report });
     });
-    signal.addEventListener('abort', unsubscribe, { once: true });
+    try {
+      await this.loop(clientId, () => report, signal);
+    } finally {
+      unsubscribe();
+    }
+  }
+
+  private async loop(clientId: string, report: () => BackendReport, signal: AbortSignal): Promise<void> {
+    const emit = this.o.onEvent;
     let failures = 0;
     while (!signal.aborted) {
       try {
-        await this.step(clientId, report, signal);
+        await this.step(clientId, report(), signal);
         failures = 0;
       } catch (e) {
         if (signal.aborted) break;

@@ -1,6 +1,7 @@
 /**
- * Owns the trainer worker (house style 11): starts it on first use, runs one training job at a time,
- * terminates it when a job is aborted (TF.js cannot always stop mid-kernel), and reports the backend it got.
+ * Owns the trainer worker (house style 11): starts it on first use, runs one training job at a time, cancels
+ * a job that is aborted (and terminates the worker if it does not stop soon: TF.js cannot stop mid-kernel),
+ * and reports the backend it got.
  */
 import type { BackendName, BackendReport, HeldOutEvaluation, PredictJob, TrainJob, WorkerRequest, WorkerResponse } from '../worker/protocol.ts';
 
@@ -17,6 +18,9 @@ export interface TrainOutcome {
   personalWeights?: Float32Array;
 }
 
+/** How long a cancelled job may take to stop before the worker is terminated. */
+export const CANCEL_GRACE_MS = 5_000;
+
 export type ProgressListener = (p: Extract<WorkerResponse, { type: 'progress' }>) => void;
 
 export class WorkerBridge {
@@ -27,6 +31,8 @@ export class WorkerBridge {
   /** Rejects of predictions in flight: a stopped worker answers none of them. */
   private readonly pendingPredictions = new Set<(e: Error) => void>();
   private readonly backendListeners = new Set<(report: BackendReport) => void>();
+  /** Training jobs the worker has not answered yet: a stopped worker answers none of them. */
+  private readonly jobsInFlight = new Set<(e: Error) => void>();
 
   constructor(
     private readonly createWorker: () => Worker,
@@ -67,11 +73,16 @@ export class WorkerBridge {
     return () => this.backendListeners.delete(listener);
   }
 
-  /** Trains one job; jobs queue behind each other. Aborting rejects with the signal's reason. */
+  /**
+   * Trains one job; jobs queue behind each other, each until the worker is done with the one before. Aborting
+   * rejects at once with the signal's reason, and asks the worker to cancel: it stops before its next step.
+   * A worker that has not stopped within `CANCEL_GRACE_MS` (a long step, or the first round's backend probe,
+   * which then runs again next time) is terminated.
+   */
   train(job: TrainJob, onProgress: ProgressListener, signal?: AbortSignal): Promise<TrainOutcome> {
-    const run = this.queue.then(() => this.runJob(job, onProgress, signal));
-    this.queue = run.catch(() => undefined);
-    return run;
+    const started = this.queue.then(() => this.startJob(job, onProgress, signal));
+    this.queue = started.then((s) => s.workerDone, () => undefined);
+    return started.then((s) => s.outcome);
   }
 
   /**
@@ -102,39 +113,56 @@ export class WorkerBridge {
   terminate(): void {
     for (const reject of this.pendingPredictions) reject(new Error('the trainer worker was stopped'));
     this.pendingPredictions.clear();
+    for (const stop of [...this.jobsInFlight]) stop(new Error('the trainer worker was stopped'));
     this.worker?.terminate();
     this.worker = undefined;
     this.ready = undefined;
   }
 
-  private async runJob(job: TrainJob, onProgress: ProgressListener, signal?: AbortSignal): Promise<TrainOutcome> {
+  private async startJob(job: TrainJob, onProgress: ProgressListener, signal?: AbortSignal): Promise<{ outcome: Promise<TrainOutcome>; workerDone: Promise<void> }> {
     signal?.throwIfAborted();
     await this.backend();
     const worker = this.worker!;
     const jobId = this.nextJobId++;
-    return new Promise<TrainOutcome>((resolve, reject) => {
-      const cleanup = () => {
+    let done!: () => void;
+    const workerDone = new Promise<void>((resolve) => (done = resolve));
+    const outcome = new Promise<TrainOutcome>((resolve, reject) => {
+      let cancelled = false;
+      let grace: ReturnType<typeof setTimeout> | undefined;
+      const finish = () => {
         worker.removeEventListener('message', onMessage);
         signal?.removeEventListener('abort', onAbort);
+        clearTimeout(grace);
+        this.jobsInFlight.delete(stopped);
+        done();
+      };
+      // The worker was terminated (by this job's grace running out, or by another): nothing more will come.
+      const stopped = (e: Error) => {
+        finish();
+        reject(e);
       };
       const onAbort = () => {
-        cleanup();
-        this.terminate();
+        cancelled = true;
         reject(signal!.reason);
+        this.post({ type: 'cancel', jobId });
+        grace = setTimeout(() => this.terminate(), CANCEL_GRACE_MS);
       };
       const onMessage = (e: MessageEvent<WorkerResponse>) => {
         const m = e.data;
         if (!('jobId' in m) || m.jobId !== jobId) return;
-        if (m.type === 'progress') return onProgress(m);
-        cleanup();
+        if (m.type === 'progress') return cancelled ? undefined : onProgress(m);
+        if (m.type !== 'trained' && m.type !== 'failed') return;
+        finish();
         if (m.type === 'trained') {
           resolve({ delta: new Float32Array(m.delta), loss: m.loss, accuracy: m.accuracy, numExamples: m.numExamples, trainMs: m.trainMs, backend: m.backend, ...(m.evaluation ? { evaluation: m.evaluation } : {}), ...(m.personalWeights ? { personalWeights: new Float32Array(m.personalWeights) } : {}) });
-        } else if (m.type === 'failed') reject(new Error(m.message));
+        } else reject(new Error(m.message));
       };
+      this.jobsInFlight.add(stopped);
       worker.addEventListener('message', onMessage);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.post({ type: 'train', jobId, job }, [job.features, job.labels, ...(job.model ? [job.model.weights] : []), ...(job.heldOut ? [job.heldOut.features, job.heldOut.labels] : [])]);
     });
+    return { outcome, workerDone };
   }
 
   private post(msg: WorkerRequest, transfer: Transferable[] = []): void {

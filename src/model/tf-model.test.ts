@@ -73,7 +73,7 @@ describe('reading the loss back every N steps', () => {
   // 60 examples of the 4 above, batch 2: 30 steps an epoch.
   const many = { features: Float32Array.from({ length: 180 }, (_, i) => data.features[i % 12]!), labels: Int32Array.from({ length: 60 }, (_, i) => data.labels[i % 4]!), count: 60 };
 
-  it('reports every step, refreshes the loss only after step 1, every N steps and at the end of an epoch, and ends with the same loss and accuracy', async () => {
+  it('reports every step, refreshes the loss only after an epoch\'s first step, every N steps and at its end, and ends with the same weights, loss and accuracy', async () => {
     const run = async (lossEvery: number) => {
       const m = model();
       const seen: { batch: number; loss: number }[] = [];
@@ -87,7 +87,7 @@ describe('reading the loss back every N steps', () => {
     expect(sparse.r.loss).toBeCloseTo(every.r.loss, 6);
     expect(sparse.r.accuracy).toBe(every.r.accuracy);
     expect([...sparse.r.weights]).toEqual([...every.r.weights]);
-    // Steps 1, 8, 16, 24 and the epoch's last (30) read in epoch 1; steps 32 (2 of epoch 2), 40, 48, 56, 60 in epoch 2.
+    // Steps 1, 8, 16, 24 and the epoch's last (30) read in epoch 1; its first (31), 32, 40, 48, 56 and its last (60) in epoch 2.
     const changedAt = sparse.seen.flatMap((s, i) => (i === 0 || s.loss !== sparse.seen[i - 1]!.loss ? [i + 1] : []));
     expect(changedAt.every((k) => [1, 8, 16, 24, 30, 31, 32, 40, 48, 56, 60].includes(k))).toBe(true);
     expect(new Set(changedAt).size).toBeGreaterThanOrEqual(8);

@@ -71,7 +71,7 @@ export interface TrainProgress {
   /** Steps done in this epoch: counted on the CPU, so every step reports without waiting on the device. */
   batch: number;
   batchesPerEpoch: number;
-  /** The epoch's mean loss so far as of the last read from the device (after the first step, then every `lossEvery` steps and at each epoch's end). */
+  /** The epoch's mean loss so far as of the last read from the device: after each epoch's first step, every `lossEvery` steps, and at its end. */
   loss: number;
 }
 
@@ -110,7 +110,8 @@ export interface TrainOptions {
  * keeps a client near the model it was sent, which is what helps when clients' data differ. A full batch
  * (`batchSize` ≥ the examples) for one epoch with SGD is FedSGD's single gradient step.
  *
- * The loss and hits stay on the device, summed there, and are read back only every `lossEvery` steps.
+ * The loss and hits stay on the device, summed there, and are read back only after each epoch's first step,
+ * every `lossEvery` steps, and at each epoch's end.
  * Between steps the loop yields to the event loop (a macrotask, not a timer: no 4 ms clamp), so a message
  * that aborts `signal`, such as the worker's cancel, is seen before the next step starts.
  */
@@ -164,7 +165,7 @@ export async function trainLocally(model: tf.LayersModel, data: ExampleBatch, co
           sums = next;
           seen += size;
           step++;
-          if (step === 1 || step % lossEvery === 0 || batch === batchesPerEpoch - 1) {
+          if (batch === 0 || step % lossEvery === 0 || batch === batchesPerEpoch - 1) {
             const [l, c] = await Promise.all(sums.map((t) => t.data()));
             lossSum = l![0]!;
             correct = c![0]!;

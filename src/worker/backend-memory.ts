@@ -61,5 +61,17 @@ export async function choiceKey(device: string, modelTopology: unknown, batchSiz
 function isRemembered(v: unknown): v is RememberedChoice {
   if (typeof v !== 'object' || v === null) return false;
   const c = v as Partial<RememberedChoice>;
-  return typeof c.backend === 'string' && Array.isArray(c.measurements) && typeof c.measuredAt === 'number' && typeof c.probeMs === 'number';
+  return typeof c.backend === 'string' && Array.isArray(c.measurements) && c.measurements.every(isMeasurement) && typeof c.measuredAt === 'number' && typeof c.probeMs === 'number';
+}
+
+/** A timing as the probe writes it: every number it holds finite and positive (a gradient error may be 0), the batch an integer. */
+function isMeasurement(v: unknown): v is BackendMeasurement {
+  if (typeof v !== 'object' || v === null) return false;
+  const m = v as Partial<Record<keyof BackendMeasurement, unknown>>;
+  const positive = (x: unknown) => x === undefined || (typeof x === 'number' && Number.isFinite(x) && x > 0);
+  return typeof m.backend === 'string' && positive(m.samplesPerSecond) && positive(m.msPerStep) && positive(m.warmupMs)
+    && (m.batchSize === undefined || (Number.isInteger(m.batchSize) && (m.batchSize as number) > 0))
+    && (m.gradientError === undefined || (typeof m.gradientError === 'number' && m.gradientError >= 0))
+    && (m.reason === undefined || typeof m.reason === 'string')
+    && (m.samplesPerSecond === undefined) === (m.msPerStep === undefined);
 }

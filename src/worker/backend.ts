@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import type { BackendName, BackendReport } from './protocol.ts';
-import { gradientError, probeBackends, type ProbeOptions, type ProbeSubject } from './probe.ts';
+import { GRADIENT_TOLERANCE, gradientError, gradientReason, probeBackends, type ProbeOptions, type ProbeSubject } from './probe.ts';
 import { choiceKey, type BackendMemory } from './backend-memory.ts';
 
 const ORDER: readonly BackendName[] = ['webgpu', 'webgl', 'cpu'];
@@ -66,7 +66,7 @@ export async function chooseBackend(preferred?: BackendName): Promise<BackendRep
 }
 
 export interface SettleOptions extends ProbeOptions {
-  /** `?backend=` (or the SDK's `preferredBackend`): no probe, but its gradients are still checked and shown. */
+  /** `?backend=` (or the SDK's `preferredBackend`) and `initial` is that backend: no probe, but its gradients are still checked and shown. */
   forced: boolean;
   memory: BackendMemory;
   /** What identifies this device for the memory: the user agent and the GPU adapter. */
@@ -87,7 +87,9 @@ export async function settleBackend(initial: BackendReport, subject: ProbeSubjec
   if (o.forced) {
     const error = initial.backend === 'cpu' ? undefined : await gradientError(initial.backend).catch(() => Number.POSITIVE_INFINITY);
     await tf.setBackend(initial.backend);
-    const measurement = { backend: initial.backend, ...(error === undefined ? {} : { gradientError: error }) };
+    // Forced is forced: a failed check is shown, and training goes on where the page asked.
+    const failed = error !== undefined && !(error <= (o.gradientTolerance ?? GRADIENT_TOLERANCE));
+    const measurement = { backend: initial.backend, ...(error === undefined ? {} : { gradientError: error }), ...(failed ? { reason: gradientReason(error, o.gradientTolerance) } : {}) };
     return { ...initial, probe: { chosenBy: 'forced', measurements: [measurement], measuredAt: now(), probeMs: performance.now() - started } };
   }
   // Those after the first that works were never tried at start.

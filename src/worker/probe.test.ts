@@ -49,7 +49,10 @@ async function subject(): Promise<ProbeSubject> {
 
 describe('the backend probe', () => {
   it('times real training steps on each backend and picks the faster of two stubbed ones', async () => {
-    const { backend, measurements } = await probeBackends([SLOW, FAST], await subject(), { budgetMs: 60 });
+    const s = await subject();
+    const tensors = tf.memory().numTensors;
+    const { backend, measurements } = await probeBackends([SLOW, FAST], s, { budgetMs: 60 });
+    expect(tf.memory().numTensors).toBe(tensors);
     expect(backend).toBe(FAST);
     expect(tf.getBackend()).toBe(FAST);
     const [slow, fast] = measurements;
@@ -60,7 +63,9 @@ describe('the backend probe', () => {
   });
 
   it('checks gradients against the CPU backend and refuses a backend whose gradients are zero, however fast', async () => {
+    const tensors = tf.memory().numTensors;
     expect(await gradientError(FAST)).toBe(0);
+    expect(tf.memory().numTensors).toBe(tensors); // the check leaves nothing behind
     expect(await gradientError(ZERO_GRAD)).toBeGreaterThan(0.1);
     const { backend, measurements } = await probeBackends([ZERO_GRAD, SLOW, 'cpu'], await subject(), { budgetMs: 40 });
     expect(measurements[0]!.reason).toMatch(/gradients differ from the CPU backend's/);
@@ -76,28 +81,32 @@ describe('the backend probe', () => {
 });
 
 describe('a batch that fits the device', () => {
-  it('times each power of two within the range and its ends', () => {
+  it('times each power of two within the range and its ends, never more than the examples', () => {
     expect(batchCandidates([16, 128])).toEqual([16, 32, 64, 128]);
     expect(batchCandidates([10, 50])).toEqual([10, 16, 32, 50]);
     expect(batchCandidates([8, 8])).toEqual([8]);
+    expect(batchCandidates([16, 128], 100)).toEqual([16, 32, 64, 100]);
+    expect(batchCandidates([16, 128], 5)).toEqual([16]);
   });
 
-  it('takes the smallest batch within 10 % of the fastest', () => {
-    const at = (pairs: [number, number][]) => pairs.map(([batchSize, samplesPerSecond]) => ({ backend: 'webgl' as const, batchSize, samplesPerSecond }));
-    // A GPU: throughput grows with the batch (issue 14: 787 samples/s at 32, 1,206 at 128 on an H200).
-    expect(chooseBatch(at([[16, 400], [32, 787], [64, 1000], [128, 1206]]))).toBe(128);
-    // Flat beyond 64: 64 is within 10 % of 128's.
-    expect(chooseBatch(at([[16, 400], [32, 787], [64, 1150], [128, 1206]]))).toBe(64);
-    // A CPU: samples a second hardly change, so the smallest batch, which learns most per epoch.
-    expect(chooseBatch(at([[16, 84], [32, 86], [64, 85], [128, 83]]))).toBe(16);
-    expect(chooseBatch([{ backend: 'cpu', batchSize: 16, reason: 'failed' }])).toBeUndefined();
+  it('takes the smallest batch whose epoch is within 10 % of the quickest', () => {
+    const at = (pairs: [number, number][]) => pairs.map(([batchSize, msPerStep]) => ({ backend: 'webgl' as const, batchSize, msPerStep }));
+    // A GPU: a step costs about the same at any batch. 1,000 examples: epochs of 63×20, 32×21, 16×23, 8×26 ms.
+    expect(chooseBatch(at([[16, 20], [32, 21], [64, 23], [128, 26]]), 1000)).toBe(128);
+    // Slower steps past 64: 16×23 = 368 ms against 8×44 = 352, within 10 %: 64.
+    expect(chooseBatch(at([[16, 20], [32, 21], [64, 23], [128, 44]]), 1000)).toBe(64);
+    // Time a step in proportion to the batch (a CPU): every epoch the same length, so the smallest, which learns most.
+    expect(chooseBatch(at([[16, 190], [32, 380], [64, 760], [128, 1520]]), 1000)).toBe(16);
+    // 100 examples on a GPU: 7×20, 4×21, 2×23 and 1×25 ms: all of them in one step.
+    expect(chooseBatch(at([[16, 20], [32, 21], [64, 23], [100, 25]]), 100)).toBe(100);
+    expect(chooseBatch([{ backend: 'cpu', batchSize: 16, reason: 'failed' }, { backend: 'cpu', batchSize: 0, msPerStep: 1 }, { backend: 'cpu', batchSize: 8, msPerStep: Number.NaN }], 100)).toBeUndefined();
   });
 
   it('picks the largest batch on a backend whose steps cost the same at any batch, as a GPU\'s dispatch does', async () => {
     await tf.setBackend(SLOW);
-    const measured = await measureBatches(SLOW, await subject(), [4, 32], 40);
+    const measured = await measureBatches(SLOW, await subject(), [4, 32], 1000, 40);
     expect(measured.map((m) => m.batchSize)).toEqual([4, 8, 16, 32]);
-    expect(chooseBatch(measured)).toBe(32);
+    expect(chooseBatch(measured, 1000)).toBe(32);
   });
 });
 
@@ -150,7 +159,7 @@ describe('the memory of choices', () => {
   it('forgets a choice after 30 days, and ignores what it cannot read', async () => {
     let now = 1_000_000;
     const memory = indexedDbMemory('backends-test-4', () => now);
-    const choice = { backend: 'webgl' as const, measurements: [{ backend: 'webgl' as const, samplesPerSecond: 177 }], measuredAt: now, probeMs: 800 };
+    const choice = { backend: 'webgl' as const, measurements: [{ backend: 'webgl' as const, samplesPerSecond: 177, msPerStep: 180.8, batchSize: 32 }], measuredAt: now, probeMs: 800 };
     await memory.remember('k', choice);
     expect(await memory.recall('k')).toEqual(choice);
     now += 29 * 24 * 3600_000;
@@ -159,5 +168,10 @@ describe('the memory of choices', () => {
     expect(await memory.recall('k')).toBeUndefined();
     await memory.remember('junk', { backend: 42, measurements: [] } as never);
     expect(await memory.recall('junk')).toBeUndefined();
+    // A timing another version wrote without its time a step, or with a batch of 0, is not trusted either.
+    for (const bad of [{ backend: 'webgl', samplesPerSecond: 177 }, { backend: 'webgl', samplesPerSecond: 1, msPerStep: 1, batchSize: 0 }, { backend: 'webgl', samplesPerSecond: 1, msPerStep: Number.NaN }]) {
+      await memory.remember('bad', { ...choice, measuredAt: now, measurements: [bad] } as never);
+      expect(await memory.recall('bad')).toBeUndefined();
+    }
   });
 });

@@ -24,7 +24,7 @@ export interface BackendMeasurement {
   backend: BackendName;
   samplesPerSecond?: number;
   msPerStep?: number;
-  /** The batch it was timed on: the round's. */
+  /** The batch it was timed on: the round's, or each candidate when a batch is chosen (`"batchSize": "auto"`). */
   batchSize?: number;
   /** The first step: shader compilation and uploads. */
   warmupMs?: number;

@@ -9,7 +9,7 @@ import { assertNever } from '../core/validate.ts';
 import { chooseBackend, settleBackend } from './backend.ts';
 import { choiceKey, indexedDbMemory } from './backend-memory.ts';
 import { chooseBatch, measureBatches, type ProbeSubject } from './probe.ts';
-import type { BackendReport, PredictJob, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
+import type { BackendName, BackendReport, PredictJob, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
 import { BACKEND_NAMES } from './protocol.ts';
 import { writeWeights } from '../model/tf-model.ts';
 import { fromMemory, runTrainJob } from './train-job.ts';
@@ -19,7 +19,8 @@ declare const self: DedicatedWorkerGlobalScope;
 /** The backend at start, and the one settled for the task's model at the first job (worker/backend.ts). */
 let backend: Promise<BackendReport> | undefined;
 let settled: Promise<BackendReport> | undefined;
-let forced = false;
+/** The backend the page asked for (`?backend=`), if any. */
+let asked: BackendName | undefined;
 const running = new Map<number, AbortController>();
 
 const post = (msg: WorkerResponse, transfer: Transferable[] = []) => self.postMessage(msg, transfer);
@@ -38,8 +39,12 @@ function isRequest(data: unknown): data is WorkerRequest {
   const job = m.job as Partial<TrainJob>;
   return typeof job.modelUrl === 'string' && isHeldModel(job.model) && job.features instanceof ArrayBuffer && (job.dtype === 'uint8' || job.dtype === 'float32') && job.labels instanceof ArrayBuffer
     && Number.isInteger(job.count) && Array.isArray(job.inputShape) && typeof job.config === 'object'
-    && (job.lossEvery === undefined || (Number.isInteger(job.lossEvery) && job.lossEvery > 0));
+    && (job.lossEvery === undefined || (Number.isInteger(job.lossEvery) && job.lossEvery > 0))
+    && isBatchRange((job.config as Partial<TrainJob['config']>).batchRange);
 }
+
+/** Absent, or [min, max] positive integers with min ≤ max (core/protocol.ts checked it once already, from the coordinator). */
+const isBatchRange = (r: unknown): boolean => r === undefined || (Array.isArray(r) && r.length === 2 && r.every((b) => Number.isInteger(b) && b > 0) && r[0] <= r[1]);
 
 /** An optional model from the page: absent, or topology, weight specs and an ArrayBuffer of weights. */
 const isHeldModel = (m: unknown): boolean =>
@@ -54,7 +59,7 @@ self.onmessage = (event: MessageEvent<unknown>) => {
   switch (msg.type) {
     case 'init': {
       const preferred = BACKEND_NAMES.includes(msg.preferredBackend as never) ? msg.preferredBackend : undefined;
-      forced = preferred !== undefined;
+      asked = preferred;
       backend ??= chooseBackend(preferred);
       backend.then(
         (report) => post({ type: 'ready', report }),
@@ -141,7 +146,9 @@ function settle(job: TrainJob): Promise<BackendReport> {
     const initial = await (backend ??= chooseBackend());
     let report: BackendReport;
     try {
-      report = await settleBackend(initial, await subjectOf(job), { forced, memory: indexedDbMemory(), device: deviceName(initial) });
+      // Forced only where the asked-for backend works; otherwise the probe chooses among those that do.
+      const forced = asked !== undefined && initial.backend === asked;
+      report = await settleBackend(initial, await subjectOf(job), { forced, memory: indexedDbMemory(), device: await deviceName() });
     } catch {
       // The model could not be fetched for the probe (offline, with no copy held), or the probe failed:
       // train on the backend at start this time, and settle at the next job.
@@ -155,6 +162,8 @@ function settle(job: TrainJob): Promise<BackendReport> {
         predictors[kind] = undefined;
       }
     }
+    // The GPU backends not chosen hold a context or device and pools filled by the probe: let them go.
+    for (const loser of ['webgpu', 'webgl'] as const) if (loser !== report.backend && loser in tf.engine().registry) tf.removeBackend(loser);
     post({ type: 'backend', report });
     return report;
   })();
@@ -162,24 +171,26 @@ function settle(job: TrainJob): Promise<BackendReport> {
   return settled;
 }
 
-/** Batches chosen per range (`"batchSize": "auto"`), once per worker, remembered per device, model and backend. */
+/**
+ * With `"batchSize": "auto"`: the batch for this job's examples on the settled backend, measured once per
+ * worker for each backend, model, range and example count, and remembered per device too. The CPU and
+ * wasm backends are not measured (their time a step grows with the batch): the range's smallest.
+ */
 const batches = new Map<string, Promise<number>>();
 
-function batchFor(job: TrainJob, report: BackendReport, range: [number, number]): Promise<number> {
-  const key = range.join('-');
+async function batchFor(job: TrainJob, report: BackendReport, range: [number, number]): Promise<number> {
+  if (report.backend === 'cpu' || report.backend === 'wasm') return range[0];
+  const subject = await subjectOf(job);
+  const key = `${await choiceKey(await deviceName(), subject.artifacts.modelTopology, 0)}|auto ${range.join('-')}|${report.backend}|${job.count} examples`;
   let chosen = batches.get(key);
   if (!chosen) {
     chosen = (async () => {
-      const subject = await subjectOf(job);
       const memory = indexedDbMemory();
-      const memoryKey = `${await choiceKey(deviceName(report), subject.artifacts.modelTopology, 0)}|auto ${key}|${report.backend}`;
-      const remembered = await memory.recall(memoryKey).catch(() => undefined);
-      const measurements = remembered?.measurements ?? (await measureBatches(report.backend, subject, range));
-      if (!remembered) await memory.remember(memoryKey, { backend: report.backend, measurements, measuredAt: Date.now(), probeMs: 0 }).catch(() => undefined);
-      const size = chooseBatch(measurements) ?? job.config.batchSize;
-      const next: BackendReport = { ...report, batch: { size, range, chosenBy: remembered ? 'remembered' : 'probe', measurements } };
-      settled = Promise.resolve(next);
-      post({ type: 'backend', report: next });
+      const remembered = await memory.recall(key).catch(() => undefined);
+      const measurements = remembered?.measurements ?? (await measureBatches(report.backend, subject, range, job.count));
+      if (!remembered) await memory.remember(key, { backend: report.backend, measurements, measuredAt: Date.now(), probeMs: 0 }).catch(() => undefined);
+      const size = Math.min(range[1], Math.max(range[0], Math.round(chooseBatch(measurements, job.count) ?? job.config.batchSize)));
+      post({ type: 'backend', report: { ...report, batch: { size, range, chosenBy: remembered ? 'remembered' : 'probe', measurements } } });
       return size;
     })();
     batches.set(key, chosen);
@@ -189,9 +200,14 @@ function batchFor(job: TrainJob, report: BackendReport, range: [number, number])
 }
 
 /** What tells this device from another for the probe's memory: the browser and, where there is one, the GPU adapter. */
-function deviceName(initial: BackendReport): string {
-  const gpu = initial.backend === 'webgpu' ? initial.detail : undefined;
-  return [self.navigator.userAgent, gpu].filter(Boolean).join(' | ');
+let device: Promise<string> | undefined;
+function deviceName(): Promise<string> {
+  device ??= (async () => {
+    const gpu = (self.navigator as unknown as { gpu?: { requestAdapter(): Promise<{ info?: { vendor?: string; architecture?: string; description?: string } } | null> } }).gpu;
+    const info = (await gpu?.requestAdapter().catch(() => null))?.info;
+    return [self.navigator.userAgent, info?.vendor, info?.architecture, info?.description].filter(Boolean).join(' | ');
+  })();
+  return device;
 }
 
 async function predict(jobId: number, job: PredictJob): Promise<void> {
