@@ -3,8 +3,7 @@
  * label, deleting.
  */
 import type { TaskSummary } from '../core/protocol.ts';
-import { importCsv } from '../client/csv-import.ts';
-import { loadSample, sampleCount, type Partition } from '../client/sample-data.ts';
+import type { Partition } from '../client/sample-data.ts';
 import { StorageFullError, type CoveyStore } from '../client/store.ts';
 import { DrawPad } from './draw-pad.ts';
 import { $, errorText, say } from './dom.ts';
@@ -113,6 +112,8 @@ export class DataPanel {
     input.value = '';
     const task = this.task;
     if (!file || !task) return;
+    // Loaded on first use, like the sample data below: neither is needed to open the app.
+    const { importCsv } = await import('../client/csv-import.ts');
     await this.store(async () => `Imported ${await importCsv(this.o.store, await file.text(), task)} records from ${file.name}.`, `Nothing imported from ${file.name}`);
   }
 
@@ -123,6 +124,7 @@ export class DataPanel {
     button.disabled = true;
     try {
       await this.store(async () => {
+        const { loadSample, sampleCount } = await import('../client/sample-data.ts');
         const index = this.o.shard ?? Math.floor(Math.random() * (await sampleCount(location.origin, task, this.o.partition)));
         return (await loadSample(this.o.store, location.origin, task, this.o.partition, index)).description;
       }, 'Could not load sample data');

@@ -5,7 +5,6 @@
  */
 import { isTaskSummary, modelPaths, type TaskSummary } from '../core/protocol.ts';
 import { CoordinatorApi } from '../client/coordinator-api.ts';
-import { downloadModel, heldModel } from '../client/model-download.ts';
 import { addDownload } from '../client/traffic.ts';
 import { Outbox } from '../client/outbox.ts';
 import { CoveyStore } from '../client/store.ts';
@@ -16,8 +15,16 @@ import { $, errorText, say } from './dom.ts';
 import { FederationPanel } from './federation-panel.ts';
 import { PrivacyPanel } from './privacy-panel.ts';
 import { ConditionsPanel } from './conditions-panel.ts';
-import { requestOutboxSync, startPwa } from './pwa.ts';
 import { StoragePanel } from './storage-panel.ts';
+import { setUpInstallButton } from './install-button.ts';
+
+/**
+ * Loaded after the page is up, not with it: the model download (with the delta and int8 codecs) and the
+ * service worker's registration (Workbox).
+ */
+const models = () => import('../client/model-download.ts');
+const pwa = () => import('./pwa.ts');
+const requestOutboxSync = () => pwa().then((m) => m.requestOutboxSync());
 
 const params = new URLSearchParams(location.search);
 const taskId = params.get('task') ?? 'digits';
@@ -51,7 +58,7 @@ const data = new DataPanel({
     const features = () => Float32Array.from(pixels, (v) => v * scale).buffer;
     const url = new URL(modelPaths(t.id, t.modelVersion, t.lineage).modelJson, location.origin).href;
     // The version this browser holds, when it is the current one: nothing to download, and it works offline.
-    const held = await heldModel(store, t, t.modelVersion);
+    const held = await (await models()).heldModel(store, t, t.modelVersion);
     const model = held && { topology: held.topology, weightSpecs: held.weightSpecs, weights: held.weights.slice().buffer };
     const [shared] = await bridge.predict({ modelUrl: url, ...(model ? { model } : {}), inputShape: t.inputShape, features: features(), count: 1 });
     const mine = await store.personalModel(t.id);
@@ -97,7 +104,7 @@ function showConnection(online: boolean): void {
 const justWiped = params.has('deleted');
 async function prefetchModel(t: TaskSummary): Promise<void> {
   if (justWiped || t.modelVersion === prefetchedVersion) return;
-  const got = await downloadModel(api, store, t, t.modelVersion);
+  const got = await (await models()).downloadModel(api, store, t, t.modelVersion);
   if (got.bytes > 0) await store.recordTraffic(t.id, (l) => addDownload(l, t.round?.id ?? 0, got.via, got.bytes));
   prefetchedVersion = t.modelVersion;
   await federation.refreshTraffic();
@@ -130,10 +137,13 @@ if (params.has('deleted')) {
   say('storage-message', 'Everything Covey stored in this browser is deleted.');
   history.replaceState(null, '', location.pathname);
 }
-startPwa({
-  onBroadcast: (m) => federation.onDelivery(m.event, 'in the background'),
-  onFirstControl: () => void keepFirstModel(),
-});
+setUpInstallButton();
+void pwa().then((m) =>
+  m.startPwa({
+    onBroadcast: (b) => federation.onDelivery(b.event, 'in the background'),
+    onFirstControl: () => void keepFirstModel(),
+  }),
+);
 
 /**
  * A first visit: the service worker took control after this page may have downloaded its model. Asking for
@@ -144,7 +154,7 @@ async function keepFirstModel(): Promise<void> {
   const t = task;
   if (!t) return;
   for (const version of new Set([t.round?.baseVersion, t.modelVersion])) {
-    if (version === undefined || !(await heldModel(store, t, version))) continue;
+    if (version === undefined || !(await (await models()).heldModel(store, t, version))) continue;
     const paths = modelPaths(t.id, version, t.lineage);
     await Promise.all([fetch(paths.modelJson), fetch(paths.weights)]).catch(() => undefined);
   }

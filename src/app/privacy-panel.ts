@@ -5,7 +5,7 @@
  * item recorded them when the frame was made from them (client/traffic.ts keeps them with the person's data).
  */
 import type { TaskSummary } from '../core/protocol.ts';
-import { epsilonOf } from '../core/privacy/rdp.ts';
+import type { epsilonOf as EpsilonOf } from '../core/privacy/rdp.ts';
 import type { CoveyStore } from '../client/store.ts';
 import type { TrafficLedger, UploadRecord } from '../client/traffic.ts';
 import { $, formatBytes, say } from './dom.ts';
@@ -25,7 +25,9 @@ export class PrivacyPanel {
 
   async refresh(): Promise<void> {
     const ledger = await this.store.traffic(this.taskId);
-    say('privacy', this.task ? privacyStatement(this.task, ledger) : '');
+    // The accountant loads only for a task with local DP, where this person's own ε is computed here.
+    const epsilonOf = this.task?.privacy?.mode === 'local' ? (await import('../core/privacy/rdp.ts')).epsilonOf : undefined;
+    say('privacy', this.task ? privacyStatement(this.task, ledger, epsilonOf) : '');
     const uploads = ledger.uploads ?? [];
     say('uploads-summary', uploads.length === 0 ? 'nothing yet' : `${uploads.length} update${uploads.length === 1 ? '' : 's'}, the latest in round ${uploads.at(-1)!.roundId}`);
     $('uploads').replaceChildren(...[...uploads].reverse().map((u) => Object.assign(document.createElement('li'), { textContent: uploadLine(u) })));
@@ -39,7 +41,7 @@ export function uploadLine(u: UploadRecord): string {
 }
 
 /** What a differentially private task guarantees, in words; nothing for a task without privacy. */
-export function privacyStatement(t: TaskSummary, ledger: TrafficLedger): string {
+export function privacyStatement(t: TaskSummary, ledger: TrafficLedger, epsilonOf?: typeof EpsilonOf): string {
   const p = t.privacy;
   if (!p) return '';
   const models = p.epsilon === null ? 'no guarantee yet (ε unbounded)' : p.epsilon === 0 ? 'no model trained with your updates yet' : `(ε = ${p.epsilon.toFixed(2)}, δ = ${p.delta}) differentially private`;
@@ -48,7 +50,8 @@ export function privacyStatement(t: TaskSummary, ledger: TrafficLedger): string 
   if (p.mode === 'local') {
     // Each upload that reached the coordinator composes, refused ones too; q = 1, and the multiplier halves (any two updates may be compared).
     const sent = Object.values(ledger.byCodec).reduce((n, c) => n + c.updates, 0) + (ledger.refused ?? 0);
-    const own = sent === 0 ? 'none sent yet' : `your ${sent} upload${sent === 1 ? ' is' : 's are together'} (ε = ${fmt(epsilonOf({ q: 1, noise: p.noiseMultiplier / 2, rounds: sent, delta: p.delta }).epsilon)}, δ = ${p.delta}) differentially private against anyone, the coordinator included`;
+    const epsilon = epsilonOf ? fmt(epsilonOf({ q: 1, noise: p.noiseMultiplier / 2, rounds: sent, delta: p.delta }).epsilon) : '…';
+    const own = sent === 0 ? 'none sent yet' : `your ${sent} upload${sent === 1 ? ' is' : 's are together'} (ε = ${epsilon}, δ = ${p.delta}) differentially private against anyone, the coordinator included`;
     return `Local differential privacy: your update is ${clip} and noised on this device before it leaves: ${own}; every model of this task is ${models} even for people who took part in every round.${spent}`;
   }
   return `Differential privacy: your update is ${clip} on this device and the coordinator adds noise to the sum; every model of this task is ${models}, assuming people take part at random (see README).${spent}`;

@@ -1,15 +1,11 @@
 /**
  * The page's one module that talks to the service worker (house style 13): registration through
- * workbox-window, the "new version" prompt, the install button, and Background Sync for the outbox.
+ * workbox-window, the "new version" prompt, and Background Sync for the outbox. Loaded just after the page
+ * (app/main.ts); the install button, which must catch an early `beforeinstallprompt`, is install-button.ts.
  */
 import { Workbox } from 'workbox-window';
 import { isSwBroadcast, OUTBOX_SYNC_TAG, type SwBroadcast, type SwMessage } from '../sw/messages.ts';
 import { $ } from './dom.ts';
-
-interface BeforeInstallPromptEvent extends Event {
-  prompt(): Promise<void>;
-  userChoice: Promise<{ outcome: 'accepted' | 'dismissed' }>;
-}
 
 interface SyncManager {
   register(tag: string): Promise<void>;
@@ -24,7 +20,6 @@ export interface PwaOptions {
 let registration: ServiceWorkerRegistration | undefined;
 
 export function startPwa(o: PwaOptions): void {
-  setUpInstallButton();
   if (!('serviceWorker' in navigator)) return;
   const wb = new Workbox('/sw.js', { scope: '/' });
   // A new service worker waits until the person agrees to reload: the page never runs half old, half new.
@@ -64,20 +59,3 @@ export async function requestOutboxSync(): Promise<void> {
   await sync?.register(OUTBOX_SYNC_TAG).catch(() => undefined);
 }
 
-function setUpInstallButton(): void {
-  let deferred: BeforeInstallPromptEvent | undefined;
-  const button = $<HTMLButtonElement>('install');
-  addEventListener('beforeinstallprompt', (event) => {
-    event.preventDefault();
-    deferred = event as BeforeInstallPromptEvent;
-    button.hidden = false;
-  });
-  button.addEventListener('click', async () => {
-    if (!deferred) return;
-    await deferred.prompt();
-    await deferred.userChoice;
-    deferred = undefined;
-    button.hidden = true;
-  });
-  addEventListener('appinstalled', () => (button.hidden = true));
-}

@@ -5,7 +5,6 @@
 import { featureCount } from '../core/features.ts';
 import type { TaskSummary } from '../core/protocol.ts';
 import { MODEL_CACHE } from '../sw/messages.ts';
-import { parseExamplesFile, serializeExamples } from '../client/examples-file.ts';
 import { StorageFullError, type CoveyStore } from '../client/store.ts';
 import { $, errorText, formatBytes, say } from './dom.ts';
 
@@ -50,6 +49,8 @@ export class StoragePanel {
     const task = this.o.task();
     if (!task) return say('storage-message', 'The task is not known yet: connect to the coordinator first.');
     const examples = await this.o.store.readExamples(this.o.taskId);
+    // The file format loads when a person exports or imports, not with the page.
+    const { serializeExamples } = await import('../client/examples-file.ts');
     const blob = new Blob([serializeExamples(this.o.taskId, featureCount(task.input), examples)], { type: 'application/json' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
@@ -65,6 +66,7 @@ export class StoragePanel {
     const task = this.o.task();
     if (!file || !task) return;
     try {
+      const { parseExamplesFile } = await import('../client/examples-file.ts');
       const examples = parseExamplesFile(await file.text(), { taskId: this.o.taskId, featureCount: featureCount(task.input), labelCount: task.labels.length });
       await this.o.store.add(examples);
       say('storage-message', `Imported ${examples.length} examples from ${file.name}.`);
