@@ -110,14 +110,20 @@ export async function authHeaders(base: string, clientId: string, task = 'digits
 }
 
 /**
- * A tasks directory (for COVEY_TASKS_DIR) holding the shipped digits task with its upload codec set to
- * `codec` (and a `privacy` block, when given); its test set is named by absolute path, since the file no
- * longer sits in tasks/.
+ * Training fields for a test about something other than learning (secure aggregation, the backend): one
+ * epoch and no personal model, a third of the shipped digits task's local work.
  */
-export function digitsTaskWithCodec(codec: string, privacy?: object, more: Record<string, unknown> = {}): string {
+export const QUICK_TRAINING = { epochs: 1, personalization: undefined };
+
+/**
+ * A tasks directory (for COVEY_TASKS_DIR) holding the shipped digits task with its upload codec set to
+ * `codec` (and a `privacy` block, when given; `more` top-level fields and `training` fields over the
+ * shipped ones); its test set is named by absolute path, since the file no longer sits in tasks/.
+ */
+export function digitsTaskWithCodec(codec: string, privacy?: object, more: Record<string, unknown> = {}, training: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), `covey-tasks-${codec.replace(/\W/g, '')}-`));
   const task = JSON.parse(readFileSync('tasks/digits.json', 'utf8')) as { training: { codec: string }; evaluation: { testSet: string }; privacy?: object };
-  task.training.codec = codec;
+  task.training = { ...task.training, ...training, codec };
   if (privacy) task.privacy = privacy;
   Object.assign(task, more);
   task.evaluation.testSet = resolve('tasks', task.evaluation.testSet);

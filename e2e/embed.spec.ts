@@ -1,5 +1,5 @@
 import type { Page } from '@playwright/test';
-import { digitsTaskWithCodec } from './coordinator.ts';
+import { digitsTaskWithCodec, QUICK_TRAINING } from './coordinator.ts';
 import { serveStatic, type StaticSite } from './static-site.ts';
 import { expect, test, type Participant } from './fixtures.ts';
 
@@ -64,7 +64,7 @@ it('a site whose origin the task does not allow is refused with a clear error', 
 it.describe('a task that aggregates securely', () => {
   it.use({
     coordinatorEnv: async ({ site }, use) => {
-      await use({ COVEY_TASKS_DIR: digitsTaskWithCodec('f32', undefined, { secureAggregation: { threshold: 0.6, clipNorm: 5, phaseS: 15 } }), COVEY_ALLOWED_ORIGINS: site.origin, COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' });
+      await use({ COVEY_TASKS_DIR: digitsTaskWithCodec('f32', undefined, { secureAggregation: { threshold: 0.6, clipNorm: 5, phaseS: 15 } }, QUICK_TRAINING), COVEY_ALLOWED_ORIGINS: site.origin, COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' });
     },
   });
 

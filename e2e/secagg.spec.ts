@@ -14,13 +14,13 @@ import { addInto, dequantize, quantizationScale, quantize } from '../src/core/se
 import { applyDelta } from '../src/core/vector.ts';
 import { asWeights } from '../src/core/ids.ts';
 import { maxAssignments } from '../src/coordinator/round-machine.ts';
-import { digitsTaskWithCodec } from './coordinator.ts';
+import { digitsTaskWithCodec, QUICK_TRAINING } from './coordinator.ts';
 import { expect, OFFLINE_ERRORS, test, type Participant } from './fixtures.ts';
 
 const CLIP = 5;
 test.use({
   coordinatorEnv: {
-    COVEY_TASKS_DIR: digitsTaskWithCodec('f32', undefined, { secureAggregation: { threshold: 0.6, clipNorm: CLIP, phaseS: 15 } }),
+    COVEY_TASKS_DIR: digitsTaskWithCodec('f32', undefined, { secureAggregation: { threshold: 0.6, clipNorm: CLIP, phaseS: 15 } }, QUICK_TRAINING),
     COVEY_MIN_CLIENTS: '3',
     COVEY_TARGET_CLIENTS: '5',
     COVEY_ROUND_DEADLINE_S: '400',
@@ -119,7 +119,7 @@ test('five browsers aggregate securely while two of them leave mid-round', async
 test.describe('below the threshold', () => {
   test.use({
     coordinatorEnv: {
-      COVEY_TASKS_DIR: digitsTaskWithCodec('f32', undefined, { secureAggregation: { threshold: 0.6, clipNorm: CLIP, phaseS: 10 } }),
+      COVEY_TASKS_DIR: digitsTaskWithCodec('f32', undefined, { secureAggregation: { threshold: 0.6, clipNorm: CLIP, phaseS: 10 } }, QUICK_TRAINING),
       COVEY_MIN_CLIENTS: '3',
       COVEY_TARGET_CLIENTS: '3',
       COVEY_ROUND_DEADLINE_S: '400',

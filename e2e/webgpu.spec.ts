@@ -1,8 +1,10 @@
 import { expect, test } from './fixtures.ts';
 import { auditRequests } from './privacy.ts';
+import { digitsTaskWithCodec, QUICK_TRAINING } from './coordinator.ts';
 
-// WebGPU on SwiftShader trains slowly (minutes on a busy machine): a deadline the round cannot miss.
-test.use({ coordinatorEnv: { COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '1', COVEY_ROUND_DEADLINE_S: '600' } });
+// WebGPU on SwiftShader trains slowly (minutes on a busy machine): a deadline the round cannot miss, and
+// one epoch without a personal model, since these tests are about the backend, not about learning.
+test.use({ coordinatorEnv: { COVEY_TASKS_DIR: digitsTaskWithCodec('f32', undefined, {}, QUICK_TRAINING), COVEY_MIN_CLIENTS: '1', COVEY_TARGET_CLIENTS: '1', COVEY_ROUND_DEADLINE_S: '600' } });
 
 test('a browser with WebGPU trains a round on WebGPU when the page asks for it, with gradients that match the CPU backend\'s', async ({ participant, coordinator }) => {
   const p = await participant();
