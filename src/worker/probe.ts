@@ -37,10 +37,9 @@ export interface ProbeOptions {
  * to estimate a step's time, then three timings of as many steps as fit a third of `budgetMs` each (at least
  * one, at most 32), each read back once at its end as training does. The quickest of the three counts, so a
  * moment of load from elsewhere (another tab, the GPU process serving another page) does not decide a
- * choice that is remembered for a month. A backend whose estimate is over twice `bestMsPerStep` (the best
- * measured so far) is not timed further: the estimate stands.
+ * choice that is remembered for a month.
  */
-export async function measureTraining(backend: BackendName, subject: ProbeSubject, budgetMs = 300, bestMsPerStep = Number.POSITIVE_INFINITY): Promise<BackendMeasurement> {
+export async function measureTraining(backend: BackendName, subject: ProbeSubject, budgetMs = 300): Promise<BackendMeasurement> {
   if (!(await tf.setBackend(backend))) return { backend, reason: `TF.js could not initialise the ${backend} backend` };
   const batch = subject.batchSize;
   const model = await tf.loadLayersModel(tf.io.fromMemory(subject.artifacts));
@@ -55,8 +54,6 @@ export async function measureTraining(backend: BackendName, subject: ProbeSubjec
   try {
     const warmup = await trainLocally(model, examples(1), config, opts);
     const estimate = await trainLocally(model, examples(1), config, opts);
-    // Over twice as slow as a backend measured already: it cannot win, and refining its time would only delay the choice.
-    if (estimate.trainMs > 2 * bestMsPerStep) return { backend, samplesPerSecond: (batch * 1000) / estimate.trainMs, msPerStep: estimate.trainMs, batchSize: batch, warmupMs: warmup.trainMs };
     const steps = Math.max(1, Math.min(32, Math.round(budgetMs / 3 / Math.max(estimate.trainMs, 0.1))));
     let msPerStep = Number.POSITIVE_INFINITY;
     for (let timing = 0; timing < 3; timing++) {
@@ -137,8 +134,7 @@ export async function probeBackends(candidates: readonly BackendName[], subject:
   const tolerance = options.gradientTolerance ?? GRADIENT_TOLERANCE;
   const measurements: BackendMeasurement[] = [];
   for (const backend of candidates) {
-    const best = Math.min(...measurements.filter((x) => x.reason === undefined && x.msPerStep !== undefined).map((x) => x.msPerStep!));
-    let m = await measureTraining(backend, subject, options.budgetMs, best);
+    let m = await measureTraining(backend, subject, options.budgetMs);
     if (m.reason === undefined && backend !== 'cpu' && candidates.includes('cpu')) {
       const error = await gradientError(backend).catch(() => Number.POSITIVE_INFINITY);
       m = { ...m, gradientError: error };
