@@ -8,6 +8,7 @@ export function describeChoice(report: BackendReport): string {
 }
 
 function describeBatch(b: NonNullable<BackendReport['batch']>): string {
+  if (b.chosenBy === 'unmeasured') return `Batch ${b.size} of ${b.range[0]}–${b.range[1]}: the smallest, unmeasured, since on this backend a step takes longer the larger the batch`;
   const timings = b.measurements.map((m) => `${m.batchSize}: ${m.samplesPerSecond === undefined ? 'failed' : Math.round(m.samplesPerSecond)}`).join(', ');
   return `Batch ${b.size} of ${b.range[0]}–${b.range[1]}: the smallest whose epoch is within 10 % of the quickest${b.chosenBy === 'remembered' ? ' when measured before' : ''} (samples/s at each: ${timings})`;
 }

@@ -112,9 +112,11 @@ export class DataPanel {
     input.value = '';
     const task = this.task;
     if (!file || !task) return;
-    // Loaded on first use, like the sample data below: neither is needed to open the app.
-    const { importCsv } = await import('../client/csv-import.ts');
-    await this.store(async () => `Imported ${await importCsv(this.o.store, await file.text(), task)} records from ${file.name}.`, `Nothing imported from ${file.name}`);
+    await this.store(async () => {
+      // Loaded on first use, like the sample data below: neither is needed to open the app.
+      const { importCsv } = await import('../client/csv-import.ts');
+      return `Imported ${await importCsv(this.o.store, await file.text(), task)} records from ${file.name}.`;
+    }, `Nothing imported from ${file.name}`);
   }
 
   private async loadSample(): Promise<void> {

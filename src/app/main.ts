@@ -11,7 +11,7 @@ import { CoveyStore } from '../client/store.ts';
 import { WorkerBridge } from '../client/worker-bridge.ts';
 import { BACKEND_NAMES, type BackendName } from '../worker/protocol.ts';
 import { DataPanel } from './data-panel.ts';
-import { $, errorText, say } from './dom.ts';
+import { $, errorText, log, say } from './dom.ts';
 import { FederationPanel } from './federation-panel.ts';
 import { PrivacyPanel } from './privacy-panel.ts';
 import { ConditionsPanel } from './conditions-panel.ts';
@@ -24,13 +24,15 @@ import { setUpInstallButton } from './install-button.ts';
  */
 const models = () => import('../client/model-download.ts');
 const pwa = () => import('./pwa.ts');
-const requestOutboxSync = () => pwa().then((m) => m.requestOutboxSync());
+const requestOutboxSync = () => pwa().then((m) => m.requestOutboxSync(), () => undefined);
 
 const params = new URLSearchParams(location.search);
 const taskId = params.get('task') ?? 'digits';
 const preferred = params.get('backend');
 
 say('build', `build ${__COVEY_BUILD__}`);
+// Before anything is awaited: the browser may offer installation early.
+setUpInstallButton();
 const store = await CoveyStore.open();
 const api = new CoordinatorApi(location.origin, store);
 let task: TaskSummary | undefined;
@@ -76,6 +78,8 @@ const storage = new StoragePanel({
   beforeWipe: async () => {
     outbox.stop();
     await federation.close();
+    // A probe still running in the worker would write its choice into the database being deleted.
+    bridge.terminate();
   },
   onWiped: () => location.replace(`${location.pathname}?deleted=1`),
 });
@@ -137,13 +141,14 @@ if (params.has('deleted')) {
   say('storage-message', 'Everything Covey stored in this browser is deleted.');
   history.replaceState(null, '', location.pathname);
 }
-setUpInstallButton();
-void pwa().then((m) =>
-  m.startPwa({
-    onBroadcast: (b) => federation.onDelivery(b.event, 'in the background'),
-    onFirstControl: () => void keepFirstModel(),
-  }),
-);
+void pwa()
+  .then((m) =>
+    m.startPwa({
+      onBroadcast: (b) => federation.onDelivery(b.event, 'in the background'),
+      onFirstControl: () => void keepFirstModel(),
+    }),
+  )
+  .catch((e: unknown) => log(`The offline app could not be set up: ${errorText(e)}`));
 
 /**
  * A first visit: the service worker took control after this page may have downloaded its model. Asking for

@@ -26,7 +26,7 @@ export class PrivacyPanel {
   async refresh(): Promise<void> {
     const ledger = await this.store.traffic(this.taskId);
     // The accountant loads only for a task with local DP, where this person's own ε is computed here.
-    const epsilonOf = this.task?.privacy?.mode === 'local' ? (await import('../core/privacy/rdp.ts')).epsilonOf : undefined;
+    const epsilonOf = this.task?.privacy?.mode === 'local' ? await import('../core/privacy/rdp.ts').then((m) => m.epsilonOf, () => undefined) : undefined;
     say('privacy', this.task ? privacyStatement(this.task, ledger, epsilonOf) : '');
     const uploads = ledger.uploads ?? [];
     say('uploads-summary', uploads.length === 0 ? 'nothing yet' : `${uploads.length} update${uploads.length === 1 ? '' : 's'}, the latest in round ${uploads.at(-1)!.roundId}`);

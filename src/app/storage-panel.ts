@@ -50,7 +50,9 @@ export class StoragePanel {
     if (!task) return say('storage-message', 'The task is not known yet: connect to the coordinator first.');
     const examples = await this.o.store.readExamples(this.o.taskId);
     // The file format loads when a person exports or imports, not with the page.
-    const { serializeExamples } = await import('../client/examples-file.ts');
+    const format = await import('../client/examples-file.ts').catch((e: unknown) => say('storage-message', `Could not export: ${errorText(e)}; reload the page`));
+    if (!format) return;
+    const { serializeExamples } = format;
     const blob = new Blob([serializeExamples(this.o.taskId, featureCount(task.input), examples)], { type: 'application/json' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);

@@ -222,6 +222,8 @@ export class FederationClient {
       (p) => emit({ type: 'progress', fraction: (p.epoch * p.batchesPerEpoch + p.batch) / (p.epochs * p.batchesPerEpoch), epoch: p.epoch + 1, epochs: p.epochs, loss: p.loss }),
       signal,
     );
+    // Left while the trainer finished: nothing of this round is kept or sent.
+    signal.throwIfAborted();
     const e = result.evaluation;
     const personalAccuracy = e?.personalAccuracy === undefined ? {} : { personalAccuracy: clamp01(e.personalAccuracy) ?? 0 };
     const evaluation = e && Number.isFinite(e.loss) ? { eval: { accuracy: clamp01(e.accuracy) ?? 0, loss: e.loss, count: e.count, ...personalAccuracy } } : {};

@@ -6,9 +6,16 @@ import { CANCEL_GRACE_MS, WorkerBridge } from './worker-bridge.ts';
 class FakeWorker extends EventTarget {
   readonly sent: WorkerRequest[] = [];
   terminated = false;
+  /** Answers `init` at once, or only when `ready()` is called. */
+  constructor(private readonly slowStart = false) {
+    super();
+  }
   postMessage(msg: WorkerRequest): void {
     this.sent.push(msg);
-    if (msg.type === 'init') queueMicrotask(() => this.answer({ type: 'ready', report: { backend: 'cpu', fallbacks: [] } }));
+    if (msg.type === 'init' && !this.slowStart) queueMicrotask(() => this.ready());
+  }
+  ready(): void {
+    this.answer({ type: 'ready', report: { backend: 'cpu', fallbacks: [] } });
   }
   answer(msg: WorkerResponse): void {
     this.dispatchEvent(new MessageEvent('message', { data: msg }));
@@ -71,5 +78,31 @@ describe('leaving during training', () => {
     expect(w.sent.map((m) => m.type)).toEqual(['init', 'train']);
     w.answer(trained(w.lastTrain()));
     await expect(second).resolves.toMatchObject({ numExamples: 1 });
+  });
+
+  it('does not train when Leave comes while the worker is starting', async () => {
+    const w = new FakeWorker(true);
+    const bridge = new WorkerBridge(() => w as unknown as Worker);
+    const leave = new AbortController();
+    const run = bridge.train(job(), () => undefined, leave.signal);
+    await flush();
+    leave.abort(new DOMException('left', 'AbortError'));
+    w.ready();
+    await expect(run).rejects.toThrow('left');
+    expect(w.sent.map((m) => m.type)).toEqual(['init']);
+  });
+
+  it('rejects a job waiting on a start that is stopped, and the next job starts a new worker', async () => {
+    const workers = [new FakeWorker(true), new FakeWorker()];
+    let made = 0;
+    const bridge = new WorkerBridge(() => workers[made++] as unknown as Worker);
+    const first = bridge.train(job(), () => undefined);
+    await flush();
+    bridge.terminate();
+    await expect(first).rejects.toThrow('stopped');
+    const second = bridge.train(job(), () => undefined);
+    await flush();
+    workers[1]!.answer(trained(workers[1]!.lastTrain()));
+    await expect(second).resolves.toMatchObject({ loss: 0.5 });
   });
 });

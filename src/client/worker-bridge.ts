@@ -33,6 +33,8 @@ export class WorkerBridge {
   private readonly backendListeners = new Set<(report: BackendReport) => void>();
   /** Training jobs the worker has not answered yet: a stopped worker answers none of them. */
   private readonly jobsInFlight = new Set<(e: Error) => void>();
+  /** Rejects the start in progress: a worker terminated before it said it was ready never will. */
+  private rejectStart: ((e: Error) => void) | undefined;
 
   constructor(
     private readonly createWorker: () => Worker,
@@ -52,6 +54,7 @@ export class WorkerBridge {
         for (const listener of this.backendListeners) listener(e.data.report);
       });
       this.ready = new Promise<BackendReport>((resolve, reject) => {
+        this.rejectStart = reject;
         const onMessage = (e: MessageEvent<WorkerResponse>) => {
           if (e.data.type === 'ready') resolve(e.data.report);
           else if (e.data.type === 'failed' && e.data.jobId === null) reject(new Error(e.data.message));
@@ -90,8 +93,7 @@ export class WorkerBridge {
    * prediction is small and the worker serves it between training steps.
    */
   async predict(job: PredictJob): Promise<Float32Array[]> {
-    await this.backend();
-    const worker = this.worker!;
+    const worker = await this.started();
     const jobId = this.nextJobId++;
     return new Promise((resolve, reject) => {
       this.pendingPredictions.add(reject);
@@ -106,7 +108,7 @@ export class WorkerBridge {
         } else if (m.type === 'failed') reject(new Error(m.message));
       };
       worker.addEventListener('message', onMessage);
-      this.post({ type: 'predict', jobId, job }, [job.features, ...(job.weights ? [job.weights] : []), ...(job.model ? [job.model.weights] : [])]);
+      worker.postMessage({ type: 'predict', jobId, job } satisfies WorkerRequest, [job.features, ...(job.weights ? [job.weights] : []), ...(job.model ? [job.model.weights] : [])]);
     });
   }
 
@@ -114,6 +116,8 @@ export class WorkerBridge {
     for (const reject of this.pendingPredictions) reject(new Error('the trainer worker was stopped'));
     this.pendingPredictions.clear();
     for (const stop of [...this.jobsInFlight]) stop(new Error('the trainer worker was stopped'));
+    this.rejectStart?.(new Error('the trainer worker was stopped'));
+    this.rejectStart = undefined;
     this.worker?.terminate();
     this.worker = undefined;
     this.ready = undefined;
@@ -121,8 +125,9 @@ export class WorkerBridge {
 
   private async startJob(job: TrainJob, onProgress: ProgressListener, signal?: AbortSignal): Promise<{ outcome: Promise<TrainOutcome>; workerDone: Promise<void> }> {
     signal?.throwIfAborted();
-    await this.backend();
-    const worker = this.worker!;
+    const worker = await this.started();
+    // Left while the worker was starting: an abort listener added now would never fire.
+    signal?.throwIfAborted();
     const jobId = this.nextJobId++;
     let done!: () => void;
     const workerDone = new Promise<void>((resolve) => (done = resolve));
@@ -144,7 +149,7 @@ export class WorkerBridge {
       const onAbort = () => {
         cancelled = true;
         reject(signal!.reason);
-        this.post({ type: 'cancel', jobId });
+        worker.postMessage({ type: 'cancel', jobId } satisfies WorkerRequest);
         grace = setTimeout(() => this.terminate(), CANCEL_GRACE_MS);
       };
       const onMessage = (e: MessageEvent<WorkerResponse>) => {
@@ -160,9 +165,16 @@ export class WorkerBridge {
       this.jobsInFlight.add(stopped);
       worker.addEventListener('message', onMessage);
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.post({ type: 'train', jobId, job }, [job.features, job.labels, ...(job.model ? [job.model.weights] : []), ...(job.heldOut ? [job.heldOut.features, job.heldOut.labels] : [])]);
+      worker.postMessage({ type: 'train', jobId, job } satisfies WorkerRequest, [job.features, job.labels, ...(job.model ? [job.model.weights] : []), ...(job.heldOut ? [job.heldOut.features, job.heldOut.labels] : [])]);
     });
     return { outcome, workerDone };
+  }
+
+  /** The worker once it is ready; rejects if it was stopped meanwhile. */
+  private async started(): Promise<Worker> {
+    await this.backend();
+    if (!this.worker) throw new Error('the trainer worker was stopped');
+    return this.worker;
   }
 
   private post(msg: WorkerRequest, transfer: Transferable[] = []): void {

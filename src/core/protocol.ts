@@ -36,7 +36,7 @@ import {
 /** What the client does with the round's model: sent by the coordinator with each assignment. */
 export interface TrainingConfig {
   epochs: number;
-  /** The local batch; with `batchRange`, the one used where nothing is measured (the simulator, a device that cannot tell). */
+  /** The local batch; with `batchRange`, the one the simulator trains with (a browser picks its own within the range). */
   batchSize: number;
   /**
    * `"batchSize": "auto"` in a task file: each device picks its batch within [min, max] by timing training

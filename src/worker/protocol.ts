@@ -16,7 +16,7 @@ export interface BackendReport {
   /** How `backend` was chosen for the task's model; absent until the first job brings a model (see worker/backend.ts). */
   probe?: BackendProbe;
   /** With `"batchSize": "auto"`: the batch this device trains with, and the timings it was chosen from (worker/probe.ts `chooseBatch`). */
-  batch?: { size: number; range: [number, number]; chosenBy: 'probe' | 'remembered'; measurements: BackendMeasurement[] };
+  batch?: { size: number; range: [number, number]; chosenBy: 'probe' | 'remembered' | 'unmeasured'; measurements: BackendMeasurement[] };
 }
 
 /** One backend timed on real training steps of the task's model (worker/probe.ts). */

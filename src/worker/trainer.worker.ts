@@ -53,7 +53,9 @@ const isHeldModel = (m: unknown): boolean =>
 self.onmessage = (event: MessageEvent<unknown>) => {
   const msg = event.data;
   if (!isRequest(msg)) {
-    post({ type: 'failed', jobId: null, message: 'the trainer received a malformed message', aborted: false });
+    // A job the page is waiting for is told so by its id; anything else, as the worker's own failure.
+    const jobId = typeof (msg as { jobId?: unknown } | null)?.jobId === 'number' ? (msg as { jobId: number }).jobId : null;
+    post({ type: 'failed', jobId, message: 'the trainer received a malformed message', aborted: false });
     return;
   }
   switch (msg.type) {
@@ -144,6 +146,8 @@ function settle(job: TrainJob): Promise<BackendReport> {
   const attempt: { settling?: Promise<BackendReport> } = {};
   attempt.settling = (async () => {
     const initial = await (backend ??= chooseBackend());
+    // The probe switches TF.js between backends: no prediction may be running on one meanwhile.
+    await Promise.allSettled([...predicting]);
     let report: BackendReport;
     try {
       // Forced only where the asked-for backend works; otherwise the probe chooses among those that do.
@@ -156,14 +160,19 @@ function settle(job: TrainJob): Promise<BackendReport> {
       await tf.setBackend(initial.backend);
       return initial;
     }
-    if (report.backend !== initial.backend) {
-      for (const kind of ['shared', 'personal'] as const) {
-        void predictors[kind]?.model.then((m) => m.dispose(), () => undefined);
-        predictors[kind] = undefined;
+    // Predictors were made on the backend at start: dropped (and their tensors freed) before any backend goes.
+    for (const kind of ['shared', 'personal'] as const) {
+      await predictors[kind]?.model.then((m) => m.dispose(), () => undefined);
+      predictors[kind] = undefined;
+    }
+    // The GPU backends not chosen keep memory pools the probe filled: let them go. Nothing else needs them now.
+    for (const loser of ['webgpu', 'webgl'] as const) {
+      try {
+        if (loser !== report.backend && loser in tf.engine().registry) tf.removeBackend(loser);
+      } catch {
+        // Keeping a backend costs memory, not correctness.
       }
     }
-    // The GPU backends not chosen hold a context or device and pools filled by the probe: let them go.
-    for (const loser of ['webgpu', 'webgl'] as const) if (loser !== report.backend && loser in tf.engine().registry) tf.removeBackend(loser);
     post({ type: 'backend', report });
     return report;
   })();
@@ -179,7 +188,13 @@ function settle(job: TrainJob): Promise<BackendReport> {
 const batches = new Map<string, Promise<number>>();
 
 async function batchFor(job: TrainJob, report: BackendReport, range: [number, number]): Promise<number> {
-  if (report.backend === 'cpu' || report.backend === 'wasm') return range[0];
+  if (report.backend === 'cpu' || report.backend === 'wasm') {
+    if (!batches.has(`${report.backend}|${range.join('-')}`)) {
+      batches.set(`${report.backend}|${range.join('-')}`, Promise.resolve(range[0]));
+      post({ type: 'backend', report: { ...report, batch: { size: range[0], range, chosenBy: 'unmeasured', measurements: [] } } });
+    }
+    return range[0];
+  }
   const subject = await subjectOf(job);
   const key = `${await choiceKey(await deviceName(), subject.artifacts.modelTopology, 0)}|auto ${range.join('-')}|${report.backend}|${job.count} examples`;
   let chosen = batches.get(key);
@@ -210,9 +225,19 @@ function deviceName(): Promise<string> {
   return device;
 }
 
-async function predict(jobId: number, job: PredictJob): Promise<void> {
+/** Predictions running now: the first job's probe waits for them, and they wait for a probe under way. */
+const predicting = new Set<Promise<void>>();
+
+function predict(jobId: number, job: PredictJob): Promise<void> {
+  const running = predictNow(jobId, job);
+  predicting.add(running);
+  void running.finally(() => predicting.delete(running));
+  return running;
+}
+
+async function predictNow(jobId: number, job: PredictJob): Promise<void> {
   try {
-    // Before any training, a prediction runs on the backend at start: the probe waits for a training job's batch size.
+    // Before the first training job, on the backend at start (the probe needs a job's batch); during it, after it.
     await (settled ?? (backend ??= chooseBackend()));
     const model = await predictorFor(job.weights ? 'personal' : 'shared', job.modelUrl, job.model);
     if (job.weights) writeWeights(model, new Float32Array(job.weights));
