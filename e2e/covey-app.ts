@@ -6,8 +6,8 @@ export class CoveyApp {
 
   /**
    * Opens the app. Unless the query names a backend or `probe` is set, it asks for WebGL (`?backend=webgl`):
-   * the backend probe at the first round costs each browser seconds here, and e2e/webgpu.spec.ts and
-   * e2e/embed.spec.ts are where it runs.
+   * the backend probe at the first round costs each browser seconds here, and e2e/webgpu.spec.ts,
+   * e2e/batch.spec.ts and e2e/embed.spec.ts are where it runs.
    */
   async open(baseUrl: string, query = '', { probe = false } = {}): Promise<void> {
     const params = new URLSearchParams(query);

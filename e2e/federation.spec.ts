@@ -11,12 +11,8 @@ const TRAINED = 500 - HELD_OUT;
 test.use({ coordinatorEnv: { COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' } });
 
 test('three browsers with different shards train the digits model together over WebGL', async ({ participant, coordinator }) => {
-  const people = await joinedPeople(participant, coordinator.url, [0, 1, 2], { probe: [0] });
-  // The first browser leaves the choice to the probe: WebGL against the CPU (this Chromium has no WebGPU).
-  await expect(people[0]!.page.getByTestId('backend')).toHaveAttribute('data-chosen-by', 'probe', { timeout: 2 * 60_000 });
+  const people = await joinedPeople(participant, coordinator.url, [0, 1, 2]);
   for (const p of people) expect(await p.app.backend()).toBe('webgl');
-  await expect(people[0]!.page.getByTestId('fallbacks')).toContainText('webgpu not used');
-  await expect(people[0]!.page.getByTestId('fallbacks')).toContainText(/cpu not used: slower here: \d+ samples\/s against webgl's \d+/);
 
   await expect
     .poll(async () => (await coordinator.history()).filter((h) => h.accuracy !== null).length, { timeout: 5 * 60_000, intervals: [2_000] })

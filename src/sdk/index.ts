@@ -25,7 +25,7 @@ import type { FederationEvent } from '../client/federation-client.ts';
 import { Outbox, type DeliveryEvent } from '../client/outbox.ts';
 import { CoveyStore, StorageFullError, type StoredExample } from '../client/store.ts';
 import type { ModelVia, TrafficLedger, UploadRecord } from '../client/traffic.ts';
-import { WorkerBridge } from '../client/worker-bridge.ts';
+import type { WorkerBridge } from '../client/worker-bridge.ts';
 import type { BackendName, BackendReport } from '../worker/protocol.ts';
 import { createTrainerWorker } from './worker-loader.ts';
 
@@ -195,7 +195,10 @@ type Listeners = { [K in keyof CoveyEvents]: Set<(event: CoveyEvents[K]) => void
 
 class Connection implements Covey {
   private readonly listeners: Listeners = { backend: new Set(), round: new Set(), progress: new Set(), contributed: new Set(), traffic: new Set(), upload: new Set(), error: new Set(), status: new Set(), conditions: new Set() };
-  private readonly bridge: WorkerBridge;
+  /** Made at the first join, with the round loop: a page that never joins loads neither. */
+  private bridge: WorkerBridge | undefined;
+  private readonly workerUrl: string;
+  private readonly preferredBackend: BackendName | undefined;
   private readonly outbox: Outbox;
   private session: AbortController | undefined;
   private closed = false;
@@ -207,7 +210,8 @@ class Connection implements Covey {
     private readonly store: CoveyStore,
     options: ConnectOptions,
   ) {
-    this.bridge = new WorkerBridge(() => createTrainerWorker(options.workerUrl ?? new URL(WORKER_FILE, import.meta.url).href), options.preferredBackend);
+    this.workerUrl = options.workerUrl ?? new URL(WORKER_FILE, import.meta.url).href;
+    this.preferredBackend = options.preferredBackend;
     const coordinatorOrigin = new URL(api.baseUrl).origin;
     this.outbox = new Outbox(store, api, { onEvent: (e) => this.onDelivery(e), owns: (item) => new URL(item.url).origin === coordinatorOrigin });
     globalThis.addEventListener?.('online', this.onOnline);
@@ -249,9 +253,14 @@ class Connection implements Covey {
       if (this.session === session) this.leave();
     };
     signal?.addEventListener('abort', stop, { once: true });
-    // The round loop (codecs, model deltas) loads when someone joins, not with the page that embeds Covey.
-    import('../client/federation-client.ts')
-      .then(({ FederationClient }) => new FederationClient({ api: this.api, store: this.store, bridge: this.bridge, outbox: this.outbox, taskId: this.task.id, onEvent: (e) => this.onFederation(e) }).run(session.signal))
+    // The round loop (codecs, model deltas) and the worker bridge load when someone joins, not with the page that embeds Covey.
+    Promise.all([import('../client/federation-client.ts'), import('../client/worker-bridge.ts')])
+      .then(([{ FederationClient }, { WorkerBridge }]) => {
+        if (this.closed || session.signal.aborted) return;
+        const workerUrl = this.workerUrl;
+        this.bridge ??= new WorkerBridge(() => createTrainerWorker(workerUrl), this.preferredBackend);
+        return new FederationClient({ api: this.api, store: this.store, bridge: this.bridge, outbox: this.outbox, taskId: this.task.id, onEvent: (e) => this.onFederation(e) }).run(session.signal);
+      })
       .catch((e: unknown) => this.emit('error', { message: e instanceof Error ? e.message : String(e) }))
       .finally(() => {
         // A session that ended on its own (its worker could not start, say) does not block the next join().
@@ -286,7 +295,7 @@ class Connection implements Covey {
     this.outbox.stop();
     this.leave();
     globalThis.removeEventListener?.('online', this.onOnline);
-    this.bridge.terminate();
+    this.bridge?.terminate();
     this.store.close();
   }
 
