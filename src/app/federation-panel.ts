@@ -4,20 +4,17 @@
  */
 import type { HistoryPoint, TaskSummary } from '../core/protocol.ts';
 import type { CoordinatorApi } from '../client/coordinator-api.ts';
-import type { FederationClient, FederationEvent } from '../client/federation-client.ts';
+import type { FederationClient, FederationEvent, Trainer } from '../client/federation-client.ts';
 import type { DeliveryEvent, Outbox } from '../client/outbox.ts';
 import type { CoveyStore } from '../client/store.ts';
 import type { TrafficLedger } from '../client/traffic.ts';
-import type { WorkerBridge } from '../client/worker-bridge.ts';
 import type { ConditionState } from '../client/eligibility.ts';
-import { metricText, renderMetricChart } from './metric-chart.ts';
-import { describeChoice } from './backend-text.ts';
 import { $, errorText, formatBytes, log, say } from './dom.ts';
 
 export interface FederationPanelOptions {
   api: CoordinatorApi;
   store: CoveyStore;
-  bridge: WorkerBridge;
+  bridge: Trainer;
   outbox: Outbox;
   taskId: string;
   /** Called when the client learns something about the task (online or from the offline copy). */
@@ -147,6 +144,8 @@ export class FederationPanel {
   async refreshHistory(task: TaskSummary): Promise<void> {
     const metric = task.metrics[0] ?? 'accuracy';
     const history: HistoryPoint[] = await this.o.api.history(this.o.taskId);
+    // The chart's code loads with the first history, just after the page.
+    const { metricText, renderMetricChart } = await import('./metric-chart.ts');
     renderMetricChart($<SVGSVGElement>('chart'), history, metric);
     say('metric-name', `Held-out ${metric === 'auc' ? 'AUC' : metric}`);
     const federated = metric === 'accuracy' && history.some((p) => p.federated);
@@ -181,10 +180,13 @@ export class FederationPanel {
         $('backend').dataset.backend = backend;
         $('backend').title = detail ?? '';
         say('fallbacks', fallbacks.map((f) => `${f.backend} not used: ${f.reason}`).join(' · '));
-        const choice = describeChoice(e.report);
-        say('backend-choice', choice);
-        $('backend').dataset.chosenBy = e.report.probe?.chosenBy ?? '';
-        log(e.report.probe ? `Training on ${backend}${detail ? ` (${detail})` : ''}: ${choice}` : `Started on ${backend}${detail ? ` (${detail})` : ''}; the fastest backend for the task's model is settled at the first round`);
+        // How it was chosen, in words, loads with the first report (events keep their order: one module promise).
+        void import('./backend-text.ts').then(({ describeChoice }) => {
+          const choice = describeChoice(e.report);
+          say('backend-choice', choice);
+          $('backend').dataset.chosenBy = e.report.probe?.chosenBy ?? '';
+          log(e.report.probe ? `Training on ${backend}${detail ? ` (${detail})` : ''}: ${choice}` : `Started on ${backend}${detail ? ` (${detail})` : ''}; the fastest backend for the task's model is settled at the first round`);
+        }, (err: unknown) => log(`Could not describe the backend: ${errorText(err)}`));
         break;
       }
       case 'task':

@@ -8,13 +8,12 @@ import { CoordinatorApi } from '../client/coordinator-api.ts';
 import { addDownload } from '../client/traffic.ts';
 import { Outbox } from '../client/outbox.ts';
 import { CoveyStore } from '../client/store.ts';
-import { WorkerBridge } from '../client/worker-bridge.ts';
+import { LazyBridge } from './lazy-bridge.ts';
 import { BACKEND_NAMES, type BackendName } from '../worker/protocol.ts';
 import { DataPanel } from './data-panel.ts';
 import { $, errorText, log, say } from './dom.ts';
 import { FederationPanel } from './federation-panel.ts';
 import { PrivacyPanel } from './privacy-panel.ts';
-import { ConditionsPanel } from './conditions-panel.ts';
 import { StoragePanel } from './storage-panel.ts';
 import { setUpInstallButton } from './install-button.ts';
 
@@ -38,15 +37,20 @@ const api = new CoordinatorApi(location.origin, store);
 let task: TaskSummary | undefined;
 let prefetchedVersion = -1;
 
-const bridge = new WorkerBridge(
+const bridge = new LazyBridge(
   () => new Worker(new URL('../worker/trainer.worker.ts', import.meta.url), { type: 'module', name: 'covey-trainer' }),
   BACKEND_NAMES.includes(preferred as BackendName) ? (preferred as BackendName) : undefined,
 );
 const outbox = new Outbox(store, api, { onEvent: (e) => federation.onDelivery(e) });
 const privacy = new PrivacyPanel(store, taskId);
-const conditions = new ConditionsPanel(store);
-void conditions.start();
-const federation = new FederationPanel({ api, store, bridge, outbox, taskId, onTask: showTask, onQueued: () => void requestOutboxSync(), onTraffic: () => void privacy.refresh(), onConditions: (states) => conditions.showStates(states) });
+// The settings for when this device trains load just after the page (they read the Battery and Network APIs).
+const conditions = import('./conditions-panel.ts').then(async ({ ConditionsPanel }) => {
+  const panel = new ConditionsPanel(store);
+  await panel.start(); // its list is built before anything is shown in it
+  return panel;
+});
+conditions.catch((e: unknown) => log(`Could not show the training conditions: ${errorText(e)}`));
+const federation = new FederationPanel({ api, store, bridge, outbox, taskId, onTask: showTask, onQueued: () => void requestOutboxSync(), onTraffic: () => void privacy.refresh(), onConditions: (states) => void conditions.then((c) => c.showStates(states), () => undefined) });
 const data = new DataPanel({
   store,
   taskId,
@@ -90,7 +94,7 @@ function showTask(t: TaskSummary): void {
   say('task-name', `${t.name}: ${t.description}`);
   say('model-version', `v${t.modelVersion}`);
   privacy.show(t);
-  conditions.showTask(t);
+  void conditions.then((c) => c.showTask(t), () => undefined);
 }
 
 function showConnection(online: boolean): void {
