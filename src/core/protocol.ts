@@ -410,9 +410,12 @@ export function parseTrainingConfig(value: unknown): TrainingConfig {
   };
 }
 
+/** [min, max]: integers from 1 to 4096, min ≤ max. The worker checks a job's range with it too. */
+export const isBatchRange = (value: unknown): value is [number, number] =>
+  Array.isArray(value) && value.length === 2 && value.every((b) => Number.isInteger(b) && b >= 1 && b <= MAX_BATCH) && value[0] <= value[1];
+
 function readBatchRange(value: unknown): [number, number] {
-  const ok = Array.isArray(value) && value.length === 2 && value.every((b) => Number.isInteger(b) && b >= 1 && b <= MAX_BATCH) && value[0] <= value[1];
-  if (!ok) throw new ValidationError('config.batchRange', `must be [min, max], integers from 1 to ${MAX_BATCH}, min ≤ max`);
+  if (!isBatchRange(value)) throw new ValidationError('config.batchRange', `must be [min, max], integers from 1 to ${MAX_BATCH}, min ≤ max`);
   return [value[0] as number, value[1] as number];
 }
 

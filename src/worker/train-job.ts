@@ -49,8 +49,10 @@ export async function runTrainJob(job: TrainJob, signal: AbortSignal, onProgress
 }
 
 /** A model the page holds (topology, weight specs, weights) as TF.js loads it. */
-export const fromMemory = (m: NonNullable<TrainJob['model']>): tf.io.IOHandler =>
-  tf.io.fromMemory({ modelTopology: m.topology, weightSpecs: m.weightSpecs as tf.io.WeightsManifestEntry[], weightData: m.weights });
+export const fromMemory = (m: NonNullable<TrainJob['model']>): tf.io.IOHandler => tf.io.fromMemory(heldArtifacts(m));
+
+/** The same model as TF.js's artifacts (the probe loads one copy per backend from them). */
+export const heldArtifacts = (m: NonNullable<TrainJob['model']>): tf.io.ModelArtifacts => ({ modelTopology: m.topology, weightSpecs: m.weightSpecs as tf.io.WeightsManifestEntry[], weightData: m.weights });
 
 /** Examples as the model takes them: stored features (uint8 or float32) scaled to floats, labels as int32. */
 function unpack(job: TrainJob, part: { features: ArrayBuffer; labels: ArrayBuffer; count: number }): ExampleBatch {

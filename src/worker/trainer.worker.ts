@@ -5,6 +5,7 @@
  * thread. The same bundle serves the PWA and sites that embed Covey.
  */
 import * as tf from '@tensorflow/tfjs';
+import { isBatchRange } from '../core/protocol.ts';
 import { assertNever } from '../core/validate.ts';
 import { chooseBackend, settleBackend } from './backend.ts';
 import { choiceKey, indexedDbMemory } from './backend-memory.ts';
@@ -12,7 +13,7 @@ import { chooseBatch, measureBatches, type ProbeSubject } from './probe.ts';
 import type { BackendName, BackendReport, PredictJob, TrainJob, WorkerRequest, WorkerResponse } from './protocol.ts';
 import { BACKEND_NAMES } from './protocol.ts';
 import { writeWeights } from '../model/tf-model.ts';
-import { fromMemory, runTrainJob } from './train-job.ts';
+import { fromMemory, heldArtifacts, runTrainJob } from './train-job.ts';
 
 declare const self: DedicatedWorkerGlobalScope;
 
@@ -40,11 +41,8 @@ function isRequest(data: unknown): data is WorkerRequest {
   return typeof job.modelUrl === 'string' && isHeldModel(job.model) && job.features instanceof ArrayBuffer && (job.dtype === 'uint8' || job.dtype === 'float32') && job.labels instanceof ArrayBuffer
     && Number.isInteger(job.count) && Array.isArray(job.inputShape) && typeof job.config === 'object'
     && (job.lossEvery === undefined || (Number.isInteger(job.lossEvery) && job.lossEvery > 0))
-    && isBatchRange((job.config as Partial<TrainJob['config']>).batchRange);
+    && (job.config.batchRange === undefined || isBatchRange(job.config.batchRange));
 }
-
-/** Absent, or [min, max] positive integers with min ≤ max (core/protocol.ts checked it once already, from the coordinator). */
-const isBatchRange = (r: unknown): boolean => r === undefined || (Array.isArray(r) && r.length === 2 && r.every((b) => Number.isInteger(b) && b > 0) && r[0] <= r[1]);
 
 /** An optional model from the page: absent, or topology, weight specs and an ArrayBuffer of weights. */
 const isHeldModel = (m: unknown): boolean =>
@@ -131,9 +129,7 @@ function predictorFor(kind: 'shared' | 'personal', url: string, held?: TrainJob[
 
 /** The task's model as the probe takes it: the job's own copy, or fetched from its URL. */
 async function subjectOf(job: TrainJob): Promise<ProbeSubject> {
-  const artifacts = job.model
-    ? { modelTopology: job.model.topology, weightSpecs: job.model.weightSpecs as tf.io.WeightsManifestEntry[], weightData: job.model.weights.slice(0) }
-    : await tf.io.http(job.modelUrl).load!();
+  const artifacts = job.model ? heldArtifacts({ ...job.model, weights: job.model.weights.slice(0) }) : await tf.io.http(job.modelUrl).load!();
   return { artifacts, inputShape: job.inputShape, numClasses: job.numClasses, batchSize: job.config.batchSize };
 }
 
@@ -189,8 +185,9 @@ const batches = new Map<string, Promise<number>>();
 
 async function batchFor(job: TrainJob, report: BackendReport, range: [number, number]): Promise<number> {
   if (report.backend === 'cpu' || report.backend === 'wasm') {
-    if (!batches.has(`${report.backend}|${range.join('-')}`)) {
-      batches.set(`${report.backend}|${range.join('-')}`, Promise.resolve(range[0]));
+    const key = `${report.backend}|${range.join('-')}`;
+    if (!batches.has(key)) {
+      batches.set(key, Promise.resolve(range[0]));
       post({ type: 'backend', report: { ...report, batch: { size: range[0], range, chosenBy: 'unmeasured', measurements: [] } } });
     }
     return range[0];
