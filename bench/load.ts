@@ -27,8 +27,8 @@ async function timed<T>(latencies: Map<Step, number[]>, step: Step, work: () => 
 }
 
 async function residentBytes(c: RunningCoordinator): Promise<number> {
-  const text = await (await fetch(`${c.url}/metrics`)).text();
-  return Number(/^covey_process_resident_memory_bytes\{\} (\d+)$/m.exec(text)?.[1] ?? NaN);
+  const text = await (await fetch(`${c.url}/metrics`, { headers: { authorization: `Bearer ${c.operatorToken}` } })).text();
+  return Number(/^covey_process_resident_memory_bytes (\d+)$/m.exec(text)?.[1] ?? NaN);
 }
 
 async function run(clients: number) {

@@ -3,6 +3,7 @@
  * a fresh data directory, as `npm start` would after a build, and reads its state over HTTP.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -11,6 +12,8 @@ import type { EnrolRequest, HistoryPoint, TaskSummary } from '../src/core/protoc
 
 export interface RunningCoordinator {
   url: string;
+  /** The operator's token (COVEY_OPERATOR_TOKEN, made up per start unless the caller gave one). */
+  operatorToken: string;
   dataDir: string;
   /** Resolves with the exit code (or signal) when the process ends, whoever ended it. */
   exited: Promise<number | string | null>;
@@ -30,8 +33,9 @@ export interface StartOptions {
 
 export async function startCoordinator(env: Record<string, string> = {}, opts: StartOptions = {}): Promise<RunningCoordinator> {
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'covey-e2e-'));
+  const operatorToken = env.COVEY_OPERATOR_TOKEN ?? randomBytes(18).toString('base64url');
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/coordinator/main.ts'], {
-    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', COVEY_DATA_DIR: dataDir, LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, PORT: '0', HOST: '127.0.0.1', COVEY_DATA_DIR: dataDir, LOG_LEVEL: 'warn', COVEY_OPERATOR_TOKEN: operatorToken, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | string | null>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal)));
@@ -42,6 +46,7 @@ export async function startCoordinator(env: Record<string, string> = {}, opts: S
   const get = async <T>(path: string): Promise<T> => (await (await fetch(url + path)).json()) as T;
   return {
     url,
+    operatorToken,
     dataDir,
     exited,
     logs: () => logs,

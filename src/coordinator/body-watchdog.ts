@@ -45,3 +45,24 @@ export function watchBody(payload: Readable, pace: BodyPace, now: () => number =
   payload.pipe(watched);
   return watched;
 }
+
+/**
+ * The body `payload`, failing with 413 `body_too_large` once more than `maxBytes` have come. For limits
+ * known only per request (each task's largest upload, tasks added while the coordinator runs), where
+ * Fastify's `bodyLimit` is fixed when the route is made.
+ */
+export function capBody(payload: Readable, maxBytes: number, message: () => string): PassThrough {
+  let received = 0;
+  const capped = new PassThrough();
+  payload.on('data', (chunk: Buffer) => {
+    received += chunk.byteLength;
+    if (received <= maxBytes) return;
+    payload.unpipe(capped);
+    payload.pause();
+    capped.destroy(new ApiFailure(413, 'body_too_large', message(), 'body'));
+  });
+  capped.on('error', () => undefined);
+  payload.once('error', (e) => capped.destroy(e));
+  payload.pipe(capped);
+  return capped;
+}

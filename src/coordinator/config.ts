@@ -128,3 +128,12 @@ export function flagFromEnv(name: string, fallback: boolean, env: NodeJS.Process
   if (raw === 'false' || raw === '0') return false;
   throw new Error(`${name} must be true or false, got "${raw}"`);
 }
+
+/** `COVEY_METRICS_PORT=9464`: /metrics on a port of its own, without the operator token; null when unset. */
+export function metricsPortFromEnv(env: NodeJS.ProcessEnv = process.env): number | null {
+  const raw = env.COVEY_METRICS_PORT;
+  if (raw === undefined || raw === '') return null;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`COVEY_METRICS_PORT must be a port number (0–65535), not "${raw}"`);
+  return port;
+}

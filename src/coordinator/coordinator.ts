@@ -12,7 +12,12 @@ import type { HostPolicy } from './host-check.ts';
 import { TokenIssuer } from './tokens.ts';
 import { Federation } from './federation.ts';
 import { Metrics } from './metrics.ts';
-import { buildServer, type ServedTask } from './server.ts';
+import { buildServer, type MetricsAccess, type ServedTask } from './server.ts';
+import { ApiFailure } from './api-failure.ts';
+import { OperatorView } from './operator-view.ts';
+import { addTaskJson, checkTask } from './task-registry.ts';
+import { ValidationError } from '../core/validate.ts';
+import type { OperatorTaskAdded } from '../core/operator.ts';
 import { CoordinatorStore } from './store.ts';
 import type { TaskDefinition } from './task.ts';
 
@@ -34,12 +39,23 @@ export interface CoordinatorOptions {
   requireClientKeys?: boolean;
   /** The Host names it answers to (see ServerOptions.hosts). */
   hosts?: HostPolicy;
+  /** The operator's token (operator-token.ts); a random one, valid for this process, when absent. */
+  operatorToken?: string;
+  /** Who may read /metrics (see OperatorOptions.metricsAccess); 'operator' when absent. */
+  metricsAccess?: MetricsAccess;
+  /**
+   * Where tasks the operator adds while it runs are kept (`<data dir>/tasks`), the folder their relative
+   * paths are read from, and what the environment adds to every task (as at start).
+   */
+  taskRegistry?: { dir: string; baseDir: string; prepare: (task: TaskDefinition) => TaskDefinition };
 }
 
 export interface Coordinator {
   server: FastifyInstance;
   store: CoordinatorStore;
   tasks: ReadonlyMap<string, ServedTask>;
+  operatorToken: string;
+  metrics: Metrics;
   /** Resolves once every stored model version has been evaluated. */
   evaluated(): Promise<void>;
   close(): Promise<void>;
@@ -54,12 +70,20 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
   const log = (msg: string) => server.log.info(msg);
   const evaluatorLog = { info: log, warn: (msg: string) => server.log.warn(msg) };
   const metrics = new Metrics();
+  const view = new OperatorView();
 
-  for (const task of opts.tasks) {
+  /** Starts a task's federation and evaluator; a task of the same id already running is stopped and replaced (its stored versions go on). */
+  const install = async (task: TaskDefinition, start: boolean): Promise<void> => {
     const model = await task.buildModel(opts.seed ?? 1);
     const spec = await describeModel(model);
+    const initial = await readWeights(model);
+    model.dispose();
+    const running = tasks.get(task.id);
+    if (running && running.federation.parameterCount !== initial.length) {
+      throw new ValidationError('model', `has ${initial.length} parameters; the running task "${task.id}" has ${running.federation.parameterCount}: a task's architecture cannot change, give the new model a new task id`);
+    }
     const evaluator = await Evaluator.create(task, store, evaluatorLog);
-    const federation = new Federation(task, await readWeights(model), store, {
+    const federation = new Federation(task, initial, store, {
       onRoundClosed: (taskId, roundId, version, why) => {
         metrics.inc('covey_rounds_closed_total', { task: taskId, outcome: version === null ? 'failed' : 'aggregated' });
         if (version === null) server.log.warn(`task ${taskId} round ${roundId} failed: ${why ?? 'no new model'}`);
@@ -68,13 +92,33 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
       },
       onUpdateAccepted: (taskId, update) => metrics.observe('covey_update_norm', { task: taskId }, update.norm),
     });
-    model.dispose();
+    running?.federation.stop();
     tasks.set(task.id, { federation, spec });
     evaluators.set(task.id, evaluator);
-  }
+    if (start) {
+      federation.start();
+      void evaluator.evaluatePending();
+    }
+  };
+  for (const task of opts.tasks) await install(task, false);
+
+  const addTask = async (json: unknown): Promise<OperatorTaskAdded> => {
+    const registry = opts.taskRegistry;
+    if (!registry) throw new ApiFailure(501, 'no_task_registry', 'this coordinator was started without a task registry: tasks cannot be added while it runs');
+    const checked = registry.prepare(await checkTask(json, registry.baseDir));
+    const existed = tasks.has(checked.id);
+    await install(checked, true); // refuses an architecture change before anything is written
+    await addTaskJson(json, registry.baseDir, registry.dir);
+    server.log.info(`task ${checked.id} ${existed ? 'updated' : 'added'} by the operator`);
+    return { id: checked.id, result: existed ? 'updated' : 'created' };
+  };
 
   const tokens = new TokenIssuer(opts.tokenSecret ?? randomBytes(32));
-  const server = await buildServer({ store, tasks, metrics, tokens, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger, trustProxy: opts.trustProxy, requireClientKeys: opts.requireClientKeys, hosts: opts.hosts });
+  const operatorToken = opts.operatorToken ?? randomBytes(24).toString('base64url');
+  const server = await buildServer({
+    store, tasks, metrics, tokens, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger, trustProxy: opts.trustProxy, requireClientKeys: opts.requireClientKeys, hosts: opts.hosts,
+    operator: { token: operatorToken, view, addTask, metricsAccess: opts.metricsAccess ?? 'operator' },
+  });
   for (const { federation } of tasks.values()) federation.start();
   const evaluated = () => Promise.all([...evaluators.values()].map((e) => e.evaluatePending())).then(() => undefined);
   void evaluated();
@@ -83,6 +127,8 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
     server,
     store,
     tasks,
+    operatorToken,
+    metrics,
     evaluated,
     async close() {
       for (const { federation } of tasks.values()) federation.stop();

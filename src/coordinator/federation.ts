@@ -53,6 +53,8 @@ const PERIODS_KEPT = 5;
  * the enrolment limit per address rations.
  */
 export const LAPSE_COOLDOWN_ROUNDS = 3;
+/** How long a client of a paused task waits before it asks again. */
+export const PAUSED_RETRY_MS = 60_000;
 
 export class Federation {
   readonly parameterCount: number;
@@ -109,11 +111,29 @@ export class Federation {
     this.maxExamplesPerClient = task.maxExamplesPerClient ?? DEFAULT_MAX_EXAMPLES_PER_CLIENT;
     store.initialiseTask(task.id, initialWeights, this.newRoundRow(0, now()));
     this.lineage = store.lineage(task.id);
+    this.pausedNow = store.isPaused(task.id);
     this.restore();
   }
 
   get modelVersion(): number {
     return this.version;
+  }
+
+  /** Paused by the operator: check-ins are told to wait, uploads of work already assigned are still taken. */
+  get paused(): boolean {
+    return this.pausedNow;
+  }
+
+  setPaused(paused: boolean): void {
+    this.store.setPaused(this.task.id, paused, this.now());
+    this.pausedNow = paused;
+  }
+
+  private pausedNow = false;
+
+  /** The round (or buffer) now open. */
+  get currentRoundId(): number {
+    return this.round.roundId;
   }
 
   /** Starts the deadline clock; finishes a round that a crash interrupted while it aggregated. */
@@ -149,6 +169,7 @@ export class Federation {
       metrics: this.task.metrics,
       labels: this.task.labels,
       modelVersion: this.version,
+      ...(this.pausedNow ? { paused: true } : {}),
       lineage: this.lineage,
       parameterCount: this.parameterCount,
       ...(this.task.privacy ? { privacy: { ...this.task.privacy, clipNorm: this.roundClipNorm(), epsilon: this.privacy?.epsilon ?? 0, budgetSpent: this.budgetSpent() } } : {}),
@@ -177,6 +198,8 @@ export class Federation {
     this.recent.touch(req.clientId, now);
     const wait = (reason: string, retryAfterMs: number): CheckinResponse => ({ status: 'wait', reason, retryAfterMs });
     if (req.exampleCount < 1) return wait('no examples to train on', 30_000);
+    // Paused by its operator: nobody is assigned; updates already trained are still taken.
+    if (this.paused) return wait('the operator paused this task', PAUSED_RETRY_MS);
     if (this.budgetSpent()) return wait(`privacy budget spent: the model is at ε = ${(this.privacy?.epsilon ?? 0).toFixed(2)} and another round would pass the task's ${this.task.privacy!.maxEpsilon}`, 3600_000);
     if (this.store.hasClientUpdate(this.task.id, r.roundId, req.clientId)) {
       const what = buffer ? `the buffer that makes version ${this.version + 1} (${this.accumulator.count} of ${buffer.size} updates)` : `round ${r.roundId}`;
@@ -313,7 +336,7 @@ export class Federation {
     // FedBuff: the delta counts scaled by s(τ); its example weight stays, so the buffer's mean shrinks with staleness.
     const staleness = buffer ? stalenessWeight(buffer.staleness, tau) : null;
     // Durable first, then in memory: an acknowledged update survives a crash, a failed write changes nothing.
-    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, baseVersion: meta.baseVersion, numExamples: weight, loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest, withinClip, staleness, ...(meta.eval && !priv ? { eval: { ...meta.eval, count: Math.min(meta.eval.count, this.maxExamplesPerClient) } } : {}) }, this.now());
+    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, baseVersion: meta.baseVersion, numExamples: weight, loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest, withinClip, staleness, ...(meta.eval && !priv ? { eval: { ...meta.eval, count: Math.min(meta.eval.count, this.maxExamplesPerClient) } } : {}), ...(priv ? {} : { trainMs: meta.trainMs ?? null, norm }) }, this.now());
     failpoint('update-stored');
     this.leases.release(meta.clientId);
     this.accumulator.add(staleness === null ? delta : scaled(delta, staleness), weight);

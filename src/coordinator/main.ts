@@ -11,7 +11,10 @@
  * COVEY_MAX_INFLIGHT_UPLOADS set the rate limits and back-pressure (config.ts); COVEY_TOKEN_SECRET signs
  * client tokens (else a random secret kept in <data dir>/token-secret); COVEY_TRUST_PROXY trusts a reverse
  * proxy's X-Forwarded-* headers; COVEY_REQUIRE_CLIENT_KEYS refuses enrolments without a signed challenge;
- * COVEY_PUBLIC_ORIGINS names the origins people reach it at (other Host names are refused).
+ * COVEY_PUBLIC_ORIGINS names the origins people reach it at (other Host names are refused);
+ * COVEY_OPERATOR_TOKEN is the operator's token for /dashboard, /v1/operator/… and /metrics (else one is
+ * made and kept in <data dir>/operator-token); COVEY_METRICS_PORT serves /metrics on a port of its own
+ * (on COVEY_METRICS_HOST, default 127.0.0.1) without the token, instead of on the main port with it.
  */
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -21,6 +24,10 @@ import { hostPolicy } from './host-check.ts';
 import { createCoordinator } from './coordinator.ts';
 import { loadTokenSecret } from './tokens.ts';
 import { loadTasks } from './task-registry.ts';
+import { loadOperatorToken } from './operator-token.ts';
+import { metricsPortFromEnv } from './config.ts';
+import { serveMetrics } from './metrics-server.ts';
+import type { TaskDefinition } from './task.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const port = Number(process.env.PORT ?? 8080);
@@ -31,11 +38,15 @@ const appDir = resolve(process.env.COVEY_APP_DIR ?? join(root, 'dist'));
 
 const tasksDir = resolve(process.env.COVEY_TASKS_DIR ?? join(root, 'tasks'));
 
-const tasks = loadTasks([tasksDir, join(dataDir, 'tasks')]).map((t) => ({
+/** What the environment adds to every task, at start and when the operator adds one. */
+const prepare = (t: TaskDefinition): TaskDefinition => ({
   ...t,
   rounds: roundPolicyFromEnv(t.rounds, process.env, t),
   allowedOrigins: [...t.allowedOrigins, ...allowedOriginsFromEnv()],
-}));
+});
+const tasks = loadTasks([tasksDir, join(dataDir, 'tasks')]).map(prepare);
+const operatorToken = loadOperatorToken(join(dataDir, 'operator-token'));
+const metricsPort = metricsPortFromEnv();
 
 const coordinator = await createCoordinator({
   dbPath: join(dataDir, 'covey.sqlite'),
@@ -49,10 +60,16 @@ const coordinator = await createCoordinator({
   trustProxy: trustProxyFromEnv(),
   requireClientKeys: flagFromEnv('COVEY_REQUIRE_CLIENT_KEYS', false),
   hosts: hostPolicy(publicOriginsFromEnv(), host),
+  operatorToken,
+  metricsAccess: metricsPort === null ? 'operator' : 'none',
+  // Tasks the operator adds from the dashboard are kept with those of `npm run covey -- task add`; their relative paths are read as from tasks/.
+  taskRegistry: { dir: join(dataDir, 'tasks'), baseDir: tasksDir, prepare },
 });
+const metricsServer = metricsPort === null ? null : await serveMetrics(coordinator.metrics, metricsPort, process.env.COVEY_METRICS_HOST ?? '127.0.0.1');
 
 const shutdown = async (signal: string) => {
   coordinator.server.log.info(`${signal}: closing`);
+  await metricsServer?.close();
   await coordinator.close();
   process.exit(0);
 };
@@ -63,5 +80,7 @@ await coordinator.server.listen({ port, host });
 const address = coordinator.server.server.address();
 const boundPort = typeof address === 'object' && address ? address.port : port;
 const shown = host === '0.0.0.0' || host === '127.0.0.1' ? 'localhost' : host;
-console.log(`\n  Covey is running. Open http://${shown}:${boundPort}/ in a browser (state in ${dataDir}).\n`);
+console.log(`\n  Covey is running. Open http://${shown}:${boundPort}/ in a browser (state in ${dataDir}).`);
+console.log(`  The operator's dashboard: http://${shown}:${boundPort}/dashboard#token=${operatorToken}`);
+console.log(`  (the token is ${process.env.COVEY_OPERATOR_TOKEN ? 'COVEY_OPERATOR_TOKEN' : `in ${join(dataDir, 'operator-token')}`}; /metrics ${metricsServer ? `is on ${metricsServer.url}` : 'takes it as Authorization: Bearer <token>'})\n`);
 if (!existsSync(appDir)) console.log('  (the app is not built: run `npm run build` to serve it)\n');

@@ -13,13 +13,15 @@ import { parseChallengeRequest, parseCheckinRequest, parseEnrolRequest } from '.
 import type { ModelSpec } from '../model/tf-model.ts';
 import { Admission, DEFAULT_LIMITS, type AdmissionLimits } from './admission.ts';
 import { ApiFailure } from './api-failure.ts';
-import { watchBody } from './body-watchdog.ts';
+import { capBody, watchBody } from './body-watchdog.ts';
 import { ClientKeys } from './client-keys.ts';
 import { registerCors } from './cors.ts';
 import { hostPolicy, registerHostCheck, type HostPolicy } from './host-check.ts';
 import { clientErrorHandler, frameworkErrors, refuseExpectation, refuseUnroutable, routeNotFound, toApiFailure } from './http-refusals.ts';
-import { Metrics, type MetricName } from './metrics.ts';
+import { Metrics, type GaugeReading } from './metrics.ts';
 import { ModelDeltas } from './model-deltas.ts';
+import { registerDashboardPage, registerOperatorRoutes, type OperatorOptions } from './operator-routes.ts';
+import { requireOperator } from './operator-token.ts';
 import { registerSecAggRoutes } from './secagg-routes.ts';
 import { registerSecurityHeaders } from './security-headers.ts';
 import type { TokenIssuer } from './tokens.ts';
@@ -57,13 +59,21 @@ export interface ServerOptions {
    * the app's own https origin is recognised as same-origin.
    */
   trustProxy?: boolean | string;
+  /** The operator's token, view and task registry (operator-routes.ts); without it there is no operator API and /metrics is not served. */
+  operator?: OperatorOptions;
 }
 
+export type { MetricsAccess } from './operator-routes.ts';
+
 const IMMUTABLE = 'public, max-age=31536000, immutable';
-const UPLOAD_PATH = /^\/v1\/tasks\/([^/?]+)\/rounds\//;
+const UPLOAD_PATH = /^\/v1\/tasks\/([^/?]+)\/rounds\/([^/?]+)\//;
+/**
+ * Fastify's limit for an upload body, fixed when the route is made. Each task's own, smaller limit is
+ * enforced as the body arrives (capBody), so tasks added while the coordinator runs get theirs too.
+ */
+const UPLOAD_BODY_CEILING = 1024 * 1024 * 1024;
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
-  const largestUpload = Math.max(1024, ...[...opts.tasks.values()].map((t) => t.federation.maxUploadBytes));
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, trustProxy: opts.trustProxy ?? false, clientErrorHandler, frameworkErrors,
     // A request without Host is refused by the host check, in the API's shape, rather than by Node with an empty 400.
     http: { requireHostHeader: false },
@@ -81,7 +91,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } },
   });
 
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: largestUpload }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: UPLOAD_BODY_CEILING }, (_req, body, done) => done(null, body));
   const metrics = opts.metrics ?? new Metrics();
   const isUpload = (req: FastifyRequest) => req.method === 'PUT' && req.url.startsWith('/v1/');
   app.setErrorHandler((err: FastifyError, req, reply) => {
@@ -92,8 +102,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     // Refused before its body was read (token, slots, pace): do not read the rest of it, close the connection.
     if (!req.raw.complete) reply.header('connection', 'close');
     // Every refused upload is counted by reason, whichever layer refused it (token, size, type, busy, …).
-    const task = UPLOAD_PATH.exec(req.url)?.[1];
-    if (isUpload(req) && task !== undefined && opts.tasks.has(task)) metrics.inc('covey_updates_refused_total', { task, reason: failure.code });
+    const [, task, round] = UPLOAD_PATH.exec(req.url) ?? [];
+    if (isUpload(req) && task !== undefined && opts.tasks.has(task)) {
+      metrics.inc('covey_updates_refused_total', { task, reason: failure.code });
+      opts.operator?.view.refused(task, /^[1-9]\d{0,9}$/.test(round ?? '') ? Number(round) : null, failure.code);
+    }
     return sendError(reply, failure);
   });
   const limits = opts.limits ?? DEFAULT_LIMITS;
@@ -151,17 +164,24 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   };
 
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/metrics', async (_req, reply) => {
-    const gauges: [MetricName, Record<string, string>, number][] = [
+  metrics.readGauges(() => {
+    const gauges: GaugeReading[] = [
       ['covey_process_resident_memory_bytes', {}, process.memoryUsage().rss],
       ['covey_uploads_in_flight', {}, admission.uploadsInFlight],
     ];
     for (const { federation } of opts.tasks.values()) {
       const s = federation.summary();
-      gauges.push(['covey_model_version', { task: s.id }, s.modelVersion], ['covey_round_assigned_clients', { task: s.id }, s.round?.assigned ?? 0], ['covey_round_received_updates', { task: s.id }, s.round?.received ?? 0]);
+      gauges.push(['covey_model_version', { task: s.id }, s.modelVersion], ['covey_round_assigned_clients', { task: s.id }, s.round?.assigned ?? 0], ['covey_round_received_updates', { task: s.id }, s.round?.received ?? 0], ['covey_task_paused', { task: s.id }, Number(federation.paused)]);
     }
-    return reply.type('text/plain; version=0.0.4').send(metrics.render(gauges));
+    return gauges;
   });
+  const metricsAccess = opts.operator?.metricsAccess ?? 'none';
+  if (metricsAccess !== 'none') {
+    app.get('/metrics', async (req, reply) => {
+      if (metricsAccess === 'operator') requireOperator(req.headers.authorization, opts.operator!.token);
+      return reply.type(metrics.contentType).header('cache-control', 'no-store').send(await metrics.render());
+    });
+  }
   app.get('/v1/tasks', async () => [...opts.tasks.values()].map((t) => t.federation.summary()));
   app.get<{ Params: { task: string } }>('/v1/tasks/:task', async (req) => taskOf(req.params.task).federation.summary());
   app.get<{ Params: { task: string } }>('/v1/tasks/:task/history', async (req) => {
@@ -191,6 +211,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     admission.checkClient(checkin.clientId);
     const answer = federation.checkin(checkin);
     metrics.inc('covey_checkins_total', { task: req.params.task, status: answer.status });
+    opts.operator?.view.checkin(req.params.task, answer.status === 'assigned' ? answer.roundId : federation.currentRoundId, checkin, answer.status);
     if (answer.status === 'wait') reply.header('retry-after', Math.ceil(answer.retryAfterMs / 1000));
     return answer;
   });
@@ -217,6 +238,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const weights = opts.store.modelWeights(req.params.task, versionOf(req.params.version));
     if (!weights) throw new ApiFailure(404, 'unknown_version', 'no such model version', 'version');
     metrics.inc('covey_model_bytes_sent_total', { task: req.params.task, kind: 'full' }, weights.byteLength);
+    opts.operator?.view.sent(req.params.task, versionOf(req.params.version), weights.byteLength);
     reply.header('cache-control', IMMUTABLE).type('application/octet-stream');
     return weights;
   });
@@ -233,6 +255,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const frame = to === federation.modelVersion ? await deltas.frame(req.params.task, federation.lineage, from, to) : null;
     if (!frame) throw new ApiFailure(404, 'no_delta', `no delta from v${from} to v${to} (deltas lead to the current version from up to ${DELTA_WINDOW} versions back): download weights.bin`, 'from');
     metrics.inc('covey_model_bytes_sent_total', { task: req.params.task, kind: 'delta' }, frame.byteLength);
+    opts.operator?.view.sent(req.params.task, to, frame.byteLength);
     reply.header('cache-control', IMMUTABLE).type('application/octet-stream');
     return Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
   });
@@ -241,20 +264,23 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.put<UploadRoute>(
     '/v1/tasks/:task/rounds/:round/updates/:updateId',
     {
-      bodyLimit: largestUpload,
+      bodyLimit: UPLOAD_BODY_CEILING,
       // Before a byte of the body is read: the task, the round and the token must be right, and only then
       // does the upload take a slot. Slow or tokenless connections hold nothing.
       preParsing: async (req, reply, payload) => {
-        taskOf(req.params.task);
+        const { federation } = taskOf(req.params.task);
         roundOf(req.params.round);
         uploaders.set(req, clientKeys.verify(req.headers.authorization, req.params.task));
+        const tooLarge = (bytes: number | string) => `update of ${bytes} bytes exceeds this task's ${federation.maxUploadBytes}`;
+        const declared = Number(req.headers['content-length'] ?? 0);
+        if (declared > federation.maxUploadBytes) throw new ApiFailure(413, 'body_too_large', tooLarge(declared), 'body');
         // The slot is given back once (the release is idempotent) at whichever comes first: the request's
         // 'close' (its body was read, or the connection dropped mid-body) or the answer's. The answer's alone
         // is not enough: a response queued behind a pipelined one never closes if the client stops reading.
         const release = admission.enterUpload(req.ip);
         req.raw.once('close', release);
         reply.raw.once('close', release);
-        return payload;
+        return capBody(payload, federation.maxUploadBytes, () => tooLarge('more'));
       },
     },
     async (req) => {
@@ -270,6 +296,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       const ack = federation.acceptUpload(round, req.params.updateId, body, tokenClient);
       if (ack.duplicate) metrics.inc('covey_updates_duplicate_total', task);
       else {
+        opts.operator?.view.uploaded(req.params.task, tokenClient);
         metrics.inc('covey_updates_accepted_total', task);
         metrics.inc('covey_update_bytes_total', { ...task, codec: federation.codec.name }, body.byteLength);
       }
@@ -286,6 +313,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   if (opts.appDir && existsSync(opts.appDir)) {
     // Wildcard serving reads the directory on each request, so a new build deployed in place is served at once.
     await app.register(fastifyStatic, { root: opts.appDir, prefix: '/', wildcard: true, index: ['index.html'] });
+  }
+  if (opts.operator) {
+    await registerOperatorRoutes(app, { operator: opts.operator, store: opts.store, taskOf, versionOf, tasks: opts.tasks });
+    registerDashboardPage(app, opts.appDir);
   }
   return app;
 }

@@ -39,7 +39,7 @@ describe('CoordinatorStore', () => {
     store.close();
 
     const reopened = new Database(path, { readonly: true });
-    expect(reopened.pragma('user_version', { simple: true })).toBe(9);
+    expect(reopened.pragma('user_version', { simple: true })).toBe(10);
     reopened.close();
   });
 

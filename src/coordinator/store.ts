@@ -48,6 +48,28 @@ export interface NewUpdate extends StoredUpdate {
   baseVersion: number;
   /** Federated evaluation of the base model on the client's held-out examples, when it sent one. */
   eval?: { accuracy: number; loss: number; count: number; personalAccuracy?: number };
+  /** For the operator: the client's training time and the update's L2 norm (left out for private tasks). */
+  trainMs?: number | null;
+  norm?: number | null;
+}
+
+/** One round (or buffer) as the operator's dashboard shows it, from what the store holds. */
+export interface RoundActivity {
+  roundId: number;
+  baseVersion: number;
+  state: RoundState;
+  outcome: string | null;
+  openedAt: number;
+  closedAt: number | null;
+  assigned: number;
+  reported: number;
+  bytesUp: number;
+  /** Training times clients reported, ms, sorted. */
+  trainMs: number[];
+  /** Updates by the backend that trained them. */
+  backends: Record<string, number>;
+  /** L2 norms of the round's updates, sorted (null for private tasks). */
+  norms: number[];
 }
 
 /** The evaluations table as of schema v3 (numbers nullable); also what the v3 migration rebuilds it as. */
@@ -77,6 +99,7 @@ CREATE TABLE IF NOT EXISTS updates (
   num_examples INTEGER NOT NULL, loss REAL NOT NULL, backend TEXT, bytes INTEGER NOT NULL,
   delta BLOB, received_at INTEGER NOT NULL, UNIQUE (task_id, round_id, client_id));
 CREATE INDEX IF NOT EXISTS updates_by_client ON updates (task_id, client_id, received_at);
+CREATE TABLE IF NOT EXISTS task_controls (task_id TEXT PRIMARY KEY, paused INTEGER NOT NULL, changed_at INTEGER NOT NULL);
 `;
 
 export class CoordinatorStore {
@@ -138,7 +161,12 @@ export class CoordinatorStore {
         // v9: buffered aggregation: each update's own base version and staleness factor (the buffer's base may be newer).
         this.db.exec('ALTER TABLE updates ADD COLUMN base_version INTEGER; ALTER TABLE updates ADD COLUMN staleness REAL;');
       }
-      this.db.pragma('user_version = 9');
+      if (version < 10 && !hasColumn('updates', 'train_ms')) {
+        // v10: the operator's dashboard: each update's training time and L2 norm (null for private tasks, whose single updates are not described).
+        this.db.exec('ALTER TABLE updates ADD COLUMN train_ms REAL; ALTER TABLE updates ADD COLUMN norm REAL;');
+      }
+      // v10 also: task_controls (created above by the schema): tasks the operator paused.
+      this.db.pragma('user_version = 10');
     })();
   }
 
@@ -312,9 +340,9 @@ export class CoordinatorStore {
   insertUpdate(u: NewUpdate, now: number): void {
     this.db
       .prepare(
-        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss, eval_personal_accuracy, within_clip, base_version, staleness) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss, eval_personal_accuracy, within_clip, base_version, staleness, train_ms, norm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
       )
-      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null, u.eval?.personalAccuracy ?? null, u.withinClip === undefined || u.withinClip === null ? null : Number(u.withinClip), u.baseVersion, u.staleness ?? null);
+      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null, u.eval?.personalAccuracy ?? null, u.withinClip === undefined || u.withinClip === null ? null : Number(u.withinClip), u.baseVersion, u.staleness ?? null, u.trainMs ?? null, u.norm ?? null);
   }
 
   countUpdates(taskId: string, roundId: number): number {
@@ -361,6 +389,47 @@ export class CoordinatorStore {
       }
       this.insertRound({ ...args.next, taskId, roundId: roundId + 1 });
     })();
+  }
+
+  /** Whether the operator paused the task (kept across restarts). */
+  isPaused(taskId: string): boolean {
+    return (this.db.prepare('SELECT paused FROM task_controls WHERE task_id = ?').get(taskId) as { paused: number } | undefined)?.paused === 1;
+  }
+
+  setPaused(taskId: string, paused: boolean, now: number): void {
+    this.db.prepare('INSERT OR REPLACE INTO task_controls (task_id, paused, changed_at) VALUES (?, ?, ?)').run(taskId, Number(paused), now);
+  }
+
+  /** The last `limit` rounds (or buffers) of a task, newest first, with what their clients did. */
+  roundActivity(taskId: string, limit: number): RoundActivity[] {
+    const rounds = (this.db.prepare('SELECT * FROM rounds WHERE task_id = ? ORDER BY round_id DESC LIMIT ?').all(taskId, limit) as Record<string, unknown>[]).map(toRoundRow);
+    if (rounds.length === 0) return [];
+    const oldest = rounds[rounds.length - 1]!.roundId;
+    const assigned = new Map((this.db.prepare('SELECT round_id, COUNT(*) n FROM assignments WHERE task_id = ? AND round_id >= ? GROUP BY round_id').all(taskId, oldest) as { round_id: number; n: number }[]).map((r) => [r.round_id, r.n]));
+    const updates = this.db
+      .prepare('SELECT round_id, backend, bytes, train_ms, norm FROM updates WHERE task_id = ? AND round_id >= ?')
+      .all(taskId, oldest) as { round_id: number; backend: string | null; bytes: number; train_ms: number | null; norm: number | null }[];
+    const byRound = new Map<number, typeof updates>();
+    for (const u of updates) byRound.set(u.round_id, [...(byRound.get(u.round_id) ?? []), u]);
+    return rounds.map((r) => {
+      const us = byRound.get(r.roundId) ?? [];
+      const backends: Record<string, number> = {};
+      for (const u of us) backends[u.backend ?? 'unknown'] = (backends[u.backend ?? 'unknown'] ?? 0) + 1;
+      return {
+        roundId: r.roundId,
+        baseVersion: r.baseVersion,
+        state: r.state,
+        outcome: r.outcome,
+        openedAt: r.openedAt,
+        closedAt: r.closedAt,
+        assigned: assigned.get(r.roundId) ?? 0,
+        reported: us.length,
+        bytesUp: us.reduce((n, u) => n + u.bytes, 0),
+        trainMs: us.flatMap((u) => (u.train_ms === null ? [] : [u.train_ms])).sort((a, b) => a - b),
+        backends,
+        norms: us.flatMap((u) => (u.norm === null ? [] : [u.norm])).sort((a, b) => a - b),
+      };
+    });
   }
 
   /** Records a held-out evaluation; null where the model's output was not a number. */

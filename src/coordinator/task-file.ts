@@ -41,13 +41,16 @@ import { readStaleness } from '../core/staleness.ts';
 
 /** Reads and checks a task file; relative paths in it are resolved against its folder. */
 export function loadTaskFile(path: string): TaskDefinition {
-  let json: unknown;
+  return parseTaskFile(readTaskJson(path), dirname(resolve(path)));
+}
+
+/** A task file's JSON, not yet checked; a ValidationError when it is not readable JSON. */
+export function readTaskJson(path: string): unknown {
   try {
-    json = JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(readFileSync(path, 'utf8'));
   } catch (e) {
     throw new ValidationError('file', `${path} is not readable JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  return parseTaskFile(json, dirname(resolve(path)));
 }
 
 export function parseTaskFile(json: unknown, baseDir: string): TaskDefinition {

@@ -3,11 +3,11 @@
  * with `npm run covey -- task add` (kept in `<data dir>/tasks/`). Added tasks replace shipped ones of the
  * same id.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { inputShape } from '../core/features.ts';
 import { ValidationError } from '../core/validate.ts';
-import { loadTaskFile } from './task-file.ts';
+import { loadTaskFile, parseTaskFile, readTaskJson } from './task-file.ts';
 import type { TaskDefinition } from './task.ts';
 
 export function taskFiles(dirs: readonly string[]): string[] {
@@ -35,22 +35,41 @@ export function loadTasks(dirs: readonly string[]): TaskDefinition[] {
  * `<id>.json`, its relative paths made absolute so that it still works from there.
  */
 export async function addTask(file: string, registryDir: string): Promise<TaskDefinition> {
-  const task = loadTaskFile(file);
-  const model = await task.buildModel(1);
-  const test = task.loadTestSet?.();
-  const expected = inputShape(task.input);
-  const actual = (model.inputs[0]?.shape ?? []).slice(1);
-  if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new ValidationError('model', `takes inputs of shape [${actual.join(', ')}], the task's input is [${expected.join(', ')}]`);
-  if (test && test.count === 0) throw new ValidationError('evaluation.testSet', 'holds no examples');
-  model.dispose();
-  const json = JSON.parse(readFileSync(file, 'utf8')) as { model: { layersModel?: string }; evaluation?: { testSet?: string } };
-  const base = dirname(resolve(file));
-  const absolute = (p: string) => (isAbsolute(p) ? p : resolve(base, p));
-  if (json.model.layersModel) json.model.layersModel = absolute(json.model.layersModel);
-  if (json.evaluation?.testSet) json.evaluation.testSet = absolute(json.evaluation.testSet);
+  return addTaskJson(readTaskJson(file), dirname(resolve(file)), registryDir);
+}
+
+/** {@link addTask} for a task file's parsed JSON, its relative paths taken from `baseDir`. */
+export async function addTaskJson(json: unknown, baseDir: string, registryDir: string): Promise<TaskDefinition> {
+  const task = await checkTask(json, baseDir);
+  const copy = structuredClone(json) as { model: { layersModel?: string }; evaluation?: { testSet?: string } };
+  const absolute = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  if (copy.model.layersModel) copy.model.layersModel = absolute(copy.model.layersModel);
+  if (copy.evaluation?.testSet) copy.evaluation.testSet = absolute(copy.evaluation.testSet);
   mkdirSync(registryDir, { recursive: true });
   const target = join(registryDir, `${task.id}.json`);
   if (existsSync(target)) copyFileSync(target, `${target}.previous`);
-  writeFileSync(target, JSON.stringify(json, null, 2) + '\n');
+  writeFileSync(target, JSON.stringify(copy, null, 2) + '\n');
+  return task;
+}
+
+/** Parses a task file's JSON and builds its model and held-out set, so that every problem is found now; throws a ValidationError naming the field. */
+export async function checkTask(json: unknown, baseDir: string): Promise<TaskDefinition> {
+  const task = parseTaskFile(json, baseDir);
+  let model: Awaited<ReturnType<TaskDefinition['buildModel']>>;
+  try {
+    model = await task.buildModel(1);
+  } catch (e) {
+    if (e instanceof ValidationError) throw e;
+    throw new ValidationError('model', `cannot be built for this task: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  try {
+    const expected = inputShape(task.input);
+    const actual = (model.inputs[0]?.shape ?? []).slice(1);
+    if (JSON.stringify(actual) !== JSON.stringify(expected)) throw new ValidationError('model', `takes inputs of shape [${actual.join(', ')}], the task's input is [${expected.join(', ')}]`);
+  } finally {
+    model.dispose();
+  }
+  const test = task.loadTestSet?.();
+  if (test && test.count === 0) throw new ValidationError('evaluation.testSet', 'holds no examples');
   return task;
 }

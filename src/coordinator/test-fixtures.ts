@@ -35,8 +35,11 @@ export function updateFrame(clientId: string, delta: number[] | Float32Array, ov
   return encodeUpdateFrame(f32, { clientId, baseVersion: 0, numExamples: 10, loss: 0.5, ...over }, Float32Array.from(delta));
 }
 
-/** A coordinator with the tiny task on a free loopback port, in memory; close it after the tests. */
+/**
+ * A coordinator with the tiny task on a free loopback port, in memory; close it after the tests. Its
+ * /metrics is open, as on a metrics port of its own (COVEY_METRICS_PORT), unless `opts` says otherwise.
+ */
 export async function startTestCoordinator(task: TaskDefinition = tinyTask(), opts: Partial<CoordinatorOptions> = {}): Promise<{ coordinator: Coordinator; base: string }> {
-  const coordinator = await createCoordinator({ dbPath: ':memory:', tasks: [task], ...opts });
+  const coordinator = await createCoordinator({ dbPath: ':memory:', tasks: [task], metricsAccess: 'open', ...opts });
   return { coordinator, base: await coordinator.server.listen({ port: 0, host: '127.0.0.1' }) };
 }

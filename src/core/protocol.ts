@@ -147,6 +147,8 @@ export interface TaskSummary {
   metrics: MetricName[];
   labels: string[];
   modelVersion: number;
+  /** The operator paused the task: check-ins are told to wait until it is resumed. */
+  paused?: boolean;
   /**
    * Secure aggregation: the coordinator only ever sums the round's masked updates. A client of such a task
    * never trains offline nor queues a plain update: its update leaves only through a secure round.
