@@ -13,6 +13,8 @@ export default defineConfig({
     sourcemap: process.env.COVEY_SOURCEMAPS === 'true',
     // TF.js with its WebGPU backend is one ~2 MB chunk, loaded by the worker only.
     chunkSizeWarningLimit: 2500,
+    // The operator's dashboard is a page of its own (/dashboard), with its own chart library.
+    rollupOptions: { input: { main: 'index.html', dashboard: 'dashboard.html' } },
   },
   worker: { format: 'es' },
   plugins: [
@@ -27,6 +29,8 @@ export default defineConfig({
         // The trainer chunk (TF.js + backends, ~2 MB) must be precached or the app cannot train offline.
         maximumFileSizeToCacheInBytes: 6 * 1024 * 1024,
         globPatterns: ['**/*.{js,css,html,svg,png}'],
+        // The operator's dashboard is not part of the app people install: not precached for them.
+        globIgnores: ['dashboard.html', 'assets/dashboard-*'],
         rollupFormat: 'iife',
       },
       manifest: {

@@ -53,8 +53,13 @@ const PERIODS_KEPT = 5;
  * the enrolment limit per address rations.
  */
 export const LAPSE_COOLDOWN_ROUNDS = 3;
-/** How long a client of a paused task waits before it asks again. */
-export const PAUSED_RETRY_MS = 60_000;
+/**
+ * A paused task's clients come back spread so that about this many ask each second, however many they
+ * are, and none sooner than PAUSED_FLOOR_MS: a small federation resumes within seconds, a large one does
+ * not hammer a coordinator that has nothing for it.
+ */
+export const PAUSED_CHECKINS_PER_SECOND = 10;
+export const PAUSED_FLOOR_MS = 10_000;
 
 export class Federation {
   readonly parameterCount: number;
@@ -199,7 +204,7 @@ export class Federation {
     const wait = (reason: string, retryAfterMs: number): CheckinResponse => ({ status: 'wait', reason, retryAfterMs });
     if (req.exampleCount < 1) return wait('no examples to train on', 30_000);
     // Paused by its operator: nobody is assigned; updates already trained are still taken.
-    if (this.paused) return wait('the operator paused this task', PAUSED_RETRY_MS);
+    if (this.paused) return wait('the operator paused this task', paceMs({ population: this.recent.count(now), wantedPerSecond: PAUSED_CHECKINS_PER_SECOND, floorMs: PAUSED_FLOOR_MS, capMs: PACE_CAP_MS }, this.random));
     if (this.budgetSpent()) return wait(`privacy budget spent: the model is at ε = ${(this.privacy?.epsilon ?? 0).toFixed(2)} and another round would pass the task's ${this.task.privacy!.maxEpsilon}`, 3600_000);
     if (this.store.hasClientUpdate(this.task.id, r.roundId, req.clientId)) {
       const what = buffer ? `the buffer that makes version ${this.version + 1} (${this.accumulator.count} of ${buffer.size} updates)` : `round ${r.roundId}`;

@@ -27,7 +27,7 @@ interface SyncEvent extends ExtendableEvent {
 precacheAndRoute(self.__WB_MANIFEST);
 cleanupOutdatedCaches();
 
-registerRoute(new NavigationRoute(createHandlerBoundToURL('/index.html'), { denylist: [/^\/v1\//, /^\/datasets\//, /^\/bench\//] }));
+registerRoute(new NavigationRoute(createHandlerBoundToURL('/index.html'), { denylist: [/^\/v1\//, /^\/datasets\//, /^\/bench\//, /^\/dashboard/, /^\/metrics/] }));
 
 registerRoute(
   ({ url, request }) => request.method === 'GET' && url.origin === self.location.origin && /^\/v1\/tasks\/[^/]+\/models\/\d+\/(model\.json|weights\.bin)$/.test(url.pathname),
