@@ -113,7 +113,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const admission = new Admission(limits);
   /** The client id each admitted upload's verified token speaks for. */
   const uploaders = new WeakMap<FastifyRequest, string>();
-  registerSecurityHeaders(app);
+  await registerSecurityHeaders(app);
   // Origin-form targets only: an absolute-form `GET http://x/v1/…` is routed like `/v1/…` but would slip past
   // every check that reads the path (rate limits, upload accounting).
   app.addHook('onRequest', async (req) => {
