@@ -8,6 +8,7 @@
  *   enrolments (an hour's worth); an empty bucket is answered 429 `rate_limited` with Retry-After.
  * Memory is bounded: at most `maxTrackedKeys` buckets, the least recently used dropped first.
  */
+import { getHeapStatistics } from 'node:v8';
 import { ApiFailure } from './api-failure.ts';
 
 export interface AdmissionLimits {
@@ -27,6 +28,13 @@ export interface AdmissionLimits {
   clientBurst: number;
   clientPerSecond: number;
   maxTrackedKeys: number;
+  /**
+   * Load shedding (@fastify/under-pressure, see pressure.ts): past any of these the coordinator answers
+   * every request 503 `busy` with Retry-After until it recovers. 0 turns a check off.
+   */
+  maxEventLoopDelayMs: number;
+  maxHeapUsedBytes: number;
+  maxRssBytes: number;
 }
 
 export const DEFAULT_LIMITS: AdmissionLimits = {
@@ -41,6 +49,13 @@ export const DEFAULT_LIMITS: AdmissionLimits = {
   clientBurst: 20,
   clientPerSecond: 2,
   maxTrackedKeys: 100_000,
+  // Off: the coordinator evaluates each new version on its own event loop, a stall of a second or more
+  // for digits here, and under-pressure reads a sample interval with the loop blocked throughout as an
+  // infinite delay. Set it where evaluation is light (or off).
+  maxEventLoopDelayMs: 0,
+  // Near V8's heap limit, shedding load beats dying of it.
+  maxHeapUsedBytes: Math.floor(getHeapStatistics().heap_size_limit * 0.9),
+  maxRssBytes: 0,
 };
 
 export class TokenBuckets {

@@ -74,7 +74,9 @@ function originsFromEnv(name: string, env: NodeJS.ProcessEnv): string[] {
  * Rate limits and back-pressure: COVEY_RATE_LIMIT_IP and COVEY_RATE_LIMIT_CLIENT as "burst/perSecond"
  * (defaults 300/50 and 20/2), COVEY_MAX_INFLIGHT_UPLOADS (64), COVEY_MAX_UPLOADS_PER_IP (4),
  * COVEY_RATE_LIMIT_ENROL (enrolments per address per hour, 60), COVEY_BODY_TIMEOUT_S (120) and
- * COVEY_BODY_MIN_RATE (bytes per second after the first 5 s, 1024).
+ * COVEY_BODY_MIN_RATE (bytes per second after the first 5 s, 1024); load shedding past
+ * COVEY_MAX_EVENT_LOOP_DELAY_MS (off), COVEY_MAX_HEAP_USED_BYTES (90 % of V8's heap limit) and
+ * COVEY_MAX_RSS_BYTES (off), each 0 for off.
  */
 export function limitsFromEnv(defaults: AdmissionLimits, env: NodeJS.ProcessEnv = process.env): AdmissionLimits {
   const pair = (name: string, burst: number, perSecond: number): [number, number] => {
@@ -91,6 +93,13 @@ export function limitsFromEnv(defaults: AdmissionLimits, env: NodeJS.ProcessEnv 
     if (!/^\d+$/.test(raw) || value < 1) throw new Error(`${name} must be a positive integer, got "${raw}"`);
     return value;
   };
+  /** A load-shedding threshold: a non-negative integer, 0 for off. */
+  const orOff = (name: string, fallback: number): number => {
+    const raw = env[name];
+    if (!raw) return fallback;
+    if (!/^\d+$/.test(raw)) throw new Error(`${name} must be a non-negative integer (0: off), got "${raw}"`);
+    return Number(raw);
+  };
   const [ipBurst, ipPerSecond] = pair('COVEY_RATE_LIMIT_IP', defaults.ipBurst, defaults.ipPerSecond);
   const [clientBurst, clientPerSecond] = pair('COVEY_RATE_LIMIT_CLIENT', defaults.clientBurst, defaults.clientPerSecond);
   return {
@@ -104,6 +113,9 @@ export function limitsFromEnv(defaults: AdmissionLimits, env: NodeJS.ProcessEnv 
     enrolmentsPerIpPerHour: positive('COVEY_RATE_LIMIT_ENROL', defaults.enrolmentsPerIpPerHour),
     bodyTimeoutMs: positive('COVEY_BODY_TIMEOUT_S', defaults.bodyTimeoutMs / 1000) * 1000,
     minBodyBytesPerSecond: positive('COVEY_BODY_MIN_RATE', defaults.minBodyBytesPerSecond),
+    maxEventLoopDelayMs: orOff('COVEY_MAX_EVENT_LOOP_DELAY_MS', defaults.maxEventLoopDelayMs),
+    maxHeapUsedBytes: orOff('COVEY_MAX_HEAP_USED_BYTES', defaults.maxHeapUsedBytes),
+    maxRssBytes: orOff('COVEY_MAX_RSS_BYTES', defaults.maxRssBytes),
   };
 }
 

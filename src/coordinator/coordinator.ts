@@ -39,6 +39,8 @@ export interface CoordinatorOptions {
   requireClientKeys?: boolean;
   /** The Host names it answers to (see ServerOptions.hosts). */
   hosts?: HostPolicy;
+  /** How often load shedding samples the process (see ServerOptions.pressureSampleMs). */
+  pressureSampleMs?: number;
   /** The operator's token (operator-token.ts); a random one, valid for this process, when absent. */
   operatorToken?: string;
   /** Who may read /metrics (see OperatorOptions.metricsAccess); 'operator' when absent. */
@@ -116,7 +118,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
   const tokens = new TokenIssuer(opts.tokenSecret ?? randomBytes(32));
   const operatorToken = opts.operatorToken ?? randomBytes(24).toString('base64url');
   const server = await buildServer({
-    store, tasks, metrics, tokens, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger, trustProxy: opts.trustProxy, requireClientKeys: opts.requireClientKeys, hosts: opts.hosts,
+    store, tasks, metrics, tokens, limits: opts.limits, appDir: opts.appDir, datasetsDir: opts.datasetsDir, sdkDir: opts.sdkDir, logger: opts.logger, trustProxy: opts.trustProxy, requireClientKeys: opts.requireClientKeys, hosts: opts.hosts, pressureSampleMs: opts.pressureSampleMs,
     operator: { token: operatorToken, view, addTask, metricsAccess: opts.metricsAccess ?? 'operator' },
   });
   for (const { federation } of tasks.values()) federation.start();

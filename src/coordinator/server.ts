@@ -24,6 +24,7 @@ import { registerDashboardPage, registerOperatorRoutes, type OperatorOptions } f
 import { requireOperator } from './operator-token.ts';
 import { registerSecAggRoutes } from './secagg-routes.ts';
 import { registerSecurityHeaders } from './security-headers.ts';
+import { registerPressure } from './pressure.ts';
 import type { TokenIssuer } from './tokens.ts';
 import type { Federation } from './federation.ts';
 import type { CoordinatorStore } from './store.ts';
@@ -59,6 +60,8 @@ export interface ServerOptions {
    * the app's own https origin is recognised as same-origin.
    */
   trustProxy?: boolean | string;
+  /** How often load is sampled for shedding (pressure.ts); 1 s unless a test wants it sooner. */
+  pressureSampleMs?: number;
   /** The operator's token, view and task registry (operator-routes.ts); without it there is no operator API and /metrics is not served. */
   operator?: OperatorOptions;
 }
@@ -128,6 +131,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.addHook('onRequest', async (req) => {
     if (req.url.startsWith('/v1/')) admission.checkIp(req.ip);
   });
+  // After CORS, like admission control: a page embedding Covey can read that the coordinator is busy.
+  await registerPressure(app, limits, opts.pressureSampleMs);
   const pace = { timeoutMs: limits.bodyTimeoutMs, minBytesPerSecond: limits.minBodyBytesPerSecond, graceMs: limits.bodyGraceMs };
   app.addHook('preParsing', async (req, _reply, payload) => {
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
