@@ -124,7 +124,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
   registerHostCheck(app, opts.hosts ?? hostPolicy());
   // CORS first: a refusal by admission control (429, 503) must still be readable by an embedding page.
-  registerCors(app, {
+  await registerCors(app, {
     forTask: (id) => new Set(opts.tasks.get(id)?.federation.task.allowedOrigins ?? []),
     any: () => new Set([...opts.tasks.values()].flatMap((t) => t.federation.task.allowedOrigins)),
   });
