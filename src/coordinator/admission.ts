@@ -3,10 +3,13 @@
  * - Back-pressure: at most `maxInFlightUploads` uploads are received at once, and at most
  *   `maxUploadsPerIp` from one address; the next is answered 503 `busy` (or 429 `too_many_uploads`) with
  *   Retry-After, and the client's outbox retries later. Nothing queues without bound. An upload is admitted
- *   only once its token is verified, and its body must keep a pace (body-watchdog.ts).
- * - Rate limits: token buckets per client IP (every API request), per client id (check-ins) and per IP for
- *   enrolments (an hour's worth); an empty bucket is answered 429 `rate_limited` with Retry-After.
- * Memory is bounded: at most `maxTrackedKeys` buckets, the least recently used dropped first.
+ *   only once its token is verified, and its body must keep a pace (body-watchdog.ts). This is concurrency,
+ *   which no Fastify plugin bounds: it stays here.
+ * - Rate limits (rate-limits.ts, through @fastify/rate-limit): the token buckets below, per client IP
+ *   (every API request), per client id (check-ins) and per IP for enrolments (an hour's worth); an empty
+ *   bucket is answered 429 `rate_limited` with Retry-After. Memory is bounded: at most `maxTrackedKeys`
+ *   buckets, the least recently used dropped first.
+ * - Load shedding (pressure.ts, through @fastify/under-pressure): the process's own limits.
  */
 import { getHeapStatistics } from 'node:v8';
 import { ApiFailure } from './api-failure.ts';
@@ -70,17 +73,25 @@ export class TokenBuckets {
 
   /** Takes one token for `key`; returns 0 when it could, else the seconds until one is there. */
   take(key: string): number {
+    return Math.ceil(this.takeMs(key).waitMs / 1000);
+  }
+
+  /**
+   * Takes one token for `key` if there is one. `waitMs`: 0 when taken, else how long until one is there;
+   * `left`: the whole tokens left; `fullInMs`: how long until the bucket is full again.
+   */
+  takeMs(key: string): { waitMs: number; left: number; fullInMs: number } {
     const now = this.now();
     const b = this.buckets.get(key) ?? { tokens: this.burst, at: now };
     this.buckets.delete(key); // re-inserted below: Map order is then least recently used first
     b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.perSecond);
     b.at = now;
-    let wait = 0;
+    let waitMs = 0;
     if (b.tokens >= 1) b.tokens -= 1;
-    else wait = Math.ceil((1 - b.tokens) / this.perSecond);
+    else waitMs = Math.ceil(((1 - b.tokens) / this.perSecond) * 1000);
     this.buckets.set(key, b);
     if (this.buckets.size > this.maxKeys) this.buckets.delete(this.buckets.keys().next().value!);
-    return wait;
+    return { waitMs, left: Math.floor(b.tokens), fullInMs: Math.ceil(((this.burst - b.tokens) / this.perSecond) * 1000) };
   }
 
   get size(): number {
@@ -92,31 +103,8 @@ export class Admission {
   private inFlight = 0;
   /** Uploads in flight per address; an address is forgotten when it has none. */
   private readonly inFlightByIp = new Map<string, number>();
-  private readonly perIp: TokenBuckets;
-  private readonly perClient: TokenBuckets;
-  private readonly enrolments: TokenBuckets;
 
-  constructor(readonly limits: AdmissionLimits = DEFAULT_LIMITS, now: () => number = Date.now) {
-    this.perIp = new TokenBuckets(limits.ipBurst, limits.ipPerSecond, limits.maxTrackedKeys, now);
-    this.perClient = new TokenBuckets(limits.clientBurst, limits.clientPerSecond, limits.maxTrackedKeys, now);
-    this.enrolments = new TokenBuckets(limits.enrolmentsPerIpPerHour, limits.enrolmentsPerIpPerHour / 3600, limits.maxTrackedKeys, now);
-  }
-
-  /** One enrolment from `ip`: at most `enrolmentsPerIpPerHour` (a burst of that many, refilled over an hour). */
-  checkEnrolment(ip: string): void {
-    const wait = this.enrolments.take(addressKey(ip));
-    if (wait > 0) throw new ApiFailure(429, 'rate_limited', 'too many enrolments from this address; try again later', undefined, wait);
-  }
-
-  checkIp(ip: string): void {
-    const wait = this.perIp.take(addressKey(ip));
-    if (wait > 0) throw new ApiFailure(429, 'rate_limited', 'too many requests from this address; slow down', undefined, wait);
-  }
-
-  checkClient(clientId: string): void {
-    const wait = this.perClient.take(clientId);
-    if (wait > 0) throw new ApiFailure(429, 'rate_limited', 'this client checks in too often; come back later', 'clientId', wait);
-  }
+  constructor(readonly limits: AdmissionLimits = DEFAULT_LIMITS) {}
 
   /**
    * Admits an upload whose token was verified, before its body is read, until its answer is sent, so that at

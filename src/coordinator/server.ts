@@ -25,6 +25,7 @@ import { requireOperator } from './operator-token.ts';
 import { registerSecAggRoutes } from './secagg-routes.ts';
 import { registerSecurityHeaders } from './security-headers.ts';
 import { registerPressure } from './pressure.ts';
+import { registerRateLimits } from './rate-limits.ts';
 import type { TokenIssuer } from './tokens.ts';
 import type { Federation } from './federation.ts';
 import type { CoordinatorStore } from './store.ts';
@@ -128,9 +129,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     forTask: (id) => new Set(opts.tasks.get(id)?.federation.task.allowedOrigins ?? []),
     any: () => new Set([...opts.tasks.values()].flatMap((t) => t.federation.task.allowedOrigins)),
   });
-  app.addHook('onRequest', async (req) => {
-    if (req.url.startsWith('/v1/')) admission.checkIp(req.ip);
-  });
+  const rateLimits = await registerRateLimits(app, limits);
   // After CORS, like admission control: a page embedding Covey can read that the coordinator is busy.
   await registerPressure(app, limits, opts.pressureSampleMs);
   const pace = { timeoutMs: limits.bodyTimeoutMs, minBytesPerSecond: limits.minBodyBytesPerSecond, graceMs: limits.bodyGraceMs };
@@ -204,7 +203,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
   app.post<{ Params: { task: string } }>('/v1/tasks/:task/enrol', { compress: false }, async (req) => {
     taskOf(req.params.task);
-    admission.checkEnrolment(req.ip);
+    await rateLimits.enrolment(req);
     return clientKeys.enrol(req.params.task, parseEnrolRequest(req.body));
   });
 
@@ -213,7 +212,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const checkin = parseCheckinRequest(req.body);
     const tokenClient = clientKeys.verify(req.headers.authorization, req.params.task);
     if (tokenClient !== checkin.clientId) throw new ApiFailure(403, 'token_mismatch', 'the token was issued to another client id', 'clientId');
-    admission.checkClient(checkin.clientId);
+    await rateLimits.checkin(req, checkin.clientId);
     const answer = federation.checkin(checkin);
     metrics.inc('covey_checkins_total', { task: req.params.task, status: answer.status });
     opts.operator?.view.checkin(req.params.task, answer.status === 'assigned' ? answer.roundId : federation.currentRoundId, checkin, answer.status);
