@@ -15,7 +15,7 @@ import { Metrics } from './metrics.ts';
 import { buildServer, type MetricsAccess, type ServedTask } from './server.ts';
 import { ApiFailure } from './api-failure.ts';
 import { OperatorView } from './operator-view.ts';
-import { addTaskJson, checkTask } from './task-registry.ts';
+import { addTaskJson, checkTask, checkTaskPaths } from './task-registry.ts';
 import { ValidationError } from '../core/validate.ts';
 import type { OperatorTaskAdded } from '../core/operator.ts';
 import { CoordinatorStore } from './store.ts';
@@ -49,7 +49,13 @@ export interface CoordinatorOptions {
    * Where tasks the operator adds while it runs are kept (`<data dir>/tasks`), the folder their relative
    * paths are read from, and what the environment adds to every task (as at start).
    */
-  taskRegistry?: { dir: string; baseDir: string; prepare: (task: TaskDefinition) => TaskDefinition };
+  taskRegistry?: {
+    dir: string;
+    baseDir: string;
+    /** The only folders whose files a task sent over the operator API may name (see checkTaskPaths). */
+    roots: readonly string[];
+    prepare: (task: TaskDefinition) => TaskDefinition;
+  };
 }
 
 export interface Coordinator {
@@ -107,6 +113,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
   const addTask = async (json: unknown): Promise<OperatorTaskAdded> => {
     const registry = opts.taskRegistry;
     if (!registry) throw new ApiFailure(501, 'no_task_registry', 'this coordinator was started without a task registry: tasks cannot be added while it runs');
+    checkTaskPaths(json, registry.baseDir, registry.roots);
     const checked = registry.prepare(await checkTask(json, registry.baseDir));
     const existed = tasks.has(checked.id);
     await install(checked, true); // refuses an architecture change before anything is written

@@ -110,12 +110,14 @@ export function routeNotFound(): ApiFailure {
 }
 
 /**
- * An onRequest hook: a request for no route is answered before its body is read, so a large upload to a
+ * An onRequest hook, after CORS: a request for no route is answered before its body is read, so a large upload to a
  * wrong URL is a 404 rather than a 413 from the not-found route's small body limit. A body the client is
  * still sending is not read to the end: the connection closes instead.
  */
 export async function refuseUnroutable(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
-  if (!req.is404) return undefined;
+  // Every OPTIONS request matches @fastify/cors's catch-all route; the preflights it answers never get
+  // here (its hook comes first), so an OPTIONS that does is for no route of ours.
+  if (!req.is404 && req.method !== 'OPTIONS') return undefined;
   if (!req.raw.complete) reply.header('connection', 'close');
   return sendFailure(reply, routeNotFound());
 }

@@ -63,7 +63,7 @@ const coordinator = await createCoordinator({
   operatorToken,
   metricsAccess: metricsPort === null ? 'operator' : 'none',
   // Tasks the operator adds from the dashboard are kept with those of `npm run covey -- task add`; their relative paths are read as from tasks/.
-  taskRegistry: { dir: join(dataDir, 'tasks'), baseDir: tasksDir, prepare },
+  taskRegistry: { dir: join(dataDir, 'tasks'), baseDir: tasksDir, roots: [root, dataDir], prepare },
 });
 const metricsServer = metricsPort === null ? null : await serveMetrics(coordinator.metrics, metricsPort, process.env.COVEY_METRICS_HOST ?? '127.0.0.1');
 

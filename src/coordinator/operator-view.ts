@@ -16,6 +16,8 @@ const ROUNDS_KEPT = 200;
 const CLIENTS_KEPT = 100_000;
 /** Rounds the task view returns. */
 export const ROUNDS_SHOWN = 60;
+/** Versions the task view returns, the latest. */
+export const VERSIONS_SHOWN = 500;
 
 interface Seen {
   at: number;
@@ -123,7 +125,7 @@ export class OperatorView {
     const t = this.of(task.id);
     const activity = store.roundActivity(task.id, ROUNDS_SHOWN);
     const byRound = new Map(activity.map((a) => [a.roundId, a]));
-    const versions: OperatorVersion[] = store.history(task.id).map((h) => ({
+    const versions: OperatorVersion[] = store.history(task.id).slice(-VERSIONS_SHOWN).map((h) => ({
       ...h,
       bytesDown: t.bytesDown.get(h.version) ?? 0,
       bytesUp: h.roundId === null ? null : (byRound.get(h.roundId)?.bytesUp ?? null),

@@ -12,6 +12,7 @@ import type { Coordinator } from './coordinator.ts';
 import { CoordinatorStore } from './store.ts';
 import { loadOperatorToken } from './operator-token.ts';
 import { metricsPortFromEnv } from './config.ts';
+import { serveMetrics } from './metrics-server.ts';
 import { Federation } from './federation.ts';
 import { TINY_PARAMS, startTestCoordinator, tinyTask, updateFrame } from './test-fixtures.ts';
 
@@ -58,7 +59,7 @@ beforeAll(async () => {
   ({ coordinator: c, base } = await startTestCoordinator(tinyTask({ rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000 } }), {
     operatorToken: TOKEN,
     metricsAccess: 'operator',
-    taskRegistry: { dir: registry, baseDir: registry, prepare: (t) => t },
+    taskRegistry: { dir: registry, baseDir: registry, roots: [registry], prepare: (t) => t },
   }));
 });
 afterAll(() => c.close());
@@ -144,6 +145,12 @@ describe('the operator API', () => {
       [taskFile({ id: 'Bad Id' }), 'id'],
       [taskFile({ labels: 'abc' }), 'labels'],
       [taskFile({ model: { builtin: 'digits-cnn' } }), 'model'],
+      // Files outside the coordinator's folders, or not of the kind named, are not read at all.
+      [taskFile({ model: { layersModel: '/etc/hostname' } }), 'model.layersModel'],
+      [taskFile({ model: { layersModel: '../../../../../../etc/model.json' } }), 'model.layersModel'],
+      [taskFile({ evaluation: { testSet: '/etc/passwd', format: 'csv', metrics: ['accuracy'] } }), 'evaluation.testSet'],
+      // A test set that is not there is the field's error, not the coordinator's.
+      [taskFile({ evaluation: { testSet: 'missing.csv', format: 'csv', metrics: ['accuracy'] } }), 'evaluation.testSet'],
     ];
     for (const [json, field] of cases) {
       const res = await putTask(json);
@@ -225,6 +232,18 @@ describe('the operator token', () => {
     expect(made.length).toBeGreaterThanOrEqual(32);
     expect(statSync(file).mode & 0o777).toBe(0o600);
     expect(loadOperatorToken(file, {})).toBe(made);
+  });
+
+  it('serves /metrics on a port of its own without the token, and nothing else there', async () => {
+    const served = await serveMetrics(c.metrics, 0, '127.0.0.1');
+    try {
+      const res = await fetch(served.url);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toMatch(/^covey_model_version\{task="tiny"\} \d+$/m);
+      expect((await fetch(served.url.replace('/metrics', '/v1/operator/tasks'))).status).toBe(404);
+    } finally {
+      await served.close();
+    }
   });
 
   it('reads COVEY_METRICS_PORT, refusing what is not a port', () => {

@@ -95,7 +95,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     brotliOptions: { params: { [zlib.BROTLI_PARAM_QUALITY]: 4 } },
   });
 
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer', bodyLimit: UPLOAD_BODY_CEILING }, (_req, body, done) => done(null, body));
+  // The server's 64 KiB by default: only the upload route, with its own limit, takes more.
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   const metrics = opts.metrics ?? new Metrics();
   const isUpload = (req: FastifyRequest) => req.method === 'PUT' && req.url.startsWith('/v1/');
   app.setErrorHandler((err: FastifyError, req, reply) => {

@@ -88,6 +88,17 @@ describe('task files', () => {
     expect([...(await readWeights(loaded))]).toEqual([...(await readWeights(source))]);
   });
 
+  it('reads weight files only beside model.json, and never quotes a file that is not JSON', async () => {
+    const modelDir = join(dir, 'escaping');
+    mkdirSync(modelDir, { recursive: true });
+    writeFileSync(join(dir, 'secret.bin'), 'the secret');
+    writeFileSync(join(modelDir, 'model.json'), JSON.stringify({ modelTopology: {}, weightsManifest: [{ paths: ['../secret.bin'], weights: [] }] }));
+    await expect(parseTaskFile({ ...valid, model: { layersModel: 'escaping/model.json' } }, dir).buildModel(1)).rejects.toThrow(/outside its folder/);
+    writeFileSync(join(modelDir, 'not.json'), 'top secret words');
+    const refused = parseTaskFile({ ...valid, model: { layersModel: 'escaping/not.json' } }, dir).buildModel(1);
+    await expect(refused).rejects.toThrow(/is not readable JSON$/);
+  });
+
   it('reads buffered rounds with their defaults, and refuses what a buffer has not', () => {
     const task = parseTaskFile({ ...valid, rounds: { mode: 'buffered', bufferSize: 5 } }, dir);
     expect(task.rounds).toEqual({ minClients: 5, targetClients: 5, deadlineMs: 300_000, leaseMs: 300_000, buffer: { size: 5, maxStaleness: 10, concurrency: 20, staleness: { kind: 'polynomial', exponent: 0.5 } } });

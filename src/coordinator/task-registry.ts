@@ -4,7 +4,7 @@
  * same id.
  */
 import { copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { inputShape } from '../core/features.ts';
 import { ValidationError } from '../core/validate.ts';
 import { loadTaskFile, parseTaskFile, readTaskJson } from './task-file.ts';
@@ -52,6 +52,28 @@ export async function addTaskJson(json: unknown, baseDir: string, registryDir: s
   return task;
 }
 
+/**
+ * For task files sent over the operator API: the files they name (a layers model's `.json`, a test set's
+ * `.bin` or `.csv`) must lie under one of `roots` (the coordinator's folder and its data directory), so
+ * that the API cannot be made to read anything else on the machine. Throws a ValidationError naming the
+ * field.
+ */
+export function checkTaskPaths(json: unknown, baseDir: string, roots: readonly string[]): void {
+  const o = (json ?? {}) as { model?: { layersModel?: unknown }; evaluation?: { testSet?: unknown } };
+  const check = (value: unknown, field: string, suffix: RegExp, kind: string) => {
+    if (typeof value !== 'string') return; // the field's own check says what is wrong
+    const path = resolve(baseDir, value);
+    if (!suffix.test(path)) throw new ValidationError(field, `must name a ${kind}`);
+    const inside = roots.some((root) => {
+      const r = relative(resolve(root), path);
+      return r !== '' && !r.startsWith('..') && !isAbsolute(r);
+    });
+    if (!inside) throw new ValidationError(field, `must lie under the coordinator's folder or its data directory`);
+  };
+  check(o.model?.layersModel, 'model.layersModel', /\.json$/, 'TF.js layers model (model.json)');
+  check(o.evaluation?.testSet, 'evaluation.testSet', /\.(bin|csv)$/, 'records (.bin) or CSV (.csv) file');
+}
+
 /** Parses a task file's JSON and builds its model and held-out set, so that every problem is found now; throws a ValidationError naming the field. */
 export async function checkTask(json: unknown, baseDir: string): Promise<TaskDefinition> {
   const task = parseTaskFile(json, baseDir);
@@ -60,7 +82,8 @@ export async function checkTask(json: unknown, baseDir: string): Promise<TaskDef
     model = await task.buildModel(1);
   } catch (e) {
     if (e instanceof ValidationError) throw e;
-    throw new ValidationError('model', `cannot be built for this task: ${e instanceof Error ? e.message : String(e)}`);
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ValidationError('model', code === 'ENOENT' ? 'names a file that does not exist' : `cannot be built for this task: ${e instanceof Error ? e.message : String(e)}`);
   }
   try {
     const expected = inputShape(task.input);
@@ -69,7 +92,14 @@ export async function checkTask(json: unknown, baseDir: string): Promise<TaskDef
   } finally {
     model.dispose();
   }
-  const test = task.loadTestSet?.();
+  let test: ReturnType<NonNullable<TaskDefinition['loadTestSet']>> | undefined;
+  try {
+    test = task.loadTestSet?.();
+  } catch (e) {
+    if (e instanceof ValidationError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ValidationError('evaluation.testSet', code === 'ENOENT' ? 'names no file' : `cannot be read (${code ?? 'not in its format'})`);
+  }
   if (test && test.count === 0) throw new ValidationError('evaluation.testSet', 'holds no examples');
   return task;
 }

@@ -4,7 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 export type ModelSource =
   | { builtin: 'digits-cnn' }
@@ -39,10 +39,21 @@ export async function buildModel(source: ModelSource, inputShape: number[], clas
 
 /** Loads `model.json` and the weight files its manifest names, from disk (tfjs-node's file:// without tfjs-node). */
 export async function loadLayersModelFile(modelJsonPath: string): Promise<tf.LayersModel> {
-  const json = JSON.parse(readFileSync(modelJsonPath, 'utf8')) as { modelTopology?: object; weightsManifest?: tf.io.WeightsManifestConfig };
+  let json: { modelTopology?: object; weightsManifest?: tf.io.WeightsManifestConfig };
+  try {
+    json = JSON.parse(readFileSync(modelJsonPath, 'utf8')) as typeof json;
+  } catch (e) {
+    // Not the parser's message: it quotes the file, which need not be a model at all.
+    throw new Error(`${modelJsonPath} is not readable JSON${e instanceof SyntaxError ? '' : ` (${(e as NodeJS.ErrnoException).code ?? 'unreadable'})`}`, { cause: e });
+  }
   if (!json.modelTopology || !Array.isArray(json.weightsManifest)) throw new Error(`${modelJsonPath} is not a TF.js layers model (no modelTopology or weightsManifest)`);
   const weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
-  const buffers = json.weightsManifest.flatMap((group) => group.paths.map((p) => readFileSync(join(dirname(modelJsonPath), p))));
+  // Weight files sit beside model.json, as the converter writes them: a manifest cannot name any other file.
+  const beside = (p: string) => {
+    if (typeof p !== 'string' || basename(p) !== p || p === '..' || p === '.') throw new Error(`${modelJsonPath} names a weight file outside its folder ("${String(p).slice(0, 40)}")`);
+    return join(dirname(modelJsonPath), p);
+  };
+  const buffers = json.weightsManifest.flatMap((group) => group.paths.map((p) => readFileSync(beside(p))));
   const total = buffers.reduce((n, b) => n + b.byteLength, 0);
   const weightData = new Uint8Array(total);
   let offset = 0;
