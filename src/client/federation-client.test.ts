@@ -82,6 +82,41 @@ describe('FederationClient', () => {
     store.close();
   }, 15_000);
 
+  it('trains offline for the round it last knew of, unless the operator had paused the task', async () => {
+    for (const paused of [false, true]) {
+      const store = await CoveyStore.open(`federation-client-paused-${paused}`);
+      await store.add([0, 1, 0, 1].map((label) => ({ taskId: 'tiny', label, features: new Float32Array([label, 1 - label]), source: 'imported' as const, addedAt: 0 })));
+      const input = { kind: 'tabular', labelColumn: 'y', columns: [{ name: 'a', type: 'numeric', mean: 0, std: 1 }, { name: 'b', type: 'numeric', mean: 0, std: 1 }] };
+      await store.putSetting('task:tiny', { ...task, input, round: { id: 1, state: 'open', baseVersion: 0, assigned: 0, received: 0, minClients: 1, targetClients: 2, deadline: new Date().toISOString() }, metrics: ['accuracy'], description: '', modelVersion: 0, ...(paused ? { paused: true } : {}) });
+      const controller = new AbortController();
+      const api = {
+        url: (path: string) => `http://coordinator.test${path}`,
+        // Offline: the coordinator cannot be reached.
+        task: async () => {
+          setTimeout(() => controller.abort(), 300);
+          throw new ApiRequestError(undefined, 'offline', 'the network is down');
+        },
+        json: async () => ({ modelTopology: { class_name: 'Sequential' }, weightsManifest: [{ paths: ['weights.bin'], weights: [{ name: 'w', shape: [PARAMS], dtype: 'float32' }] }] }),
+        binary: async () => new Uint8Array(PARAMS * 4),
+      } as unknown as CoordinatorApi;
+      const jobs: TrainJob[] = [];
+      const bridge = {
+        backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }),
+        onBackend: () => () => undefined,
+        train: async (job: TrainJob) => {
+          jobs.push(job);
+          return { delta: new Float32Array(PARAMS), loss: 0.5, accuracy: 0.5, numExamples: job.count, trainMs: 1, backend: 'cpu' };
+        },
+      } as unknown as WorkerBridge;
+      const events: FederationEvent[] = [];
+      const client = new FederationClient({ api, store, bridge, outbox: new Outbox(store, api), taskId: 'tiny', onEvent: (e) => events.push(e) });
+      await client.run(controller.signal);
+      expect(events.some((e) => e.type === 'task'), 'the cached task is read').toBe(!paused);
+      expect(jobs, paused ? 'paused: nothing trained' : 'not paused: trained offline').toHaveLength(paused ? 0 : 1);
+      store.close();
+    }
+  }, 15_000);
+
   it('does not check in while the device waits for the charger the person asked for, and says so', async () => {
     const store = await CoveyStore.open('federation-client-conditions');
     await store.add([0, 1].map((label) => ({ taskId: 'tiny', label, features: new Float32Array([label, 1 - label]), source: 'imported' as const, addedAt: 0 })));

@@ -186,6 +186,8 @@ export class FederationClient {
     const task = await this.o.store.setting(this.taskKey, isTaskSummary);
     const round = task?.round;
     if (!task || !round || (await this.o.store.setting(this.trainedKey, isString)) === trainedMark(task, round.id)) return;
+    // Paused by its operator when last seen: nothing is wanted until it is resumed.
+    if (task.paused) return;
     if ((await this.o.store.countTraining(this.o.taskId)) === 0) return;
     // Offline too, only when the device may train; it tries again when it next finds itself offline.
     const states = await readConditions(await this.wanted(task), this.signals);

@@ -324,6 +324,8 @@ export class Federation {
     // The round is decided by the first updates that pass validation, whether their clients hold a place
     // (checked in, lease running) or not (trained offline, or their lease lapsed): an upload is its own check-in.
     if (!this.store.isAssigned(this.task.id, roundId, meta.clientId)) {
+      // Unless the task is paused: then it waits (503, so the client's outbox keeps it and tries again).
+      if (this.pausedNow) throw new ApiFailure(503, 'task_paused', 'the operator paused this task; the update is taken once it is resumed', undefined, Math.ceil(PAUSED_FLOOR_MS / 1000));
       this.firstClient(this.now());
       this.store.assign(this.task.id, roundId, meta.clientId, this.now());
       this.assigned += 1;

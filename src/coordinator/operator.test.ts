@@ -132,6 +132,12 @@ describe('the operator API', () => {
     expect(told).toMatchObject({ status: 'wait', reason: 'the operator paused this task' });
     expect((await c.tasks.get('tiny')!.federation.summary()).paused).toBe(true);
     expect((await view()).paused).toBe(true);
+    // An update trained offline by a client without a place waits too: 503, which its outbox tries again.
+    const round = c.tasks.get('tiny')!.federation.currentRoundId;
+    const offline = await upload('client-op-offline', round, new Float32Array(TINY_PARAMS).fill(0.01), 'tiny', { baseVersion: c.tasks.get('tiny')!.federation.modelVersion });
+    expect(offline.status).toBe(503);
+    expect(offline.headers.get('retry-after')).toBe('10');
+    expect(((await offline.json()) as { error: { code: string } }).error.code).toBe('task_paused');
     // Kept in the store: a federation made afresh from it (a restart) is paused too.
     const again = new Federation(c.tasks.get('tiny')!.federation.task, new Float32Array(TINY_PARAMS), c.store);
     expect(again.paused).toBe(true);

@@ -50,6 +50,10 @@ describe('protocol guards', () => {
     const old = parseTaskSummary(summary);
     expect(old.lineage).toBe('');
     expect(modelPaths(old.id, old.modelVersion, old.lineage).modelJson).toBe('/v1/tasks/digits/models/2/model.json');
+    // A paused task says so (the client then trains nothing offline for it); absent, it is not.
+    expect(parseTaskSummary({ ...summary, paused: true }).paused).toBe(true);
+    expect(old.paused).toBeUndefined();
+    expect(() => parseTaskSummary({ ...summary, paused: 'yes' })).toThrow(/paused/);
   });
 
   it('reads a private task summary’s guarantee, an unbounded ε as null, and refuses a malformed one', () => {

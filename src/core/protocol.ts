@@ -473,6 +473,7 @@ export function parseTaskSummary(value: unknown): TaskSummary {
     metrics: metrics as MetricName[],
     labels: labels as string[],
     modelVersion: readNumber(o, 'modelVersion', { integer: true, min: 0 }),
+    ...(o.paused === undefined ? {} : { paused: readBoolean(o, 'paused', 'paused') }),
     // Absent from coordinators (and cached summaries) older than lineages: '' then, and model URLs go without it.
     lineage: readOptionalString(o, 'lineage') ?? '',
     parameterCount: readNumber(o, 'parameterCount', { integer: true, min: 1 }),
