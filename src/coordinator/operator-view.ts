@@ -87,11 +87,15 @@ export class OperatorView {
     t.see(clientId, { at: this.now(), backend: t.clients.get(clientId)?.backend ?? 'unknown', eligible: true });
   }
 
-  /** An upload refused; `roundId` is null when the refusal came before the round was known. */
-  refused(taskId: string, roundId: number | null, reason: string): void {
+  /**
+   * An upload refused. `roundId` is the round its URL names (null: none could be read); it is counted
+   * under that round only if the round is the current one or one of those kept before it, so that URLs
+   * naming rounds at random cannot push the real ones out of memory.
+   */
+  refused(taskId: string, roundId: number | null, reason: string, currentRoundId: number): void {
     const t = this.of(taskId);
     t.refusedTotal[reason] = (t.refusedTotal[reason] ?? 0) + 1;
-    if (roundId !== null) {
+    if (roundId !== null && roundId <= currentRoundId && roundId > currentRoundId - ROUNDS_KEPT) {
       const r = t.round(roundId);
       r.refused[reason] = (r.refused[reason] ?? 0) + 1;
     }
@@ -128,7 +132,7 @@ export class OperatorView {
     const versions: OperatorVersion[] = store.history(task.id).slice(-VERSIONS_SHOWN).map((h) => ({
       ...h,
       bytesDown: t.bytesDown.get(h.version) ?? 0,
-      bytesUp: h.roundId === null ? null : (byRound.get(h.roundId)?.bytesUp ?? null),
+      bytesUp: h.roundId === null || task.secureAggregation ? null : (byRound.get(h.roundId)?.bytesUp ?? null),
     }));
     const summary = federation.summary();
     const privacy = task.privacy
@@ -149,14 +153,18 @@ export class OperatorView {
         rounds,
       },
       versions,
-      rounds: activity.map((a) => roundView(a, t.rounds.get(a.roundId))),
+      rounds: activity.map((a) => roundView(a, t.rounds.get(a.roundId), { secure: task.secureAggregation !== undefined, buffered: task.rounds.buffer !== undefined })),
       population: this.population(task.id),
       refusedTotal: { ...t.refusedTotal },
     };
   }
 }
 
-function roundView(a: RoundActivity, counts: RoundCounts | undefined): OperatorRound {
+function roundView(a: RoundActivity, counts: RoundCounts | undefined, mode: { secure: boolean; buffered: boolean }): OperatorRound {
+  const closed = a.state === 'closed';
+  // Secure rounds store no single update: the clients in the version's sum are those who reported.
+  const reported = mode.secure ? (a.versionClients ?? 0) : a.reported;
+  const answered = mode.secure ? reported : a.answered;
   return {
     id: a.roundId,
     baseVersion: a.baseVersion,
@@ -166,10 +174,11 @@ function roundView(a: RoundActivity, counts: RoundCounts | undefined): OperatorR
     closedAt: a.closedAt === null ? null : new Date(a.closedAt).toISOString(),
     checkins: { assigned: counts?.assigned ?? 0, wait: counts?.wait ?? 0 },
     assigned: a.assigned,
-    reported: a.reported,
-    dropped: a.state === 'closed' ? Math.max(0, a.assigned - a.reported) : null,
+    reported,
+    carried: mode.secure ? 0 : a.carried,
+    dropped: closed && !mode.buffered ? Math.max(0, a.assigned - answered) : null,
     refused: { ...(counts?.refused ?? {}) },
-    bytesUp: a.bytesUp,
+    bytesUp: mode.secure ? null : a.bytesUp,
     trainMs: a.trainMs.length ? { median: quantile(a.trainMs, 0.5), p90: quantile(a.trainMs, 0.9) } : null,
     backends: a.backends,
     norms: a.norms.length ? fiveNumbers(a.norms) : null,

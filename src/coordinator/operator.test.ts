@@ -12,6 +12,7 @@ import type { Coordinator } from './coordinator.ts';
 import { CoordinatorStore } from './store.ts';
 import { loadOperatorToken } from './operator-token.ts';
 import { metricsPortFromEnv } from './config.ts';
+import { OperatorView } from './operator-view.ts';
 import { serveMetrics } from './metrics-server.ts';
 import { Federation } from './federation.ts';
 import { TINY_PARAMS, startTestCoordinator, tinyTask, updateFrame } from './test-fixtures.ts';
@@ -126,6 +127,17 @@ describe('the operator API', () => {
     expect(v.configuration).toMatchObject({ strategy: 'fedavg', codec: 'f32', privacy: 'none' });
   });
 
+  it('keeps the rounds\' counts when refused uploads name rounds at random', async () => {
+    const before = (await view()).rounds.find((r) => r.id === 1)!;
+    for (let round = 1000; round < 1210; round++) {
+      const res = await fetch(`${base}/v1/tasks/tiny/rounds/${round}/updates/upd-random-${round}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(8) });
+      expect(res.status).toBe(401);
+    }
+    const v = await view();
+    expect(v.rounds.find((r) => r.id === 1)).toMatchObject({ checkins: before.checkins, refused: before.refused });
+    expect(v.refusedTotal.token_required).toBe(210);
+  });
+
   it('pauses a task (nobody is assigned, it says so, it stays paused across a restart) and resumes it', async () => {
     expect(await (await op('/tasks/tiny/pause', { method: 'POST' })).json()).toEqual({ id: 'tiny', paused: true });
     const told = await checkin('client-op-e');
@@ -217,6 +229,50 @@ describe('the operator API', () => {
 });
 
 describe('the store behind the view', () => {
+  const ones = (x: number) => new Float32Array(TINY_PARAMS).fill(x);
+  const rounds = (fed: Federation, store: CoordinatorStore) => new OperatorView().task(fed, store).rounds;
+
+  it('counts a client whose update a failed round carried into the next as reported, not dropped', () => {
+    let now = 0;
+    const store = new CoordinatorStore(':memory:');
+    const fed = new Federation(tinyTask({ rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000 } }), ones(1), store, {}, () => now);
+    fed.checkin({ clientId: 'client-aaaa', exampleCount: 10 });
+    fed.checkin({ clientId: 'client-cccc', exampleCount: 10 }); // comes, never reports
+    fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1)));
+    now = 60_000;
+    fed.advance(); // 1 of min 2 by the deadline: fails, its update carried into round 2
+    fed.acceptUpload(2, 'update-b001', updateFrame('client-bbbb', ones(3)));
+    fed.advance();
+    const [, second, first] = rounds(fed, store);
+    expect(first).toMatchObject({ id: 1, outcome: 'failed', assigned: 2, reported: 0, carried: 0, dropped: 1 });
+    expect(second).toMatchObject({ id: 2, outcome: 'aggregated', assigned: 1, reported: 2, carried: 1, dropped: 0 });
+    fed.stop();
+  });
+
+  it('counts no dropped clients per buffer, whose leases span buffers', () => {
+    const store = new CoordinatorStore(':memory:');
+    const fed = new Federation(tinyTask({ rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000, leaseMs: 60_000, buffer: { size: 1, maxStaleness: 2, concurrency: 4, staleness: { kind: 'polynomial', exponent: 0.5 } } } }), ones(1), store, {}, () => 0);
+    fed.checkin({ clientId: 'client-aaaa', exampleCount: 10 });
+    fed.checkin({ clientId: 'client-bbbb', exampleCount: 10 });
+    fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1)));
+    fed.advance();
+    expect(rounds(fed, store).find((r) => r.id === 1)).toMatchObject({ state: 'closed', reported: 1, dropped: null });
+    fed.stop();
+  });
+
+  it('takes a secure round\'s reports from the version it made, and shows no bytes it does not store', () => {
+    const store = new CoordinatorStore(':memory:');
+    const task = tinyTask({ rounds: { minClients: 2, targetClients: 3, deadlineMs: 60_000 }, secureAggregation: { threshold: 0.6, neighbours: null, curve: 'auto', clipNorm: 1, phaseMs: 10_000 } });
+    const fed = new Federation(task, ones(1), store, {}, () => 0);
+    store.assign('tiny', 1, 'client-aaaa', 0);
+    store.assign('tiny', 1, 'client-bbbb', 0);
+    store.assign('tiny', 1, 'client-cccc', 0);
+    // As a secure round closes: a version from the sum of two, no single update stored.
+    store.closeRound({ taskId: 'tiny', roundId: 1, now: 1, result: { version: 1, weights: ones(1), numClients: 2, numExamples: 2, clientLoss: null }, next: { baseVersion: 1, state: 'open', minClients: 2, targetClients: 3, openedAt: 1, deadlineAt: 60_001, closedAt: null, outcome: null } });
+    expect(rounds(fed, store).find((r) => r.id === 1)).toMatchObject({ assigned: 3, reported: 2, dropped: 1, bytesUp: null });
+    fed.stop();
+  });
+
   it('keeps no norm or training time of a private task\'s single updates', () => {
     const store = new CoordinatorStore(':memory:');
     const policy = { mode: 'central' as const, clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 };

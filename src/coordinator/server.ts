@@ -110,7 +110,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const [, task, round] = UPLOAD_PATH.exec(req.url) ?? [];
     if (isUpload(req) && task !== undefined && opts.tasks.has(task)) {
       metrics.inc('covey_updates_refused_total', { task, reason: failure.code });
-      opts.operator?.view.refused(task, /^[1-9]\d{0,9}$/.test(round ?? '') ? Number(round) : null, failure.code);
+      opts.operator?.view.refused(task, /^[1-9]\d{0,9}$/.test(round ?? '') ? Number(round) : null, failure.code, opts.tasks.get(task)!.federation.currentRoundId);
     }
     return sendError(reply, failure);
   });

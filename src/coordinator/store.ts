@@ -62,7 +62,14 @@ export interface RoundActivity {
   openedAt: number;
   closedAt: number | null;
   assigned: number;
+  /** Updates filed under the round (a failed round's go on into the next, which then holds them). */
   reported: number;
+  /** Of `reported`: updates carried in from an earlier round that failed (their clients hold no place in this one). */
+  carried: number;
+  /** Assigned clients whose update came: in this round, or in the next where this one failed and carried it. */
+  answered: number;
+  /** Clients in the version this round made (secure aggregation writes no single updates); null if it made none. */
+  versionClients: number | null;
   bytesUp: number;
   /** Training times clients reported, ms, sorted. */
   trainMs: number[];
@@ -405,12 +412,40 @@ export class CoordinatorStore {
     const rounds = (this.db.prepare('SELECT * FROM rounds WHERE task_id = ? ORDER BY round_id DESC LIMIT ?').all(taskId, limit) as Record<string, unknown>[]).map(toRoundRow);
     if (rounds.length === 0) return [];
     const oldest = rounds[rounds.length - 1]!.roundId;
-    const assigned = new Map((this.db.prepare('SELECT round_id, COUNT(*) n FROM assignments WHERE task_id = ? AND round_id >= ? GROUP BY round_id').all(taskId, oldest) as { round_id: number; n: number }[]).map((r) => [r.round_id, r.n]));
+    const assignments = new Map(
+      (
+        this.db
+          .prepare(
+            `SELECT a.round_id, COUNT(*) AS n,
+                    SUM(EXISTS (SELECT 1 FROM updates u WHERE u.task_id = a.task_id AND u.client_id = a.client_id
+                                AND (u.round_id = a.round_id OR (r.outcome = 'failed' AND u.round_id = a.round_id + 1)))) AS answered
+             FROM assignments a JOIN rounds r ON r.task_id = a.task_id AND r.round_id = a.round_id
+             WHERE a.task_id = ? AND a.round_id >= ? GROUP BY a.round_id`,
+          )
+          .all(taskId, oldest) as { round_id: number; n: number; answered: number }[]
+      ).map((r) => [r.round_id, r]),
+    );
+    const carried = new Map(
+      (
+        this.db
+          .prepare(
+            `SELECT u.round_id, COUNT(*) AS n FROM updates u WHERE u.task_id = ? AND u.round_id >= ?
+               AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.task_id = u.task_id AND a.round_id = u.round_id AND a.client_id = u.client_id)
+             GROUP BY u.round_id`,
+          )
+          .all(taskId, oldest) as { round_id: number; n: number }[]
+      ).map((r) => [r.round_id, r.n]),
+    );
+    const versions = new Map((this.db.prepare('SELECT round_id, num_clients FROM model_versions WHERE task_id = ? AND round_id >= ?').all(taskId, oldest) as { round_id: number; num_clients: number }[]).map((r) => [r.round_id, r.num_clients]));
     const updates = this.db
       .prepare('SELECT round_id, backend, bytes, train_ms, norm FROM updates WHERE task_id = ? AND round_id >= ?')
       .all(taskId, oldest) as { round_id: number; backend: string | null; bytes: number; train_ms: number | null; norm: number | null }[];
     const byRound = new Map<number, typeof updates>();
-    for (const u of updates) byRound.set(u.round_id, [...(byRound.get(u.round_id) ?? []), u]);
+    for (const u of updates) {
+      const list = byRound.get(u.round_id);
+      if (list) list.push(u);
+      else byRound.set(u.round_id, [u]);
+    }
     return rounds.map((r) => {
       const us = byRound.get(r.roundId) ?? [];
       const backends: Record<string, number> = {};
@@ -422,8 +457,11 @@ export class CoordinatorStore {
         outcome: r.outcome,
         openedAt: r.openedAt,
         closedAt: r.closedAt,
-        assigned: assigned.get(r.roundId) ?? 0,
+        assigned: assignments.get(r.roundId)?.n ?? 0,
         reported: us.length,
+        carried: carried.get(r.roundId) ?? 0,
+        answered: assignments.get(r.roundId)?.answered ?? 0,
+        versionClients: versions.get(r.roundId) ?? null,
         bytesUp: us.reduce((n, u) => n + u.bytes, 0),
         trainMs: us.flatMap((u) => (u.train_ms === null ? [] : [u.train_ms])).sort((a, b) => a - b),
         backends,

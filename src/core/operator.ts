@@ -16,13 +16,19 @@ export interface OperatorRound {
   checkins: { assigned: number; wait: number };
   /** Clients that held a place (checked in and assigned, or sent an update unasked). */
   assigned: number;
-  /** Updates accepted. */
+  /** Updates accepted (for secure aggregation: the clients in the sum). */
   reported: number;
-  /** Assigned clients that sent nothing before the round closed (null while it is open). */
+  /** Of `reported`: updates carried in from an earlier round that failed for want of updates. */
+  carried: number;
+  /**
+   * Assigned clients whose update never came, counted once the round is closed (an update carried into the
+   * next round counts as come). Null while open, and for buffered tasks, whose leases span buffers.
+   */
   dropped: number | null;
   /** Uploads refused, by the error code of the answer (this process only). */
   refused: Record<string, number>;
-  bytesUp: number;
+  /** Bytes of the updates filed under it; null for secure aggregation, whose masked inputs are not stored. */
+  bytesUp: number | null;
   /** Client training time, ms, as clients reported it. */
   trainMs: { median: number; p90: number } | null;
   /** Accepted updates by the TF.js backend that trained them. */

@@ -206,10 +206,10 @@ function roundRow(r: OperatorRound): HTMLTableRowElement {
     state,
     `${r.checkins.assigned} / ${r.checkins.wait}`,
     String(r.assigned),
-    String(r.reported),
+    r.carried > 0 ? `${r.reported} (${r.carried} carried in)` : String(r.reported),
     r.dropped === null ? '–' : String(r.dropped),
     list(r.refused),
-    formatBytes(r.bytesUp),
+    r.bytesUp === null ? '–' : formatBytes(r.bytesUp),
     r.trainMs ? `${ms(r.trainMs.median)} / ${ms(r.trainMs.p90)}` : '–',
     list(r.backends),
   ]);
