@@ -87,8 +87,10 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
     const initial = await readWeights(model);
     model.dispose();
     const running = tasks.get(task.id);
-    if (running && running.federation.parameterCount !== initial.length) {
-      throw new ValidationError('model', `has ${initial.length} parameters; the running task "${task.id}" has ${running.federation.parameterCount}: a task's architecture cannot change, give the new model a new task id`);
+    // Same weights in the same order and shapes (layer names are made up per build): the stored versions fit it.
+    const shapes = (specs: readonly { shape: number[]; dtype?: string }[]) => JSON.stringify(specs.map((w) => [w.shape, w.dtype ?? 'float32']));
+    if (running && shapes(running.spec.weightSpecs) !== shapes(spec.weightSpecs)) {
+      throw new ValidationError('model', `has other weights (${initial.length} parameters) than the running task "${task.id}" (${running.federation.parameterCount}): a task's architecture cannot change, give the new model a new task id`);
     }
     const evaluator = await Evaluator.create(task, store, evaluatorLog);
     const federation = new Federation(task, initial, store, {
@@ -101,8 +103,10 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
       onUpdateAccepted: (taskId, update) => metrics.observe('covey_update_norm', { task: taskId }, update.norm),
     });
     running?.federation.stop();
+    const previous = evaluators.get(task.id);
     tasks.set(task.id, { federation, spec });
     evaluators.set(task.id, evaluator);
+    await previous?.close();
     if (start) {
       federation.start();
       void evaluator.evaluatePending();
@@ -110,7 +114,14 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
   };
   for (const task of opts.tasks) await install(task, false);
 
-  const addTask = async (json: unknown): Promise<OperatorTaskAdded> => {
+  /** Task files sent over the operator API are installed one at a time: two at once could both see the same running task. */
+  let installing: Promise<unknown> = Promise.resolve();
+  const addTask = (json: unknown): Promise<OperatorTaskAdded> => {
+    const next = installing.then(() => addTaskNow(json));
+    installing = next.catch(() => undefined);
+    return next;
+  };
+  const addTaskNow = async (json: unknown): Promise<OperatorTaskAdded> => {
     const registry = opts.taskRegistry;
     if (!registry) throw new ApiFailure(501, 'no_task_registry', 'this coordinator was started without a task registry: tasks cannot be added while it runs');
     checkTaskPaths(json, registry.baseDir, registry.roots);

@@ -44,12 +44,13 @@ export class Evaluator {
    * version whose evaluation fails is recorded without numbers and logged, and the next ones still run.
    */
   evaluatePending(): Promise<void> {
-    if (!this.testSet) return this.queue;
+    if (!this.testSet || this.closed) return this.queue;
     this.queue = this.queue
       .then(async () => {
         for (const version of this.store.unevaluatedVersions(this.task.id)) {
           // Yield between versions so requests are served while a backlog is worked off.
           await new Promise((resolve) => setImmediate(resolve));
+          if (this.closed) return; // the task's new evaluator takes over
           try {
             await this.evaluateVersion(version);
           } catch (e) {
@@ -60,6 +61,15 @@ export class Evaluator {
       })
       .catch((e: unknown) => this.log.warn(`task ${this.task.id}: evaluations stopped: ${errorText(e)}`));
     return this.queue;
+  }
+
+  private closed = false;
+
+  /** Finishes the evaluation under way, takes no more, and frees the model (a task replaced while running). */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.queue;
+    this.model.dispose();
   }
 
   private async evaluateVersion(version: number): Promise<void> {

@@ -203,11 +203,15 @@ describe('the operator API', () => {
     const v = await view('added');
     expect(v.task.name).toBe('Renamed');
     // The open round keeps the places it was opened with; the next opens with the new file's.
+    expect(v.task.round!.targetClients).toBe(2);
     expect(v.configuration.rounds).toContain('1–5 clients');
     expect(existsSync(join(registry, 'added.json.previous'))).toBe(true);
-    const changed = await putTask(taskFile({ model: { builtin: 'mlp', hidden: [8] } }));
-    expect(changed.status).toBe(400);
-    expect(((await changed.json()) as { error: { field: string } }).error.field).toBe('model');
+    // Another architecture, also one with as many parameters (4·10+10 + 10·33+33 + 33·3+3 = 515 = 4·64+64 + 64·3+3).
+    for (const hidden of [[8], [10, 33]]) {
+      const changed = await putTask(taskFile({ model: { builtin: 'mlp', hidden } }));
+      expect(changed.status, String(hidden)).toBe(400);
+      expect(((await changed.json()) as { error: { field: string } }).error.field).toBe('model');
+    }
     expect((await view('added')).task.name).toBe('Renamed');
   });
 
