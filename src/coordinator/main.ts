@@ -65,7 +65,7 @@ const coordinator = await createCoordinator({
   // Tasks the operator adds from the dashboard are kept with those of `npm run covey -- task add`; their relative paths are read as from tasks/.
   taskRegistry: { dir: join(dataDir, 'tasks'), baseDir: tasksDir, roots: [root, dataDir], prepare },
 });
-const metricsServer = metricsPort === null ? null : await serveMetrics(coordinator.metrics, metricsPort, process.env.COVEY_METRICS_HOST ?? '127.0.0.1');
+const metricsServer = metricsPort === null ? null : await serveMetrics(coordinator.metrics, metricsPort, process.env.COVEY_METRICS_HOST ?? '127.0.0.1', publicOriginsFromEnv());
 
 const shutdown = async (signal: string) => {
   coordinator.server.log.info(`${signal}: closing`);
@@ -81,6 +81,9 @@ const address = coordinator.server.server.address();
 const boundPort = typeof address === 'object' && address ? address.port : port;
 const shown = host === '0.0.0.0' || host === '127.0.0.1' ? 'localhost' : host;
 console.log(`\n  Covey is running. Open http://${shown}:${boundPort}/ in a browser (state in ${dataDir}).`);
-console.log(`  The operator's dashboard: http://${shown}:${boundPort}/dashboard#token=${operatorToken}`);
-console.log(`  (the token is ${process.env.COVEY_OPERATOR_TOKEN ? 'COVEY_OPERATOR_TOKEN' : `in ${join(dataDir, 'operator-token')}`}; /metrics ${metricsServer ? `is on ${metricsServer.url}` : 'takes it as Authorization: Bearer <token>'})\n`);
+const tokenAt = process.env.COVEY_OPERATOR_TOKEN ? 'COVEY_OPERATOR_TOKEN' : join(dataDir, 'operator-token');
+// The link carries the token: printed whole only to a terminal, not into logs that others may read.
+if (process.stdout.isTTY) console.log(`  The operator's dashboard: http://${shown}:${boundPort}/dashboard#token=${operatorToken}`);
+else console.log(`  The operator's dashboard: http://${shown}:${boundPort}/dashboard#token=<the token in ${tokenAt}>`);
+console.log(`  (the token is ${process.env.COVEY_OPERATOR_TOKEN ? 'COVEY_OPERATOR_TOKEN' : `kept in ${tokenAt}`}; /metrics ${metricsServer ? `is on ${metricsServer.url}` : 'takes it as Authorization: Bearer <token>'})\n`);
 if (!existsSync(appDir)) console.log('  (the app is not built: run `npm run build` to serve it)\n');

@@ -55,13 +55,13 @@ export class Metrics {
       if (family.type === 'counter') this.counters.set(name, new Counter(common));
       else if (family.type === 'histogram') this.histograms.set(name, new Histogram({ ...common, buckets: [...family.buckets!] }));
       else {
-        const sources = this.sources;
+        const readings = () => this.readings;
         new Gauge({
           ...common,
-          // Read when scraped, from whoever registered a source (the server: federations, admission).
+          // Read when scraped (render), once for all gauges, from whoever registered a source.
           collect() {
             this.reset();
-            for (const read of sources) for (const [n, labels, value] of read()) if (n === name) this.set(labels, value);
+            for (const [n, labels, value] of readings()) if (n === name) this.set(labels, value);
           },
         });
       }
@@ -82,10 +82,13 @@ export class Metrics {
     this.sources.push(source);
   }
 
-  /** The exposition text. */
+  /** The exposition text; the gauges' sources are read once for it. */
   render(): Promise<string> {
+    this.readings = this.sources.flatMap((read) => read());
     return this.registry.metrics();
   }
+
+  private readings: GaugeReading[] = [];
 
   get contentType(): string {
     return this.registry.contentType;

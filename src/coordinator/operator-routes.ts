@@ -46,12 +46,7 @@ export async function registerOperatorRoutes(app: FastifyInstance, ctx: Context)
   await app.register(async (api) => {
     api.addHook('onRequest', async (req, reply) => {
       reply.header('cache-control', 'no-store');
-      try {
-        requireOperator(req.headers.authorization, ctx.operator.token);
-      } catch (e) {
-        reply.header('www-authenticate', 'Bearer realm="covey-operator"');
-        throw e;
-      }
+      requireOperator(req, reply, ctx.operator.token);
     });
 
     api.get('/tasks', async (): Promise<OperatorTaskLine[]> =>

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { unzipSync } from 'fflate';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -307,6 +308,9 @@ describe('the operator token', () => {
       expect(res.status).toBe(200);
       expect(await res.text()).toMatch(/^covey_model_version\{task="tiny"\} \d+$/m);
       expect((await fetch(served.url.replace('/metrics', '/v1/operator/tasks'))).status).toBe(404);
+      // A page on a DNS name rebound to the loopback cannot read it.
+      const foreign = await new Promise<number>((resolve, reject) => request(served.url, { headers: { host: 'rebound.example' } }, (res) => resolve(res.statusCode ?? 0)).on('error', reject).end());
+      expect(foreign).toBe(421);
     } finally {
       await served.close();
     }

@@ -20,14 +20,21 @@ const WHAT: Readonly<Record<string, string>> = {
   eventLoopUtilization: 'its event loop is saturated',
 };
 
+/** One warning per this long while under pressure, not one per request shed. */
+const LOG_EVERY_MS = 10_000;
+
 export async function registerPressure(app: FastifyInstance, limits: AdmissionLimits, sampleIntervalMs = 1000): Promise<void> {
+  let loggedAt = -Infinity;
   await app.register(fastifyUnderPressure, {
     maxEventLoopDelay: limits.maxEventLoopDelayMs,
     maxHeapUsedBytes: limits.maxHeapUsedBytes,
     maxRssBytes: limits.maxRssBytes,
     sampleInterval: sampleIntervalMs,
     pressureHandler: async (req, _reply, type, value) => {
-      req.log.warn({ type, value }, 'under pressure: shedding load');
+      if (Date.now() - loggedAt >= LOG_EVERY_MS) {
+        loggedAt = Date.now();
+        req.log.warn({ type, value }, 'under pressure: shedding load');
+      }
       throw new ApiFailure(503, 'busy', `the coordinator is overloaded (${WHAT[type] ?? type}); try again shortly`, undefined, RETRY_AFTER_S);
     },
   });

@@ -183,7 +183,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const metricsAccess = opts.operator?.metricsAccess ?? 'none';
   if (metricsAccess !== 'none') {
     app.get('/metrics', async (req, reply) => {
-      if (metricsAccess === 'operator') requireOperator(req.headers.authorization, opts.operator!.token);
+      if (metricsAccess === 'operator') requireOperator(req, reply, opts.operator!.token);
       return reply.type(metrics.contentType).header('cache-control', 'no-store').send(await metrics.render());
     });
   }
@@ -276,7 +276,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         const { federation } = taskOf(req.params.task);
         roundOf(req.params.round);
         uploaders.set(req, clientKeys.verify(req.headers.authorization, req.params.task));
-        const tooLarge = (bytes: number | string) => `update of ${bytes} bytes exceeds this task's ${federation.maxUploadBytes}`;
+        const tooLarge = (declared?: number) => `update ${declared === undefined ? 'larger than' : `of ${declared} bytes exceeds`} this task's limit of ${federation.maxUploadBytes} bytes`;
         const declared = Number(req.headers['content-length'] ?? 0);
         if (declared > federation.maxUploadBytes) throw new ApiFailure(413, 'body_too_large', tooLarge(declared), 'body');
         // The slot is given back once (the release is idempotent) at whichever comes first: the request's
@@ -285,7 +285,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         const release = admission.enterUpload(req.ip);
         req.raw.once('close', release);
         reply.raw.once('close', release);
-        return capBody(payload, federation.maxUploadBytes, () => tooLarge('more'));
+        return capBody(payload, federation.maxUploadBytes, () => tooLarge());
       },
     },
     async (req) => {
