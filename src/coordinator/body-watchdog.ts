@@ -47,6 +47,13 @@ export function watchBody(payload: Readable, pace: BodyPace, now: () => number =
 }
 
 /**
+ * Fastify's limit for the routes whose bodies are model-sized (updates, masked inputs), fixed when the route
+ * is made. Each task's own, smaller limit is enforced as the body arrives (capBody), so tasks added while
+ * the coordinator runs get theirs too; every other route keeps the server's 64 KiB.
+ */
+export const MODEL_BODY_CEILING = 1024 * 1024 * 1024;
+
+/**
  * The body `payload`, failing with 413 `body_too_large` once more than `maxBytes` have come. For limits
  * known only per request (each task's largest upload, tasks added while the coordinator runs), where
  * Fastify's `bodyLimit` is fixed when the route is made.

@@ -11,6 +11,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { parseKeysMessage, parseSharesMessage, parseUnmaskMessage } from '../core/secagg/protocol.ts';
 import { ValidationError } from '../core/validate.ts';
 import { ApiFailure } from './api-failure.ts';
+import { capBody, MODEL_BODY_CEILING } from './body-watchdog.ts';
 import type { Federation } from './federation.ts';
 
 export interface SecAggRouteDeps {
@@ -74,14 +75,28 @@ export function registerSecAggRoutes(app: FastifyInstance, deps: SecAggRouteDeps
     const { federation, round, client } = ctx(req);
     return step(reply, federation, round, () => federation.secureInbox(round, client));
   });
-  app.put<Params>(`${base}/masked`, async (req) => {
-    const { federation, round, client } = ctx(req);
-    if (!Buffer.isBuffer(req.body)) throw new ApiFailure(415, 'unsupported_media_type', 'send the masked input as application/octet-stream: 32-bit little-endian words', 'content-type');
-    if (req.body.byteLength !== federation.parameterCount * 4) throw new ApiFailure(400, 'invalid_frame', `a masked input is ${federation.parameterCount * 4} bytes, not ${req.body.byteLength}`, 'body');
-    const words = new Uint32Array(federation.parameterCount);
-    new Uint8Array(words.buffer).set(req.body);
-    return federation.secureMasked(round, client, words);
-  });
+  app.put<Params>(
+    `${base}/masked`,
+    {
+      bodyLimit: MODEL_BODY_CEILING,
+      // Before its body is read: the task, the round and the token must be right, and the body exactly one model's words.
+      preParsing: async (req, _reply, payload) => {
+        const { federation } = ctx(req);
+        const size = federation.parameterCount * 4;
+        const declared = Number(req.headers['content-length'] ?? 0);
+        if (declared > size) throw new ApiFailure(413, 'body_too_large', `a masked input is ${size} bytes, not ${declared}`, 'body');
+        return capBody(payload, size, () => `a masked input is ${size} bytes, no more`);
+      },
+    },
+    async (req) => {
+      const { federation, round, client } = ctx(req);
+      if (!Buffer.isBuffer(req.body)) throw new ApiFailure(415, 'unsupported_media_type', 'send the masked input as application/octet-stream: 32-bit little-endian words', 'content-type');
+      if (req.body.byteLength !== federation.parameterCount * 4) throw new ApiFailure(400, 'invalid_frame', `a masked input is ${federation.parameterCount * 4} bytes, not ${req.body.byteLength}`, 'body');
+      const words = new Uint32Array(federation.parameterCount);
+      new Uint8Array(words.buffer).set(req.body);
+      return federation.secureMasked(round, client, words);
+    },
+  );
   app.get<Params>(`${base}/survivors`, async (req, reply) => {
     const { federation, round, client } = ctx(req);
     return step(reply, federation, round, () => federation.secureSurvivors(round, client));

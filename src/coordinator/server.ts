@@ -13,7 +13,7 @@ import { parseChallengeRequest, parseCheckinRequest, parseEnrolRequest } from '.
 import type { ModelSpec } from '../model/tf-model.ts';
 import { Admission, DEFAULT_LIMITS, type AdmissionLimits } from './admission.ts';
 import { ApiFailure } from './api-failure.ts';
-import { capBody, watchBody } from './body-watchdog.ts';
+import { capBody, MODEL_BODY_CEILING, watchBody } from './body-watchdog.ts';
 import { ClientKeys } from './client-keys.ts';
 import { registerCors } from './cors.ts';
 import { hostPolicy, registerHostCheck, type HostPolicy } from './host-check.ts';
@@ -71,11 +71,7 @@ export type { MetricsAccess } from './operator-routes.ts';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
 const UPLOAD_PATH = /^\/v1\/tasks\/([^/?]+)\/rounds\/([^/?]+)\//;
-/**
- * Fastify's limit for an upload body, fixed when the route is made. Each task's own, smaller limit is
- * enforced as the body arrives (capBody), so tasks added while the coordinator runs get theirs too.
- */
-const UPLOAD_BODY_CEILING = 1024 * 1024 * 1024;
+
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, trustProxy: opts.trustProxy ?? false, clientErrorHandler, frameworkErrors,
@@ -269,7 +265,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.put<UploadRoute>(
     '/v1/tasks/:task/rounds/:round/updates/:updateId',
     {
-      bodyLimit: UPLOAD_BODY_CEILING,
+      bodyLimit: MODEL_BODY_CEILING,
       // Before a byte of the body is read: the task, the round and the token must be right, and only then
       // does the upload take a slot. Slow or tokenless connections hold nothing.
       preParsing: async (req, reply, payload) => {
