@@ -33,6 +33,17 @@ const assigned: CheckinResponse = {
   deadline: new Date(Date.now() + 600_000).toISOString(),
 };
 
+/** A worker bridge on the CPU that records each training job and returns a zero delta. */
+const trainingBridge = (jobs: TrainJob[]) =>
+  ({
+    backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }),
+    onBackend: () => () => undefined,
+    train: async (job: TrainJob) => {
+      jobs.push(job);
+      return { delta: new Float32Array(PARAMS), loss: 0.5, accuracy: 0.5, numExamples: job.count, trainMs: 1, backend: 'cpu' };
+    },
+  }) as unknown as WorkerBridge;
+
 describe('FederationClient', () => {
   it('does not train again for a round whose update waits in the outbox because the coordinator is busy', async () => {
     const store = await CoveyStore.open('federation-client-test');
@@ -58,14 +69,7 @@ describe('FederationClient', () => {
       },
     } as unknown as CoordinatorApi;
     const jobs: TrainJob[] = [];
-    const bridge = {
-      backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }),
-      onBackend: () => () => undefined,
-      train: async (job: TrainJob) => {
-        jobs.push(job);
-        return { delta: new Float32Array(PARAMS), loss: 0.5, accuracy: 0.5, numExamples: job.count, trainMs: 1, backend: 'cpu' };
-      },
-    } as unknown as WorkerBridge;
+    const bridge = trainingBridge(jobs);
     const outbox = new Outbox(store, api);
     const events: FederationEvent[] = [];
     const client = new FederationClient({ api, store, bridge, outbox, taskId: 'tiny', onEvent: (e) => events.push(e) });
@@ -100,14 +104,7 @@ describe('FederationClient', () => {
         binary: async () => new Uint8Array(PARAMS * 4),
       } as unknown as CoordinatorApi;
       const jobs: TrainJob[] = [];
-      const bridge = {
-        backend: async (): Promise<BackendReport> => ({ backend: 'cpu', fallbacks: [] }),
-        onBackend: () => () => undefined,
-        train: async (job: TrainJob) => {
-          jobs.push(job);
-          return { delta: new Float32Array(PARAMS), loss: 0.5, accuracy: 0.5, numExamples: job.count, trainMs: 1, backend: 'cpu' };
-        },
-      } as unknown as WorkerBridge;
+      const bridge = trainingBridge(jobs);
       const events: FederationEvent[] = [];
       const client = new FederationClient({ api, store, bridge, outbox: new Outbox(store, api), taskId: 'tiny', onEvent: (e) => events.push(e) });
       await client.run(controller.signal);
