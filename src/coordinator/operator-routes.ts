@@ -17,7 +17,8 @@ import type { OperatorTaskAdded, OperatorTaskLine } from '../core/operator.ts';
 import { ApiFailure } from './api-failure.ts';
 import type { OperatorView } from './operator-view.ts';
 import { requireOperator } from './operator-token.ts';
-import type { ServedTask } from './server.ts';
+import type { Federation } from './federation.ts';
+import type { ModelSpec } from '../model/tf-model.ts';
 import type { CoordinatorStore } from './store.ts';
 
 /** Who may read /metrics: the operator (its token), anyone who reaches the port ('open', for a metrics port of its own), or nobody here ('none': served elsewhere). */
@@ -29,6 +30,12 @@ export interface OperatorOptions {
   /** Checks, registers and (re)starts a task from its file's JSON; throws a ValidationError naming the field. */
   addTask(json: unknown): Promise<OperatorTaskAdded>;
   metricsAccess: MetricsAccess;
+}
+
+/** A task as the server serves it (server.ts's ServedTask, which imports this module). */
+interface ServedTask {
+  federation: Federation;
+  spec: ModelSpec;
 }
 
 interface Context {
