@@ -101,6 +101,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
         void evaluator.evaluatePending();
       },
       onUpdateAccepted: (taskId, update) => metrics.observe('covey_update_norm', { task: taskId }, update.norm),
+      onUpdateStored: (taskId, clientId, backend) => view.uploaded(taskId, clientId, backend),
     });
     running?.federation.stop();
     const previous = evaluators.get(task.id);

@@ -38,6 +38,8 @@ export interface FederationEvents {
   onRoundClosed?(taskId: string, roundId: number, version: number | null, why?: string): void;
   /** An update was accepted (not a repeat); `norm` is its L2 norm, before any clipping. Not called for private tasks: a single update's norm is not published. */
   onUpdateAccepted?(taskId: string, update: { norm: number; numExamples: number }): void;
+  /** An update was stored, from this client, trained on this backend (the operator's population count; private tasks too). */
+  onUpdateStored?(taskId: string, clientId: string, backend: string | undefined): void;
 }
 
 const WAIT_BETWEEN_ROUNDS_MS = 2_000;
@@ -345,6 +347,7 @@ export class Federation {
     // Durable first, then in memory: an acknowledged update survives a crash, a failed write changes nothing.
     this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, baseVersion: meta.baseVersion, numExamples: weight, loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest, withinClip, staleness, ...(meta.eval && !priv ? { eval: { ...meta.eval, count: Math.min(meta.eval.count, this.maxExamplesPerClient) } } : {}), ...(priv ? {} : { trainMs: meta.trainMs ?? null, norm }) }, this.now());
     failpoint('update-stored');
+    this.events.onUpdateStored?.(this.task.id, meta.clientId, meta.backend);
     this.leases.release(meta.clientId);
     this.accumulator.add(staleness === null ? delta : scaled(delta, staleness), weight);
     this.lossSum += loss * weight;

@@ -81,10 +81,10 @@ export class OperatorView {
     t.round(roundId)[status] += 1;
   }
 
-  /** An update accepted: its client was around, and held examples. */
-  uploaded(taskId: string, clientId: string): void {
+  /** An update accepted: its client was around, held examples, and trained on `backend` (as it said). */
+  uploaded(taskId: string, clientId: string, backend: string | undefined): void {
     const t = this.of(taskId);
-    t.see(clientId, { at: this.now(), backend: t.clients.get(clientId)?.backend ?? 'unknown', eligible: true });
+    t.see(clientId, { at: this.now(), backend: backend ?? t.clients.get(clientId)?.backend ?? 'unknown', eligible: true });
   }
 
   /**

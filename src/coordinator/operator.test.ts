@@ -193,6 +193,9 @@ describe('the operator API', () => {
     // Its upload is larger than the tiny task's limit: the limit is the new task's own.
     const ok = await upload('client-new-a', 1, new Float32Array(summary.parameterCount).fill(0.01), 'added');
     expect(ok.status).toBe(200);
+    // A client that never checked in (it trained offline) is counted with the backend its update names.
+    expect((await upload('client-new-z', 1, new Float32Array(summary.parameterCount).fill(0.01), 'added', { backend: 'wasm' })).status).toBe(200);
+    expect((await view('added')).population.backends).toEqual({ webgl: 1, wasm: 1 });
     const tooLarge = await fetch(`${base}/v1/tasks/added/rounds/1/updates/upd-too-large`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...(await authHeaders(base, 'client-new-b', 'added')) }, body: new Uint8Array(c.tasks.get('added')!.federation.maxUploadBytes + 1) });
     expect(tooLarge.status).toBe(413);
   });

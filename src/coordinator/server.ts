@@ -297,7 +297,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       const ack = federation.acceptUpload(round, req.params.updateId, body, tokenClient);
       if (ack.duplicate) metrics.inc('covey_updates_duplicate_total', task);
       else {
-        opts.operator?.view.uploaded(req.params.task, tokenClient);
         metrics.inc('covey_updates_accepted_total', task);
         metrics.inc('covey_update_bytes_total', { ...task, codec: federation.codec.name }, body.byteLength);
       }
