@@ -8,7 +8,7 @@ import { CodecError, type Codec } from '../core/codec.ts';
 import { codecFor } from '../core/codecs/index.ts';
 import { inputShape } from '../core/features.ts';
 import { asWeights, isWellFormedId, type Weights } from '../core/ids.ts';
-import { modelPaths, parseUpdateMeta, type CheckinRequest, type CheckinResponse, type TaskSummary, type TrainingConfig, type UploadAck } from '../core/protocol.ts';
+import { modelPaths, parseUpdateMeta, type CheckinRequest, type CheckinResponse, type TaskSummary, type UploadAck } from '../core/protocol.ts';
 import type { Accumulator, Strategy } from '../core/strategy.ts';
 import { getStrategy } from '../core/strategies/index.ts';
 import { getServerOptimizer } from '../core/optimizers/index.ts';
@@ -16,13 +16,12 @@ import { packState, unpackState, type OptimizerState, type ServerOptimizer } fro
 import { decodeUpdateFrame, maxFrameBytes } from '../core/update-frame.ts';
 import { ValidationError } from '../core/validate.ts';
 import { withNormClipping } from '../core/strategies/norm-clipping.ts';
-import { withCentralDp } from '../core/privacy/central-dp.ts';
-import { nextClipNorm, updateNoiseMultiplier } from '../core/privacy/adaptive-clip.ts';
-import { DEFAULT_ORDERS, epsilonFromRdp, epsilonOf, rdpOfRounds } from '../core/privacy/rdp.ts';
+import { nextClipNorm } from '../core/privacy/adaptive-clip.ts';
 import { applyDelta, findNonFinite, l2Norm } from '../core/vector.ts';
 import { quantizationScale } from '../core/secagg/quantize.ts';
 import { SecAggRefusal, type Inbox, type KeysMessage, type Roster, type SecAggParams, type SharesMessage, type UnmaskMessage } from '../core/secagg/protocol.ts';
 import { SecureRound, type SecureRoundStatus } from './secure-round.ts';
+import { PrivacyLedger, stringifyPrivacy } from './privacy-ledger.ts';
 import { paceMs, RecentClients } from '../core/pace.ts';
 import { stalenessWeight } from '../core/staleness.ts';
 import { maxAssignments } from './round-machine.ts';
@@ -31,7 +30,7 @@ import { failpoint } from './failpoint.ts';
 import { AssignmentLeases } from './assignment-leases.ts';
 import { acceptsCheckins, acceptsUploads, dueEvent, transition, type RoundSnapshot } from './round-machine.ts';
 import type { CoordinatorStore, RoundRow } from './store.ts';
-import { assignmentLeaseMs, DEFAULT_MAX_EXAMPLES_PER_CLIENT, privateTrainingConfig, type TaskDefinition } from './task.ts';
+import { assignmentLeaseMs, DEFAULT_MAX_EXAMPLES_PER_CLIENT, type TaskDefinition } from './task.ts';
 
 export interface FederationEvents {
   /** A round closed; `version` is the new model version, or null when the round failed (`why`). */
@@ -74,9 +73,8 @@ export class Federation {
   /** Steps the model with the aggregate delta, when the task names one; its state is restored with the model. */
   private readonly optimizer: ServerOptimizer | null;
   private optimizerState: OptimizerState | null = null;
-  /** With DP: the accountant's state after the current version (null before the first private round). */
-  private privacy: PrivacyRecord | null = null;
-  private spent: { key: string; value: boolean } | undefined;
+  /** With DP: the accountant, the round's clip norm and bound; also the clip norm of secure aggregation. */
+  private readonly privacy: PrivacyLedger;
   private version = 0;
   private weights!: Weights;
   private round!: RoundRow;
@@ -116,6 +114,7 @@ export class Federation {
     this.leases = new AssignmentLeases(assignmentLeaseMs(task.rounds));
     this.optimizer = task.serverOptimizer ? getServerOptimizer(task.serverOptimizer) : null;
     this.maxExamplesPerClient = task.maxExamplesPerClient ?? DEFAULT_MAX_EXAMPLES_PER_CLIENT;
+    this.privacy = new PrivacyLedger(task, this.parameterCount, () => store.countClients(task.id));
     store.initialiseTask(task.id, initialWeights, this.newRoundRow(0, now()));
     this.lineage = store.lineage(task.id);
     this.pausedNow = store.isPaused(task.id);
@@ -179,8 +178,8 @@ export class Federation {
       ...(this.pausedNow ? { paused: true } : {}),
       lineage: this.lineage,
       parameterCount: this.parameterCount,
-      ...(this.task.privacy ? { privacy: { ...this.task.privacy, clipNorm: this.roundClipNorm(), epsilon: this.privacy?.epsilon ?? 0, budgetSpent: this.budgetSpent() } } : {}),
-      config: this.roundConfig(),
+      ...(this.task.privacy ? { privacy: { ...this.task.privacy, clipNorm: this.privacy.clipNorm(), epsilon: this.privacy.record?.epsilon ?? 0, budgetSpent: this.privacy.budgetSpent(this.version) } } : {}),
+      config: this.privacy.trainingConfig(),
       ...(this.task.conditions ? { conditions: this.task.conditions } : {}),
       ...(this.task.secureAggregation ? { secureAggregation: { threshold: this.task.secureAggregation.threshold, neighbours: this.task.secureAggregation.neighbours, curve: this.task.secureAggregation.curve } } : {}),
       round: {
@@ -207,7 +206,7 @@ export class Federation {
     if (req.exampleCount < 1) return wait('no examples to train on', 30_000);
     // Paused by its operator: nobody is assigned; updates already trained are still taken.
     if (this.paused) return wait('the operator paused this task', paceMs({ population: this.recent.count(now), wantedPerSecond: PAUSED_CHECKINS_PER_SECOND, floorMs: PAUSED_FLOOR_MS, capMs: PACE_CAP_MS }, this.random));
-    if (this.budgetSpent()) return wait(`privacy budget spent: the model is at ε = ${(this.privacy?.epsilon ?? 0).toFixed(2)} and another round would pass the task's ${this.task.privacy!.maxEpsilon}`, 3600_000);
+    if (this.privacy.budgetSpent(this.version)) return wait(`privacy budget spent: the model is at ε = ${(this.privacy.record?.epsilon ?? 0).toFixed(2)} and another round would pass the task's ${this.task.privacy!.maxEpsilon}`, 3600_000);
     if (this.store.hasClientUpdate(this.task.id, r.roundId, req.clientId)) {
       const what = buffer ? `the buffer that makes version ${this.version + 1} (${this.accumulator.count} of ${buffer.size} updates)` : `round ${r.roundId}`;
       return wait(`already contributed to ${what}`, this.pace());
@@ -242,7 +241,7 @@ export class Federation {
       modelVersion: r.baseVersion,
       modelUrl: modelPaths(this.task.id, r.baseVersion, this.lineage).modelJson,
       uploadUrl: `${base}/rounds/${r.roundId}/updates/`,
-      config: this.roundConfig(),
+      config: this.privacy.trainingConfig(),
       // A buffer has no deadline: the client's lease is its time to report.
       deadline: new Date(buffer ? now + this.leases.leaseMs : r.deadlineAt).toISOString(),
       ...(this.secure ? { secureAggregation: this.secure.params } : {}),
@@ -303,7 +302,7 @@ export class Federation {
     }
     roundId = round.roundId;
     if (this.secure) throw new ApiFailure(409, 'secure_aggregation', 'this task aggregates securely: send the masked input through the round\'s secure aggregation phases, not an update', 'round');
-    if (this.budgetSpent()) throw new ApiFailure(409, 'privacy_budget_spent', `the task's privacy budget (ε ≤ ${this.task.privacy!.maxEpsilon}) is spent: it trains no more`, 'round');
+    if (this.privacy.budgetSpent(this.version)) throw new ApiFailure(409, 'privacy_budget_spent', `the task's privacy budget (ε ≤ ${this.task.privacy!.maxEpsilon}) is spent: it trains no more`, 'round');
     const { meta, delta, norm } = this.decode(body);
     if (tokenClientId !== undefined && meta.clientId !== tokenClientId) {
       throw new ApiFailure(403, 'token_mismatch', 'the update names another client than the token', 'meta.clientId');
@@ -384,9 +383,9 @@ export class Federation {
       if (bad >= 0) throw new ApiFailure(400, 'non_finite', `delta value ${bad} is ${delta[bad]}`, 'payload');
       const norm = l2Norm(delta);
       // With DP the client clipped to S; a little slack for what a lossy codec's rounding adds to the norm.
-      const bound = this.normBound();
+      const bound = this.privacy.normBound();
       if (bound !== null && norm > bound * 1.01) {
-        throw new ApiFailure(400, 'norm_over_clip', `update norm ${norm.toFixed(4)} exceeds this round's bound ${bound.toPrecision(4)} (clip norm ${this.roundClipNorm().toPrecision(4)}${this.task.privacy!.mode === 'local' ? ' plus the local noise' : ''}): clip on the device before sending`, 'payload');
+        throw new ApiFailure(400, 'norm_over_clip', `update norm ${norm.toFixed(4)} exceeds this round's bound ${bound.toPrecision(4)} (clip norm ${this.privacy.clipNorm().toPrecision(4)}${this.task.privacy!.mode === 'local' ? ' plus the local noise' : ''}): clip on the device before sending`, 'payload');
       }
       // A private task's bound is the one above (in local mode the noise alone is far over a plain task's bound).
       if (bound === null && this.task.maxUpdateNorm !== undefined && norm > this.task.maxUpdateNorm) {
@@ -433,9 +432,9 @@ export class Federation {
     const bad = findNonFinite(next);
     if (bad >= 0) return this.closeRound(null, `the aggregate was not finite (parameter ${bad} is ${next[bad]}); the model stays at v${this.version}`);
     const optimizerState = stepped ? packState(stepped.state) : null;
-    const privacy = this.task.privacy ? this.account(count) : null;
+    const privacy = this.task.privacy ? this.privacy.account(count) : null;
     const adaptive = this.task.privacy?.adaptiveClipping;
-    if (privacy && adaptive) privacy.nextClipNorm = nextClipNorm(this.roundClipNorm(), this.withinClip, count, this.task.rounds.targetClients, adaptive);
+    if (privacy && adaptive) privacy.nextClipNorm = nextClipNorm(this.privacy.clipNorm(), this.withinClip, count, this.task.rounds.targetClients, adaptive);
     // Never publish a model past the budget: the round fails, the model stays, and training stops.
     if (privacy && this.task.privacy!.maxEpsilon !== undefined && privacy.epsilon > this.task.privacy!.maxEpsilon) {
       return this.closeRound(null, `privacy budget spent: this round would take ε to ${privacy.epsilon.toFixed(3)}, past ${this.task.privacy!.maxEpsilon}`);
@@ -473,7 +472,7 @@ export class Federation {
     this.version = latest.version;
     this.weights = asWeights(latest.weights);
     this.optimizerState = latest.optimizerState ? unpackState(latest.optimizerState, this.parameterCount) : null;
-    this.privacy = this.task.privacy ? restorePrivacy(latest.version, latest.privacy, this.task.privacy.mode) : null;
+    this.privacy.restore(latest.version, latest.privacy);
     const starting = (this.round as RoundRow | undefined) === undefined;
     this.round = round;
     this.assigned = this.store.countAssigned(this.task.id, round.roundId);
@@ -488,7 +487,7 @@ export class Federation {
     }
     // Pace steering's population survives a restart: the clients assigned in its window.
     if (starting) for (const c of this.store.clientsSince(this.task.id, this.now() - POPULATION_WINDOW_MS)) this.recent.touch(c.clientId, c.at);
-    if (this.task.privacy) this.strategy = this.privateStrategy();
+    if (this.task.privacy) this.strategy = this.privacy.strategy();
     this.secure = this.task.secureAggregation ? this.newSecureRound() : null;
     this.accumulator = this.strategy.createAccumulator(this.parameterCount);
     this.lossSum = 0;
@@ -600,78 +599,6 @@ export class Federation {
     return this.secureFor(roundId).status();
   }
 
-  /**
-   * The current round's clip norm: the task's, or with adaptive clipping the one the last private version
-   * chose for the next round. A round trains one base version, so its clip norm stays for the whole round.
-   */
-  private roundClipNorm(): number {
-    // A stored next clip norm only while the task clips adaptively (a task file may have turned it off).
-    const adaptive = this.task.privacy?.adaptiveClipping ? this.privacy?.nextClipNorm : undefined;
-    return adaptive ?? this.task.privacy?.clipNorm ?? this.task.secureAggregation!.clipNorm;
-  }
-
-  /** What the round's clients are told: the task's training, with a private task's round clip norm and noise. */
-  private roundConfig(): TrainingConfig {
-    if (this.task.privacy) return privateTrainingConfig(this.task.training, this.task.privacy, this.roundClipNorm());
-    // Secure aggregation bounds what it sums: the clients clip to S.
-    return this.task.secureAggregation ? { ...this.task.training, clipNorm: this.task.secureAggregation.clipNorm } : this.task.training;
-  }
-
-  /**
-   * The largest update norm a private round accepts (null: no DP bound). Central: S. Local: S plus the norm
-   * the client's own noise may add; that norm is z·S·√d give or take z·S/√2, and exceeds z·S·(√d + 10)
-   * with probability below e^−50 (Gaussian concentration), so no honest update is refused.
-   */
-  private normBound(): number | null {
-    const p = this.task.privacy;
-    if (!p) return null;
-    const s = this.roundClipNorm();
-    return p.mode === 'local' ? s + p.noiseMultiplier * s * (Math.sqrt(this.parameterCount) + 10) : s;
-  }
-
-  /**
-   * Central: DP-FedAvg at the round's clip norm, the noise on the update reduced by what the clip count
-   * takes with adaptive clipping (the pair together is the task's z). Local: the clients noised their
-   * updates; the coordinator takes the plain mean of them, each with the same weight.
-   */
-  private privateStrategy(): Strategy {
-    const p = this.task.privacy!;
-    if (p.mode === 'local') return getStrategy('fedavg');
-    const z = p.adaptiveClipping ? updateNoiseMultiplier(p.noiseMultiplier, p.adaptiveClipping.countNoise) : p.noiseMultiplier;
-    return withCentralDp({ clipNorm: this.roundClipNorm(), noiseMultiplier: z, expectedClients: this.task.rounds.targetClients });
-  }
-
-  /**
-   * The accountant after a round of `updates` clients: its sampling rate is what the coordinator did, the
-   * round's updates over the clients it has seen (the population a browser federation has), composed with
-   * every round before by adding RDP order by order.
-   */
-  private account(updates: number, population = this.store.countClients(this.task.id)): PrivacyRecord {
-    const p = this.task.privacy!;
-    // Local mode: each upload is a Gaussian mechanism the person ran themselves, seen by the coordinator, so
-    // no sampling amplifies it (q = 1), and between any two of a person's updates the distance is up to 2S
-    // (the coordinator may compare any two), which halves the effective multiplier.
-    const local = p.mode === 'local';
-    const samplingRate = local ? 1 : Math.min(1, updates / Math.max(population, updates));
-    const noise = local ? p.noiseMultiplier / 2 : p.noiseMultiplier;
-    const before = this.privacy?.rdp ?? DEFAULT_ORDERS.map(() => 0);
-    const rdp = rdpOfRounds(samplingRate, noise, 1).map((r, k) => r + before[k]!);
-    // Without the sampling assumption: a client that took part in every round (q = 1 each time).
-    const rounds = (this.privacy?.rounds ?? 0) + 1;
-    const unsampled = epsilonOf({ q: 1, noise, rounds, delta: p.delta }).epsilon;
-    return { mode: p.mode, epsilon: epsilonFromRdp(DEFAULT_ORDERS, rdp, p.delta).epsilon, epsilonUnsampled: unsampled, rounds, delta: p.delta, samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: this.roundClipNorm(), orders: [...DEFAULT_ORDERS], rdp };
-  }
-
-  /** Whether one more round, of the task's target size, would take ε past the task's maxEpsilon (kept per version and population). */
-  private budgetSpent(): boolean {
-    const max = this.task.privacy?.maxEpsilon;
-    if (max === undefined) return false;
-    const population = this.store.countClients(this.task.id);
-    const key = `${this.version}/${population}`;
-    if (this.spent?.key !== key) this.spent = { key, value: this.account(this.task.rounds.targetClients, population).epsilon > max };
-    return this.spent.value;
-  }
-
   private snapshot(): RoundSnapshot {
     const r = this.round;
     return { state: r.state, liveAssigned: this.leases.count(this.now()), received: this.accumulator.count, assigned: this.assigned, buffered: this.task.rounds.buffer !== undefined, minClients: r.minClients, targetClients: r.targetClients, deadlineAt: r.deadlineAt };
@@ -703,46 +630,6 @@ export class Federation {
     const wantedPerSecond = places / Math.max(periodMs / 1000, 1e-3);
     return paceMs({ population, wantedPerSecond, floorMs: WAIT_BETWEEN_ROUNDS_MS, capMs: PACE_CAP_MS }, this.random);
   }
-}
-
-/** What is stored with each private version (model_versions.privacy): its guarantee, and the RDP curve (per DEFAULT_ORDERS) the next round composes with. */
-export interface PrivacyRecord {
-  /** Which guarantee: against the world that sees the models (central), or against the coordinator too (local). Absent in records before local mode: central. */
-  mode?: 'central' | 'local';
-  /** ε under the accountant's assumption: each client in a round independently with probability samplingRate. */
-  epsilon: number;
-  /** ε for a client that took part in every private round so far (q = 1): needs no sampling assumption. */
-  epsilonUnsampled: number;
-  /** Private rounds composed into it. */
-  rounds: number;
-  /** The orders the RDP curve is at (a later DEFAULT_ORDERS may differ). */
-  orders: number[];
-  delta: number;
-  samplingRate: number;
-  noiseMultiplier: number;
-  /** The clip norm of the round that made this version. */
-  clipNorm: number;
-  /** Adaptive clipping: the clip norm the next round uses, from this round's noised clip count. */
-  nextClipNorm?: number;
-  rdp: number[];
-}
-
-// JSON has no Infinity (z = 0 gives ε = ∞, and RDP is ∞ at some orders): kept as the string "Infinity".
-const stringifyPrivacy = (p: PrivacyRecord): string => JSON.stringify(p, (_key, v: unknown) => (v === Infinity ? 'Infinity' : v));
-export const parsePrivacy = (json: string): PrivacyRecord => JSON.parse(json, (_key, v: unknown) => (v === 'Infinity' ? Infinity : v)) as PrivacyRecord;
-
-/**
- * The accountant's state to compose on, from the latest version's record. A version without one, after the
- * first, was trained without privacy (the task file changed, or a record was lost): no guarantee holds for
- * it, so ε is ∞ from there on; so too when the stored curve is at other orders than today's.
- */
-function restorePrivacy(version: number, json: string | null, mode: 'central' | 'local'): PrivacyRecord | null {
-  const record = json ? parsePrivacy(json) : null;
-  if (version === 0 && !record) return null;
-  const sameOrders = record?.orders?.length === DEFAULT_ORDERS.length && record.orders.every((a, k) => a === DEFAULT_ORDERS[k]);
-  // Rounds of the other mode give none of this mode's guarantee (central rounds none against the coordinator).
-  if (record && sameOrders && (record.mode ?? 'central') === mode) return record;
-  return { ...(record ?? { delta: 0, samplingRate: 1, noiseMultiplier: 0, clipNorm: 0 }), mode, epsilon: Infinity, epsilonUnsampled: Infinity, rounds: record?.rounds ?? version, orders: [...DEFAULT_ORDERS], rdp: DEFAULT_ORDERS.map(() => Infinity) };
 }
 
 /** `delta` × `factor`, as a new vector (a stale update's share of the buffer). */
