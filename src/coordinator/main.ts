@@ -83,7 +83,12 @@ const shown = host === '0.0.0.0' || host === '127.0.0.1' ? 'localhost' : host;
 console.log(`\n  Covey is running. Open http://${shown}:${boundPort}/ in a browser (state in ${dataDir}).`);
 const tokenAt = process.env.COVEY_OPERATOR_TOKEN ? 'COVEY_OPERATOR_TOKEN' : join(dataDir, 'operator-token');
 // The link carries the token: printed whole only to a terminal, not into logs that others may read.
-if (process.stdout.isTTY) console.log(`  The operator's dashboard: http://${shown}:${boundPort}/dashboard#token=${operatorToken}`);
-else console.log(`  The operator's dashboard: http://${shown}:${boundPort}/dashboard#token=<the token in ${tokenAt}>`);
-console.log(`  (the token is ${process.env.COVEY_OPERATOR_TOKEN ? 'COVEY_OPERATOR_TOKEN' : `kept in ${tokenAt}`}; /metrics ${metricsServer ? `is on ${metricsServer.url}` : 'takes it as Authorization: Bearer <token>'})\n`);
+const metricsLine = metricsServer ? `/metrics is on ${metricsServer.url}` : '/metrics takes it as Authorization: Bearer <token>';
+if (process.stdout.isTTY) {
+  console.log(`  The operator's dashboard: http://${shown}:${boundPort}/dashboard#token=${operatorToken}`);
+  console.log(`  (the token is ${process.env.COVEY_OPERATOR_TOKEN ? 'COVEY_OPERATOR_TOKEN' : `kept in ${tokenAt}`}; ${metricsLine})\n`);
+} else {
+  console.log(`  The operator's dashboard: http://${shown}:${boundPort}/dashboard#token=<the token in ${tokenAt}>`);
+  console.log(`  (${metricsLine})\n`);
+}
 if (!existsSync(appDir)) console.log('  (the app is not built: run `npm run build` to serve it)\n');
