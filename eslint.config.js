@@ -13,7 +13,7 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/consistent-type-imports': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      'no-restricted-imports': ['error', { paths: [owned('idb', 'src/client/store.ts (the person\'s data) or src/worker/backend-memory.ts (the trainer\'s own small database)'), owned('better-sqlite3', 'src/coordinator/store.ts')] }],
+      'no-restricted-imports': ['error', { paths: [owned('idb', 'src/client/store.ts (the person\'s data) or src/worker/backend-memory.ts (the trainer\'s own small database)'), owned('better-sqlite3', 'src/coordinator/sqlite-store.ts')] }],
     },
   },
   {
@@ -27,9 +27,9 @@ export default tseslint.config(
   {
     files: ['src/app/**/*.ts', 'src/client/**/*.ts', 'src/sdk/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { paths: [owned('better-sqlite3', 'src/coordinator/store.ts')], patterns: [{ group: ['@tensorflow/*'], message: 'TF.js runs in the trainer worker only, so the page stays small and responsive' }] }],
+      'no-restricted-imports': ['error', { paths: [owned('better-sqlite3', 'src/coordinator/sqlite-store.ts')], patterns: [{ group: ['@tensorflow/*'], message: 'TF.js runs in the trainer worker only, so the page stays small and responsive' }] }],
     },
   },
   { files: ['src/client/store.ts', 'src/worker/backend-memory.ts'], rules: { 'no-restricted-imports': 'off' } },
-  { files: ['src/coordinator/store.ts', 'src/coordinator/store.test.ts'], rules: { 'no-restricted-imports': 'off' } }, // the migration test writes an old schema itself
+  { files: ['src/coordinator/sqlite-store.ts', 'src/coordinator/store.test.ts'], rules: { 'no-restricted-imports': 'off' } }, // the migration test writes an old schema itself
 );

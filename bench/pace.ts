@@ -12,7 +12,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { Federation, PACE_CAP_MS } from '../src/coordinator/federation.ts';
-import { CoordinatorStore } from '../src/coordinator/store.ts';
+import { SqliteStore } from '../src/coordinator/sqlite-store.ts';
 import { TINY_PARAMS, tinyTask } from '../src/coordinator/test-fixtures.ts';
 import { createRng } from '../src/core/rng.ts';
 
@@ -35,7 +35,7 @@ interface Run {
 
 function simulate(pace: boolean): Run {
   let now = 0;
-  const store = new CoordinatorStore(':memory:');
+  const store = new SqliteStore(':memory:');
   const federation = new Federation(tinyTask({ rounds }), new Float32Array(TINY_PARAMS), store, {}, () => now, createRng(SEED));
   try {
     const waits: number[] = [];

@@ -9,7 +9,7 @@
  */
 import os from 'node:os';
 import { Federation } from '../src/coordinator/federation.ts';
-import { CoordinatorStore } from '../src/coordinator/store.ts';
+import { SqliteStore } from '../src/coordinator/sqlite-store.ts';
 import { loadTaskFile } from '../src/coordinator/task-file.ts';
 import { maxFrameBytes } from '../src/core/update-frame.ts';
 import { runSecureRound, SECURE_PHASES, type SecureRoundReport } from '../src/sim/secure-rounds.ts';
@@ -29,7 +29,7 @@ async function run(clients: number, neighbours: number | null, dropout: number, 
     secureAggregation: { threshold: 0.6, neighbours, curve: 'P-256' as const, clipNorm: 1, phaseMs: 1_000 },
     training: { ...digits.training, codec: 'f32', clipNorm: 1 },
   };
-  const store = new CoordinatorStore(':memory:');
+  const store = new SqliteStore(':memory:');
   const federation = new Federation(task, new Float32Array(PARAMETERS), store, {}, () => now);
   try {
     const update = new Float32Array(PARAMETERS).map((_, i) => Math.sin(i) / 200);

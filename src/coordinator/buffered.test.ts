@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ApiFailure } from './api-failure.ts';
 import { Federation } from './federation.ts';
-import { CoordinatorStore } from './store.ts';
+import { SqliteStore } from './sqlite-store.ts';
 import type { BufferPolicy } from './task.ts';
 import { TINY_PARAMS, tinyTask, updateFrame } from './test-fixtures.ts';
 
@@ -14,7 +14,7 @@ const ones = (x: number) => new Array<number>(TINY_PARAMS).fill(x);
 const checkin = (fed: Federation, clientId: string) => fed.checkin({ clientId, exampleCount: 10 });
 
 function buffered(over: Partial<BufferPolicy> = {}, opts: { now?: () => number; path?: string } = {}) {
-  const store = new CoordinatorStore(opts.path ?? ':memory:');
+  const store = new SqliteStore(opts.path ?? ':memory:');
   const buffer: BufferPolicy = { size: 2, maxStaleness: 3, staleness: { kind: 'polynomial', exponent: 0.5 }, concurrency: 8, ...over };
   const task = tinyTask({ rounds: { minClients: buffer.size, targetClients: buffer.size, deadlineMs: 60_000, leaseMs: 60_000, buffer } });
   const versions: (number | null)[] = [];
@@ -201,7 +201,7 @@ describe('buffered aggregation against squatting and stalls', () => {
 
 describe('synchronous rounds keep offline work', () => {
   function sync(now: () => number) {
-    const store = new CoordinatorStore(':memory:');
+    const store = new SqliteStore(':memory:');
     const closed: (number | null)[] = [];
     const fed = new Federation(tinyTask({ rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000 } }), init, store, { onRoundClosed: (_t, _r, v) => closed.push(v) }, now);
     return { store, fed, closed };
@@ -250,7 +250,7 @@ describe('synchronous rounds keep offline work', () => {
 
   it('opens and fails no secure rounds while nobody comes', () => {
     let now = 0;
-    const store = new CoordinatorStore(':memory:');
+    const store = new SqliteStore(':memory:');
     const closed: (number | null)[] = [];
     const task = tinyTask({ rounds: { minClients: 2, targetClients: 3, deadlineMs: 60_000 }, secureAggregation: { threshold: 0.6, neighbours: null, curve: 'auto', clipNorm: 1, phaseMs: 10_000 } });
     const fed = new Federation(task, init, store, { onRoundClosed: (_t, _r, v) => closed.push(v) }, () => now);

@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { enrolmentProof, makeSigningKey } from '../client/client-key.ts';
 import { ApiFailure } from './api-failure.ts';
 import { ClientKeys } from './client-keys.ts';
-import { CoordinatorStore } from './store.ts';
+import { SqliteStore } from './sqlite-store.ts';
 import { TokenIssuer } from './tokens.ts';
 
 function setup(requireProof = false) {
   let now = 1_000_000;
-  const store = new CoordinatorStore(':memory:');
+  const store = new SqliteStore(':memory:');
   const tokens = new TokenIssuer(Buffer.alloc(32, 3), 60_000, () => now);
   const keys = new ClientKeys(store, tokens, requireProof, () => now);
   return { store, tokens, keys, advance: (ms: number) => (now += ms) };

@@ -18,7 +18,8 @@ import { OperatorView } from './operator-view.ts';
 import { addTaskJson, checkTask, checkTaskPaths } from './task-registry.ts';
 import { ValidationError } from '../core/validate.ts';
 import type { OperatorTaskAdded } from '../core/operator.ts';
-import { CoordinatorStore } from './store.ts';
+import type { CoordinatorStore } from './store.ts';
+import { SqliteStore } from './sqlite-store.ts';
 import type { TaskDefinition } from './task.ts';
 
 export interface CoordinatorOptions {
@@ -72,7 +73,7 @@ export interface Coordinator {
 export async function createCoordinator(opts: CoordinatorOptions): Promise<Coordinator> {
   // Production mode: skips TF.js debug checks and its advice to install tfjs-node (which cannot install here).
   tf.env().set('PROD', true);
-  const store = new CoordinatorStore(opts.dbPath);
+  const store = new SqliteStore(opts.dbPath);
   const tasks = new Map<string, ServedTask>();
   const evaluators = new Map<string, Evaluator>();
   const log = (msg: string) => server.log.info(msg);

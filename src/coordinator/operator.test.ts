@@ -10,7 +10,8 @@ import type { CheckinResponse } from '../core/protocol.ts';
 import { readWeights } from '../model/tf-model.ts';
 import { authHeaders } from '../../e2e/coordinator.ts';
 import type { Coordinator } from './coordinator.ts';
-import { CoordinatorStore } from './store.ts';
+import type { CoordinatorStore } from './store.ts';
+import { SqliteStore } from './sqlite-store.ts';
 import { loadOperatorToken } from './operator-token.ts';
 import { metricsPortFromEnv } from './config.ts';
 import { OperatorView } from './operator-view.ts';
@@ -242,7 +243,7 @@ describe('the store behind the view', () => {
 
   it('counts a client whose update a failed round carried into the next as reported, not dropped', () => {
     let now = 0;
-    const store = new CoordinatorStore(':memory:');
+    const store = new SqliteStore(':memory:');
     const fed = new Federation(tinyTask({ rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000 } }), ones(1), store, {}, () => now);
     fed.checkin({ clientId: 'client-aaaa', exampleCount: 10 });
     fed.checkin({ clientId: 'client-cccc', exampleCount: 10 }); // comes, never reports
@@ -258,7 +259,7 @@ describe('the store behind the view', () => {
   });
 
   it('counts no dropped clients per buffer, whose leases span buffers', () => {
-    const store = new CoordinatorStore(':memory:');
+    const store = new SqliteStore(':memory:');
     const fed = new Federation(tinyTask({ rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000, leaseMs: 60_000, buffer: { size: 1, maxStaleness: 2, concurrency: 4, staleness: { kind: 'polynomial', exponent: 0.5 } } } }), ones(1), store, {}, () => 0);
     fed.checkin({ clientId: 'client-aaaa', exampleCount: 10 });
     fed.checkin({ clientId: 'client-bbbb', exampleCount: 10 });
@@ -269,7 +270,7 @@ describe('the store behind the view', () => {
   });
 
   it('takes a secure round\'s reports from the version it made, and shows no bytes it does not store', () => {
-    const store = new CoordinatorStore(':memory:');
+    const store = new SqliteStore(':memory:');
     const task = tinyTask({ rounds: { minClients: 2, targetClients: 3, deadlineMs: 60_000 }, secureAggregation: { threshold: 0.6, neighbours: null, curve: 'auto', clipNorm: 1, phaseMs: 10_000 } });
     const fed = new Federation(task, ones(1), store, {}, () => 0);
     store.assign('tiny', 1, 'client-aaaa', 0);
@@ -282,7 +283,7 @@ describe('the store behind the view', () => {
   });
 
   it('keeps no norm or training time of a private task\'s single updates', () => {
-    const store = new CoordinatorStore(':memory:');
+    const store = new SqliteStore(':memory:');
     const policy = { mode: 'central' as const, clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 };
     const fed = new Federation(tinyTask({ privacy: policy, rounds: { minClients: 3, targetClients: 3, deadlineMs: 60_000 } }), new Float32Array(TINY_PARAMS), store, {}, () => 0);
     fed.acceptUpload(1, 'update-p-1x', updateFrame('client-pppp', new Float32Array(TINY_PARAMS).fill(0.01), { trainMs: 123 }));

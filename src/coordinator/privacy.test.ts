@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { epsilonOf } from '../core/privacy/rdp.ts';
 import { ApiFailure } from './api-failure.ts';
 import { Federation } from './federation.ts';
-import { CoordinatorStore } from './store.ts';
+import { SqliteStore } from './sqlite-store.ts';
 import { parseTaskFile } from './task-file.ts';
 import { TINY_PARAMS, tinyTask, updateFrame } from './test-fixtures.ts';
 import { f32 } from '../core/codecs/f32.ts';
@@ -21,7 +21,7 @@ const code = (fn: () => unknown): string => {
 };
 
 function privateFederation(privacy: Partial<PrivacyPolicy> = {}, maxUpdateNorm?: number) {
-  const store = new CoordinatorStore(':memory:');
+  const store = new SqliteStore(':memory:');
   const policy: PrivacyPolicy = { mode: 'central', clipNorm: 1, noiseMultiplier: 1, delta: 1e-5, ...privacy };
   const fed = new Federation(tinyTask({ privacy: policy, rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000 }, ...(maxUpdateNorm === undefined ? {} : { maxUpdateNorm }) }), new Float32Array(TINY_PARAMS), store, {}, () => 0);
   return { store, fed };
@@ -65,7 +65,7 @@ describe('central differential privacy in rounds', () => {
   });
 
   it('gives no guarantee to a federation that trained without privacy before (a restart with privacy turned on)', () => {
-    const store = new CoordinatorStore(':memory:');
+    const store = new SqliteStore(':memory:');
     const plain = new Federation(tinyTask({ rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000 } }), new Float32Array(TINY_PARAMS), store, {}, () => 0);
     plain.acceptUpload(1, 'update-a-1x', updateFrame('client-aaaa', small(0.1)));
     plain.advance();
@@ -164,13 +164,13 @@ describe('the privacy block of a task file', () => {
 
 describe('what a private task keeps and publishes', () => {
   it('a plain task still requires the example count and the loss', () => {
-    const store = new CoordinatorStore(':memory:');
+    const store = new SqliteStore(':memory:');
     const fed = new Federation(tinyTask(), new Float32Array(TINY_PARAMS), store, {}, () => 0);
     expect(code(() => fed.acceptUpload(1, 'update-nometa-1', encodeUpdateFrame(f32, { clientId: 'client-aaaa', baseVersion: 0 }, new Float32Array(TINY_PARAMS))))).toBe('invalid_meta');
   });
 
   it('stores no loss or evaluation of one person and publishes no un-noised round figure, whatever a client sends', () => {
-    const store = new CoordinatorStore(':memory:');
+    const store = new SqliteStore(':memory:');
     const norms: number[] = [];
     const policy: PrivacyPolicy = { mode: 'central', clipNorm: 1, noiseMultiplier: 1, delta: 1e-5 };
     const fed = new Federation(tinyTask({ privacy: policy, rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000 } }), new Float32Array(TINY_PARAMS), store, { onUpdateAccepted: (_t, u) => norms.push(u.norm) }, () => 0);
@@ -224,7 +224,7 @@ describe('local differential privacy in rounds', () => {
 
 describe('adaptive clipping in rounds', () => {
   // z = 0 and σ_b = 0 make the steps exact (the noise is checked in core/privacy/adaptive-clip.test.ts).
-  const adaptive = (store = new CoordinatorStore(':memory:')) => ({
+  const adaptive = (store = new SqliteStore(':memory:')) => ({
     store,
     fed: new Federation(tinyTask({ privacy: { mode: 'central', clipNorm: 1, noiseMultiplier: 0, delta: 1e-5, adaptiveClipping: { targetQuantile: 0.5, learningRate: 0.2, countNoise: 0 } }, rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000 } }), new Float32Array(TINY_PARAMS), store, {}, () => 0),
   });

@@ -141,8 +141,8 @@ describe('secure aggregation composed', () => {
   it('with central DP: each client adds its share of the noise, the sum carries it, and the accountant records ε', async () => {
     const { runSecureRound } = await import('../sim/secure-rounds.ts');
     const { Federation } = await import('./federation.ts');
-    const { CoordinatorStore } = await import('./store.ts');
-    const store = new CoordinatorStore(':memory:');
+    const { SqliteStore } = await import('./sqlite-store.ts');
+    const store = new SqliteStore(':memory:');
     let now = 0;
     const dp = tinyTask({
       rounds: { minClients: 3, targetClients: 4, deadlineMs: 60_000 },
@@ -177,8 +177,8 @@ describe('a secure round and its clients over time', () => {
 
   it('tells a client that sent its keys to wait, rather than train the round again', async () => {
     const { Federation } = await import('./federation.ts');
-    const { CoordinatorStore } = await import('./store.ts');
-    const store = new CoordinatorStore(':memory:');
+    const { SqliteStore } = await import('./sqlite-store.ts');
+    const store = new SqliteStore(':memory:');
     const fed = new Federation(secureTask(), new Float32Array(TINY_PARAMS), store, {}, () => 0);
     const answer = fed.checkin({ clientId: 'client-keys-1', exampleCount: 5 });
     if (answer.status !== 'assigned') throw new Error('not assigned');
@@ -190,8 +190,8 @@ describe('a secure round and its clients over time', () => {
 
   it('aborts the round a restart interrupted (its secrets were in memory), and opens the next', async () => {
     const { Federation } = await import('./federation.ts');
-    const { CoordinatorStore } = await import('./store.ts');
-    const store = new CoordinatorStore(':memory:');
+    const { SqliteStore } = await import('./sqlite-store.ts');
+    const store = new SqliteStore(':memory:');
     const first = new Federation(secureTask(), new Float32Array(TINY_PARAMS), store, {}, () => 0);
     const answer = first.checkin({ clientId: 'client-restart-1', exampleCount: 5 });
     if (answer.status !== 'assigned') throw new Error('not assigned');

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CoordinatorStore } from './store.ts';
+import { SqliteStore } from './sqlite-store.ts';
 
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -31,7 +31,7 @@ describe('CoordinatorStore', () => {
     old.pragma('user_version = 2');
     old.close();
 
-    const store = new CoordinatorStore(path);
+    const store = new SqliteStore(path);
     expect(store.history('digits')[0]).toMatchObject({ version: 0, accuracy: 0.146, loss: 2.3, metrics: { accuracy: 0.146 } });
     store.recordEvaluation('digits', 1, null, null, {}, 6);
     expect(store.history('digits')[1]).toMatchObject({ version: 1, accuracy: null, loss: null });
@@ -45,14 +45,14 @@ describe('CoordinatorStore', () => {
 
   it('keeps a task\'s lineage across restarts; a fresh database makes a new one', () => {
     const path = tempDb();
-    const first = new CoordinatorStore(path);
+    const first = new SqliteStore(path);
     const lineage = first.lineage('digits');
     expect(lineage).toMatch(/^[\w-]{12}$/);
     first.close();
-    const again = new CoordinatorStore(path);
+    const again = new SqliteStore(path);
     expect(again.lineage('digits')).toBe(lineage);
     again.close();
-    const fresh = new CoordinatorStore(tempDb());
+    const fresh = new SqliteStore(tempDb());
     expect(fresh.lineage('digits')).not.toBe(lineage);
     fresh.close();
   });

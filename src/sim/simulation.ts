@@ -25,7 +25,8 @@ import { subtractWeights } from '../core/vector.ts';
 import { ApiFailure } from '../coordinator/api-failure.ts';
 import { Federation } from '../coordinator/federation.ts';
 import { ModelDeltas } from '../coordinator/model-deltas.ts';
-import { CoordinatorStore } from '../coordinator/store.ts';
+import type { CoordinatorStore } from '../coordinator/store.ts';
+import { SqliteStore } from '../coordinator/sqlite-store.ts';
 import type { TaskDefinition } from '../coordinator/task.ts';
 import { describeModel, evaluate, personalize, readWeights, trainLocally, writeWeights, type ExampleBatch } from '../model/tf-model.ts';
 
@@ -106,7 +107,7 @@ export interface RoundRecord {
 export async function simulate(opts: SimulationOptions, onRound: (r: RoundRecord) => void): Promise<RoundRecord[]> {
   const { task, clients, test, inputShape } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'covey-sim-'));
-  const store = new CoordinatorStore(join(dir, 'sim.sqlite'), { durable: false });
+  const store = new SqliteStore(join(dir, 'sim.sqlite'), { durable: false });
   const model = await task.buildModel(opts.seed);
   const spec = await describeModel(model);
   const modelJsonBytes = JSON.stringify({ format: 'layers-model', modelTopology: spec.modelTopology, weightsManifest: [{ paths: ['weights.bin'], weights: spec.weightSpecs }] }).length;

@@ -22,7 +22,7 @@ import { frameWithPayload } from '../core/update-frame.ts';
 import { subtractWeights } from '../core/vector.ts';
 import { ApiFailure } from '../coordinator/api-failure.ts';
 import { Federation } from '../coordinator/federation.ts';
-import { CoordinatorStore } from '../coordinator/store.ts';
+import { SqliteStore } from '../coordinator/sqlite-store.ts';
 import type { TaskDefinition } from '../coordinator/task.ts';
 import { evaluate, readWeights, trainLocally, writeWeights, type ExampleBatch } from '../model/tf-model.ts';
 import { Device, type DeviceModel } from './devices.ts';
@@ -55,7 +55,7 @@ interface Job {
 export async function simulateTimed(opts: TimedOptions, onVersion: (r: RoundRecord) => void): Promise<RoundRecord[]> {
   const { task, clients, test, inputShape } = opts;
   const dir = mkdtempSync(join(tmpdir(), 'covey-timed-'));
-  const store = new CoordinatorStore(join(dir, 'sim.sqlite'), { durable: false });
+  const store = new SqliteStore(join(dir, 'sim.sqlite'), { durable: false });
   const model = await task.buildModel(opts.seed);
   let now = 0; // simulated seconds
   const federation = new Federation(task, await readWeights(model), store, {}, () => Math.round(now * 1000));
