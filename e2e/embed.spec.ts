@@ -21,7 +21,8 @@ const it = test.extend<{ site: StaticSite; strangerSite: StaticSite }>({
   },
   /* eslint-enable no-empty-pattern */
   coordinatorEnv: async ({ site }, use) => {
-    await use({ COVEY_ALLOWED_ORIGINS: site.origin, COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' });
+    // One epoch, no personal model: this is about embedding, not learning.
+    await use({ COVEY_TASKS_DIR: digitsTaskWithCodec('f32', undefined, undefined, QUICK_TRAINING), COVEY_ALLOWED_ORIGINS: site.origin, COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300' });
   },
 });
 
