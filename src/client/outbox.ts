@@ -146,7 +146,8 @@ export class Outbox {
       const retryAfterS = e instanceof ApiRequestError ? e.retryAfterS : undefined;
       const message = e instanceof Error ? e.message : String(e);
       const attempts = item.attempts + 1;
-      const decision = decideRetry({ attempts, createdAt: item.createdAt, status, now: this.now(), retryAfterS }, this.o.policy ?? DEFAULT_RETRY, this.o.random);
+      const code = e instanceof ApiRequestError ? e.code : undefined;
+      const decision = decideRetry({ attempts, createdAt: item.createdAt, status, now: this.now(), retryAfterS, code }, this.o.policy ?? DEFAULT_RETRY, this.o.random);
       if (!decision.retry) {
         // Dropped for good; what a top-k update carried goes back into the residual.
         await this.store.rejectOutbox(item);

@@ -32,5 +32,8 @@ describe('retry policy', () => {
     expect(decideRetry({ attempts: 50, createdAt: 0, status: undefined, now: 1 }, policy)).toMatchObject({ retry: true });
     expect(decideRetry({ attempts: 1, createdAt: 0, status: undefined, now: 60_000 }, policy)).toMatchObject({ retry: false, reason: /retry window/ });
     expect(decideRetry({ attempts: 1, createdAt: 0, status: 409, now: 1 }, policy)).toMatchObject({ retry: false, reason: /409/ });
+    // A task its operator paused: the update waits, however long, until the retry window ends.
+    expect(decideRetry({ attempts: 50, createdAt: 0, status: 503, now: 1, retryAfterS: 10, code: 'task_paused' }, policy)).toMatchObject({ retry: true });
+    expect(decideRetry({ attempts: 50, createdAt: 0, status: 503, now: 60_000, retryAfterS: 10, code: 'task_paused' }, policy)).toMatchObject({ retry: false, reason: /retry window/ });
   });
 });

@@ -23,18 +23,21 @@ export type RetryDecision = { retry: true; at: number } | { retry: false; reason
 
 /**
  * What to do after failed attempt number `attempts` (counting from 1) of an item created at `createdAt`.
- * `status` is the HTTP status, or undefined when no answer came (offline, connection lost); a server's
+ * `status` is the HTTP status, or undefined when no answer came (offline, connection lost); `code` the
+ * refusal's code (`task_paused` counts no attempt: the task waits for its operator); a server's
  * `retryAfterS` (429, 503) is a floor under the backoff, so a busy coordinator is not asked again sooner.
  */
 export function decideRetry(
-  args: { attempts: number; createdAt: number; status: number | undefined; now: number; retryAfterS?: number },
+  args: { attempts: number; createdAt: number; status: number | undefined; now: number; retryAfterS?: number; code?: string },
   policy: RetryPolicy = DEFAULT_RETRY,
   random: () => number = Math.random,
 ): RetryDecision {
   if (!isRetryableStatus(args.status)) return { retry: false, reason: `refused with HTTP ${args.status}` };
   // A coordinator that answers and keeps failing is given up on after maxAttempts; one that does not answer
   // at all (down, or the network is) is waited for until maxAgeMs, with the backoff at its cap.
-  if (args.status !== undefined && args.attempts >= policy.maxAttempts) return { retry: false, reason: `gave up after ${args.attempts} attempts` };
+  // A task its operator paused is not failing: its updates wait, like an unreachable coordinator's, until maxAgeMs.
+  const waiting = args.status === undefined || args.code === 'task_paused';
+  if (!waiting && args.attempts >= policy.maxAttempts) return { retry: false, reason: `gave up after ${args.attempts} attempts` };
   if (args.now - args.createdAt >= policy.maxAgeMs) return { retry: false, reason: 'gave up: older than the retry window' };
   const floor = Math.min(policy.maxMs, (args.retryAfterS ?? 0) * 1000);
   return { retry: true, at: args.now + Math.max(floor, backoffDelayMs(args.attempts - 1, policy, random)) };

@@ -94,16 +94,22 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
       throw new ValidationError('model', `has other weights (${initial.length} parameters) than the running task "${task.id}" (${running.federation.parameterCount}): a task's architecture cannot change, give the new model a new task id`);
     }
     const evaluator = await Evaluator.create(task, store, evaluatorLog);
-    const federation = new Federation(task, initial, store, {
-      onRoundClosed: (taskId, roundId, version, why) => {
-        metrics.inc('covey_rounds_closed_total', { task: taskId, outcome: version === null ? 'failed' : 'aggregated' });
-        if (version === null) server.log.warn(`task ${taskId} round ${roundId} failed: ${why ?? 'no new model'}`);
-        else log(`task ${taskId} round ${roundId} closed: model v${version}`);
-        void evaluator.evaluatePending();
-      },
-      onUpdateAccepted: (taskId, update) => metrics.observe('covey_update_norm', { task: taskId }, update.norm),
-      onUpdateStored: (taskId, clientId, backend) => view.uploaded(taskId, clientId, backend),
-    });
+    let federation: Federation;
+    try {
+      federation = new Federation(task, initial, store, {
+        onRoundClosed: (taskId, roundId, version, why) => {
+          metrics.inc('covey_rounds_closed_total', { task: taskId, outcome: version === null ? 'failed' : 'aggregated' });
+          if (version === null) server.log.warn(`task ${taskId} round ${roundId} failed: ${why ?? 'no new model'}`);
+          else log(`task ${taskId} round ${roundId} closed: model v${version}`);
+          void evaluator.evaluatePending();
+        },
+        onUpdateAccepted: (taskId, update) => metrics.observe('covey_update_norm', { task: taskId }, update.norm),
+        onUpdateStored: (taskId, clientId, backend) => view.uploaded(taskId, clientId, backend),
+      });
+    } catch (e) {
+      await evaluator.close();
+      throw e;
+    }
     running?.federation.stop();
     const previous = evaluators.get(task.id);
     tasks.set(task.id, { federation, spec });
@@ -153,9 +159,10 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
     metrics,
     evaluated,
     async close() {
+      await installing; // a task file being installed finishes first
       for (const { federation } of tasks.values()) federation.stop();
       await server.close();
-      await Promise.all([...evaluators.values()].map((e) => e.evaluatePending()));
+      await Promise.all([...evaluators.values()].map((e) => e.close()));
       store.close();
     },
   };

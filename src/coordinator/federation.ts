@@ -326,7 +326,8 @@ export class Federation {
     // (checked in, lease running) or not (trained offline, or their lease lapsed): an upload is its own check-in.
     if (!this.store.isAssigned(this.task.id, roundId, meta.clientId)) {
       // Unless the task is paused: then it waits (503, so the client's outbox keeps it and tries again).
-      if (this.pausedNow) throw new ApiFailure(503, 'task_paused', 'the operator paused this task; the update is taken once it is resumed', undefined, Math.ceil(PAUSED_FLOOR_MS / 1000));
+      // (A buffered client's lease carries across buffers: it holds a place though assigned under an earlier one.)
+      if (this.pausedNow && !(buffer && this.leases.isLive(meta.clientId, this.now()))) throw new ApiFailure(503, 'task_paused', 'the operator paused this task; the update is taken once it is resumed', undefined, Math.ceil(PAUSED_FLOOR_MS / 1000));
       this.firstClient(this.now());
       this.store.assign(this.task.id, roundId, meta.clientId, this.now());
       this.assigned += 1;
@@ -401,6 +402,8 @@ export class Federation {
 
   /** Applies whatever transition is due. Safe to call at any time. */
   advance(): void {
+    // Stopped (shut down, or replaced by a new federation of the same task): the round is no longer this one's to close.
+    if (this.stopped) return;
     // A secure round nobody came to waits for its first client too (firstClient starts its phases' clock).
     if (this.secure) return this.assigned === 0 ? undefined : this.advanceSecure();
     const event = dueEvent(this.snapshot(), this.now());

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Coordinator } from './coordinator.ts';
 import * as tf from '@tensorflow/tfjs';
 import { authHeaders } from '../../e2e/coordinator.ts';
+import { DEFAULT_LIMITS } from './admission.ts';
 import { startTestCoordinator, tinyTask } from './test-fixtures.ts';
 
 let c: Coordinator;
@@ -54,6 +55,16 @@ describe('HTTP limits around the plugins', () => {
       expect((await fetch(`${bigBase}/v1/tasks/big/rounds/1/secagg/masked`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: new Uint8Array(200_000) })).status).toBe(401);
     } finally {
       await coordinator.close();
+    }
+    // It takes an upload slot like an update: with none free, it is refused before its body is read.
+    const full = await startTestCoordinator(big, { limits: { ...DEFAULT_LIMITS, maxInFlightUploads: 0 } });
+    try {
+      const auth = await authHeaders(full.base, 'client-masked', 'big');
+      const busy = await fetch(`${full.base}/v1/tasks/big/rounds/1/secagg/masked`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...auth }, body: new Uint8Array(32_003 * 4) });
+      expect(busy.status).toBe(503);
+      expect(((await busy.json()) as { error: { code: string } }).error.code).toBe('busy');
+    } finally {
+      await full.coordinator.close();
     }
   });
 });

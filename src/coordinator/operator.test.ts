@@ -258,6 +258,51 @@ describe('the store behind the view', () => {
     fed.stop();
   });
 
+  it('counts an update carried through two failed rounds as its own round\'s', () => {
+    let now = 0;
+    const store = new SqliteStore(':memory:');
+    const fed = new Federation(tinyTask({ rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000 } }), ones(1), store, {}, () => now);
+    fed.checkin({ clientId: 'client-aaaa', exampleCount: 10 });
+    fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1)));
+    now = 60_000;
+    fed.advance(); // round 1 fails: a's update goes on into round 2
+    fed.checkin({ clientId: 'client-dddd', exampleCount: 10 }); // comes, never reports
+    now = 130_000;
+    fed.advance(); // round 2 fails too: a's update goes on into round 3
+    fed.acceptUpload(3, 'update-b001', updateFrame('client-bbbb', ones(3)));
+    fed.advance();
+    const [third, second, first] = rounds(fed, store).slice(1);
+    expect(first).toMatchObject({ id: 1, outcome: 'failed', assigned: 1, dropped: 0 });
+    expect(second).toMatchObject({ id: 2, outcome: 'failed', assigned: 1, reported: 0, dropped: 1 });
+    expect(third).toMatchObject({ id: 3, outcome: 'aggregated', reported: 2, carried: 1, dropped: 0 });
+    fed.stop();
+  });
+
+  it('takes, while paused, the update of a buffered client whose lease began under an earlier buffer', () => {
+    const store = new SqliteStore(':memory:');
+    const fed = new Federation(tinyTask({ rounds: { minClients: 2, targetClients: 2, deadlineMs: 60_000, leaseMs: 60_000, buffer: { size: 2, maxStaleness: 2, concurrency: 8, staleness: { kind: 'polynomial', exponent: 0.5 } } } }), ones(1), store, {}, () => 0);
+    for (const id of ['client-aaaa', 'client-bbbb', 'client-cccc']) fed.checkin({ clientId: id, exampleCount: 10 });
+    fed.setPaused(true);
+    fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1)));
+    fed.acceptUpload(1, 'update-b001', updateFrame('client-bbbb', ones(1)));
+    fed.advance(); // the buffer closes; c's lease runs on
+    expect(fed.acceptUpload(1, 'update-c001', updateFrame('client-cccc', ones(1), { baseVersion: 0 }))).toMatchObject({ status: 'accepted' });
+    // Someone with no place waits.
+    expect(() => fed.acceptUpload(2, 'update-e001', updateFrame('client-eeee', ones(1), { baseVersion: 1 }))).toThrow(expect.objectContaining({ status: 503, code: 'task_paused' }));
+    fed.stop();
+  });
+
+  it('closes nothing once stopped (a task replaced while running)', () => {
+    let now = 0;
+    const store = new SqliteStore(':memory:');
+    const fed = new Federation(tinyTask({ rounds: { minClients: 1, targetClients: 2, deadlineMs: 60_000 } }), ones(1), store, {}, () => now);
+    fed.acceptUpload(1, 'update-a001', updateFrame('client-aaaa', ones(1)));
+    fed.stop();
+    now = 60_000;
+    fed.advance();
+    expect(store.currentRound('tiny')!.roundId).toBe(1);
+  });
+
   it('counts no dropped clients per buffer, whose leases span buffers', () => {
     const store = new SqliteStore(':memory:');
     const fed = new Federation(tinyTask({ rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000, leaseMs: 60_000, buffer: { size: 1, maxStaleness: 2, concurrency: 4, staleness: { kind: 'polynomial', exponent: 0.5 } } } }), ones(1), store, {}, () => 0);

@@ -7,7 +7,7 @@
  * would be logged as an error by browsers at every poll), and stop when the phase is `aborted` or `done`,
  * or `closed` (the round ended while they waited).
  */
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { parseKeysMessage, parseSharesMessage, parseUnmaskMessage } from '../core/secagg/protocol.ts';
 import { ValidationError } from '../core/validate.ts';
 import { ApiFailure } from './api-failure.ts';
@@ -19,6 +19,8 @@ export interface SecAggRouteDeps {
   roundOf(raw: string): number;
   /** The client id the request's token speaks for, for this task; throws 401 without one. */
   clientOf(authorization: string | undefined, task: string): string;
+  /** Takes an upload slot for a model-sized body (admission.ts), given back when the request is done; throws 503/429 when none is free. */
+  admitBody(req: FastifyRequest, reply: FastifyReply): void;
 }
 
 type Params = { Params: { task: string; round: string } };
@@ -80,11 +82,13 @@ export function registerSecAggRoutes(app: FastifyInstance, deps: SecAggRouteDeps
     {
       bodyLimit: MODEL_BODY_CEILING,
       // Before its body is read: the task, the round and the token must be right, and the body exactly one model's words.
-      preParsing: async (req, _reply, payload) => {
+      preParsing: async (req, reply, payload) => {
         const { federation } = ctx(req);
         const size = federation.parameterCount * 4;
         const declared = Number(req.headers['content-length'] ?? 0);
         if (declared > size) throw new ApiFailure(413, 'body_too_large', `a masked input is ${size} bytes, not ${declared}`, 'body');
+        // Like an update: at most so many model-sized bodies are received at once, from anyone and per address.
+        deps.admitBody(req, reply);
         return capBody(payload, size, () => `a masked input is ${size} bytes, no more`);
       },
     },

@@ -70,7 +70,7 @@ export interface ServerOptions {
 export type { MetricsAccess } from './operator-routes.ts';
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
-const UPLOAD_PATH = /^\/v1\/tasks\/([^/?]+)\/rounds\/([^/?]+)\//;
+const UPLOAD_PATH = /^\/v1\/tasks\/([^/?]+)\/rounds\/([^/?]+)\/updates\//;
 
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
@@ -244,6 +244,18 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     return weights;
   });
 
+  /**
+   * An upload slot for a model-sized body (an update, a masked input). It is given back once (the release is
+   * idempotent) at whichever comes first: the request's 'close' (its body was read, or the connection
+   * dropped mid-body) or the answer's. The answer's alone is not enough: a response queued behind a
+   * pipelined one never closes if the client stops reading.
+   */
+  const admitBody = (req: FastifyRequest, reply: FastifyReply) => {
+    const release = admission.enterUpload(req.ip);
+    req.raw.once('close', release);
+    reply.raw.once('close', release);
+  };
+
   const deltas = new ModelDeltas(opts.store);
   app.get<{ Params: { task: string; version: string; from: string } }>('/v1/tasks/:task/models/:version/delta-from/:from', async (req, reply) => {
     const { federation } = taskOf(req.params.task);
@@ -275,12 +287,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
         const tooLarge = (declared?: number) => `update ${declared === undefined ? 'larger than' : `of ${declared} bytes exceeds`} this task's limit of ${federation.maxUploadBytes} bytes`;
         const declared = Number(req.headers['content-length'] ?? 0);
         if (declared > federation.maxUploadBytes) throw new ApiFailure(413, 'body_too_large', tooLarge(declared), 'body');
-        // The slot is given back once (the release is idempotent) at whichever comes first: the request's
-        // 'close' (its body was read, or the connection dropped mid-body) or the answer's. The answer's alone
-        // is not enough: a response queued behind a pipelined one never closes if the client stops reading.
-        const release = admission.enterUpload(req.ip);
-        req.raw.once('close', release);
-        reply.raw.once('close', release);
+        admitBody(req, reply);
         return capBody(payload, federation.maxUploadBytes, () => tooLarge());
       },
     },
@@ -304,7 +311,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
   );
 
-  registerSecAggRoutes(app, { federationOf: (id) => taskOf(id).federation, roundOf, clientOf: (auth, task) => clientKeys.verify(auth, task) });
+  registerSecAggRoutes(app, { federationOf: (id) => taskOf(id).federation, roundOf, clientOf: (auth, task) => clientKeys.verify(auth, task), admitBody });
 
   if (opts.datasetsDir) registerDatasets(app, opts.datasetsDir);
   if (opts.sdkDir && existsSync(opts.sdkDir)) {

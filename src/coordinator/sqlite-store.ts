@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS updates (
   num_examples INTEGER NOT NULL, loss REAL NOT NULL, backend TEXT, bytes INTEGER NOT NULL,
   delta BLOB, received_at INTEGER NOT NULL, UNIQUE (task_id, round_id, client_id));
 CREATE INDEX IF NOT EXISTS updates_by_client ON updates (task_id, client_id, received_at);
+CREATE INDEX IF NOT EXISTS updates_by_client_round ON updates (task_id, client_id, round_id);
 CREATE TABLE IF NOT EXISTS task_controls (task_id TEXT PRIMARY KEY, paused INTEGER NOT NULL, changed_at INTEGER NOT NULL);
 `;
 
@@ -350,8 +351,8 @@ export class SqliteStore implements CoordinatorStore {
         this.db
           .prepare(
             `SELECT a.round_id, COUNT(*) AS n,
-                    SUM(EXISTS (SELECT 1 FROM updates u WHERE u.task_id = a.task_id AND u.client_id = a.client_id
-                                AND (u.round_id = a.round_id OR (r.outcome = 'failed' AND u.round_id = a.round_id + 1)))) AS answered
+                    SUM(EXISTS (SELECT 1 FROM updates u WHERE u.task_id = a.task_id AND u.client_id = a.client_id AND u.round_id >= a.round_id
+                                AND (u.round_id = a.round_id OR (r.outcome = 'failed' AND u.base_version = r.base_version)))) AS answered
              FROM assignments a JOIN rounds r ON r.task_id = a.task_id AND r.round_id = a.round_id
              WHERE a.task_id = ? AND a.round_id >= ? GROUP BY a.round_id`,
           )
