@@ -10,7 +10,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HistoryPoint, MetricName, RoundState } from '../core/protocol.ts';
 import { failpoint } from './failpoint.ts';
-import type { CoordinatorStore, NewUpdate, RoundActivity, RoundRow, StoredUpdate } from './store.ts';
+import type { CloseRound, CoordinatorStore, NewUpdate, RoundActivity, RoundRow, StoredUpdate } from './store.ts';
 
 /** The evaluations table as of schema v3 (numbers nullable); also what the v3 migration rebuilds it as. */
 const EVALUATION_COLUMNS = `task_id TEXT NOT NULL, version INTEGER NOT NULL, accuracy REAL, loss REAL,
@@ -305,15 +305,7 @@ export class SqliteStore implements CoordinatorStore {
    * aggregated), the closed round, the next round, and the spent deltas dropped (their receipts stay, so a
    * late retry of one is still recognised).
    */
-  closeRound(args: {
-    taskId: string;
-    roundId: number;
-    now: number;
-    result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number | null; optimizerState?: Uint8Array | null; privacy?: string | null } | null;
-    next: Omit<RoundRow, 'taskId' | 'roundId'>;
-    /** A round that failed for lack of updates: when the next trains the same version, its updates go on into it. */
-    carryUpdates?: boolean;
-  }): void {
+  closeRound(args: CloseRound): void {
     const { taskId, roundId, now, result } = args;
     this.db.transaction(() => {
       if (result) this.insertVersion(taskId, result.version, roundId, result.weights, result.numClients, result.numExamples, result.clientLoss, result.optimizerState ?? null, result.privacy ?? null);

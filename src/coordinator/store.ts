@@ -77,6 +77,17 @@ export interface RoundActivity {
   norms: number[];
 }
 
+/** What closing a round writes: the new version (null when the round failed) and the next round. */
+export interface CloseRound {
+  taskId: string;
+  roundId: number;
+  now: number;
+  result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number | null; optimizerState?: Uint8Array | null; privacy?: string | null } | null;
+  next: Omit<RoundRow, 'taskId' | 'roundId'>;
+  /** A round that failed for lack of updates: when the next trains the same version, its updates go on into it. */
+  carryUpdates?: boolean;
+}
+
 export interface CoordinatorStore {
   close(): void;
 
@@ -126,14 +137,7 @@ export interface CoordinatorStore {
    * Closes a round and opens the next in one transaction: the new version (if it aggregated), the closed
    * round, the next round, and the spent deltas dropped (or, `carryUpdates`, moved on into the next round).
    */
-  closeRound(args: {
-    taskId: string;
-    roundId: number;
-    now: number;
-    result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number | null; optimizerState?: Uint8Array | null; privacy?: string | null } | null;
-    next: Omit<RoundRow, 'taskId' | 'roundId'>;
-    carryUpdates?: boolean;
-  }): void;
+  closeRound(args: CloseRound): void;
 
   // The operator's controls and view.
   isPaused(taskId: string): boolean;
