@@ -1,18 +1,20 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
+import type { StoreBackend } from './test-stores.ts';
 import { ApiFailure } from './api-failure.ts';
 import { Federation } from './federation.ts';
-import { SqliteStore } from './sqlite-store.ts';
+import { storeBackends } from './test-stores.ts';
 import { serverOptimizerConfig } from '../core/server-optimizer.ts';
 import { TINY_PARAMS, tinyTask, updateFrame } from './test-fixtures.ts';
 
 const init = new Float32Array(TINY_PARAMS).fill(1);
 const ones = (x: number) => new Array<number>(TINY_PARAMS).fill(x);
 
-function setup(now = () => 0, path = ':memory:') {
-  const store = new SqliteStore(path);
+const backends = storeBackends();
+let open: StoreBackend['open'];
+let restarts = 0;
+
+function setup(now = () => 0, name?: string) {
+  const store = open(name);
   const closed: (number | null)[] = [];
   const fed = new Federation(tinyTask(), init, store, { onRoundClosed: (_t, _r, v) => closed.push(v) }, now);
   return { store, fed, closed };
@@ -30,7 +32,11 @@ function refusal(fn: () => unknown): { status: number; code: string; field?: str
 
 const checkin = (fed: Federation, clientId: string) => fed.checkin({ clientId, exampleCount: 10 });
 
-describe('Federation', () => {
+describe.each(backends)('Federation on $name', (backend) => {
+  beforeEach(() => {
+    open = backend.open;
+  });
+
   it('assigns clients, aggregates a FedAvg round at its target and opens the next', () => {
     const { store, fed, closed } = setup();
     expect(checkin(fed, 'client-aaaa')).toMatchObject({ status: 'assigned', roundId: 1, modelVersion: 0 });
@@ -56,7 +62,7 @@ describe('Federation', () => {
 
   it('reports each accepted update\'s norm (not a repeat\'s), for the operator\'s metrics', () => {
     const norms: number[] = [];
-    const fed = new Federation(tinyTask(), init, new SqliteStore(':memory:'), { onUpdateAccepted: (_t, u) => norms.push(u.norm) }, () => 0);
+    const fed = new Federation(tinyTask(), init, open(), { onUpdateAccepted: (_t, u) => norms.push(u.norm) }, () => 0);
     checkin(fed, 'client-aaaa');
     const frame = updateFrame('client-aaaa', ones(2));
     fed.acceptUpload(1, 'update-0001', frame);
@@ -174,7 +180,7 @@ describe('Federation', () => {
 
   it('keeps silent clients\' places across a restart until their leases lapse', () => {
     let now = 0;
-    const path = join(mkdtempSync(join(tmpdir(), 'covey-')), 'state.sqlite');
+    const path = `restart${++restarts}`;
     const first = setup(() => now, path);
     for (const id of ['fake-client-1', 'fake-client-2', 'fake-client-3']) checkin(first.fed, id);
     now = 10_000;
@@ -185,7 +191,7 @@ describe('Federation', () => {
   });
 
   it('weights an update by at most the task\'s maxExamplesPerClient, whatever the client claims', () => {
-    const store = new SqliteStore(':memory:');
+    const store = open();
     const fed = new Federation(tinyTask({ maxExamplesPerClient: 20 }), init, store);
     fed.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(1), { numExamples: 10 }));
     fed.acceptUpload(1, 'update-0002', updateFrame('client-bbbb', ones(4), { numExamples: 10_000_000 }));
@@ -196,7 +202,7 @@ describe('Federation', () => {
   });
 
   it('refuses an update over the task\'s norm bound, and clips when the task says so', () => {
-    const store = new SqliteStore(':memory:');
+    const store = open();
     const fed = new Federation(tinyTask({ maxUpdateNorm: 10, clipNorm: 1, rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000 } }), init, store);
     const big = new Array<number>(TINY_PARAMS).fill(0);
     big[0] = 11;
@@ -238,7 +244,7 @@ describe('Federation', () => {
   });
 
   it('continues the round after a restart with every accepted update, counted once', () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'covey-')), 'state.sqlite');
+    const path = `restart${++restarts}`;
     const first = setup(() => 0, path);
     checkin(first.fed, 'client-aaaa');
     checkin(first.fed, 'client-bbbb');
@@ -255,13 +261,13 @@ describe('Federation', () => {
   });
 
   it('steps the model with the task\'s server optimizer, whose momentum survives a restart with the version it produced', () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'covey-')), 'state.sqlite');
+    const path = `restart${++restarts}`;
     const task = tinyTask({ serverOptimizer: serverOptimizerConfig('fedavgm', { lr: 1, beta1: 0.9 }), rounds: { minClients: 1, targetClients: 1, deadlineMs: 60_000 } });
-    const first = new Federation(task, init, new SqliteStore(path));
+    const first = new Federation(task, init, open(path));
     first.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(2)));
     first.advance(); // m1 = Δ1 = 2, x1 = 1 + 2 = 3
     // No close(): as if the process died here. The momentum is read back with version 1.
-    const store = new SqliteStore(path);
+    const store = open(path);
     const second = new Federation(task, init, store);
     second.acceptUpload(2, 'update-0002', updateFrame('client-aaaa', ones(1), { baseVersion: 1 }));
     second.advance(); // m2 = 0.9·2 + 1 = 2.8, x2 = 3 + 2.8 = 5.8 (without the restored momentum it would be 4)

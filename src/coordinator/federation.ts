@@ -2,6 +2,12 @@
  * One task's federation at run time: the global model, the current round and its running aggregate. Every
  * change goes to the store first and to memory second, so a restart rebuilds exactly this state (see
  * `start`).
+ *
+ * On a store several processes share (PostgreSQL), this process's memory is a cache of the store: `sync`
+ * reads the task's head (round, version, counts, pause) before each decision and reloads what another
+ * process changed; the running aggregate holds what this process took (its partial), and the process that
+ * closes the round rebuilds the whole from the round's durable updates, under the task's lock (see
+ * store.ts for what the store guarantees against the others).
  */
 import { createHash } from 'node:crypto';
 import { CodecError, type Codec } from '../core/codec.ts';
@@ -29,7 +35,7 @@ import { ApiFailure } from './api-failure.ts';
 import { failpoint } from './failpoint.ts';
 import { AssignmentLeases } from './assignment-leases.ts';
 import { acceptsCheckins, acceptsUploads, dueEvent, transition, type RoundSnapshot } from './round-machine.ts';
-import type { CoordinatorStore, RoundRow } from './store.ts';
+import { StoreConflict, type CoordinatorStore, type RoundRow } from './store.ts';
 import { assignmentLeaseMs, DEFAULT_MAX_EXAMPLES_PER_CLIENT, type TaskDefinition } from './task.ts';
 
 export interface FederationEvents {
@@ -79,6 +85,8 @@ export class Federation {
   private weights!: Weights;
   private round!: RoundRow;
   private assigned = 0;
+  /** Updates in the current round: the accumulator's count, or on a shared store every process's (as last read). */
+  private received = 0;
   private readonly leases: AssignmentLeases;
   private readonly maxExamplesPerClient: number;
   private accumulator!: Accumulator;
@@ -115,6 +123,7 @@ export class Federation {
     this.optimizer = task.serverOptimizer ? getServerOptimizer(task.serverOptimizer) : null;
     this.maxExamplesPerClient = task.maxExamplesPerClient ?? DEFAULT_MAX_EXAMPLES_PER_CLIENT;
     this.privacy = new PrivacyLedger(task, this.parameterCount, () => store.countClients(task.id));
+    if (store.shared && task.secureAggregation) throw new Error(`task ${task.id} aggregates securely, whose round lives in one process's memory: run it on one coordinator (the embedded SQLite store), not on a store several share`);
     store.initialiseTask(task.id, initialWeights, this.newRoundRow(0, now()));
     this.lineage = store.lineage(task.id);
     this.pausedNow = store.isPaused(task.id);
@@ -122,6 +131,7 @@ export class Federation {
   }
 
   get modelVersion(): number {
+    this.sync();
     return this.version;
   }
 
@@ -146,7 +156,7 @@ export class Federation {
   start(): void {
     // A secure round's secrets were in the memory of the process that died: the round cannot finish.
     if (this.secure && this.assigned > 0) this.closeRound(null, 'the coordinator restarted during a secure round (its state is kept in memory only)');
-    if (this.round.state === 'aggregating' && !this.secure) this.aggregate();
+    if (this.round.state === 'aggregating' && !this.secure && this.store.takeOverAggregation(this.task.id, this.round.roundId)) this.aggregate();
     this.timer = setInterval(() => this.advance(), 500);
     this.timer.unref();
     this.advance();
@@ -165,6 +175,7 @@ export class Federation {
   }
 
   summary(): TaskSummary {
+    this.sync();
     const r = this.round;
     return {
       id: this.task.id,
@@ -187,7 +198,7 @@ export class Federation {
         state: r.state,
         baseVersion: r.baseVersion,
         assigned: this.assigned,
-        received: this.accumulator.count,
+        received: this.received,
         minClients: r.minClients,
         targetClients: r.targetClients,
         deadline: new Date(r.deadlineAt).toISOString(),
@@ -208,7 +219,7 @@ export class Federation {
     if (this.paused) return wait('the operator paused this task', paceMs({ population: this.recent.count(now), wantedPerSecond: PAUSED_CHECKINS_PER_SECOND, floorMs: PAUSED_FLOOR_MS, capMs: PACE_CAP_MS }, this.random));
     if (this.privacy.budgetSpent(this.version)) return wait(`privacy budget spent: the model is at ε = ${(this.privacy.record?.epsilon ?? 0).toFixed(2)} and another round would pass the task's ${this.task.privacy!.maxEpsilon}`, 3600_000);
     if (this.store.hasClientUpdate(this.task.id, r.roundId, req.clientId)) {
-      const what = buffer ? `the buffer that makes version ${this.version + 1} (${this.accumulator.count} of ${buffer.size} updates)` : `round ${r.roundId}`;
+      const what = buffer ? `the buffer that makes version ${this.version + 1} (${this.received} of ${buffer.size} updates)` : `round ${r.roundId}`;
       return wait(`already contributed to ${what}`, this.pace());
     }
     // A secure round past its keys phase, or one this client already sent its keys to, has nothing more for it to train.
@@ -345,14 +356,27 @@ export class Federation {
     // FedBuff: the delta counts scaled by s(τ); its example weight stays, so the buffer's mean shrinks with staleness.
     const staleness = buffer ? stalenessWeight(buffer.staleness, tau) : null;
     // Durable first, then in memory: an acknowledged update survives a crash, a failed write changes nothing.
-    this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, baseVersion: meta.baseVersion, numExamples: weight, loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest, withinClip, staleness, ...(meta.eval && !priv ? { eval: { ...meta.eval, count: Math.min(meta.eval.count, this.maxExamplesPerClient) } } : {}), ...(priv ? {} : { trainMs: meta.trainMs ?? null, norm }) }, this.now());
+    try {
+      this.store.insertUpdate({ taskId: this.task.id, roundId, updateId, clientId: meta.clientId, baseVersion: meta.baseVersion, numExamples: weight, loss, backend: meta.backend ?? null, bytes: body.byteLength, delta, bodySha256: digest, withinClip, staleness, ...(meta.eval && !priv ? { eval: { ...meta.eval, count: Math.min(meta.eval.count, this.maxExamplesPerClient) } } : {}), ...(priv ? {} : { trainMs: meta.trainMs ?? null, norm }) }, this.now());
+    } catch (e) {
+      // Another process closed the round, or took this client's update (or this very one) first.
+      if (!(e instanceof StoreConflict)) throw e;
+      this.sync();
+      const again = this.store.findUpdate(updateId);
+      if (e.reason === 'update_id_reused' && again && again.taskId === this.task.id && again.bodySha256 === digest && again.clientId === meta.clientId) {
+        return { status: 'accepted', duplicate: true, roundId: again.roundId, received: this.store.countUpdates(this.task.id, again.roundId) };
+      }
+      if (e.reason === 'round_closed') throw new ApiFailure(409, 'round_closed', `round ${roundId} no longer takes updates; check in for the current round`, 'round');
+      throw new ApiFailure(409, e.reason, e.reason === 'update_id_reused' ? 'this update id was already used for another update' : `client already sent an update for round ${roundId}`, e.reason === 'update_id_reused' ? 'updateId' : 'meta.clientId');
+    }
     failpoint('update-stored');
     this.events.onUpdateStored?.(this.task.id, meta.clientId, meta.backend);
     this.leases.release(meta.clientId);
     this.accumulator.add(staleness === null ? delta : scaled(delta, staleness), weight);
     this.lossSum += loss * weight;
     if (withinClip) this.withinClip += 1;
-    const received = this.accumulator.count;
+    this.received += 1;
+    const received = this.received;
     if (!priv) this.events.onUpdateAccepted?.(this.task.id, { norm, numExamples: weight });
     setImmediate(() => this.advance());
     return { status: 'accepted', duplicate: false, roundId, received, ...(staleness === null ? {} : { staleness: tau, weight: staleness }) };
@@ -406,14 +430,24 @@ export class Federation {
     if (this.stopped) return;
     // A secure round nobody came to waits for its first client too (firstClient starts its phases' clock).
     if (this.secure) return this.assigned === 0 ? undefined : this.advanceSecure();
+    this.sync();
+    // Another process is aggregating the round; if it died (its lock is free), this one finishes it.
+    if (this.round.state === 'aggregating') {
+      if (this.store.takeOverAggregation(this.task.id, this.round.roundId)) this.aggregate();
+      return;
+    }
     const event = dueEvent(this.snapshot(), this.now());
     if (!event) return;
+    const from = this.round.state;
     if (event.type === 'assignments-full' || event.type === 'assignments-lapsed') {
-      this.round.state = transition(this.round.state, event);
-      this.store.setRoundState(this.task.id, this.round.roundId, this.round.state);
+      const to = transition(from, event);
+      if (this.store.setRoundState(this.task.id, this.round.roundId, from, to)) this.round.state = to;
+      else this.sync();
     } else if (event.type === 'quorum') {
-      this.round.state = transition(this.round.state, event);
-      this.store.setRoundState(this.task.id, this.round.roundId, this.round.state);
+      const to = transition(from, event);
+      // Exactly one process closes the round: the one whose claim moved it (it holds the task's lock).
+      if (!this.store.claimAggregation(this.task.id, this.round.roundId, from)) return this.sync();
+      this.round.state = to;
       failpoint('aggregating');
       this.aggregate();
     } else {
@@ -421,9 +455,16 @@ export class Federation {
     }
   }
 
+  /** Aggregates the round (which this process has claimed); on a shared store, from every process's durable updates. */
   private aggregate(): void {
-    const acc = this.accumulator;
-    this.commit(acc.finish(), acc.count, acc.totalExamples);
+    try {
+      if (this.store.shared) this.replayRound();
+      const acc = this.accumulator;
+      this.commit(acc.finish(), acc.count, acc.totalExamples);
+    } finally {
+      // closeRound let go of the lock; if commit threw before it, it is let go here.
+      this.store.releaseTask(this.task.id);
+    }
   }
 
   /** Steps the model with the round's aggregate delta of `count` updates, accounts for privacy, and closes the round. */
@@ -457,8 +498,9 @@ export class Federation {
       this.periods.push(now - since);
       if (this.periods.length > PERIODS_KEPT) this.periods.shift();
     }
+    // Another process closed it first (it saw the round in another state): follow it.
+    if (!this.store.closeRound({ taskId: this.task.id, roundId: closed, now, from: this.round.state, result, next: this.newRoundRow(nextVersion, now), carryUpdates })) return this.restore();
     if (result) this.lastClosedAt = now;
-    this.store.closeRound({ taskId: this.task.id, roundId: closed, now, result, next: this.newRoundRow(nextVersion, now), carryUpdates });
     failpoint('model-written');
     this.restore();
     this.events.onRoundClosed?.(this.task.id, closed, result?.version ?? null, why);
@@ -492,14 +534,41 @@ export class Federation {
     if (starting) for (const c of this.store.clientsSince(this.task.id, this.now() - POPULATION_WINDOW_MS)) this.recent.touch(c.clientId, c.at);
     if (this.task.privacy) this.strategy = this.privacy.strategy();
     this.secure = this.task.secureAggregation ? this.newSecureRound() : null;
+    this.replayRound();
+  }
+
+  /** The running aggregate afresh from the round's durable updates (a restart; on a shared store, every process's). */
+  private replayRound(): void {
     this.accumulator = this.strategy.createAccumulator(this.parameterCount);
     this.lossSum = 0;
     this.withinClip = 0;
-    for (const u of this.store.iterateUpdates(this.task.id, round.roundId)) {
+    for (const u of this.store.iterateUpdates(this.task.id, this.round.roundId)) {
       this.accumulator.add(u.staleness === null || u.staleness === undefined ? u.delta : scaled(u.delta, u.staleness), u.numExamples);
       this.lossSum += u.loss * u.numExamples;
       if (u.withinClip) this.withinClip += 1;
     }
+    this.received = this.store.shared ? this.store.countUpdates(this.task.id, this.round.roundId) : this.accumulator.count;
+  }
+
+  /**
+   * A shared store: reads the task's head and follows what other processes did. A new round or version
+   * reloads everything (restore); new assignments or updates reload the counts and leases; a pause is
+   * read. One query when nothing changed; nothing at all on a store this process owns.
+   */
+  private sync(): void {
+    if (!this.store.shared || this.stopped) return;
+    const head = this.store.head(this.task.id);
+    if (!head) return;
+    this.pausedNow = head.paused;
+    if (head.version !== this.version || head.round.roundId !== this.round.roundId) return this.restore();
+    // The round's own fields (state, deadline) as the store has them: a process changes them there first.
+    this.round = head.round;
+    if (head.assigned === this.assigned && head.received === this.received) return;
+    this.assigned = head.assigned;
+    this.received = head.received;
+    this.leases.clear();
+    const assignments = this.task.rounds.buffer ? this.store.unreportedSince(this.task.id, this.now() - this.leases.leaseMs) : this.store.silentAssignments(this.task.id, this.round.roundId);
+    for (const a of assignments) this.leases.assign(a.clientId, a.assignedAt);
   }
 
   /**
@@ -604,7 +673,7 @@ export class Federation {
 
   private snapshot(): RoundSnapshot {
     const r = this.round;
-    return { state: r.state, liveAssigned: this.leases.count(this.now()), received: this.accumulator.count, assigned: this.assigned, buffered: this.task.rounds.buffer !== undefined, minClients: r.minClients, targetClients: r.targetClients, deadlineAt: r.deadlineAt };
+    return { state: r.state, liveAssigned: this.leases.count(this.now()), received: this.received, assigned: this.assigned, buffered: this.task.rounds.buffer !== undefined, minClients: r.minClients, targetClients: r.targetClients, deadlineAt: r.deadlineAt };
   }
 
   private newRoundRow(baseVersion: number, now: number): Omit<RoundRow, 'taskId' | 'roundId'> {

@@ -322,7 +322,7 @@ describe('the store behind the view', () => {
     store.assign('tiny', 1, 'client-bbbb', 0);
     store.assign('tiny', 1, 'client-cccc', 0);
     // As a secure round closes: a version from the sum of two, no single update stored.
-    store.closeRound({ taskId: 'tiny', roundId: 1, now: 1, result: { version: 1, weights: ones(1), numClients: 2, numExamples: 2, clientLoss: null }, next: { baseVersion: 1, state: 'open', minClients: 2, targetClients: 3, openedAt: 1, deadlineAt: 60_001, closedAt: null, outcome: null } });
+    store.closeRound({ taskId: 'tiny', roundId: 1, now: 1, from: 'open', result: { version: 1, weights: ones(1), numClients: 2, numExamples: 2, clientLoss: null }, next: { baseVersion: 1, state: 'open', minClients: 2, targetClients: 3, openedAt: 1, deadlineAt: 60_001, closedAt: null, outcome: null } });
     expect(rounds(fed, store).find((r) => r.id === 1)).toMatchObject({ assigned: 3, reported: 2, dropped: 1, bytesUp: null });
     fed.stop();
   });

@@ -9,8 +9,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HistoryPoint, MetricName, RoundState } from '../core/protocol.ts';
+import { fromFloat32, historyPoint, toFloat32, toRoundRow } from './store-rows.ts';
 import { failpoint } from './failpoint.ts';
-import type { CloseRound, CoordinatorStore, NewUpdate, RoundActivity, RoundRow, StoredUpdate } from './store.ts';
+import { StoreConflict, type CloseRound, type CoordinatorStore, type NewUpdate, type RoundActivity, type RoundRow, type StoredUpdate, type TaskHead } from './store.ts';
 
 /** The evaluations table as of schema v3 (numbers nullable); also what the v3 migration rebuilds it as. */
 const EVALUATION_COLUMNS = `task_id TEXT NOT NULL, version INTEGER NOT NULL, accuracy REAL, loss REAL,
@@ -45,6 +46,8 @@ CREATE TABLE IF NOT EXISTS task_controls (task_id TEXT PRIMARY KEY, paused INTEG
 
 export class SqliteStore implements CoordinatorStore {
   private readonly db: Database.Database;
+  /** One process owns the file (it holds the only writer): nothing to follow, no lock to take. */
+  readonly shared = false;
 
   /** `durable: false` (simulations, whose store is thrown away) skips the fsync of every commit. */
   constructor(path: string, opts: { durable?: boolean } = {}) {
@@ -187,8 +190,26 @@ export class SqliteStore implements CoordinatorStore {
     this.db.prepare('UPDATE rounds SET deadline_at = ? WHERE task_id = ? AND round_id = ?').run(deadlineAt, taskId, roundId);
   }
 
-  setRoundState(taskId: string, roundId: number, state: RoundState): void {
-    this.db.prepare('UPDATE rounds SET state = ? WHERE task_id = ? AND round_id = ?').run(state, taskId, roundId);
+  setRoundState(taskId: string, roundId: number, from: RoundState, to: RoundState): boolean {
+    return this.db.prepare('UPDATE rounds SET state = ? WHERE task_id = ? AND round_id = ? AND state = ?').run(to, taskId, roundId, from).changes === 1;
+  }
+
+  claimAggregation(taskId: string, roundId: number, from: RoundState): boolean {
+    return this.setRoundState(taskId, roundId, from, 'aggregating');
+  }
+
+  /** The only process: a round left aggregating is its own to finish (by a restart). */
+  takeOverAggregation(taskId: string, roundId: number): boolean {
+    return this.round(taskId, roundId)?.state === 'aggregating';
+  }
+
+  releaseTask(): void {}
+
+  head(taskId: string): TaskHead | null {
+    const round = this.currentRound(taskId);
+    const latest = this.db.prepare('SELECT MAX(version) AS v FROM model_versions WHERE task_id = ?').get(taskId) as { v: number | null };
+    if (!round || latest.v === null) return null;
+    return { round, version: latest.v, assigned: this.countAssigned(taskId, round.roundId), received: this.countUpdates(taskId, round.roundId), paused: this.isPaused(taskId) };
   }
 
   assign(taskId: string, roundId: number, clientId: string, now: number): void {
@@ -279,6 +300,8 @@ export class SqliteStore implements CoordinatorStore {
 
   /** Durably records an accepted update; returns once it is committed. */
   insertUpdate(u: NewUpdate, now: number): void {
+    const round = this.round(u.taskId, u.roundId);
+    if (round?.state !== 'open' && round?.state !== 'training') throw new StoreConflict('round_closed', `round ${u.roundId} no longer takes updates`);
     this.db
       .prepare(
         'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss, eval_personal_accuracy, within_clip, base_version, staleness, train_ms, norm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
@@ -305,9 +328,10 @@ export class SqliteStore implements CoordinatorStore {
    * aggregated), the closed round, the next round, and the spent deltas dropped (their receipts stay, so a
    * late retry of one is still recognised).
    */
-  closeRound(args: CloseRound): void {
+  closeRound(args: CloseRound): boolean {
     const { taskId, roundId, now, result } = args;
-    this.db.transaction(() => {
+    return this.db.transaction(() => {
+      if (this.round(taskId, roundId)?.state !== args.from) return false;
       if (result) this.insertVersion(taskId, result.version, roundId, result.weights, result.numClients, result.numExamples, result.clientLoss, result.optimizerState ?? null, result.privacy ?? null);
       failpoint('model-writing');
       this.db
@@ -321,6 +345,7 @@ export class SqliteStore implements CoordinatorStore {
         this.db.prepare('UPDATE updates SET delta = NULL WHERE task_id = ? AND round_id = ?').run(taskId, roundId);
       }
       this.insertRound({ ...args.next, taskId, roundId: roundId + 1 });
+      return true;
     })();
   }
 
@@ -433,28 +458,7 @@ export class SqliteStore implements CoordinatorStore {
          WHERE m.task_id = ? ORDER BY m.version`,
       )
       .all(taskId, taskId, taskId) as (Record<string, number | null> & { metrics: string | null; privacy: string | null })[];
-    return rows.map((r) => ({
-      version: r.version!,
-      roundId: r.round_id ?? null,
-      numClients: r.num_clients!,
-      numExamples: r.num_examples!,
-      clientLoss: r.client_loss ?? null,
-      accuracy: r.accuracy ?? null,
-      loss: r.loss ?? null,
-      metrics: r.metrics ? (JSON.parse(r.metrics) as HistoryPoint['metrics']) : {},
-      federated: r.fed_examples
-        ? {
-            accuracy: r.fed_correct! / r.fed_examples,
-            loss: r.fed_loss_sum! / r.fed_examples,
-            examples: r.fed_examples,
-            clients: r.fed_clients!,
-            ...(r.fed_personal_examples ? { personalAccuracy: r.fed_personal_correct! / r.fed_personal_examples } : {}),
-          }
-        : null,
-      ...(r.privacy ? { privacy: publicPrivacy(r.privacy) } : {}),
-      ...(r.mean_tau === null || r.mean_tau === undefined ? {} : { staleness: { mean: r.mean_tau, max: r.max_tau!, meanWeight: r.mean_weight! } }),
-      createdAt: new Date(r.created_at!).toISOString(),
-    }));
+    return rows.map((r) => historyPoint(r));
   }
 
   private insertVersion(taskId: string, version: number, roundId: number | null, weights: Float32Array, numClients: number, numExamples: number, clientLoss: number | null, optimizerState: Uint8Array | null = null, privacy: string | null = null): void {
@@ -468,37 +472,4 @@ export class SqliteStore implements CoordinatorStore {
       .prepare('INSERT INTO rounds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(r.taskId, r.roundId, r.baseVersion, r.state, r.minClients, r.targetClients, r.openedAt, r.deadlineAt, r.closedAt, r.outcome);
   }
-}
-
-function toRoundRow(r: Record<string, unknown>): RoundRow {
-  return {
-    taskId: r.task_id as string,
-    roundId: r.round_id as number,
-    baseVersion: r.base_version as number,
-    state: r.state as RoundState,
-    minClients: r.min_clients as number,
-    targetClients: r.target_clients as number,
-    openedAt: r.opened_at as number,
-    deadlineAt: r.deadline_at as number,
-    closedAt: (r.closed_at as number | null) ?? null,
-    outcome: (r.outcome as string | null) ?? null,
-  };
-}
-
-/** What the history shows of a version's privacy record: its guarantee and the sampling rate behind it (not the RDP curve). */
-function publicPrivacy(json: string): NonNullable<HistoryPoint['privacy']> {
-  const p = JSON.parse(json, (_key, v: unknown) => (v === 'Infinity' ? Infinity : v)) as NonNullable<HistoryPoint['privacy']>;
-  // The next clip norm comes from a noised count: it is as private as the model.
-  return { mode: p.mode ?? 'central', epsilon: p.epsilon, epsilonUnsampled: p.epsilonUnsampled, rounds: p.rounds, delta: p.delta, samplingRate: p.samplingRate, noiseMultiplier: p.noiseMultiplier, clipNorm: p.clipNorm, ...(p.nextClipNorm === undefined ? {} : { nextClipNorm: p.nextClipNorm }) };
-}
-
-/** SQLite BLOBs come back as Buffers whose offset need not be 4-aligned: copy into a fresh Float32Array. */
-function toFloat32(buf: Buffer): Float32Array {
-  const out = new Float32Array(buf.byteLength / 4);
-  new Uint8Array(out.buffer).set(buf);
-  return out;
-}
-
-function fromFloat32(v: Float32Array): Buffer {
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
 }

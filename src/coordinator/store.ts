@@ -4,7 +4,13 @@
  *   the method returns;
  * - each multi-row change (`initialiseTask`, `closeRound`) is one transaction: all of it or none;
  * - reads see every write made before them.
- * Methods are synchronous: the federation's rules (check, then write) run without interleaving.
+ * Methods are synchronous: within one process the federation's rules (check, then write) run without
+ * interleaving. A store several processes share (`shared`: PostgreSQL) also keeps, against the others:
+ * - an update is stored only into a round that still takes updates (else StoreConflict 'round_closed'),
+ *   and a round's state changes only from the state its caller saw (compare-and-set), so a round closes
+ *   exactly once and nothing is stored into it after its aggregate was read;
+ * - the process that moves a round to 'aggregating' holds the task's lock until it closes the round; a
+ *   round left 'aggregating' by a process that died is taken over by whichever process gets the lock.
  */
 import type { HistoryPoint, MetricName, RoundState } from '../core/protocol.ts';
 
@@ -77,11 +83,33 @@ export interface RoundActivity {
   norms: number[];
 }
 
+/** Another process (or request) got there first: the update was not stored, or the round not changed. */
+export class StoreConflict extends Error {
+  constructor(
+    readonly reason: 'round_closed' | 'client_already_reported' | 'update_id_reused',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What a process re-reads of a task to follow the others sharing its store (Federation.sync). */
+export interface TaskHead {
+  round: RoundRow;
+  version: number;
+  /** Assignments and stored updates of the current round. */
+  assigned: number;
+  received: number;
+  paused: boolean;
+}
+
 /** What closing a round writes: the new version (null when the round failed) and the next round. */
 export interface CloseRound {
   taskId: string;
   roundId: number;
   now: number;
+  /** The state the caller saw the round in: the close happens only from it (see StoreConflict). */
+  from: RoundState;
   result: { version: number; weights: Float32Array; numClients: number; numExamples: number; clientLoss: number | null; optimizerState?: Uint8Array | null; privacy?: string | null } | null;
   next: Omit<RoundRow, 'taskId' | 'roundId'>;
   /** A round that failed for lack of updates: when the next trains the same version, its updates go on into it. */
@@ -90,6 +118,8 @@ export interface CloseRound {
 
 export interface CoordinatorStore {
   close(): void;
+  /** Whether several coordinator processes may share this store (the federation then re-reads before deciding). */
+  readonly shared: boolean;
 
   // Model versions and their lineage.
   latestVersion(taskId: string): { version: number; weights: Float32Array; optimizerState: Uint8Array | null; privacy: string | null } | null;
@@ -111,7 +141,16 @@ export interface CoordinatorStore {
   currentRound(taskId: string): RoundRow | null;
   round(taskId: string, roundId: number): RoundRow | null;
   setRoundDeadline(taskId: string, roundId: number, deadlineAt: number): void;
-  setRoundState(taskId: string, roundId: number, state: RoundState): void;
+  /** Moves the round from `from` to `to`; false (and nothing changes) when it was no longer in `from`. */
+  setRoundState(taskId: string, roundId: number, from: RoundState, to: RoundState): boolean;
+  /** Moves the round from `from` to 'aggregating' and takes the task's lock; false when another process got there first. */
+  claimAggregation(taskId: string, roundId: number, from: RoundState): boolean;
+  /** A round found 'aggregating': true (lock taken) when its owner is gone, so this process aggregates it. */
+  takeOverAggregation(taskId: string, roundId: number): boolean;
+  /** Lets go of the task's lock (closeRound does, too). */
+  releaseTask(taskId: string): void;
+  /** The current round, latest version and their counts, in one read. */
+  head(taskId: string): TaskHead | null;
   assign(taskId: string, roundId: number, clientId: string, now: number): void;
   reassign(taskId: string, roundId: number, clientId: string, now: number): void;
   lastAssignment(taskId: string, clientId: string): { assignedAt: number; reported: boolean } | null;
@@ -128,7 +167,10 @@ export interface CoordinatorStore {
   // Updates.
   findUpdate(updateId: string): { taskId: string; roundId: number; clientId: string; bodySha256: string | null } | null;
   hasClientUpdate(taskId: string, roundId: number, clientId: string): boolean;
-  /** Durably records an accepted update; returns once it is committed. */
+  /**
+   * Durably records an accepted update; returns once it is committed. Throws StoreConflict when its round
+   * no longer takes updates, or the client's update (or the id) is there already.
+   */
   insertUpdate(u: NewUpdate, now: number): void;
   countUpdates(taskId: string, roundId: number): number;
   /** The round's updates one at a time, oldest first. */
@@ -136,8 +178,9 @@ export interface CoordinatorStore {
   /**
    * Closes a round and opens the next in one transaction: the new version (if it aggregated), the closed
    * round, the next round, and the spent deltas dropped (or, `carryUpdates`, moved on into the next round).
+   * False (nothing written) when the round was no longer in `args.from`: another process closed it.
    */
-  closeRound(args: CloseRound): void;
+  closeRound(args: CloseRound): boolean;
 
   // The operator's controls and view.
   isPaused(taskId: string): boolean;

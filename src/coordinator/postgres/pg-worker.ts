@@ -1,0 +1,52 @@
+/**
+ * The PostgreSQL store's worker thread (see sync-call.ts): one connection, queries run strictly one after
+ * another, so a transaction the store begins is this connection's until it ends, and a session lock
+ * (pg_advisory_lock) is held exactly as long as this connection lives. The only module that imports `pg`.
+ *
+ * A lost connection fails the call in flight (the request it served is answered with an error, so nothing
+ * unacknowledged is taken for done) and the next call connects again.
+ */
+import pg from 'pg';
+import { serveSyncCalls } from './sync-call.ts';
+
+// Numbers as numbers: counts and sums (int8, numeric) and times in ms (int8) are all far below 2^53.
+pg.types.setTypeParser(20, (v) => Number(v));
+pg.types.setTypeParser(1700, (v) => Number(v));
+
+const { url } = serveSyncCalls({ query, close }) as { url: string };
+
+let client: pg.Client | null = null;
+let broken = false;
+
+async function connection(): Promise<pg.Client> {
+  if (client && !broken) return client;
+  if (client) void client.end().catch(() => undefined);
+  broken = false;
+  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: `covey-coordinator-${process.pid}` });
+  c.on('error', () => {
+    broken = true;
+  });
+  await c.connect();
+  client = c;
+  return c;
+}
+
+/** Runs one statement; rows as objects, bytea as Uint8Array (a Buffer crosses the thread as one). */
+async function query(sql: string, params: unknown[] = []): Promise<{ rows: Record<string, unknown>[]; rowCount: number }> {
+  const c = await connection();
+  try {
+    const r = await c.query({ text: sql, values: params.map((p) => (p instanceof Uint8Array && !Buffer.isBuffer(p) ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p)) });
+    return { rows: r.rows as Record<string, unknown>[], rowCount: r.rowCount ?? 0 };
+  } catch (e) {
+    // A connection that failed mid-query is not used again (its transaction, if any, is gone with it).
+    const code = (e as { code?: string }).code;
+    if (!code || code.startsWith('08') || code === '57P01') broken = true;
+    throw e;
+  }
+}
+
+async function close(): Promise<void> {
+  const c = client;
+  client = null;
+  if (c) await c.end().catch(() => undefined);
+}
