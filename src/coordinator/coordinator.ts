@@ -23,7 +23,10 @@ import { SqliteStore } from './sqlite-store.ts';
 import type { TaskDefinition } from './task.ts';
 
 export interface CoordinatorOptions {
-  dbPath: string;
+  /** The embedded store's file (SQLite), when no `store` is given. */
+  dbPath?: string;
+  /** A store made by the caller (a PgStore for several processes); the coordinator closes it. */
+  store?: CoordinatorStore;
   tasks: TaskDefinition[];
   appDir?: string;
   datasetsDir?: string;
@@ -73,7 +76,8 @@ export interface Coordinator {
 export async function createCoordinator(opts: CoordinatorOptions): Promise<Coordinator> {
   // Production mode: skips TF.js debug checks and its advice to install tfjs-node (which cannot install here).
   tf.env().set('PROD', true);
-  const store = new SqliteStore(opts.dbPath);
+  if (!opts.store && !opts.dbPath) throw new Error('createCoordinator needs a store or a dbPath');
+  const store = opts.store ?? new SqliteStore(opts.dbPath!);
   const tasks = new Map<string, ServedTask>();
   const evaluators = new Map<string, Evaluator>();
   const log = (msg: string) => server.log.info(msg);
@@ -97,6 +101,7 @@ export async function createCoordinator(opts: CoordinatorOptions): Promise<Coord
     let federation: Federation;
     try {
       federation = new Federation(task, initial, store, {
+        onError: (taskId, e) => server.log.error(`task ${taskId}: the round's step failed, tried again at the next tick: ${e instanceof Error ? e.message : String(e)}`),
         onRoundClosed: (taskId, roundId, version, why) => {
           metrics.inc('covey_rounds_closed_total', { task: taskId, outcome: version === null ? 'failed' : 'aggregated' });
           if (version === null) server.log.warn(`task ${taskId} round ${roundId} failed: ${why ?? 'no new model'}`);

@@ -1,12 +1,14 @@
 /**
  * Crash safety: the real coordinator process is killed with SIGKILL at exact points of a round (through
- * failpoints) and restarted on the same SQLite file. Every acknowledged update must count exactly once,
+ * failpoints) and restarted on the same SQLite file; or, on PostgreSQL, one of two processes serving the
+ * same federation is killed and the other carries on. Every acknowledged update must count exactly once,
  * and the model versions must be intact.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresBinDir, startCluster, type Cluster } from './postgres/cluster.ts';
 import { f32 } from '../core/codecs/f32.ts';
 import { encodeUpdateFrame } from '../core/update-frame.ts';
 import { authHeaders, startCoordinator, type RunningCoordinator } from '../../e2e/coordinator.ts';
@@ -156,5 +158,76 @@ describe('crash safety (SIGKILL at each step of a round)', { timeout: 60_000 }, 
     // v2 = v1 + (10 · 4/√2 + 10 · 2) / 20 = v0 + 1.5 + √2 + 1
     (await weights(c, 2)).forEach((w, i) => expect(w).toBeCloseTo(v0[i]! + 2.5 + Math.SQRT2, 5));
     await c.stop();
+  });
+});
+
+describe.skipIf(!postgresBinDir() && !process.env.CI)('two coordinator processes on one PostgreSQL: either may die', { timeout: 90_000 }, () => {
+  let cluster: Cluster;
+  let schemas = 0;
+  beforeAll(async () => {
+    cluster = await startCluster();
+  }, 120_000);
+  afterAll(() => cluster?.stop());
+  /** A process of the federation in the test's own schema; no token secret given: the processes share the database's. */
+  const startOn = (schema: string, failpoint?: string) => startCoordinator({ COVEY_TASKS_DIR: tasksDir, COVEY_DATABASE_URL: cluster.url, COVEY_DATABASE_SCHEMA: schema, ...(failpoint ? { COVEY_FAILPOINT: failpoint } : {}) });
+
+  it.each(['update-stored', 'aggregating', 'model-writing', 'model-written'])('one killed at "%s": the other closes the round exactly once, and takes the retry as a repeat', async (point) => {
+    const schema = `crash_${++schemas}`;
+    const [a, b] = await Promise.all([startOn(schema, point), startOn(schema)]);
+    try {
+      const v0 = await weights(b, 0);
+      expect(await weights(a, 0)).toEqual(v0);
+      // Clients 1 and 2 report to B; client 3 checks in at A and uploads to A, which dies.
+      for (const k of [1, 2]) {
+        await checkin(b, `client-${k}000`);
+        expect(await upload(b, k)).toMatchObject({ http: 200, duplicate: false });
+      }
+      await checkin(a, 'client-3000');
+      const answer = await upload(a, 3); // the round's third update: A stores it, claims the round, and dies at the failpoint
+      if (point === 'update-stored') expect(answer).toBeNull();
+      expect(await a.exited).toBe('SIGKILL');
+
+      // B finishes the round: the update A stored, the claim A left, or the version A wrote.
+      await expect.poll(async () => (await history(b)).length, { timeout: 20_000 }).toBe(2);
+      expect((await history(b)).map((h) => [h.version, h.numClients, h.numExamples])).toEqual([[0, 0, 0], [1, 3, 60]]);
+      expect(await weights(b, 1)).toEqual(expectedV1(v0));
+      // The client that never heard back retries at B: recognised (by the token A's process issued), not counted again.
+      expect(await upload(b, 3)).toMatchObject({ http: 200, duplicate: true });
+      // And B carries on: round 2 takes updates trained on v1.
+      await checkin(b, 'client-4000');
+      expect(await upload(b, 4, 2)).toMatchObject({ http: 200, duplicate: false });
+      expect((await history(b)).at(-1)).toMatchObject({ version: 1, numClients: 3 });
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
+  });
+
+  it('a lost database connection fails the requests in flight, and the next ones reconnect; nothing is counted twice', async () => {
+    const schema = `crash_${++schemas}`;
+    const [a, b] = await Promise.all([startOn(schema), startOn(schema)]);
+    try {
+      await checkin(a, 'client-1000');
+      expect(await upload(a, 1)).toMatchObject({ http: 200, duplicate: false });
+      // Every coordinator connection is cut, as a database restart or a network fault would.
+      expect(Number(cluster.sql(`SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name LIKE 'covey-coordinator-%'`))).toBeGreaterThanOrEqual(2);
+      // The first call on each process finds its connection gone; retries get through on a new one.
+      const retry = async (c: RunningCoordinator, k: number) => {
+        for (let i = 0; i < 5; i++) {
+          const r = await upload(c, k);
+          if (r?.http === 200) return r;
+        }
+        return null;
+      };
+      await expect.poll(async () => (await fetch(`${a.url}/v1/tasks/tiny`)).status).toBe(200);
+      await expect.poll(async () => (await fetch(`${b.url}/v1/tasks/tiny`)).status).toBe(200);
+      expect(await retry(a, 1)).toMatchObject({ http: 200, duplicate: true });
+      await checkin(b, 'client-2000');
+      expect(await retry(b, 2)).toMatchObject({ http: 200, duplicate: false });
+      await checkin(b, 'client-3000');
+      expect(await retry(b, 3)).toMatchObject({ http: 200, duplicate: false });
+      await expect.poll(async () => (await history(a)).map((h) => [h.version, h.numClients, h.numExamples]), { timeout: 20_000 }).toEqual([[0, 0, 0], [1, 3, 60]]);
+    } finally {
+      await Promise.all([a.stop(), b.stop()]);
+    }
   });
 });

@@ -45,6 +45,8 @@ export interface FederationEvents {
   onUpdateAccepted?(taskId: string, update: { norm: number; numExamples: number }): void;
   /** An update was stored, from this client, trained on this backend (the operator's population count; private tasks too). */
   onUpdateStored?(taskId: string, clientId: string, backend: string | undefined): void;
+  /** A step the round's clock took failed (the store threw); it is tried again at the next tick. */
+  onError?(taskId: string, error: unknown): void;
 }
 
 const WAIT_BETWEEN_ROUNDS_MS = 2_000;
@@ -157,7 +159,7 @@ export class Federation {
     // A secure round's secrets were in the memory of the process that died: the round cannot finish.
     if (this.secure && this.assigned > 0) this.closeRound(null, 'the coordinator restarted during a secure round (its state is kept in memory only)');
     if (this.round.state === 'aggregating' && !this.secure && this.store.takeOverAggregation(this.task.id, this.round.roundId)) this.aggregate();
-    this.timer = setInterval(() => this.advance(), 500);
+    this.timer = setInterval(() => this.advanceLater(), 500);
     this.timer.unref();
     this.advance();
   }
@@ -378,7 +380,7 @@ export class Federation {
     this.received += 1;
     const received = this.received;
     if (!priv) this.events.onUpdateAccepted?.(this.task.id, { norm, numExamples: weight });
-    setImmediate(() => this.advance());
+    setImmediate(() => this.advanceLater());
     return { status: 'accepted', duplicate: false, roundId, received, ...(staleness === null ? {} : { staleness: tau, weight: staleness }) };
   }
 
@@ -421,6 +423,19 @@ export class Federation {
       if (e instanceof ValidationError) throw new ApiFailure(400, 'invalid_meta', e.message, e.field);
       if (e instanceof CodecError) throw new ApiFailure(400, 'invalid_frame', e.message, 'body');
       throw e;
+    }
+  }
+
+  /**
+   * `advance` from a timer: a store that fails (PostgreSQL unreachable for a moment) is reported, not
+   * thrown where nothing catches it; the next tick tries again from what the store holds.
+   */
+  private advanceLater(): void {
+    try {
+      this.advance();
+    } catch (e) {
+      if (this.events.onError) this.events.onError(this.task.id, e);
+      else throw e;
     }
   }
 
@@ -630,7 +645,7 @@ export class Federation {
     if (!this.store.isAssigned(this.task.id, roundId, clientId)) throw new ApiFailure(403, 'secagg_not_in_round', `${clientId} was not assigned to round ${roundId}`, 'clientId');
     try {
       const out = step(secure);
-      setImmediate(() => this.advance());
+      setImmediate(() => this.advanceLater());
       return out;
     } catch (e) {
       if (e instanceof SecAggRefusal) throw new ApiFailure(e.code === 'not_in_round' ? 403 : 409, `secagg_${e.code}`, e.message, 'body');

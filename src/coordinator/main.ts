@@ -15,7 +15,13 @@
  * COVEY_OPERATOR_TOKEN is the operator's token for /dashboard, /v1/operator/… and /metrics (else one is
  * made and kept in <data dir>/operator-token); COVEY_METRICS_PORT serves /metrics on a port of its own
  * (on COVEY_METRICS_HOST, default 127.0.0.1) without the token, instead of on the main port with it.
+ *
+ * COVEY_DATABASE_URL=postgres://… keeps the state in PostgreSQL instead (COVEY_DATABASE_SCHEMA: a schema of
+ * its own), so that several coordinator processes serve one federation behind a load balancer. The
+ * client tokens' secret and the operator's token are then kept in the database (unless given in the
+ * environment), so every process shares them.
  */
+import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { DEFAULT_LIMITS } from './admission.ts';
@@ -28,6 +34,9 @@ import { loadOperatorToken } from './operator-token.ts';
 import { metricsPortFromEnv } from './config.ts';
 import { serveMetrics } from './metrics-server.ts';
 import type { TaskDefinition } from './task.ts';
+import { PgStore } from './postgres/pg-store.ts';
+import { SqliteStore } from './sqlite-store.ts';
+import { MIN_OPERATOR_TOKEN_LENGTH } from './operator-token.ts';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const port = Number(process.env.PORT ?? 8080);
@@ -45,17 +54,25 @@ const prepare = (t: TaskDefinition): TaskDefinition => ({
   allowedOrigins: [...t.allowedOrigins, ...allowedOriginsFromEnv()],
 });
 const tasks = loadTasks([tasksDir, join(dataDir, 'tasks')]).map(prepare);
-const operatorToken = loadOperatorToken(join(dataDir, 'operator-token'));
+const databaseUrl = process.env.COVEY_DATABASE_URL;
+const store = databaseUrl ? new PgStore(databaseUrl, { schema: process.env.COVEY_DATABASE_SCHEMA }) : new SqliteStore(join(dataDir, 'covey.sqlite'));
+// On PostgreSQL the secrets every process must share live in the database, unless the environment gives them.
+const shared = store instanceof PgStore ? store : null;
+const operatorToken =
+  shared && !process.env.COVEY_OPERATOR_TOKEN ? shared.sharedSecret('operator-token', () => randomBytes(24).toString('base64url')) : loadOperatorToken(join(dataDir, 'operator-token'));
+if (operatorToken.length < MIN_OPERATOR_TOKEN_LENGTH) throw new Error(`the operator token must be at least ${MIN_OPERATOR_TOKEN_LENGTH} characters`);
+const tokenSecret =
+  shared && !process.env.COVEY_TOKEN_SECRET ? Buffer.from(shared.sharedSecret('token-secret', () => randomBytes(32).toString('base64')), 'base64') : loadTokenSecret(join(dataDir, 'token-secret'));
 const metricsPort = metricsPortFromEnv();
 
 const coordinator = await createCoordinator({
-  dbPath: join(dataDir, 'covey.sqlite'),
+  store,
   tasks,
   appDir,
   datasetsDir,
   sdkDir: join(root, 'lib'),
   limits: limitsFromEnv(DEFAULT_LIMITS),
-  tokenSecret: loadTokenSecret(join(dataDir, 'token-secret')),
+  tokenSecret,
   logger: { level: process.env.LOG_LEVEL ?? 'info' },
   trustProxy: trustProxyFromEnv(),
   requireClientKeys: flagFromEnv('COVEY_REQUIRE_CLIENT_KEYS', false),
@@ -80,8 +97,8 @@ await coordinator.server.listen({ port, host });
 const address = coordinator.server.server.address();
 const boundPort = typeof address === 'object' && address ? address.port : port;
 const shown = host === '0.0.0.0' || host === '127.0.0.1' ? 'localhost' : host;
-console.log(`\n  Covey is running. Open http://${shown}:${boundPort}/ in a browser (state in ${dataDir}).`);
-const tokenAt = process.env.COVEY_OPERATOR_TOKEN ? 'COVEY_OPERATOR_TOKEN' : join(dataDir, 'operator-token');
+console.log(`\n  Covey is running. Open http://${shown}:${boundPort}/ in a browser (state in ${shared ? 'PostgreSQL' : dataDir}).`);
+const tokenAt = process.env.COVEY_OPERATOR_TOKEN ? 'COVEY_OPERATOR_TOKEN' : shared ? 'the database (table secrets, name operator-token)' : join(dataDir, 'operator-token');
 // The link carries the token: printed whole only to a terminal, not into logs that others may read.
 const metricsLine = metricsServer ? `/metrics is on ${metricsServer.url}` : '/metrics takes it as Authorization: Bearer <token>';
 if (process.stdout.isTTY) {

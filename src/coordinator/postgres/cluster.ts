@@ -16,6 +16,8 @@ export interface Cluster {
   /** postgres://covey@127.0.0.1:<port>/covey */
   url: string;
   dir: string;
+  /** Runs SQL through psql as the cluster's user; its output, unaligned. */
+  sql(statement: string): string;
   /** Stops the server (immediately) and removes its directory. */
   stop(): void;
 }
@@ -62,6 +64,7 @@ export async function startCluster(): Promise<Cluster> {
   return {
     url: `postgres://covey@127.0.0.1:${port}/covey`,
     dir,
+    sql: (statement) => run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'covey', '-d', 'covey', '-At', '-v', 'ON_ERROR_STOP=1', '-c', statement]).toString(),
     stop() {
       try {
         run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);

@@ -58,6 +58,7 @@ CREATE INDEX IF NOT EXISTS updates_by_client ON updates (task_id, client_id, rec
 CREATE INDEX IF NOT EXISTS updates_by_client_round ON updates (task_id, client_id, round_id);
 CREATE INDEX IF NOT EXISTS updates_by_round ON updates (task_id, round_id, received_at, update_id);
 CREATE TABLE IF NOT EXISTS task_controls (task_id TEXT PRIMARY KEY, paused BOOLEAN NOT NULL, changed_at BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 `;
 
 type Row = Record<string, unknown>;
@@ -74,12 +75,9 @@ export class PgStore implements CoordinatorStore {
   private readonly locked = new Set<string>();
 
   constructor(url: string, opts: PgStoreOptions = {}) {
-    this.worker = new SyncWorker(new URL('./pg-worker.ts', import.meta.url), { url });
-    if (opts.schema !== undefined) {
-      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) throw new Error(`schema name ${opts.schema} must be lowercase letters, digits and _`);
-      this.run(`CREATE SCHEMA IF NOT EXISTS ${opts.schema}`);
-      this.run(`SET search_path TO ${opts.schema}`);
-    }
+    if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) throw new Error(`schema name ${opts.schema} must be lowercase letters, digits and _`);
+    this.worker = new SyncWorker(new URL('./pg-worker.ts', import.meta.url), { url, schema: opts.schema });
+    if (opts.schema !== undefined) this.run(`CREATE SCHEMA IF NOT EXISTS ${opts.schema}`);
     // Several processes may start at once: the schema is made by one of them at a time.
     this.transaction(() => {
       this.run('SELECT pg_advisory_xact_lock($1, 0)', [COVEY_LOCK]);
@@ -94,9 +92,26 @@ export class PgStore implements CoordinatorStore {
     this.worker.close('close');
   }
 
-  private run(sql: string, params: unknown[] = []): { rows: Row[]; rowCount: number } {
-    return this.worker.call('query', sql, params);
+  /**
+   * A secret every process of the federation must share (the client tokens' signing key, the operator's
+   * token): the one stored, or `make()`'s, stored by the first process to ask.
+   */
+  sharedSecret(name: string, make: () => string): string {
+    this.run('INSERT INTO secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING', [name, make()]);
+    return this.one('SELECT value FROM secrets WHERE name = $1', [name])!.value as string;
   }
+
+  private run(sql: string, params: unknown[] = []): { rows: Row[]; rowCount: number } {
+    const r = this.worker.call<{ rows: Row[]; rowCount: number; generation: number }>('query', sql, params);
+    // A new connection (the last one was lost) holds none of the locks the last one held.
+    if (r.generation !== this.generation) {
+      this.generation = r.generation;
+      this.locked.clear();
+    }
+    return r;
+  }
+
+  private generation = 0;
 
   private all(sql: string, params: unknown[] = []): Row[] {
     return this.run(sql, params).rows;
@@ -217,7 +232,11 @@ export class PgStore implements CoordinatorStore {
 
   releaseTask(taskId: string): void {
     if (!this.locked.delete(taskId)) return;
-    this.run('SELECT pg_advisory_unlock($1, hashtext($2))', [COVEY_LOCK, taskId]);
+    try {
+      this.run('SELECT pg_advisory_unlock($1, hashtext($2))', [COVEY_LOCK, taskId]);
+    } catch {
+      // The connection is gone, and its lock with it.
+    }
   }
 
   private tryLock(taskId: string): boolean {

@@ -13,10 +13,12 @@ import { serveSyncCalls } from './sync-call.ts';
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
-const { url } = serveSyncCalls({ query, close }) as { url: string };
+const { url, schema } = serveSyncCalls({ query, close }) as { url: string; schema: string | undefined };
 
 let client: pg.Client | null = null;
 let broken = false;
+/** Counts connections made: a new one holds none of the session locks the last one held. */
+let generation = 0;
 
 async function connection(): Promise<pg.Client> {
   if (client && !broken) return client;
@@ -27,16 +29,19 @@ async function connection(): Promise<pg.Client> {
     broken = true;
   });
   await c.connect();
+  // Every connection, the first and those after a loss, works in the store's schema.
+  if (schema !== undefined) await c.query(`SET search_path TO ${schema}`);
   client = c;
+  generation += 1;
   return c;
 }
 
 /** Runs one statement; rows as objects, bytea as Uint8Array (a Buffer crosses the thread as one). */
-async function query(sql: string, params: unknown[] = []): Promise<{ rows: Record<string, unknown>[]; rowCount: number }> {
+async function query(sql: string, params: unknown[] = []): Promise<{ rows: Record<string, unknown>[]; rowCount: number; generation: number }> {
   const c = await connection();
   try {
     const r = await c.query({ text: sql, values: params.map((p) => (p instanceof Uint8Array && !Buffer.isBuffer(p) ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p)) });
-    return { rows: r.rows as Record<string, unknown>[], rowCount: r.rowCount ?? 0 };
+    return { rows: r.rows as Record<string, unknown>[], rowCount: r.rowCount ?? 0, generation };
   } catch (e) {
     // A connection that failed mid-query is not used again (its transaction, if any, is gone with it).
     const code = (e as { code?: string }).code;
