@@ -302,13 +302,19 @@ export class SqliteStore implements CoordinatorStore {
   insertUpdate(u: NewUpdate, now: number): void {
     const round = this.round(u.taskId, u.roundId);
     if (round?.state !== 'open' && round?.state !== 'training') throw new StoreConflict('round_closed', `round ${u.roundId} no longer takes updates`);
-    this.db
-      .prepare(
-        'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss, eval_personal_accuracy, within_clip, base_version, staleness, train_ms, norm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null, u.eval?.personalAccuracy ?? null, u.withinClip === undefined || u.withinClip === null ? null : Number(u.withinClip), u.baseVersion, u.staleness ?? null, u.trainMs ?? null, u.norm ?? null);
+    try {
+      this.db
+        .prepare(
+          'INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss, eval_personal_accuracy, within_clip, base_version, staleness, train_ms, norm) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null, u.eval?.personalAccuracy ?? null, u.withinClip === undefined || u.withinClip === null ? null : Number(u.withinClip), u.baseVersion, u.staleness ?? null, u.trainMs ?? null, u.norm ?? null);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw new StoreConflict('update_id_reused', 'this update id is stored already');
+      if (code === 'SQLITE_CONSTRAINT_UNIQUE') throw new StoreConflict('client_already_reported', `client already sent an update for round ${u.roundId}`);
+      throw e;
+    }
   }
-
   countUpdates(taskId: string, roundId: number): number {
     return (this.db.prepare('SELECT COUNT(*) n FROM updates WHERE task_id = ? AND round_id = ?').get(taskId, roundId) as { n: number }).n;
   }
