@@ -15,6 +15,7 @@ const ROUNDS = 2;
 
 const test = base.extend({
   // The test's "coordinator" is the balancer's address in front of two processes sharing a fresh cluster.
+  // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixtures a fixture needs from its first parameter: this one needs none
   coordinator: async ({}, use) => {
     const cluster = await startCluster();
     const tasksDir = digitsTaskWithCodec('f32', undefined, {}, QUICK_TRAINING);
