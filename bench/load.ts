@@ -8,24 +8,12 @@
  *
  * Options (environment): LOAD_CLIENTS ("100,1000"), LOAD_CONCURRENCY (32).
  */
-import { f32 } from '../src/core/codecs/f32.ts';
 import { fedAvg } from '../src/core/strategies/fedavg.ts';
-import { encodeUpdateFrame } from '../src/core/update-frame.ts';
-import { authHeaders, startCoordinator, type RunningCoordinator } from '../e2e/coordinator.ts';
+import { startCoordinator, type RunningCoordinator } from '../e2e/coordinator.ts';
+import { percentile, simulateClients, type Step } from './load-clients.ts';
 
 const SIZES = (process.env.LOAD_CLIENTS ?? '100,1000').split(',').map(Number);
 const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 32);
-type Step = 'enrol' | 'checkin' | 'model.json' | 'weights.bin' | 'upload';
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-
-async function timed<T>(latencies: Map<Step, number[]>, step: Step, work: () => Promise<T>): Promise<T> {
-  const t0 = performance.now();
-  const result = await work();
-  latencies.get(step)!.push(performance.now() - t0);
-  return result;
-}
-
 async function residentBytes(c: RunningCoordinator): Promise<number> {
   const text = await (await fetch(`${c.url}/metrics`, { headers: { authorization: `Bearer ${c.operatorToken}` } })).text();
   return Number(/^covey_process_resident_memory_bytes (\d+)$/m.exec(text)?.[1] ?? NaN);
@@ -36,7 +24,6 @@ async function run(clients: number) {
   try {
     const { parameterCount } = await c.task();
     const delta = new Float32Array(parameterCount).map((_, i) => Math.sin(i) * 1e-3);
-    const latencies = new Map<Step, number[]>((['enrol', 'checkin', 'model.json', 'weights.bin', 'upload'] as Step[]).map((s) => [s, []]));
     const baseline = await residentBytes(c);
     let peak = baseline;
     let sampling = true;
@@ -46,25 +33,7 @@ async function run(clients: number) {
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
-    let next = 0;
-    const started = performance.now();
-    const worker = async () => {
-      while (next < clients) {
-        const clientId = `load-client-${String(next++).padStart(6, '0')}`;
-        const auth = await timed(latencies, 'enrol', () => authHeaders(c.url, clientId));
-        const assignment = (await timed(latencies, 'checkin', async () =>
-          (await fetch(`${c.url}/v1/tasks/digits/checkin`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: JSON.stringify({ clientId, exampleCount: 100 }) })).json(),
-        )) as { status: string; modelUrl: string; uploadUrl: string; modelVersion: number };
-        if (assignment.status !== 'assigned') throw new Error(`${clientId} not assigned: ${JSON.stringify(assignment)}`);
-        await timed(latencies, 'model.json', async () => (await fetch(c.url + assignment.modelUrl)).arrayBuffer());
-        await timed(latencies, 'weights.bin', async () => (await fetch(c.url + assignment.modelUrl.replace('model.json', 'weights.bin'))).arrayBuffer());
-        const frame = encodeUpdateFrame(f32, { clientId, baseVersion: assignment.modelVersion, numExamples: 100, loss: 1 }, delta);
-        const res = await timed(latencies, 'upload', () => fetch(`${c.url}${assignment.uploadUrl}u-${clientId}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', ...auth }, body: frame }));
-        if (res.status !== 200) throw new Error(`${clientId} upload: ${res.status} ${await res.text()}`);
-      }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    const seconds = (performance.now() - started) / 1000;
+    const { seconds, latencies } = await simulateClients(c.url, clients, CONCURRENCY, delta);
     await new Promise((r) => setTimeout(r, 300));
     sampling = false;
     await sampler;

@@ -69,6 +69,8 @@ export const LAPSE_COOLDOWN_ROUNDS = 3;
  */
 export const PAUSED_CHECKINS_PER_SECOND = 10;
 export const PAUSED_FLOOR_MS = 10_000;
+/** On a shared store, how stale (ms) this process's view of the others' writes may be: see `sync`. */
+const SYNC_MS = 20;
 
 export class Federation {
   readonly parameterCount: number;
@@ -87,6 +89,8 @@ export class Federation {
   private weights!: Weights;
   private round!: RoundRow;
   private assigned = 0;
+  /** When `sync` last read the store's head (performance.now()). */
+  private syncedAt = -Infinity;
   /** Updates in the current round: the accumulator's count, or on a shared store every process's (as last read). */
   private received = 0;
   private readonly leases: AssignmentLeases;
@@ -523,6 +527,7 @@ export class Federation {
 
   /** Loads the latest model and the current round from the store, replaying the round's updates. */
   private restore(): void {
+    this.syncedAt = performance.now();
     const latest = this.store.latestVersion(this.task.id);
     const round = this.store.currentRound(this.task.id);
     if (!latest || !round) throw new Error(`task ${this.task.id} has no stored model or round`);
@@ -572,6 +577,11 @@ export class Federation {
    */
   private sync(): void {
     if (!this.store.shared || this.stopped) return;
+    // At most once per SYNC_MS of wall time: a request's several steps (and requests arriving together)
+    // share one read. What must not be stale is decided by the store itself (see store.ts).
+    const t = performance.now();
+    if (t - this.syncedAt < SYNC_MS) return;
+    this.syncedAt = t;
     const head = this.store.head(this.task.id);
     if (!head) return;
     this.pausedNow = head.paused;

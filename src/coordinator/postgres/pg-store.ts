@@ -27,6 +27,8 @@ const COVEY_LOCK = 0x4356;
 /** Updates read per round trip when a round is replayed (each holds one delta). */
 const PAGE = 64;
 const SCHEMA_VERSION = 10;
+/** Model versions whose weights are kept in memory (see modelWeights). */
+const WEIGHTS_CACHED = 8;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -148,13 +150,27 @@ export class PgStore implements CoordinatorStore {
   }
 
   hasVersion(taskId: string, version: number): boolean {
+    if (this.weightsCache.has(`${taskId}\0${version}`)) return true;
     return this.one('SELECT 1 FROM model_versions WHERE task_id = $1 AND version = $2', [taskId, version]) !== undefined;
   }
 
+  /**
+   * A version's weights never change once written: the last few read are kept, so the clients of a round
+   * downloading its model cost no round trip each (the embedded store reads its file at no such cost).
+   */
   modelWeights(taskId: string, version: number): Buffer | null {
+    const key = `${taskId}\0${version}`;
+    const cached = this.weightsCache.get(key);
+    if (cached) return cached;
     const w = this.one('SELECT weights FROM model_versions WHERE task_id = $1 AND version = $2', [taskId, version])?.weights as Uint8Array | undefined;
-    return w ? Buffer.from(w.buffer, w.byteOffset, w.byteLength) : null;
+    if (!w) return null;
+    const weights = Buffer.from(w.buffer, w.byteOffset, w.byteLength);
+    this.weightsCache.set(key, weights);
+    if (this.weightsCache.size > WEIGHTS_CACHED) this.weightsCache.delete(this.weightsCache.keys().next().value!);
+    return weights;
   }
+
+  private readonly weightsCache = new Map<string, Buffer>();
 
   modelVector(taskId: string, version: number): Float32Array | null {
     const w = this.modelWeights(taskId, version);
@@ -315,16 +331,16 @@ export class PgStore implements CoordinatorStore {
 
   insertUpdate(u: NewUpdate, now: number): void {
     try {
-      this.transaction(() => {
-        // A share lock on the round's row: a process changing the round's state waits for this insert to commit, or this one sees the change.
-        const state = this.one('SELECT state FROM rounds WHERE task_id = $1 AND round_id = $2 FOR SHARE', [u.taskId, u.roundId])?.state;
-        if (state !== 'open' && state !== 'training') throw new StoreConflict('round_closed', `round ${u.roundId} no longer takes updates`);
-        this.run(
-          `INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss,
-             eval_personal_accuracy, within_clip, base_version, staleness, train_ms, norm) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)`,
-          [u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null, u.eval?.personalAccuracy ?? null, u.withinClip === undefined || u.withinClip === null ? null : Number(u.withinClip), u.baseVersion, u.staleness ?? null, u.trainMs ?? null, u.norm ?? null],
-        );
-      });
+      // One statement, so one round trip and its own transaction: the round's row is share-locked and must
+      // still take updates (a process changing its state waits for this insert to commit, or this one sees the change).
+      const inserted = this.run(
+        `WITH round AS (SELECT 1 FROM rounds WHERE task_id = $2 AND round_id = $3 AND state IN ('open', 'training') FOR SHARE)
+         INSERT INTO updates (update_id, task_id, round_id, client_id, num_examples, loss, backend, bytes, delta, received_at, body_sha256, eval_count, eval_accuracy, eval_loss,
+           eval_personal_accuracy, within_clip, base_version, staleness, train_ms, norm)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20 FROM round`,
+        [u.updateId, u.taskId, u.roundId, u.clientId, u.numExamples, u.loss, u.backend, u.bytes, fromFloat32(u.delta), now, u.bodySha256, u.eval?.count ?? null, u.eval?.accuracy ?? null, u.eval?.loss ?? null, u.eval?.personalAccuracy ?? null, u.withinClip === undefined || u.withinClip === null ? null : Number(u.withinClip), u.baseVersion, u.staleness ?? null, u.trainMs ?? null, u.norm ?? null],
+      );
+      if (inserted.rowCount === 0) throw new StoreConflict('round_closed', `round ${u.roundId} no longer takes updates`);
     } catch (e) {
       // Another process stored the same update (or another of this client's) first.
       if (e instanceof WorkerCallError && e.code === '23505') {
