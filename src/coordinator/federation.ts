@@ -71,6 +71,8 @@ export const PAUSED_CHECKINS_PER_SECOND = 10;
 export const PAUSED_FLOOR_MS = 10_000;
 /** On a shared store, how stale (ms) this process's view of the others' writes may be: see `sync`. */
 const SYNC_MS = 20;
+/** On a shared store, how often (ms) at most the leases other processes changed are read again: see `sync`. */
+const LEASES_MS = 500;
 
 export class Federation {
   readonly parameterCount: number;
@@ -588,13 +590,23 @@ export class Federation {
     if (head.version !== this.version || head.round.roundId !== this.round.roundId) return this.restore();
     // The round's own fields (state, deadline) as the store has them: a process changes them there first.
     this.round = head.round;
-    if (head.assigned === this.assigned && head.received === this.received) return;
-    this.assigned = head.assigned;
-    this.received = head.received;
+    if (head.assigned !== this.assigned || head.received !== this.received) {
+      this.assigned = head.assigned;
+      this.received = head.received;
+      this.leasesStale = true;
+    }
+    // The leases (one row per silent client) are read again at most every LEASES_MS: until then a client
+    // that reported to another process still holds a place here, so this process gives out fewer, not more.
+    if (!this.leasesStale || t - this.leasesAt < LEASES_MS) return;
+    this.leasesStale = false;
+    this.leasesAt = t;
     this.leases.clear();
     const assignments = this.task.rounds.buffer ? this.store.unreportedSince(this.task.id, this.now() - this.leases.leaseMs) : this.store.silentAssignments(this.task.id, this.round.roundId);
     for (const a of assignments) this.leases.assign(a.clientId, a.assignedAt);
   }
+
+  private leasesStale = false;
+  private leasesAt = -Infinity;
 
   /**
    * The protocol for the current round. Coordinates are bounded by the clip norm S (no coordinate of a
