@@ -104,7 +104,7 @@ export class PgStore implements CoordinatorStore {
   }
 
   private run(sql: string, params: unknown[] = []): { rows: Row[]; rowCount: number } {
-    const r = this.worker.call<{ rows: Row[]; rowCount: number; generation: number }>('query', sql, params);
+    const r = this.worker.call<{ rows: Row[]; rowCount: number; generation: string }>('query', sql, params);
     // A new connection (the last one was lost) holds none of the locks the last one held.
     if (r.generation !== this.generation) {
       this.generation = r.generation;
@@ -113,7 +113,7 @@ export class PgStore implements CoordinatorStore {
     return r;
   }
 
-  private generation = 0;
+  private generation = '';
 
   private all(sql: string, params: unknown[] = []): Row[] {
     return this.run(sql, params).rows;

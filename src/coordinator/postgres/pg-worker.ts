@@ -7,6 +7,7 @@
  * unacknowledged is taken for done) and the next call connects again.
  */
 import pg from 'pg';
+import { threadId } from 'node:worker_threads';
 import { serveSyncCalls } from './sync-call.ts';
 
 // Numbers as numbers: counts and sums (int8, numeric) and times in ms (int8) are all far below 2^53.
@@ -17,8 +18,10 @@ const { url, schema } = serveSyncCalls({ query, close }) as { url: string; schem
 
 let client: pg.Client | null = null;
 let broken = false;
-/** Counts connections made: a new one holds none of the session locks the last one held. */
-let generation = 0;
+/** Names this connection: a new one (or a new worker's) holds none of the session locks the last one held. */
+const started = `${process.pid}-${threadId}-${Date.now()}`;
+let connections = 0;
+let generation = '';
 
 async function connection(): Promise<pg.Client> {
   if (client && !broken) return client;
@@ -32,20 +35,51 @@ async function connection(): Promise<pg.Client> {
   // Every connection, the first and those after a loss, works in the store's schema.
   if (schema !== undefined) await c.query(`SET search_path TO ${schema}`);
   client = c;
-  generation += 1;
+  generation = `${started}-${++connections}`;
   return c;
 }
 
-/** Runs one statement; rows as objects, bytea as Uint8Array (a Buffer crosses the thread as one). */
-async function query(sql: string, params: unknown[] = []): Promise<{ rows: Record<string, unknown>[]; rowCount: number; generation: number }> {
+/** A transaction is open on the connection (BEGIN sent, no COMMIT or ROLLBACK yet). */
+let inTransaction = false;
+/** The connection died inside a transaction: every statement fails until the caller's ROLLBACK. */
+let lostTransaction = false;
+
+/**
+ * Runs one statement; rows as objects, bytea as Uint8Array (a Buffer crosses the thread as one). Never
+ * on a new connection in the middle of a transaction: the rest of it would run outside one.
+ */
+async function query(sql: string, params: unknown[] = []): Promise<{ rows: Record<string, unknown>[]; rowCount: number; generation: string }> {
+  const verb = /^\s*(\w+)/.exec(sql)?.[1]?.toUpperCase();
+  if (lostTransaction) {
+    if (verb === 'ROLLBACK') {
+      lostTransaction = false;
+      return { rows: [], rowCount: 0, generation };
+    }
+    throw Object.assign(new Error('the connection to PostgreSQL was lost inside a transaction, which it rolled back'), { code: '08006' });
+  }
+  if (inTransaction && (!client || broken)) {
+    inTransaction = false;
+    lostTransaction = verb !== 'ROLLBACK';
+    if (verb === 'ROLLBACK') return { rows: [], rowCount: 0, generation };
+    throw Object.assign(new Error('the connection to PostgreSQL was lost inside a transaction, which it rolled back'), { code: '08006' });
+  }
   const c = await connection();
   try {
     const r = await c.query({ text: sql, values: params.map((p) => (p instanceof Uint8Array && !Buffer.isBuffer(p) ? Buffer.from(p.buffer, p.byteOffset, p.byteLength) : p)) });
+    if (verb === 'BEGIN') inTransaction = true;
+    else if (verb === 'COMMIT' || verb === 'ROLLBACK') inTransaction = false;
     return { rows: r.rows as Record<string, unknown>[], rowCount: r.rowCount ?? 0, generation };
   } catch (e) {
     // A connection that failed mid-query is not used again (its transaction, if any, is gone with it).
     const code = (e as { code?: string }).code;
-    if (!code || code.startsWith('08') || code === '57P01') broken = true;
+    if (!code || code.startsWith('08') || code === '57P01') {
+      broken = true;
+      if (inTransaction) {
+        inTransaction = false;
+        lostTransaction = verb !== 'ROLLBACK' && verb !== 'COMMIT';
+      }
+    }
+    if (verb === 'COMMIT' || verb === 'ROLLBACK') inTransaction = false;
     throw e;
   }
 }

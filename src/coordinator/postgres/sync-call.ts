@@ -28,21 +28,36 @@ export class WorkerCallError extends Error {
 }
 
 export class SyncWorker {
-  private readonly worker: Worker;
-  private readonly port: MessagePort;
+  private worker!: Worker;
+  private port!: MessagePort;
+  /** Counts answers posted: the caller sleeps while it is unchanged (no reset, so no answer is missed). */
   private readonly signal = new Int32Array(new SharedArrayBuffer(4));
   private nextId = 1;
   private closed = false;
+  private exited = false;
 
-  /** `file`: the worker's module (TypeScript: it runs with tsx's loader, as the coordinator does). */
+  /** `file`: the worker's module (TypeScript: it runs through tsx, as the coordinator does). */
   constructor(
-    file: URL,
-    data: unknown,
+    private readonly file: URL,
+    private readonly data: unknown,
     private readonly timeoutMs = 60_000,
   ) {
+    this.spawn();
+  }
+
+  private spawn(): void {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
-    this.worker = new Worker(new URL('./ts-worker.mjs', import.meta.url), { workerData: { entry: file.href, port: port2, signal: this.signal, data }, transferList: [port2] });
+    this.exited = false;
+    this.worker = new Worker(new URL('./ts-worker.mjs', import.meta.url), { workerData: { entry: this.file.href, port: port2, signal: this.signal, data: this.data }, transferList: [port2] });
+    // A worker that died (out of memory, a bug) is started again at the next call: its connection, and
+    // any lock it held, died with it, which the caller learns from the connection's generation.
+    this.worker.once('exit', () => {
+      this.exited = true;
+    });
+    this.worker.once('error', () => {
+      this.exited = true;
+    });
     // The worker never keeps the process alive on its own: the coordinator's server does.
     this.worker.unref();
     this.port.unref();
@@ -51,19 +66,27 @@ export class SyncWorker {
   /** Runs `method` in the worker and returns its value; throws WorkerCallError for what the worker threw. */
   call<T>(method: string, ...args: unknown[]): T {
     if (this.closed) throw new Error(`store closed: ${method}`);
+    if (this.exited) {
+      this.port.close();
+      this.spawn();
+    }
     const id = this.nextId++;
-    Atomics.store(this.signal, 0, 0);
     this.port.postMessage({ id, method, args } satisfies Request);
     const deadline = Date.now() + this.timeoutMs;
     for (;;) {
-      const waited = Atomics.wait(this.signal, 0, 0, Math.max(1, deadline - Date.now()));
-      const message = receiveMessageOnPort(this.port)?.message as Answer | undefined;
-      if (message && message.id === id) {
-        if ('error' in message) throw new WorkerCallError(message.error.message, message.error.code);
-        return message.value as T;
+      // Read the count before looking for the answer: an answer posted after this read changes the count,
+      // so the wait below returns at once instead of sleeping past it.
+      const seen = Atomics.load(this.signal, 0);
+      for (let m = receiveMessageOnPort(this.port); m; m = receiveMessageOnPort(this.port)) {
+        const answer = m.message as Answer;
+        // An answer to an earlier call that timed out is dropped.
+        if (answer.id !== id) continue;
+        if ('error' in answer) throw new WorkerCallError(answer.error.message, answer.error.code);
+        return answer.value as T;
       }
-      if (waited === 'timed-out' || Date.now() >= deadline) throw new Error(`the store's worker did not answer ${method} within ${this.timeoutMs} ms`);
-      Atomics.store(this.signal, 0, 0);
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`the store's worker did not answer ${method} within ${this.timeoutMs} ms`);
+      Atomics.wait(this.signal, 0, seen, left);
     }
   }
 
@@ -71,7 +94,7 @@ export class SyncWorker {
   close(method?: string): void {
     if (this.closed) return;
     try {
-      if (method) this.call(method);
+      if (method && !this.exited) this.call(method);
     } finally {
       this.closed = true;
       this.port.close();
@@ -96,7 +119,7 @@ export function serveSyncCalls(handlers: Record<string, (...args: never[]) => un
         answer = { id: req.id, error: { message: err.message ?? String(e), ...(err.code ? { code: err.code } : {}) } };
       }
       port.postMessage(answer);
-      Atomics.store(signal, 0, 1);
+      Atomics.add(signal, 0, 1);
       Atomics.notify(signal, 0);
     });
   });
