@@ -17,7 +17,7 @@ const test = base.extend({
   // The test's "coordinator" is the balancer's address in front of two processes sharing a fresh cluster.
   // eslint-disable-next-line no-empty-pattern -- Playwright reads the fixtures a fixture needs from its first parameter: this one needs none
   coordinator: async ({}, use) => {
-    const cluster = await startCluster();
+    const cluster = await startCluster({ durable: false });
     const tasksDir = digitsTaskWithCodec('f32', undefined, {}, QUICK_TRAINING);
     const env = { COVEY_TASKS_DIR: tasksDir, COVEY_DATABASE_URL: cluster.url, COVEY_MIN_CLIENTS: '3', COVEY_TARGET_CLIENTS: '3', COVEY_ROUND_DEADLINE_S: '300', COVEY_OPERATOR_TOKEN: 'operator-token-for-two-processes' };
     const processes = await Promise.all([startCoordinator(env), startCoordinator(env)]);

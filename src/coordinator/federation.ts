@@ -143,6 +143,13 @@ export class Federation {
     return this.version;
   }
 
+  /** Whether `version` is published; on a shared store, one another process just wrote counts (read at once). */
+  knowsVersion(version: number): boolean {
+    if (version <= this.version) return true;
+    this.sync(true);
+    return version <= this.version;
+  }
+
   /** Paused by the operator: check-ins are told to wait, uploads of work already assigned are still taken. */
   get paused(): boolean {
     return this.pausedNow;
@@ -216,7 +223,7 @@ export class Federation {
   }
 
   checkin(req: CheckinRequest): CheckinResponse {
-    this.advance();
+    this.advanceLater();
     const r = this.round;
     const now = this.now();
     const buffer = this.task.rounds.buffer;
@@ -251,7 +258,7 @@ export class Federation {
       this.store.assign(this.task.id, r.roundId, req.clientId, now);
       this.leases.assign(req.clientId, now);
       this.assigned += 1;
-      this.advance();
+      this.advanceLater();
     }
     const base = `/v1/tasks/${this.task.id}`;
     return {
@@ -309,7 +316,9 @@ export class Federation {
     }
     const named = this.store.round(this.task.id, roundId);
     if (!named) throw new ApiFailure(404, 'unknown_round', `task ${this.task.id} has no round ${roundId}`, 'round');
-    this.advance();
+    // A round newer than this process has seen (another process opened it): read it now, not in 20 ms.
+    if (named.roundId > this.round.roundId) this.sync(true);
+    this.advanceLater();
     const buffer = this.task.rounds.buffer;
     // Where the update goes: a buffered task takes any update into its open buffer (its staleness decides
     // below); a synchronous one into the round it names, or into the current round when that one trains the
@@ -433,8 +442,9 @@ export class Federation {
   }
 
   /**
-   * `advance` from a timer: a store that fails (PostgreSQL unreachable for a moment) is reported, not
-   * thrown where nothing catches it; the next tick tries again from what the store holds.
+   * `advance` from a timer or on the way through a request: a store that fails (PostgreSQL unreachable for
+   * a moment, a close that keeps failing) is reported, not thrown where nothing catches it or into a
+   * check-in or upload that does not depend on it; the next tick tries again from what the store holds.
    */
   private advanceLater(): void {
     try {
@@ -556,15 +566,17 @@ export class Federation {
     if (starting) for (const c of this.store.clientsSince(this.task.id, this.now() - POPULATION_WINDOW_MS)) this.recent.touch(c.clientId, c.at);
     if (this.task.privacy) this.strategy = this.privacy.strategy();
     this.secure = this.task.secureAggregation ? this.newSecureRound() : null;
-    this.replayRound();
+    this.othersAssigned = 0;
+    // On a shared store the process that closes a round reads its deltas then; here, only the counts.
+    this.replayRound(!this.store.shared);
   }
 
   /** The running aggregate afresh from the round's durable updates (a restart; on a shared store, every process's). */
-  private replayRound(): void {
+  private replayRound(deltas = true): void {
     this.accumulator = this.strategy.createAccumulator(this.parameterCount);
     this.lossSum = 0;
     this.withinClip = 0;
-    for (const u of this.store.iterateUpdates(this.task.id, this.round.roundId)) {
+    if (deltas) for (const u of this.store.iterateUpdates(this.task.id, this.round.roundId)) {
       this.accumulator.add(u.staleness === null || u.staleness === undefined ? u.delta : scaled(u.delta, u.staleness), u.numExamples);
       this.lossSum += u.loss * u.numExamples;
       if (u.withinClip) this.withinClip += 1;
@@ -577,12 +589,13 @@ export class Federation {
    * reloads everything (restore); new assignments or updates reload the counts and leases; a pause is
    * read. One query when nothing changed; nothing at all on a store this process owns.
    */
-  private sync(): void {
+  private sync(force = false): void {
     if (!this.store.shared || this.stopped) return;
     // At most once per SYNC_MS of wall time: a request's several steps (and requests arriving together)
-    // share one read. What must not be stale is decided by the store itself (see store.ts).
+    // share one read. What must not be stale is decided by the store itself (see store.ts). `force`: a
+    // request names something newer than this process has seen.
     const t = performance.now();
-    if (t - this.syncedAt < SYNC_MS) return;
+    if (!force && t - this.syncedAt < SYNC_MS) return;
     this.syncedAt = t;
     const head = this.store.head(this.task.id);
     if (!head) return;
@@ -591,6 +604,8 @@ export class Federation {
     // The round's own fields (state, deadline) as the store has them: a process changes them there first.
     this.round = head.round;
     if (head.assigned !== this.assigned || head.received !== this.received) {
+      // Places other processes gave since the leases were read count as held until they are read again.
+      this.othersAssigned += Math.max(0, head.assigned - this.assigned);
       this.assigned = head.assigned;
       this.received = head.received;
       this.leasesStale = true;
@@ -600,6 +615,7 @@ export class Federation {
     if (!this.leasesStale || t - this.leasesAt < LEASES_MS) return;
     this.leasesStale = false;
     this.leasesAt = t;
+    this.othersAssigned = 0;
     this.leases.clear();
     const assignments = this.task.rounds.buffer ? this.store.unreportedSince(this.task.id, this.now() - this.leases.leaseMs) : this.store.silentAssignments(this.task.id, this.round.roundId);
     for (const a of assignments) this.leases.assign(a.clientId, a.assignedAt);
@@ -607,6 +623,8 @@ export class Federation {
 
   private leasesStale = false;
   private leasesAt = -Infinity;
+  /** Assignments other processes made since the leases were last read (see `sync`). */
+  private othersAssigned = 0;
 
   /**
    * The protocol for the current round. Coordinates are bounded by the clip norm S (no coordinate of a
@@ -710,7 +728,7 @@ export class Federation {
 
   private snapshot(): RoundSnapshot {
     const r = this.round;
-    return { state: r.state, liveAssigned: this.leases.count(this.now()), received: this.received, assigned: this.assigned, buffered: this.task.rounds.buffer !== undefined, minClients: r.minClients, targetClients: r.targetClients, deadlineAt: r.deadlineAt };
+    return { state: r.state, liveAssigned: this.leases.count(this.now()) + this.othersAssigned, received: this.received, assigned: this.assigned, buffered: this.task.rounds.buffer !== undefined, minClients: r.minClients, targetClients: r.targetClients, deadlineAt: r.deadlineAt };
   }
 
   private newRoundRow(baseVersion: number, now: number): Omit<RoundRow, 'taskId' | 'roundId'> {

@@ -221,7 +221,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const { federation, spec } = taskOf(req.params.task);
     const version = versionOf(req.params.version);
     checkLineage(federation, req.query);
-    if (version > federation.modelVersion || !opts.store.hasVersion(req.params.task, version)) {
+    if (!federation.knowsVersion(version) || !opts.store.hasVersion(req.params.task, version)) {
       throw new ApiFailure(404, 'unknown_version', 'no such model version', 'version');
     }
     reply.header('cache-control', IMMUTABLE);
@@ -262,7 +262,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const to = versionOf(req.params.version);
     const from = versionOf(req.params.from, 'from');
     checkLineage(federation, req.query);
-    if (to > federation.modelVersion || !opts.store.hasVersion(req.params.task, to)) throw new ApiFailure(404, 'unknown_version', 'no such model version', 'version');
+    if (!federation.knowsVersion(to) || !opts.store.hasVersion(req.params.task, to)) throw new ApiFailure(404, 'unknown_version', 'no such model version', 'version');
     // Deltas lead to the current version only: at most DELTA_WINDOW pairs to make per version, all of them
     // cached, so asking for many pairs cannot make the coordinator deflate models all day.
     const frame = to === federation.modelVersion ? await deltas.frame(req.params.task, federation.lineage, from, to) : null;

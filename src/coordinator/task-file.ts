@@ -226,7 +226,7 @@ function readRounds(value: unknown): TaskDefinition['rounds'] {
   const minClients = readNumber(o, 'minClients', { integer: true, min: 1, max: targetClients }, 'rounds.minClients');
   const deadlineS = readNumber(o, 'deadlineS', { min: 1, max: 7 * 24 * 3600 }, 'rounds.deadlineS');
   const leaseS = o.assignmentLeaseS === undefined ? undefined : readNumber(o, 'assignmentLeaseS', { min: 1, max: deadlineS }, 'rounds.assignmentLeaseS');
-  return { minClients, targetClients, deadlineMs: deadlineS * 1000, ...(leaseS === undefined ? {} : { leaseMs: leaseS * 1000 }) };
+  return { minClients, targetClients, deadlineMs: Math.round(deadlineS * 1000), ...(leaseS === undefined ? {} : { leaseMs: Math.round(leaseS * 1000) }) };
 }
 
 /**
@@ -243,7 +243,7 @@ function readBuffered(o: Fields): TaskDefinition['rounds'] {
   const concurrency = o.concurrency === undefined ? DEFAULT_CONCURRENCY_PER_PLACE * size : readNumber(o, 'concurrency', { integer: true, min: 1, max: 1_000_000 }, 'rounds.concurrency');
   const leaseS = o.assignmentLeaseS === undefined ? DEFAULT_BUFFER_LEASE_S : readNumber(o, 'assignmentLeaseS', { min: 1, max: 7 * 24 * 3600 }, 'rounds.assignmentLeaseS');
   const buffer = { size, maxStaleness, concurrency, staleness: readStaleness(o.staleness, 'rounds.staleness') };
-  return { minClients: size, targetClients: size, deadlineMs: leaseS * 1000, leaseMs: leaseS * 1000, buffer };
+  return { minClients: size, targetClients: size, deadlineMs: Math.round(leaseS * 1000), leaseMs: Math.round(leaseS * 1000), buffer };
 }
 
 function readOrigins(value: unknown): string[] {

@@ -43,7 +43,7 @@ export interface BufferPolicy {
 
 /** A quarter of the deadline, at least 10 s (and at most the deadline): long enough to train a round's model in a browser. */
 export function assignmentLeaseMs(p: RoundPolicy): number {
-  return p.leaseMs ?? Math.min(p.deadlineMs, Math.max(10_000, p.deadlineMs / 4));
+  return Math.round(p.leaseMs ?? Math.min(p.deadlineMs, Math.max(10_000, p.deadlineMs / 4)));
 }
 
 /** The example count an update is weighted by at most, when a task does not say (`maxExamplesPerClient`). */

@@ -45,7 +45,7 @@ export function storeBackends(): StoreBackend[] {
     return [sqlite];
   }
   beforeAll(async () => {
-    cluster = await startCluster();
+    cluster = await startCluster({ durable: false });
   }, 120_000);
   afterAll(() => cluster?.stop());
   const postgres: StoreBackend = {

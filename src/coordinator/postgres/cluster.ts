@@ -1,7 +1,7 @@
 /**
  * A throwaway PostgreSQL cluster for tests and benchmarks: `initdb` in a temporary directory, `pg_ctl`
- * on a free port of 127.0.0.1 (and a socket in the same directory), trust authentication for its one
- * user, removed again by `stop()`. Nothing depends on a server left running.
+ * listening only on a Unix socket in that directory (mode 0700: no other local user reaches its trust
+ * authentication), removed again by `stop()`. Nothing depends on a server left running.
  *
  * PostgreSQL refuses to run as root: as root (CI), the cluster's directory is handed to `nobody` and the
  * binaries run as that user through `runuser`.
@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface Cluster {
-  /** postgres://covey@127.0.0.1:<port>/covey */
+  /** postgresql://covey@/covey?host=<the socket's directory>&port=<port> */
   url: string;
   dir: string;
   /** Runs SQL through psql as the cluster's user; its output, unaligned. */
@@ -35,8 +35,12 @@ export function postgresBinDir(): string | null {
   return null;
 }
 
-/** Starts a fresh cluster; throws (naming the package) when PostgreSQL is not installed. */
-export async function startCluster(): Promise<Cluster> {
+/**
+ * Starts a fresh cluster; throws (naming the package) when PostgreSQL is not installed. `durable: false`
+ * (tests) turns off fsync: a commit still survives any client process's death, which is all the tests
+ * kill, but not the machine's; a benchmark keeps it on, to compare with SQLite's synchronous=FULL.
+ */
+export async function startCluster(opts: { durable?: boolean } = {}): Promise<Cluster> {
   const bin = postgresBinDir();
   if (!bin) throw new Error('PostgreSQL is not installed (Debian: apt-get install postgresql; or set COVEY_PG_BIN to the folder of initdb and pg_ctl)');
   const dir = mkdtempSync(join(tmpdir(), 'covey-pg-'));
@@ -52,19 +56,19 @@ export async function startCluster(): Promise<Cluster> {
   const port = await freePort();
   try {
     run('initdb', ['-D', data, '-U', 'covey', '-A', 'trust', '-E', 'UTF8', '--no-locale', '--no-sync']);
-    // Small and quick: a test cluster. fsync stays on (the crash tests rely on commits being durable).
-    const options = `-k ${dir} -p ${port} -c listen_addresses=127.0.0.1 -c max_connections=100 -c shared_buffers=64MB`;
+    const durability = opts.durable === false ? ' -c fsync=off -c synchronous_commit=off -c full_page_writes=off' : '';
+    const options = `-k ${dir} -p ${port} -c listen_addresses= -c max_connections=100 -c shared_buffers=64MB${durability}`;
     run('pg_ctl', ['-D', data, '-o', options, '-l', join(dir, 'log'), '-w', '-t', '60', 'start']);
-    run('createdb', ['-h', '127.0.0.1', '-p', String(port), '-U', 'covey', 'covey']);
+    run('createdb', ['-h', dir, '-p', String(port), '-U', 'covey', 'covey']);
   } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     const stderr = (e as { stderr?: Buffer }).stderr?.toString() ?? '';
     throw new Error(`could not start a PostgreSQL cluster in ${dir}: ${stderr || (e as Error).message}`, { cause: e });
   }
   return {
-    url: `postgres://covey@127.0.0.1:${port}/covey`,
+    url: `postgresql://covey@/covey?host=${encodeURIComponent(dir)}&port=${port}`,
     dir,
-    sql: (statement) => run('psql', ['-h', '127.0.0.1', '-p', String(port), '-U', 'covey', '-d', 'covey', '-At', '-v', 'ON_ERROR_STOP=1', '-c', statement]).toString(),
+    sql: (statement) => run('psql', ['-h', dir, '-p', String(port), '-U', 'covey', '-d', 'covey', '-At', '-v', 'ON_ERROR_STOP=1', '-c', statement]).toString(),
     stop() {
       try {
         run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);

@@ -11,7 +11,7 @@
  *   round is 'aggregating' (or closed) nothing more enters it, and everything that entered is committed
  *   and visible to the process that aggregates;
  * - the process that moves a round to 'aggregating' holds the task's session lock
- *   (pg_advisory_lock(COVEY_LOCK, hashtext(task))) until it has closed the round; if it dies, its
+ *   (pg_advisory_lock(CLOSE_LOCK, hash of the schema and task)) until it has closed the round; if it dies, its
  *   connection and the lock go with it, and the next process to look takes the round over.
  * - every write the protocol acknowledges is committed (synchronous_commit on) before the method returns.
  */
@@ -22,10 +22,17 @@ import { StoreConflict, type CloseRound, type CoordinatorStore, type NewUpdate, 
 import { SyncWorker, WorkerCallError } from './sync-call.ts';
 import { fromFloat32, historyPoint, toFloat32, toRoundRow } from '../store-rows.ts';
 
-/** The first key of the task locks (pg_advisory_lock's two-key form): "CV". */
-const COVEY_LOCK = 0x4356;
-/** Updates read per round trip when a round is replayed (each holds one delta). */
+/**
+ * The first keys of the advisory locks (pg_advisory_lock's two-key form): a task's closing lock, and the
+ * lock under which processes starting together make the schema and a task's version 0. The second key is
+ * the task's name within its schema, so federations in other schemas of one database do not contend.
+ */
+const CLOSE_LOCK = 0x4356;
+const SETUP_LOCK = 0x4357;
+const TASK_KEY = "hashtext(current_schema() || '/' || $2)";
+/** Updates read per round trip when a round is replayed: at most PAGE, and about PAGE_BYTES of deltas. */
 const PAGE = 64;
+const PAGE_BYTES = 8 * 2 ** 20;
 const SCHEMA_VERSION = 10;
 /** Model versions whose weights are kept in memory (see modelWeights). */
 const WEIGHTS_CACHED = 8;
@@ -79,10 +86,10 @@ export class PgStore implements CoordinatorStore {
   constructor(url: string, opts: PgStoreOptions = {}) {
     if (opts.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(opts.schema)) throw new Error(`schema name ${opts.schema} must be lowercase letters, digits and _`);
     this.worker = new SyncWorker(new URL('./pg-worker.ts', import.meta.url), { url, schema: opts.schema });
-    if (opts.schema !== undefined) this.run(`CREATE SCHEMA IF NOT EXISTS ${opts.schema}`);
     // Several processes may start at once: the schema is made by one of them at a time.
     this.transaction(() => {
-      this.run('SELECT pg_advisory_xact_lock($1, 0)', [COVEY_LOCK]);
+      this.run('SELECT pg_advisory_xact_lock($1, 0)', [SETUP_LOCK]);
+      if (opts.schema !== undefined) this.run(`CREATE SCHEMA IF NOT EXISTS "${opts.schema}"`);
       for (const statement of SCHEMA.split(';').map((s) => s.trim()).filter(Boolean)) this.run(statement);
       const version = this.one('SELECT MAX(version) AS v FROM schema_version')?.v as number | null;
       if (version === null) this.run('INSERT INTO schema_version VALUES ($1)', [SCHEMA_VERSION]);
@@ -193,7 +200,7 @@ export class PgStore implements CoordinatorStore {
   initialiseTask(taskId: string, weights: Float32Array, firstRound: Omit<RoundRow, 'taskId' | 'roundId'>): void {
     this.transaction(() => {
       // Processes starting together: one writes version 0, the others find it.
-      this.run('SELECT pg_advisory_xact_lock($1, hashtext($2))', [COVEY_LOCK, taskId]);
+      this.run(`SELECT pg_advisory_xact_lock($1, ${TASK_KEY})`, [SETUP_LOCK, taskId]);
       if (this.one('SELECT 1 FROM model_versions WHERE task_id = $1', [taskId])) return;
       this.insertVersion(taskId, 0, null, weights, 0, 0, null);
       this.insertRound({ ...firstRound, taskId, roundId: 1 });
@@ -233,23 +240,29 @@ export class PgStore implements CoordinatorStore {
 
   claimAggregation(taskId: string, roundId: number, from: RoundState): boolean {
     // The lock first: a process still closing the round before (or taking this one over) holds it.
-    if (!this.tryLock(taskId)) return false;
-    if (this.setRoundState(taskId, roundId, from, 'aggregating')) return true;
-    this.releaseTask(taskId);
-    return false;
+    return this.underLock(taskId, () => this.setRoundState(taskId, roundId, from, 'aggregating'));
   }
 
   takeOverAggregation(taskId: string, roundId: number): boolean {
+    return this.underLock(taskId, () => this.round(taskId, roundId)?.state === 'aggregating');
+  }
+
+  /** Takes the task's lock and keeps it if `claim` says so; lets it go otherwise, or when `claim` throws. */
+  private underLock(taskId: string, claim: () => boolean): boolean {
     if (!this.tryLock(taskId)) return false;
-    if (this.round(taskId, roundId)?.state === 'aggregating') return true;
-    this.releaseTask(taskId);
-    return false;
+    let keep = false;
+    try {
+      keep = claim();
+      return keep;
+    } finally {
+      if (!keep) this.releaseTask(taskId);
+    }
   }
 
   releaseTask(taskId: string): void {
     if (!this.locked.delete(taskId)) return;
     try {
-      this.run('SELECT pg_advisory_unlock($1, hashtext($2))', [COVEY_LOCK, taskId]);
+      this.run(`SELECT pg_advisory_unlock($1, ${TASK_KEY})`, [CLOSE_LOCK, taskId]);
     } catch {
       // The connection is gone, and its lock with it.
     }
@@ -258,7 +271,7 @@ export class PgStore implements CoordinatorStore {
   private tryLock(taskId: string): boolean {
     // Session locks stack: this process never takes its own twice.
     if (this.locked.has(taskId)) return true;
-    const got = this.one('SELECT pg_try_advisory_lock($1, hashtext($2)) AS got', [COVEY_LOCK, taskId])!.got as boolean;
+    const got = this.one(`SELECT pg_try_advisory_lock($1, ${TASK_KEY}) AS got`, [CLOSE_LOCK, taskId])!.got as boolean;
     if (got) this.locked.add(taskId);
     return got;
   }
@@ -354,21 +367,29 @@ export class PgStore implements CoordinatorStore {
     return this.one('SELECT COUNT(*) AS n FROM updates WHERE task_id = $1 AND round_id = $2', [taskId, roundId])!.n as number;
   }
 
-  /** The round's updates, PAGE per round trip (in the order SQLite gives them: received, then id). */
+  /**
+   * The round's updates, a page per round trip of about PAGE_BYTES of deltas (one row at first, then as
+   * many as fit), in SQLite's order: received, then id by bytes (COLLATE "C", whatever the database's
+   * locale), so both stores sum in the same order.
+   */
   *iterateUpdates(taskId: string, roundId: number): Generator<StoredUpdate> {
     let after: [number, string] = [-1, ''];
+    let limit = 1;
     for (;;) {
       const rows = this.all(
         `SELECT update_id, client_id, num_examples, loss, delta, within_clip, staleness, received_at FROM updates
-         WHERE task_id = $1 AND round_id = $2 AND delta IS NOT NULL AND (received_at, update_id) > ($3, $4) ORDER BY received_at, update_id LIMIT ${PAGE}`,
+         WHERE task_id = $1 AND round_id = $2 AND delta IS NOT NULL AND (received_at, update_id COLLATE "C") > ($3, $4)
+         ORDER BY received_at, update_id COLLATE "C" LIMIT ${limit}`,
         [taskId, roundId, after[0], after[1]],
       );
+      const deltaBytes = rows.length > 0 ? (rows[0]!.delta as Uint8Array).byteLength : 0;
       for (const r of rows) {
         yield { updateId: r.update_id as string, clientId: r.client_id as string, numExamples: r.num_examples as number, loss: r.loss as number, delta: toFloat32(r.delta as Uint8Array), withinClip: r.within_clip === null ? null : r.within_clip === 1, staleness: (r.staleness as number | null) ?? null };
       }
-      if (rows.length < PAGE) return;
+      if (rows.length < limit) return;
       const last = rows[rows.length - 1]!;
       after = [last.received_at as number, last.update_id as string];
+      limit = Math.max(1, Math.min(PAGE, Math.floor(PAGE_BYTES / Math.max(1, deltaBytes))));
     }
   }
 

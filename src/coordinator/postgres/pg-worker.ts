@@ -25,15 +25,34 @@ let generation = '';
 
 async function connection(): Promise<pg.Client> {
   if (client && !broken) return client;
-  if (client) void client.end().catch(() => undefined);
+  const old = client;
+  client = null;
+  if (old) void old.end().catch(() => undefined);
   broken = false;
-  const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000, application_name: `covey-coordinator-${process.pid}` });
-  c.on('error', () => {
-    broken = true;
+  const c = new pg.Client({
+    connectionString: url,
+    connectionTimeoutMillis: 10_000,
+    application_name: `covey-coordinator-${process.pid}`,
+    // A dead peer is noticed in seconds, both ways: this side's socket, and the server's (which then ends
+    // the session and lets go of its locks, so another process can take over a round this one claimed).
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    options: '-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3 -c idle_in_transaction_session_timeout=30000 -c statement_timeout=30000',
+    // Past this the call fails here too (the server's statement_timeout should have ended it first).
+    query_timeout: 40_000,
   });
-  await c.connect();
-  // Every connection, the first and those after a loss, works in the store's schema.
-  if (schema !== undefined) await c.query(`SET search_path TO ${schema}`);
+  // Only this connection's own errors mark it broken (a replaced one's late error is not this one's).
+  c.on('error', () => {
+    if (client === c) broken = true;
+  });
+  try {
+    await c.connect();
+    // Every connection, the first and those after a loss, works in the store's schema.
+    if (schema !== undefined) await c.query(`SET search_path TO ${schema}`);
+  } catch (e) {
+    void c.end().catch(() => undefined);
+    throw e;
+  }
   client = c;
   generation = `${started}-${++connections}`;
   return c;

@@ -85,7 +85,13 @@ export class SyncWorker {
         return answer.value as T;
       }
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`the store's worker did not answer ${method} within ${this.timeoutMs} ms`);
+      if (left <= 0) {
+        // A worker that does not answer (a hung connection) is ended: its connection, and any lock it held,
+        // end with it, and the next call starts afresh rather than waiting behind it.
+        this.exited = true;
+        void this.worker.terminate();
+        throw new Error(`the store's worker did not answer ${method} within ${this.timeoutMs} ms`);
+      }
       Atomics.wait(this.signal, 0, seen, left);
     }
   }
@@ -118,7 +124,12 @@ export function serveSyncCalls(handlers: Record<string, (...args: never[]) => un
         const err = e as { message?: string; code?: string };
         answer = { id: req.id, error: { message: err.message ?? String(e), ...(err.code ? { code: err.code } : {}) } };
       }
-      port.postMessage(answer);
+      try {
+        port.postMessage(answer);
+      } catch (e) {
+        // A value that cannot cross the thread: the caller hears of it instead of waiting for nothing.
+        port.postMessage({ id: req.id, error: { message: `the answer to ${req.method} cannot be sent: ${(e as Error).message}` } } satisfies Answer);
+      }
       Atomics.add(signal, 0, 1);
       Atomics.notify(signal, 0);
     });
