@@ -1,7 +1,8 @@
 /**
  * A round-robin HTTP load balancer for trying several coordinator processes on one machine, and for the
  * tests and benchmark that do (e2e/processes.spec.ts, bench/processes.ts). Each request goes to the next
- * process in turn, with no stickiness: any process must be able to serve any request, which is what the
+ * process in turn, counted per method (so uploads, PUT, alternate among the processes whatever the
+ * requests between them), with no stickiness: any process must be able to serve any request, which is what the
  * PostgreSQL store promises. An upstream that refuses the connection is skipped for that request (the next
  * one is tried), so a process that died costs no request. In production put nginx (deploy/nginx.conf) or
  * any other balancer in front instead.
@@ -24,12 +25,14 @@ export async function startBalancer(upstreams: string[], port = 0, host = '127.0
   const targets = upstreams.map((u) => new URL(u));
   const served = new Map<string, number>();
   const uploads = new Map<string, number>();
-  let next = 0;
+  const next = new Map<string, number>();
   // Connections to the processes are kept open between requests, and closed with the balancer (else a process stopping waits for them).
   const agent = new Agent({ keepAlive: true, maxSockets: 64 });
 
   const forward = (req: IncomingMessage, res: ServerResponse, body: Buffer, tries: number) => {
-    const target = targets[next++ % targets.length]!;
+    const turn = next.get(req.method ?? '') ?? 0;
+    next.set(req.method ?? '', turn + 1);
+    const target = targets[turn % targets.length]!;
     const headers = { ...req.headers, 'x-forwarded-for': req.socket.remoteAddress ?? '', 'x-forwarded-host': req.headers.host ?? '', 'x-forwarded-proto': 'http' };
     const upstream = request({ agent, host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (answer) => {
       served.set(target.origin, (served.get(target.origin) ?? 0) + 1);
