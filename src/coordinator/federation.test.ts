@@ -286,3 +286,56 @@ describe.each(backends)('Federation on $name', (backend) => {
     expect(v1!.federated).toBeNull();
   });
 });
+
+describe.each(backends.filter((b) => b.name === 'PostgreSQL'))('two Federations on one $name store (two processes)', (backend) => {
+  /** Past the 20 ms a process may go without re-reading the others' writes. */
+  const settle = () => new Promise((r) => setTimeout(r, 30));
+
+  it('takes updates at both, closes the round exactly once, and both follow the new version', async () => {
+    const name = `two${++restarts}`;
+    const closed: string[] = [];
+    const storeA = backend.open(name);
+    const a = new Federation(tinyTask(), init, storeA, { onRoundClosed: (_t, r, v) => closed.push(`a: round ${r} → v${v}`) }, () => 0);
+    const b = new Federation(tinyTask(), init, backend.open(name), { onRoundClosed: (_t, r, v) => closed.push(`b: round ${r} → v${v}`) }, () => 0);
+    expect(b.lineage).toBe(a.lineage);
+    checkin(a, 'client-aaaa');
+    await settle();
+    expect(checkin(b, 'client-aaaa')).toMatchObject({ status: 'assigned', roundId: 1 }); // the same place, whichever process answers
+    checkin(b, 'client-bbbb');
+    a.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(1), { numExamples: 10 }));
+    b.acceptUpload(1, 'update-0002', updateFrame('client-bbbb', ones(4), { numExamples: 30 }));
+    // The same update again, at the other process: a repeat, not a second update.
+    expect(a.acceptUpload(1, 'update-0002', updateFrame('client-bbbb', ones(4), { numExamples: 30 }))).toMatchObject({ duplicate: true });
+    await settle();
+    a.advance();
+    b.advance();
+    expect(closed).toEqual(['a: round 1 → v1']); // a saw the target first; b found the round claimed, then closed
+    await settle();
+    b.advance();
+    expect(closed).toEqual(['a: round 1 → v1']);
+    // 1 + (10·1 + 30·4) / 40 = 4.25, from a's own update and b's, read back from the store.
+    expect([...storeA.latestVersion('tiny')!.weights]).toEqual(ones(4.25));
+    expect(storeA.history('tiny').map((h) => [h.version, h.numClients, h.numExamples])).toEqual([[0, 0, 0], [1, 2, 40]]);
+    for (const f of [a, b]) expect(f.summary()).toMatchObject({ modelVersion: 1, round: { id: 2, received: 0 } });
+    expect(b.knowsVersion(1)).toBe(true);
+    a.stop();
+    b.stop();
+  });
+
+  it('refuses an update for a round another process closed (its model moved on), and takes one for the round it opened at once', () => {
+    const name = `two${++restarts}`;
+    const a = new Federation(tinyTask(), init, backend.open(name), {}, () => 0);
+    const b = new Federation(tinyTask(), init, backend.open(name), {}, () => 0);
+    checkin(a, 'client-aaaa');
+    a.acceptUpload(1, 'update-0001', updateFrame('client-aaaa', ones(1)));
+    // b may still see round 1 open: the store refuses the update into it all the same.
+    a.acceptUpload(1, 'update-0002', updateFrame('client-bbbb', ones(2)));
+    a.advance();
+    expect(a.summary()).toMatchObject({ modelVersion: 1, round: { id: 2 } });
+    expect(refusal(() => b.acceptUpload(1, 'update-0003', updateFrame('client-cccc', ones(3))))).toMatchObject({ status: 409, code: 'round_closed' });
+    b.acceptUpload(2, 'update-0004', updateFrame('client-cccc', ones(3), { baseVersion: 1 }));
+    expect(b.summary().round).toMatchObject({ id: 2, received: 1 });
+    a.stop();
+    b.stop();
+  });
+});

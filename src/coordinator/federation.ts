@@ -473,11 +473,11 @@ export class Federation {
     if (event.type === 'assignments-full' || event.type === 'assignments-lapsed') {
       const to = transition(from, event);
       if (this.store.setRoundState(this.task.id, this.round.roundId, from, to)) this.round.state = to;
-      else this.sync();
+      else this.sync(true);
     } else if (event.type === 'quorum') {
       const to = transition(from, event);
       // Exactly one process closes the round: the one whose claim moved it (it holds the task's lock).
-      if (!this.store.claimAggregation(this.task.id, this.round.roundId, from)) return this.sync();
+      if (!this.store.claimAggregation(this.task.id, this.round.roundId, from)) return this.sync(true);
       this.round.state = to;
       failpoint('aggregating');
       this.aggregate();
