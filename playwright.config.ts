@@ -31,7 +31,9 @@ export default defineConfig({
   expect: { timeout: 15_000 },
   reporter: 'list',
   retries: 0,
-  use: { trace: 'retain-on-failure' },
+  // A trace is recorded for every test and kept for failures: locally, where someone can open it. CI's
+  // clone is thrown away with its traces, so there it records none (recording costs every test time).
+  use: { trace: process.env.CI ? 'off' : 'retain-on-failure' },
   projects: [
     { name: 'webgl', testIgnore: /webgpu\.spec\.ts/, use: { launchOptions: { executablePath, args } } },
     { name: 'webgpu', testMatch: /webgpu\.spec\.ts/, use: { launchOptions: { executablePath, args: [...args, ...WEBGPU_ARGS] } } },
