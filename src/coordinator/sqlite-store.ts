@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { HistoryPoint, MetricName, RoundState } from '../core/protocol.ts';
-import { fromFloat32, historyPoint, toFloat32, toRoundRow } from './store-rows.ts';
+import { fromFloat32, historyPoint, roundActivities, toFloat32, toRoundRow } from './store-rows.ts';
 import { failpoint } from './failpoint.ts';
 import { StoreConflict, type CloseRound, type CoordinatorStore, type NewUpdate, type RoundActivity, type RoundRow, type StoredUpdate, type TaskHead } from './store.ts';
 
@@ -397,34 +397,7 @@ export class SqliteStore implements CoordinatorStore {
     const updates = this.db
       .prepare('SELECT round_id, backend, bytes, train_ms, norm FROM updates WHERE task_id = ? AND round_id >= ?')
       .all(taskId, oldest) as { round_id: number; backend: string | null; bytes: number; train_ms: number | null; norm: number | null }[];
-    const byRound = new Map<number, typeof updates>();
-    for (const u of updates) {
-      const list = byRound.get(u.round_id);
-      if (list) list.push(u);
-      else byRound.set(u.round_id, [u]);
-    }
-    return rounds.map((r) => {
-      const us = byRound.get(r.roundId) ?? [];
-      const backends: Record<string, number> = {};
-      for (const u of us) backends[u.backend ?? 'unknown'] = (backends[u.backend ?? 'unknown'] ?? 0) + 1;
-      return {
-        roundId: r.roundId,
-        baseVersion: r.baseVersion,
-        state: r.state,
-        outcome: r.outcome,
-        openedAt: r.openedAt,
-        closedAt: r.closedAt,
-        assigned: assignments.get(r.roundId)?.n ?? 0,
-        reported: us.length,
-        carried: carried.get(r.roundId) ?? 0,
-        answered: assignments.get(r.roundId)?.answered ?? 0,
-        versionClients: versions.get(r.roundId) ?? null,
-        bytesUp: us.reduce((n, u) => n + u.bytes, 0),
-        trainMs: us.flatMap((u) => (u.train_ms === null ? [] : [u.train_ms])).sort((a, b) => a - b),
-        backends,
-        norms: us.flatMap((u) => (u.norm === null ? [] : [u.norm])).sort((a, b) => a - b),
-      };
-    });
+    return roundActivities(rounds, updates, assignments, carried, versions);
   }
 
   /** Records a held-out evaluation; null where the model's output was not a number. */

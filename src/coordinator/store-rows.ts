@@ -1,6 +1,6 @@
 /** Rows as both stores read them (sqlite-store.ts, postgres/pg-store.ts): the same columns, the same objects. */
 import type { HistoryPoint, RoundState } from '../core/protocol.ts';
-import type { RoundRow } from './store.ts';
+import type { RoundActivity, RoundRow } from './store.ts';
 
 export function toRoundRow(r: Record<string, unknown>): RoundRow {
   return {
@@ -59,4 +59,45 @@ export function historyPoint(r: Record<string, number | null> & { metrics: strin
     ...(r.mean_tau === null || r.mean_tau === undefined ? {} : { staleness: { mean: r.mean_tau, max: r.max_tau!, meanWeight: r.mean_weight! } }),
     createdAt: new Date(r.created_at!).toISOString(),
   };
+}
+
+/** An update as the dashboard's per-round query reads it. */
+export interface ActivityUpdateRow {
+  round_id: number;
+  backend: string | null;
+  bytes: number;
+  train_ms: number | null;
+  norm: number | null;
+}
+
+/** The dashboard's rounds from what both stores read: the rounds, their updates, and the counts by round. */
+export function roundActivities(rounds: RoundRow[], updates: ActivityUpdateRow[], assignments: Map<number, { n: number; answered: number }>, carried: Map<number, number>, versions: Map<number, number>): RoundActivity[] {
+  const byRound = new Map<number, ActivityUpdateRow[]>();
+  for (const u of updates) {
+    const list = byRound.get(u.round_id);
+    if (list) list.push(u);
+    else byRound.set(u.round_id, [u]);
+  }
+  return rounds.map((r) => {
+    const us = byRound.get(r.roundId) ?? [];
+    const backends: Record<string, number> = {};
+    for (const u of us) backends[u.backend ?? 'unknown'] = (backends[u.backend ?? 'unknown'] ?? 0) + 1;
+    return {
+      roundId: r.roundId,
+      baseVersion: r.baseVersion,
+      state: r.state,
+      outcome: r.outcome,
+      openedAt: r.openedAt,
+      closedAt: r.closedAt,
+      assigned: assignments.get(r.roundId)?.n ?? 0,
+      reported: us.length,
+      carried: carried.get(r.roundId) ?? 0,
+      answered: assignments.get(r.roundId)?.answered ?? 0,
+      versionClients: versions.get(r.roundId) ?? null,
+      bytesUp: us.reduce((n, u) => n + u.bytes, 0),
+      trainMs: us.flatMap((u) => (u.train_ms === null ? [] : [u.train_ms])).sort((a, b) => a - b),
+      backends,
+      norms: us.flatMap((u) => (u.norm === null ? [] : [u.norm])).sort((a, b) => a - b),
+    };
+  });
 }

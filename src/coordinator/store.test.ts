@@ -113,6 +113,23 @@ describe.each(backends)('the store contract on $name', (backend) => {
   });
 });
 
+describe.each(backends)('the dashboard\'s rounds on $name', (backend) => {
+  it('counts assignments, reports, carried updates, bytes, training times, norms and backends by round', () => {
+    const store = backend.open();
+    store.initialiseTask('t', new Float32Array(4), ROUND);
+    store.assign('t', 1, 'client-a', 1);
+    store.assign('t', 1, 'client-b', 1);
+    store.insertUpdate({ ...update('client-a'), bytes: 100, trainMs: 30, norm: 2, backend: 'webgl' }, 2);
+    // Round 1 fails; its update goes on into round 2 (same model), where client-c reports too.
+    expect(store.closeRound({ ...close('open'), carryUpdates: true })).toBe(true);
+    store.assign('t', 2, 'client-c', 3);
+    store.insertUpdate({ ...update('client-c'), roundId: 2, bytes: 50, trainMs: 10, norm: 1, backend: null }, 4);
+    const [r2, r1] = store.roundActivity('t', 10);
+    expect(r1).toMatchObject({ roundId: 1, state: 'closed', outcome: 'failed', assigned: 2, reported: 0, answered: 1, carried: 0, versionClients: null, bytesUp: 0 });
+    expect(r2).toMatchObject({ roundId: 2, state: 'open', assigned: 1, reported: 2, carried: 1, answered: 1, bytesUp: 150, trainMs: [10, 30], norms: [1, 2], backends: { webgl: 1, unknown: 1 } });
+  });
+});
+
 describe.each(backends.filter((b) => b.name === 'PostgreSQL'))('two processes on one $name store', (backend) => {
   let n = 0;
   const pair = () => {

@@ -20,7 +20,7 @@ import type { HistoryPoint, MetricName, RoundState } from '../../core/protocol.t
 import { failpoint } from '../failpoint.ts';
 import { StoreConflict, type CloseRound, type CoordinatorStore, type NewUpdate, type RoundActivity, type RoundRow, type StoredUpdate, type TaskHead } from '../store.ts';
 import { SyncWorker, WorkerCallError } from './sync-call.ts';
-import { fromFloat32, historyPoint, toFloat32, toRoundRow } from '../store-rows.ts';
+import { fromFloat32, historyPoint, roundActivities, toFloat32, toRoundRow, type ActivityUpdateRow } from '../store-rows.ts';
 
 /**
  * The first keys of the advisory locks (pg_advisory_lock's two-key form): a task's closing lock, and the
@@ -446,37 +446,8 @@ export class PgStore implements CoordinatorStore {
       ).map((r) => [r.round_id as number, r.n as number]),
     );
     const versions = new Map(this.all('SELECT round_id, num_clients FROM model_versions WHERE task_id = $1 AND round_id >= $2', [taskId, oldest]).map((r) => [r.round_id as number, r.num_clients as number]));
-    const byRound = new Map<number, Row[]>();
-    for (const u of this.all('SELECT round_id, backend, bytes, train_ms, norm FROM updates WHERE task_id = $1 AND round_id >= $2', [taskId, oldest])) {
-      const list = byRound.get(u.round_id as number);
-      if (list) list.push(u);
-      else byRound.set(u.round_id as number, [u]);
-    }
-    return rounds.map((r) => {
-      const us = byRound.get(r.roundId) ?? [];
-      const backends: Record<string, number> = {};
-      for (const u of us) {
-        const b = (u.backend as string | null) ?? 'unknown';
-        backends[b] = (backends[b] ?? 0) + 1;
-      }
-      return {
-        roundId: r.roundId,
-        baseVersion: r.baseVersion,
-        state: r.state,
-        outcome: r.outcome,
-        openedAt: r.openedAt,
-        closedAt: r.closedAt,
-        assigned: assignments.get(r.roundId)?.n ?? 0,
-        reported: us.length,
-        carried: carried.get(r.roundId) ?? 0,
-        answered: assignments.get(r.roundId)?.answered ?? 0,
-        versionClients: versions.get(r.roundId) ?? null,
-        bytesUp: us.reduce((n, u) => n + (u.bytes as number), 0),
-        trainMs: us.flatMap((u) => (u.train_ms === null ? [] : [u.train_ms as number])).sort((a, b) => a - b),
-        backends,
-        norms: us.flatMap((u) => (u.norm === null ? [] : [u.norm as number])).sort((a, b) => a - b),
-      };
-    });
+    const updates = this.all('SELECT round_id, backend, bytes, train_ms, norm FROM updates WHERE task_id = $1 AND round_id >= $2', [taskId, oldest]) as unknown as ActivityUpdateRow[];
+    return roundActivities(rounds, updates, assignments, carried, versions);
   }
 
   recordEvaluation(taskId: string, version: number, accuracy: number | null, loss: number | null, metrics: Partial<Record<MetricName, number>>, now: number): void {
