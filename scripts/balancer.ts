@@ -13,9 +13,7 @@ import { Agent, createServer, request, type IncomingMessage, type Server, type S
 
 export interface Balancer {
   url: string;
-  /** Requests answered by each upstream (by its origin). */
-  served: Map<string, number>;
-  /** Of those, the updates (PUT …/updates/…) each upstream answered. */
+  /** The updates (PUT …/updates/…) each upstream (by its origin) answered. */
   uploads: Map<string, number>;
   close(): Promise<void>;
 }
@@ -23,7 +21,6 @@ export interface Balancer {
 export async function startBalancer(upstreams: string[], port = 0, host = '127.0.0.1'): Promise<Balancer> {
   if (upstreams.length === 0) throw new Error('a balancer needs at least one upstream');
   const targets = upstreams.map((u) => new URL(u));
-  const served = new Map<string, number>();
   const uploads = new Map<string, number>();
   const next = new Map<string, number>();
   // Connections to the processes are kept open between requests, and closed with the balancer (else a process stopping waits for them).
@@ -35,7 +32,6 @@ export async function startBalancer(upstreams: string[], port = 0, host = '127.0
     const target = targets[turn % targets.length]!;
     const headers = { ...req.headers, 'x-forwarded-for': req.socket.remoteAddress ?? '', 'x-forwarded-host': req.headers.host ?? '', 'x-forwarded-proto': 'http' };
     const upstream = request({ agent, host: target.hostname, port: target.port, method: req.method, path: req.url, headers }, (answer) => {
-      served.set(target.origin, (served.get(target.origin) ?? 0) + 1);
       if (req.method === 'PUT' && /\/updates\//.test(req.url ?? '')) uploads.set(target.origin, (uploads.get(target.origin) ?? 0) + 1);
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
@@ -61,7 +57,6 @@ export async function startBalancer(upstreams: string[], port = 0, host = '127.0
   const bound = typeof address === 'object' && address ? address.port : port;
   return {
     url: `http://${host}:${bound}`,
-    served,
     uploads,
     close: () =>
       new Promise<void>((resolve) => {

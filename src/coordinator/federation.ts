@@ -304,16 +304,7 @@ export class Federation {
     if (!isWellFormedId(updateId)) throw new ApiFailure(400, 'bad_update_id', 'update id must be 8–64 characters of A–Z, a–z, 0–9, _ or -', 'updateId');
     const digest = createHash('sha256').update(body).digest('hex');
     const previous = this.store.findUpdate(updateId);
-    if (previous) {
-      // A retry repeats the same bytes under the same id; anything else reusing the id is refused.
-      // Also refused: another client presenting someone's bytes under their id (nothing of theirs is acknowledged).
-      // The round it was filed under may be a later one than its URL names (below): the bytes identify it.
-      const otherClient = tokenClientId !== undefined && previous.clientId !== tokenClientId;
-      if (previous.taskId !== this.task.id || previous.bodySha256 !== digest || otherClient) {
-        throw new ApiFailure(409, 'update_id_reused', 'this update id was already used for another update', 'updateId');
-      }
-      return { status: 'accepted', duplicate: true, roundId: previous.roundId, received: this.store.countUpdates(this.task.id, previous.roundId) };
-    }
+    if (previous) return this.repeatOf(previous, digest, tokenClientId);
     const named = this.store.round(this.task.id, roundId);
     if (!named) throw new ApiFailure(404, 'unknown_round', `task ${this.task.id} has no round ${roundId}`, 'round');
     // A round newer than this process has seen (another process opened it): read it now, not in 20 ms.
@@ -379,12 +370,10 @@ export class Federation {
       // Another process closed the round, or took this client's update (or this very one) first.
       if (!(e instanceof StoreConflict)) throw e;
       this.sync();
-      const again = this.store.findUpdate(updateId);
-      if (e.reason === 'update_id_reused' && again && again.taskId === this.task.id && again.bodySha256 === digest && again.clientId === meta.clientId) {
-        return { status: 'accepted', duplicate: true, roundId: again.roundId, received: this.store.countUpdates(this.task.id, again.roundId) };
-      }
+      const again = e.reason === 'update_id_reused' ? this.store.findUpdate(updateId) : null;
+      if (again) return this.repeatOf(again, digest, meta.clientId);
       if (e.reason === 'round_closed') throw new ApiFailure(409, 'round_closed', `round ${roundId} no longer takes updates; check in for the current round`, 'round');
-      throw new ApiFailure(409, e.reason, e.reason === 'update_id_reused' ? 'this update id was already used for another update' : `client already sent an update for round ${roundId}`, e.reason === 'update_id_reused' ? 'updateId' : 'meta.clientId');
+      throw new ApiFailure(409, 'client_already_reported', `client already sent an update for round ${roundId}`, 'meta.clientId');
     }
     failpoint('update-stored');
     this.events.onUpdateStored?.(this.task.id, meta.clientId, meta.backend);
@@ -397,6 +386,19 @@ export class Federation {
     if (!priv) this.events.onUpdateAccepted?.(this.task.id, { norm, numExamples: weight });
     setImmediate(() => this.advanceLater());
     return { status: 'accepted', duplicate: false, roundId, received, ...(staleness === null ? {} : { staleness: tau, weight: staleness }) };
+  }
+
+  /**
+   * An update id already stored: a retry (the same bytes, for this task, from the same client) is answered
+   * as accepted again, counted once; anything else reusing the id is refused, including another client
+   * presenting someone's bytes under their id (nothing of theirs is acknowledged). The round it was filed
+   * under may be a later one than its URL names: the bytes identify it.
+   */
+  private repeatOf(previous: { taskId: string; roundId: number; clientId: string; bodySha256: string | null }, digest: string, clientId: string | undefined): UploadAck {
+    if (previous.taskId !== this.task.id || previous.bodySha256 !== digest || (clientId !== undefined && previous.clientId !== clientId)) {
+      throw new ApiFailure(409, 'update_id_reused', 'this update id was already used for another update', 'updateId');
+    }
+    return { status: 'accepted', duplicate: true, roundId: previous.roundId, received: this.store.countUpdates(this.task.id, previous.roundId) };
   }
 
   /**
